@@ -1,0 +1,109 @@
+"""attncli's own format: a directory of config.json, model.safetensors and tokenizer.json.
+
+config.json carries `format_version` (see config.FORMAT_VERSION), the hyperparameters
+under "model", and provenance under "card". Tensors are float16 or float32, named as in
+`model.param_shapes`, stored [in, out] for x @ W. Nothing is trusted before it is checked:
+every tensor present, with its shape, a float dtype, and finite values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import FORMAT_VERSION, ModelConfig
+from ..errors import ModelError
+from ..model import Model, Params, param_shapes
+from ..tokenizer import Tokenizer
+
+FILES = ("config.json", "model.safetensors", "tokenizer.json")
+DTYPES = {"F16": np.float16, "F32": np.float32}
+
+
+def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
+    cfg_path = path / "config.json"
+    try:
+        doc = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{cfg_path}: not valid JSON ({e}); restore the file or re-export the model") from None
+    if not isinstance(doc, dict):
+        raise ModelError(f"{cfg_path}: expected a JSON object")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{cfg_path}: format_version {version!r} is not supported (this attncli reads version {FORMAT_VERSION}); "
+            "upgrade attncli or re-export the model"
+        )
+    hp = doc.get("model")
+    if not isinstance(hp, dict):
+        raise ModelError(f"{cfg_path}: missing the \"model\" object of hyperparameters")
+    return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
+
+
+def read_tensors(file: Path, config: ModelConfig) -> Params:
+    from safetensors import SafetensorError, safe_open
+
+    expected = param_shapes(config)
+    params: Params = {}
+    try:
+        with safe_open(str(file), framework="np") as f:
+            names = set(f.keys())
+            missing = [n for n in expected if n not in names]
+            if missing:
+                more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+                raise ModelError(f"{file}: tensor {missing[0]}{more} missing; the file does not match config.json")
+            extra = sorted(names - set(expected))
+            if extra:
+                raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
+            for name, shape in expected.items():
+                sl = f.get_slice(name)
+                got_shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
+                if dtype not in DTYPES:
+                    raise ModelError(f"{file}: tensor {name} is {dtype}; expected float16 or float32")
+                if got_shape != shape:
+                    raise ModelError(f"{file}: tensor {name} has shape {list(got_shape)}; config.json implies {list(shape)}")
+                arr = f.get_tensor(name)
+                if not np.isfinite(arr).all():
+                    raise ModelError(f"{file}: tensor {name} holds NaN or infinite values; the weights are corrupt, retrain or restore them")
+                params[name] = np.ascontiguousarray(arr, dtype=np.float32)
+    except SafetensorError as e:
+        raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{file}: cannot read it ({e}); it may be truncated or corrupt, restore it") from None
+    return params
+
+
+def load(path: Path, name: str | None = None) -> Model:
+    for fname in FILES:
+        if not (path / fname).is_file():
+            raise ModelError(f"{path}: missing {fname}; a model directory needs {', '.join(FILES)}")
+    config, doc = read_config(path)
+    params = read_tensors(path / "model.safetensors", config)
+    tokenizer = Tokenizer.from_file(path / "tokenizer.json")
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ModelError(
+            f"{path / 'tokenizer.json'}: {tokenizer.vocab_size} tokens but config.json says vocab_size {config.vocab_size}; they belong to different models"
+        )
+    card = doc.get("card") if isinstance(doc.get("card"), dict) else {}
+    return Model(config=config, params=params, tokenizer=tokenizer, name=name or doc.get("name") or path.name,
+                 source=str(path), card=card)
+
+
+def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *, name: str,
+         card: dict[str, Any] | None = None, dtype: str = "float32") -> None:
+    """Write a model directory that `load` reads back (the files are replaced, not merged)."""
+    from safetensors.numpy import save_file
+
+    expected = param_shapes(config)
+    if set(params) != set(expected):
+        raise ModelError(f"cannot save: parameters differ from the config ({sorted(set(params) ^ set(expected))[:3]})")
+    np_dtype = {"float32": np.float32, "float16": np.float16}[dtype]
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {n: np.ascontiguousarray(params[n], dtype=np_dtype) for n in expected}
+    save_file(tensors, str(path / "model.safetensors"), metadata={"format": "attncli", "format_version": str(FORMAT_VERSION)})
+    doc = {"format_version": FORMAT_VERSION, "name": name, "dtype": dtype, "model": config.to_dict(), "card": card or {}}
+    (path / "config.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    (path / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")

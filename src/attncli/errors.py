@@ -1,0 +1,34 @@
+"""Typed errors: the core raises these with a message that says how to fix the problem;
+only the CLI turns them into one stderr line and an exit code."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """The documented exit statuses of `attn`."""
+
+    OK = 0
+    ERROR = 1  # the model, its files, or the run failed
+    USAGE = 2  # the command line or the input text is wrong
+
+
+class AttnError(Exception):
+    """Base of every error attncli reports to a user."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class UsageError(AttnError):
+    """A bad option value or bad input text (empty, too long, not UTF-8)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ModelError(AttnError):
+    """A model directory or file that cannot be used: missing, corrupt, wrong shape, NaN."""
+
+
+class TrainingError(AttnError):
+    """Training could not go on (NaN loss, corpus too small, output exists)."""

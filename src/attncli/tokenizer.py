@@ -1,0 +1,104 @@
+"""Text -> tokens -> ids and back, over a Hugging Face `tokenizers` tokenizer.
+
+Adds what a reader needs to see: each token as it reads (byte-level markers made
+spaces), which word it belongs to, and whether that word was split into pieces or the
+token is the tokenizer's unknown token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError, UsageError
+
+
+@dataclass(frozen=True)
+class Token:
+    index: int  # position in the input
+    id: int
+    token: str  # the vocabulary entry, e.g. "Ġlike"
+    text: str  # what it reads as, e.g. " like"
+    start: int  # character span in the (normalized) input text
+    end: int
+    word: int  # index of the word it belongs to
+    split: bool  # its word was cut into several tokens
+    continues: bool  # it is not the first piece of its word
+    unknown: bool  # the tokenizer did not know it
+
+
+class Tokenizer:
+    def __init__(self, backend, source: str = "tokenizer.json") -> None:  # backend: tokenizers.Tokenizer
+        self.backend = backend
+        self.source = source
+        self._unk = None
+        model = getattr(backend, "model", None)
+        unk_token = getattr(model, "unk_token", None)
+        if unk_token:
+            self._unk = backend.token_to_id(unk_token)
+        self._display_cache: dict[int, str] = {}
+
+    @classmethod
+    def from_file(cls, path: Path) -> "Tokenizer":
+        from tokenizers import Tokenizer as HFTokenizer
+
+        try:
+            return cls(HFTokenizer.from_file(str(path)), str(path))
+        except Exception as e:  # the Rust side raises a bare Exception on bad JSON
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ModelError(f"{path}: not a valid tokenizers file ({first}); re-export tokenizer.json") from None
+
+    @classmethod
+    def from_str(cls, json_text: str, source: str = "tokenizer.json") -> "Tokenizer":
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return cls(HFTokenizer.from_str(json_text), source)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.backend.get_vocab_size(with_added_tokens=True)
+
+    def id_to_token(self, i: int) -> str:
+        tok = self.backend.id_to_token(i)
+        return tok if tok is not None else f"<{i}>"
+
+    def display(self, i: int) -> str:
+        """How token `i` reads on its own: byte-level BPE's 'Ġ' becomes a space."""
+        s = self._display_cache.get(i)
+        if s is None:
+            s = self.backend.decode([i], skip_special_tokens=False)
+            if s == "" or "\ufffd" in s:  # a lone byte of a multi-byte character, or a special
+                s = self.id_to_token(i)
+            self._display_cache[i] = s
+        return s
+
+    def encode(self, text: str) -> list[Token]:
+        if not text.strip():
+            raise UsageError("the text is empty; give a sentence, e.g. attn explain \"I do not like spinach\"")
+        enc = self.backend.encode(text, add_special_tokens=False)
+        if not enc.ids:
+            raise UsageError("the text gives no tokens for this model's tokenizer; give a sentence")
+        words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
+        counts: dict[int, int] = {}
+        for w in words:
+            counts[w] = counts.get(w, 0) + 1
+        tokens = []
+        for i, (tid, tok, (start, end)) in enumerate(zip(enc.ids, enc.tokens, enc.offsets)):
+            tokens.append(
+                Token(
+                    index=i,
+                    id=tid,
+                    token=tok,
+                    text=self.display(tid),
+                    start=start,
+                    end=end,
+                    word=words[i],
+                    split=counts[words[i]] > 1,
+                    continues=i > 0 and words[i - 1] == words[i],
+                    unknown=self._unk is not None and tid == self._unk,
+                )
+            )
+        return tokens
+
+    def decode(self, ids: list[int]) -> str:
+        return self.backend.decode(list(ids), skip_special_tokens=False)
