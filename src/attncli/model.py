@@ -21,7 +21,7 @@ from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles
 from .trace import Trace
 
 if TYPE_CHECKING:
-    from .tokenizer import Tokenizer
+    from .tokenizer import Token, Tokenizer
 
 Params = dict[str, np.ndarray]
 
@@ -194,6 +194,28 @@ class Model:
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None) -> Trace:
         return forward(self.params, self.config, ids, layers)
+
+    def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
+        """Tokens of `text` that fit the context; (tokens, whether the start was cut off)."""
+        from dataclasses import replace
+
+        from .errors import UsageError
+
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError("the text is not valid UTF-8; convert it, e.g. with iconv -t UTF-8") from None
+        tokens = self.tokenizer.encode(text)
+        limit = self.config.n_ctx
+        if len(tokens) <= limit:
+            return tokens, False
+        if not truncate:
+            raise UsageError(
+                f"the text is {len(tokens)} tokens long; this model reads at most {limit}. "
+                f"Shorten it, or pass --truncate to keep the last {limit} tokens"
+            )
+        kept = tokens[-limit:]  # the first kept token has no piece before it any more
+        return [replace(t, index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)], True
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [

@@ -1,0 +1,52 @@
+"""Time `attn explain "I do not like spinach"` as a whole process against the floor it
+cannot beat: `python -c "import numpy, rich, typer"`, in the same run on the same machine.
+
+Reports medians of interleaved runs and their ratio (the README's number).
+Usage: python benchmarks/startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+
+def time_once(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--text", default="I do not like spinach")
+    args = ap.parse_args()
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    attn = shutil.which("attn") or sys.exit("attn is not on PATH; pip install . first")
+    cases = {
+        "baseline: python -c 'import numpy, rich, typer'": [sys.executable, "-c", "import numpy, rich, typer"],
+        f"attn explain {args.text!r}": [attn, "explain", args.text],
+        f"attn explain {args.text!r} --json": [attn, "explain", args.text, "--json"],
+        f"attn predict {args.text!r}": [attn, "predict", args.text],
+    }
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for cmd in cases.values():  # warm the file cache once
+        time_once(cmd, env)
+    for _ in range(args.runs):  # interleave so drifts in machine load hit every case alike
+        for name, cmd in cases.items():
+            times[name].append(time_once(cmd, env))
+    base = statistics.median(next(iter(times.values())))
+    print(f"{'command':<58} {'median s':>9} {'ratio':>7}")
+    for name, ts in times.items():
+        m = statistics.median(ts)
+        print(f"{name:<58} {m:9.3f} {m / base:7.2f}")
+
+
+if __name__ == "__main__":
+    main()

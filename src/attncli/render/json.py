@@ -1,0 +1,133 @@
+"""Plain dicts for --json output, built from the same views the tables show.
+
+Masked attention cells become None (JSON null); every float is finite or the CLI's
+json.dumps(allow_nan=False) refuses it. Floats are float32 values written as the
+shortest decimal that reads back to the same float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..model import Model, Prediction
+from ..tokenizer import Token
+from ..trace import Trace
+from ..views import HeadView
+
+SCHEMA_VERSION = "1.0"
+
+
+def floats(a: np.ndarray) -> Any:
+    """A float array as nested lists of Python floats, with the float32 value's shortest decimal."""
+    a = np.asarray(a)
+    if a.dtype == np.float32:
+        return a.astype(str).astype(np.float64).tolist()  # float32's shortest repr, read as a double
+    return a.astype(np.float64).tolist()
+
+
+def masked_floats(a: np.ndarray, masked: np.ndarray) -> list:
+    """Like floats(), with None where masked (rows of a [.., T, T] matrix)."""
+    values = floats(a)
+
+    def walk(v: Any, m: np.ndarray) -> Any:
+        if m.ndim == 1:
+            return [None if hidden else x for x, hidden in zip(v, m)]
+        return [walk(vi, mi) for vi, mi in zip(v, m)]
+
+    return walk(values, np.broadcast_to(masked, a.shape))
+
+
+def model_info(model: Model) -> dict[str, Any]:
+    c = model.config
+    info: dict[str, Any] = {
+        "name": model.name,
+        "source": model.source,
+        "architecture": c.architecture,
+        "parameters": c.n_params,
+        "vocab_size": c.vocab_size,
+        "context_length": c.n_ctx,
+        "n_layer": c.n_layer,
+        "n_head": c.n_head,
+        "n_kv_head": c.n_kv_head,
+        "d_model": c.d_model,
+        "d_head": c.d_head,
+        "d_mlp": c.d_mlp,
+        "norm": c.norm,
+        "positions": c.positions,
+        "mlp": c.mlp,
+        "activation": c.activation,
+        "causal": c.causal,
+        "tied_embeddings": c.tied_embeddings,
+    }
+    if model.card:
+        info["card"] = model.card
+    return info
+
+
+def _model_ref(model: Model) -> dict[str, Any]:
+    c = model.config
+    return {"name": model.name, "source": model.source, "architecture": c.architecture,
+            "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head, "d_model": c.d_model,
+            "d_head": c.d_head, "vocab_size": c.vocab_size, "context_length": c.n_ctx}
+
+
+def tokens_doc(tokens: list[Token]) -> list[dict[str, Any]]:
+    return [{"index": t.index, "id": t.id, "token": t.token, "text": t.text, "start": t.start, "end": t.end,
+             "word": t.word, "split": t.split, "continues": t.continues, "unknown": t.unknown} for t in tokens]
+
+
+def predictions_doc(preds: list[Prediction]) -> list[dict[str, Any]]:
+    return [{"rank": p.rank, "id": p.id, "token": p.token, "text": p.text, "probability": p.probability,
+             "logit": p.logit} for p in preds]
+
+
+def _envelope(command: str, model: Model) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "attncli_version": __version__, "command": command, "model": _model_ref(model)}
+
+
+def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view: HeadView,
+                preds: list[Prediction], truncated: bool = False) -> dict[str, Any]:
+    doc = _envelope("explain", model)
+    doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens)})
+    doc["view"] = {"layer": view.layer, "head": view.head}
+    layers = []
+    for L in trace.layers:
+        scores = trace.block(L, "attn.scores")  # [H, T, T]
+        weights = trace.block(L, "attn.weights")  # [H, T, T]
+        masked = np.isneginf(scores)  # [H, T, T]
+        layers.append({
+            "layer": L,
+            "heads": [
+                {"head": h, "scores": masked_floats(scores[h], masked[h]), "weights": masked_floats(weights[h], masked[h])}
+                for h in range(scores.shape[0])
+            ],
+        })
+    doc["attention"] = layers
+    norms = np.linalg.norm(view.vectors.astype(np.float64), axis=1)  # [T]
+    doc["contextual_vectors"] = {
+        "name": view.vectors_name,
+        "layer": view.layer,
+        "head": view.head,
+        "vectors": floats(view.vectors),
+        "norms": norms.tolist(),
+    }
+    doc["predictions"] = predictions_doc(preds)
+    return doc
+
+
+def predict_doc(model: Model, text: str, tokens: list[Token], preds: list[Prediction], truncated: bool = False,
+                generated: dict[str, Any] | None = None) -> dict[str, Any]:
+    doc = _envelope("predict", model)
+    doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens), "predictions": predictions_doc(preds)})
+    if generated is not None:
+        doc["generated"] = generated
+    return doc
+
+
+def info_doc(model: Model) -> dict[str, Any]:
+    doc = _envelope("info", model)
+    doc["info"] = model_info(model)
+    return doc

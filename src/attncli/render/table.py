@@ -1,0 +1,175 @@
+"""Rich renderables for explain, predict and info. Functions return renderables; the CLI prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich import box
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..model import Model, Prediction
+from ..tokenizer import Token
+from ..views import HeadView
+from .labels import PIECE, token_label, token_note
+
+MASKED = "·"
+# A dark-to-bright ramp (close to viridis) so that more attention reads as more light.
+RAMP = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
+
+
+def ramp_color(x: float) -> str:
+    """x in [0, 1] -> an rgb color on the ramp."""
+    x = min(max(float(x), 0.0), 1.0) * (len(RAMP) - 1)
+    i = min(int(x), len(RAMP) - 2)
+    f = x - i
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(RAMP[i], RAMP[i + 1]))
+    return f"rgb({r},{g},{b})"
+
+
+def _cell_style(x: float) -> str:
+    bg = ramp_color(x)
+    fg = "black" if x > 0.55 else "white"
+    return f"{fg} on {bg}"
+
+
+def tokens_table(tokens: list[Token]) -> Table:
+    t = Table(title="Tokens", title_justify="left", box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    t.add_column("#", justify="right", style="dim")
+    t.add_column("token")
+    t.add_column("id", justify="right", style="cyan")
+    t.add_column("note", style="yellow")
+    for tok in tokens:
+        t.add_row(str(tok.index), repr(tok.text), str(tok.id), token_note(tok, tokens))
+    return t
+
+
+def _head_name(view: HeadView) -> str:
+    return "mean of heads" if view.head == "mean" else f"head {view.head}"
+
+
+def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = False) -> Group:
+    """Rows look (queries), columns are looked at (keys). Weights as percentages, or scores."""
+    labels = [token_label(t) for t in tokens]
+    what = "scores" if show_scores else "weights"
+    name = f"blocks.{view.layer}.attn.{what}"
+    t = Table(title=f"Attention {what}, layer {view.layer}, {_head_name(view)}  [{name}]", title_justify="left")
+    t.add_column("query ↓ / key →", style="bold", no_wrap=True)
+    for i, lab in enumerate(labels):
+        t.add_column(f"{lab}\n[dim]{i}[/dim]", justify="right", no_wrap=True)
+    for q in range(len(tokens)):
+        visible = ~view.masked[q]  # [T]
+        best = int(np.argmax(np.where(visible, view.weights[q], -1.0)))
+        if show_scores:
+            row_s = view.scores[q][visible]
+            lo, hi = float(row_s.min()), float(row_s.max())
+        cells: list[Any] = []
+        for k in range(len(tokens)):
+            if view.masked[q, k]:
+                cells.append(Text(MASKED, style="dim"))
+                continue
+            w = float(view.weights[q, k])
+            if show_scores:
+                s = float(view.scores[q, k])
+                body, level = f"{s:.2f}", (s - lo) / (hi - lo) if hi > lo else 1.0
+            else:
+                body, level = f"{100 * w:.0f}%", w
+            mark = "*" if k == best else " "
+            style = _cell_style(level) + (" bold" if k == best else "")
+            cells.append(Text(body + mark, style=style))
+        t.add_row(f"{q} {labels[q]}", *cells)
+    how = ("q·k/√d_head, before softmax" if show_scores
+           else "softmax of the scores: the share of attention, each row sums to 100%")
+    legend = Text.from_markup(
+        f"[dim]Each row is one token's query compared with the key of every token it may see ({how}). "
+        f"* marks the row's strongest link; {MASKED} a masked (future) token"
+        f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.[/dim]"
+    )
+    return Group(t, legend)
+
+
+def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120) -> Table:
+    """The first `dims` dims of each contextual vector (fewer if `width` columns cannot hold them)."""
+    vec = view.vectors  # [T, n]
+    n = vec.shape[1]
+    label_w = max(len(f"{i} {token_label(t)}") for i, t in enumerate(tokens))
+    fits = max(1, (width - label_w - 18) // 9)  # each dim "+0.123" plus padding; room for norm
+    shown = min(dims, n, fits)
+    if view.head == "mean":
+        what = f"all heads combined through W_O  [{view.vectors_name}]"
+    else:
+        what = f"head {view.head}'s weighted sum of values  [{view.vectors_name}[{view.head}]]"
+    t = Table(title=f"Contextual vectors, layer {view.layer}: {what}", title_justify="left",
+              caption=f"first {shown} of {n} dims" + (" (as many as fit; widen the terminal for more)" if shown < min(dims, n) else ""),
+              caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("token", style="bold", no_wrap=True)
+    for j in range(shown):
+        t.add_column(f"d{j}", justify="right", no_wrap=True, min_width=6)
+    if shown < n:
+        t.add_column("…", justify="center", style="dim")
+    t.add_column("norm", justify="right", style="cyan")
+    norms = np.linalg.norm(vec.astype(np.float64), axis=1)  # [T]
+    for i, tok in enumerate(tokens):
+        row = [f"{float(x):+.3f}" for x in vec[i, :shown]]
+        if shown < n:
+            row.append("…")
+        t.add_row(f"{i} {token_label(tok)}", *row, f"{norms[i]:.3f}")
+    return t
+
+
+def _bar(p: float, width: int = 30) -> str:
+    eighths = round(max(p, 0.0) * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+
+
+def predictions_table(preds: list[Prediction], after: str | None = None) -> Table:
+    title = "Next-token predictions" + (f" after {after!r}" if after is not None else "")
+    t = Table(title=title, title_justify="left", box=None, padding=(0, 2, 0, 0))
+    t.add_column("#", justify="right", style="dim")
+    t.add_column("token", no_wrap=True)
+    t.add_column("probability", justify="right")
+    t.add_column("", style="green", no_wrap=True)
+    for p in preds:
+        pct = 100 * p.probability
+        t.add_row(str(p.rank), repr(p.text), f"{pct:.1f}%" if pct >= 1 else f"{pct:.2g}%", _bar(p.probability))
+    return t
+
+
+def generated_text(prompt: str, continuation: str) -> Text:
+    out = Text(prompt)
+    out.append(continuation, style="bold green")
+    return out
+
+
+def explain_header(model: Model, view: HeadView) -> Text:
+    c = model.config
+    return Text.from_markup(
+        f"Model [cyan]{model.name}[/cyan]: {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}"
+    )
+
+
+def provisional_warning(model: Model) -> Panel | None:
+    if model.card.get("provisional"):
+        return Panel(Text(model.card.get("description", "This model is provisional: its numbers are not meaningful."), style="yellow"))
+    return None
+
+
+def info_table(model: Model, info: dict[str, Any]) -> Group:
+    t = Table(title=f"Model: {model.name}", title_justify="left", box=None, show_header=False, padding=(0, 2, 0, 0))
+    t.add_column(style="bold")
+    t.add_column()
+    for key, value in info.items():
+        if isinstance(value, dict):
+            for k2, v2 in value.items():
+                t.add_row(f"{key}.{k2}", str(v2))
+        else:
+            t.add_row(key, str(value))
+    parts: list[Any] = [t]
+    warn = provisional_warning(model)
+    if warn is not None:
+        parts.insert(0, warn)
+    return Group(*parts)
