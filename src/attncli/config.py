@@ -67,6 +67,8 @@ class ModelConfig:
                 raise ModelError(f"config: {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not self.norm_eps > 0:
             raise ModelError(f"config: norm_eps must be positive, got {self.norm_eps!r}")
+        if not self.rope_theta > 0:
+            raise ModelError(f"config: rope_theta must be positive, got {self.rope_theta!r}")
 
     @property
     def n_params(self) -> int:
@@ -92,7 +94,19 @@ class ModelConfig:
         if missing:
             raise ModelError(f"{source}: missing {', '.join(missing)}; add them or re-export the model")
         kwargs = {k: v for k, v in d.items() if k in known}
+        types = {f.name: f.type for f in fields(cls)}
+        for k, v in kwargs.items():
+            want = types[k]
+            ok = {
+                "int": isinstance(v, int) and not isinstance(v, bool),
+                "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+                "str": isinstance(v, str),
+                "bool": isinstance(v, bool),
+            }.get(want, True)
+            if not ok:
+                noun = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}[want]
+                raise ModelError(f"{source}: {k} must be {noun}, got {v!r}")
         try:
             return cls(**kwargs)
-        except TypeError as e:  # a value of the wrong type, e.g. a string for n_layer
-            raise ModelError(f"{source}: {e}") from None
+        except ModelError as e:  # say which file the bad value is in
+            raise ModelError(f"{source}: {str(e).removeprefix('config: ')}") from None

@@ -38,7 +38,7 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     """GPT-2's GELU: the tanh approximation."""
     c = np.asarray(np.sqrt(2.0 / np.pi), dtype=x.dtype)
-    return 0.5 * x * (1.0 + np.tanh(c * (x + np.asarray(0.044715, dtype=x.dtype) * x**3)))
+    return 0.5 * x * (1.0 + np.tanh(c * (x + np.asarray(0.044715, dtype=x.dtype) * (x * x * x))))  # x*x*x: as torch, and far faster than x**3
 
 
 def erf(x: np.ndarray) -> np.ndarray:

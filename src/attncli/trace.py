@@ -3,7 +3,7 @@
 Names (T = tokens, d = d_model, H = query heads, Hkv = key/value heads, dh = d_head):
 
     embed                      [T, d]      token embeddings (rows of W_E)
-    pos_embed                  [T, d]      learned position embeddings (absent with rotary)
+    pos_embed                  [T, d]      learned position embeddings (only with positions=learned)
     blocks.{L}.resid_pre       [T, d]      the residual stream entering block L
     blocks.{L}.ln1             [T, d]      after the first norm: what Q, K, V are made from
     blocks.{L}.attn.q          [H, T, dh]  queries (after rotary, if any)

@@ -32,7 +32,7 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     if not isinstance(doc, dict):
         raise ModelError(f"{cfg_path}: expected a JSON object")
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # true and 1.0 are not 1
         raise ModelError(
             f"{cfg_path}: format_version {version!r} is not supported (this attncli reads version {FORMAT_VERSION}); "
             "upgrade attncli or re-export the model"
@@ -101,6 +101,11 @@ def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *
     if set(params) != set(expected):
         raise ModelError(f"cannot save: parameters differ from the config ({sorted(set(params) ^ set(expected))[:3]})")
     np_dtype = {"float32": np.float32, "float16": np.float16}[dtype]
+    if dtype == "float16":
+        limit = float(np.finfo(np.float16).max)
+        for n in expected:
+            if np.abs(params[n]).max() > limit:
+                raise ModelError(f"cannot save as float16: tensor {n} has values beyond float16's range (±{limit:g}); save as float32")
     path.mkdir(parents=True, exist_ok=True)
     tensors = {n: np.ascontiguousarray(params[n], dtype=np_dtype) for n in expected}
     save_file(tensors, str(path / "model.safetensors"), metadata={"format": "attncli", "format_version": str(FORMAT_VERSION)})

@@ -1,0 +1,144 @@
+"""The trace: every name the trace module's docstring documents, with its documented shape.
+
+The names and shapes are parsed from `attncli.trace.__doc__`, so the docs and the code
+cannot drift apart without this file failing.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import attncli.trace as trace_module
+from attncli.config import ModelConfig
+from attncli.model import forward
+from attncli.trace import BLOCK_NAMES, expected_shapes
+
+# "    blocks.{L}.attn.q          [H, T, dh]  queries ..."
+DOC_LINE = re.compile(r"^    ([a-z_]+(?:\.\{L\})?(?:\.[a-z_0-9]+)*)\s+\[([^\]]+)\]", re.MULTILINE)
+
+
+def documented() -> dict[str, tuple[str, ...]]:
+    """name -> shape symbols, e.g. 'blocks.{L}.attn.q' -> ('H', 'T', 'dh')."""
+    return {m.group(1): tuple(s.strip() for s in m.group(2).split(",")) for m in DOC_LINE.finditer(trace_module.__doc__)}
+
+
+def test_docstring_parses_into_the_names_we_expect():
+    # Guards the parser itself: if it found nothing, every test below would pass vacuously.
+    names = documented()
+    assert len(names) == 17
+    for name in ("embed", "pos_embed", "blocks.{L}.attn.scores", "blocks.{L}.attn.weights", "blocks.{L}.attn.z", "logits"):
+        assert name in names
+    assert names["blocks.{L}.attn.k"] == ("Hkv", "T", "dh")
+    assert names["logits"] == ("T", "vocab")
+
+
+def expand(config: ModelConfig, T: int, layers) -> dict[str, tuple[int, ...]]:
+    """The documented names and shapes, made concrete for one config and input length."""
+    sym = {"T": T, "d": config.d_model, "H": config.n_head, "Hkv": config.n_kv_head, "dh": config.d_head,
+           "vocab": config.vocab_size}
+    out = {}
+    for name, shape in documented().items():
+        if name == "pos_embed" and config.positions != "learned":
+            continue  # documented as absent without learned positions
+        concrete = tuple(sym[s] for s in shape)
+        if "{L}" in name:
+            for L in layers:
+                out[name.replace("{L}", str(L))] = concrete
+        else:
+            out[name] = concrete
+    return out
+
+
+CONFIGS = {
+    "gpt2": dict(n_layer=2, n_head=2, d_model=8),
+    "llama-gqa": dict(n_layer=3, n_head=4, n_kv_head=2, d_model=8, d_head=6, norm="rmsnorm", positions="rotary",
+                      mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False, tied_embeddings=False),
+    "encoder-nopos": dict(n_layer=1, n_head=1, d_model=4, positions="none", causal=False),
+}
+
+
+@pytest.fixture(params=sorted(CONFIGS))
+def config(request):
+    return ModelConfig(vocab_size=13, n_ctx=16, **CONFIGS[request.param])
+
+
+@pytest.mark.parametrize("T", [1, 5])
+def test_every_documented_name_has_its_documented_shape(config, make_params, T):
+    trace = forward(make_params(config), config, list(range(T)))
+    want = expand(config, T, range(config.n_layer))
+    assert set(trace) == set(want)
+    for name, shape in want.items():
+        assert trace[name].shape == shape, name
+        assert not np.isnan(trace[name]).any(), name
+    assert trace.layers == list(range(config.n_layer))
+    assert trace.ids.tolist() == list(range(T))
+
+
+def test_expected_shapes_and_block_names_match_the_docstring(config):
+    assert expected_shapes(config, 4) == expand(config, 4, range(config.n_layer))
+    assert expected_shapes(config, 4, layers=[0]) == expand(config, 4, [0])
+    assert tuple(n.removeprefix("blocks.{L}.") for n in documented() if n.startswith("blocks.")) == BLOCK_NAMES
+
+
+def test_layers_keeps_only_that_block(make_params):
+    config = ModelConfig(vocab_size=13, n_ctx=16, n_layer=3, n_head=2, d_model=8)
+    params = make_params(config)
+    ids = [3, 1, 4, 1, 5]
+    full = forward(params, config, ids)
+    one = forward(params, config, ids, layers=[1])
+    assert one.layers == [1]
+    assert set(one) == set(expand(config, 5, [1]))
+    assert not any(k.startswith(("blocks.0.", "blocks.2.")) for k in one)
+    for name in one:  # what is kept is the same computation, not a shortened one
+        np.testing.assert_array_equal(one[name], full[name], err_msg=name)
+    assert forward(params, config, ids, layers=[]).layers == []
+    with pytest.raises(KeyError, match="blocks.0.attn.weights"):
+        one["blocks.0.attn.weights"]
+
+
+def test_names_mean_what_the_docstring_says(make_params):
+    """The documented relations between names, checked on a real forward pass."""
+    config = ModelConfig(vocab_size=13, n_ctx=16, n_layer=2, n_head=2, d_model=8)
+    params = make_params(config, dtype=np.float64)
+    ids = [2, 7, 7, 0]
+    t = forward(params, config, ids)
+    np.testing.assert_array_equal(t["embed"], params["embed.W_E"][ids])  # rows of W_E
+    np.testing.assert_array_equal(t["pos_embed"], params["pos_embed.W_pos"][:4])
+    np.testing.assert_allclose(t["blocks.0.resid_pre"], t["embed"] + t["pos_embed"])
+    for L in range(2):
+        b = lambda n: t[f"blocks.{L}.{n}"]  # noqa: E731
+        p = lambda n: params[f"blocks.{L}.{n}"]  # noqa: E731
+        # ln1 is what Q, K, V are made from, and is the norm of resid_pre
+        np.testing.assert_allclose(b("ln1"), _layer_norm(b("resid_pre"), p("ln1.w"), p("ln1.b")))
+        for name, H in (("q", 2), ("k", 2), ("v", 2)):
+            made = (b("ln1") @ p(f"attn.W_{name.upper()}") + p(f"attn.b_{name.upper()}")).reshape(4, H, config.d_head).transpose(1, 0, 2)
+            np.testing.assert_allclose(b(f"attn.{name}"), made)
+        np.testing.assert_allclose(b("ln2"), _layer_norm(b("resid_mid"), p("ln2.w"), p("ln2.b")))
+        hidden = b("ln2") @ p("mlp.W_in") + p("mlp.b_in")
+        gelu = 0.5 * hidden * (1 + np.tanh(np.sqrt(2 / np.pi) * (hidden + 0.044715 * hidden**3)))
+        np.testing.assert_allclose(b("mlp.out"), gelu @ p("mlp.W_out") + p("mlp.b_out"))
+        np.testing.assert_allclose(b("resid_mid"), b("resid_pre") + b("attn.out"))
+        np.testing.assert_allclose(b("resid_post"), b("resid_mid") + b("mlp.out"))
+        scores, weights = b("attn.scores"), b("attn.weights")
+        future = np.triu(np.ones((4, 4), bool), 1)
+        assert np.isneginf(scores[:, future]).all() and (weights[:, future] == 0).all()
+        np.testing.assert_allclose(weights.sum(-1), 1.0)
+        np.testing.assert_allclose(b("attn.z"), weights @ b("attn.v"))  # weights @ v
+        # scores are q.k / sqrt(dh) BEFORE softmax
+        qk = b("attn.q") @ b("attn.k").transpose(0, 2, 1) / np.sqrt(config.d_head)
+        np.testing.assert_allclose(scores[:, ~future], qk[:, ~future])
+        # attn.out: heads concatenated through W_O + b_O
+        merged = np.concatenate(list(b("attn.z")), axis=-1)  # [T, H*dh]
+        np.testing.assert_allclose(b("attn.out"), merged @ params[f"blocks.{L}.attn.W_O"] + params[f"blocks.{L}.attn.b_O"])
+    np.testing.assert_allclose(t["blocks.1.resid_pre"], t["blocks.0.resid_post"])
+    np.testing.assert_allclose(t["ln_final"], _layer_norm(t["blocks.1.resid_post"], params["ln_final.w"], params["ln_final.b"]))
+    np.testing.assert_allclose(t["logits"], t["ln_final"] @ params["embed.W_E"].T)  # tied unembedding
+
+
+def _layer_norm(x, w, b, eps=1e-5):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w + b
