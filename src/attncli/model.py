@@ -108,8 +108,16 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
     `layers` limits which blocks' intermediates are kept (all by default): a long input
     on a deep model then holds one layer's T x T matrices, not every layer's.
     """
+    from .errors import UsageError
+
     ids = np.asarray(ids, dtype=np.int64)  # [T]
     T = ids.shape[0]
+    if ids.ndim != 1 or T == 0:
+        raise UsageError("forward needs a non-empty 1-D sequence of token ids")
+    if ids.min() < 0 or ids.max() >= config.vocab_size:
+        raise UsageError(f"token ids must be in 0..{config.vocab_size - 1}; got {int(ids.min())}..{int(ids.max())}")
+    if config.positions == "learned" and T > config.n_ctx:
+        raise UsageError(f"{T} tokens is more than this model's context of {config.n_ctx}; shorten the input")
     H, Hkv, dh = config.n_head, config.n_kv_head, config.d_head
     keep = set(range(config.n_layer)) if layers is None else set(layers)
     out: dict[str, np.ndarray] = {}
@@ -175,6 +183,8 @@ class Prediction:
 
 def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float, float]]:
     """(id, probability, logit) of the k most likely next tokens, best first; ties by id."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
     probs = softmax(logits.astype(np.float64))  # [V]
     k = min(k, probs.shape[0])
     order = np.lexsort((np.arange(probs.shape[0]), -probs))[:k]
