@@ -8,6 +8,7 @@ Results go to stdout; messages, prompts and progress to stderr.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Any, Optional
@@ -163,26 +164,54 @@ def explain(
     text: str = typer.Argument(..., help="The sentence to look into."),
     model_spec: Optional[str] = ModelOpt,
     layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to show (negative counts from the end). Default: the model's suggested layer, else 0."),
-    head: Optional[str] = typer.Option(None, "--head", help="A head number, or 'mean' for the average of the layer's heads."),
+    head: Optional[str] = typer.Option(None, "--head", help="A head number, 'mean' for the average of the layer's heads, or 'all' for every head side by side."),
     scores: bool = typer.Option(False, "--scores", help="Show the scaled scores q·k/√d_head before softmax instead of the weights."),
     top_k: int = TopKOpt,
     dims: int = typer.Option(8, "--dims", min=1, help="How many dimensions of each contextual vector to show."),
     truncate: bool = TruncateOpt,
+    steps: bool = typer.Option(False, "--steps", help="Walk through attention step by step for one query token (see --token)."),
+    token: Optional[str] = typer.Option(None, "--token", help="With --steps: the query token, by its text (first match) or index. Default: the last."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="With --steps: a what-if that divides the scores by T before softmax (the model uses 1)."),
+    attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
+    rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
+    save: Optional[str] = typer.Option(None, "--save", help="Write every head of the layer as one figure: a .png or .svg file (needs the plot extra: pip install 'attncli\\[plot]')."),
+    html: Optional[str] = typer.Option(None, "--html", help="Write one self-contained interactive HTML page of the attention."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Show how each token attends to the others, its contextual vector, and what comes next."""
+    """Show how each token attends to the others, its contextual vector, and what comes next.
+
+    --head all shows every head of the layer side by side; --steps, --attribution and --rollout show one analysis instead of the tables; --save and --html write files.
+    """
+    from . import explain_modes as em
     from .render import json as rjson
     from .views import head_view, resolve_head, resolve_layer
 
+    mode = em.pick_mode(steps=steps, attribution=attribution, rollout=rollout, head_all=(head or "").strip().lower() == "all",
+                        token=token, temperature=temperature)
+    files = em.check_files(save, html)
     model = load_model(model_spec)
     c = model.config
     d_layer, d_head = default_view(model)
     L = resolve_layer(layer, c.n_layer, d_layer)
-    h = resolve_head(head, c.n_head, d_head)
+    h = resolve_head(head, c.n_head, em.default_head(mode, d_head), allowed=("mean", "all"))
     tokens, truncated = model.encode(text, truncate)
     T = len(tokens)
-    keep = None if c.n_layer * c.n_head * T * T <= ALL_LAYERS_CELLS else [L]
+    keep = None if mode == "rollout" or c.n_layer * c.n_head * T * T <= ALL_LAYERS_CELLS else [L]  # rollout needs every layer
     trace = model.forward([t.id for t in tokens], layers=keep)
+    if files:
+        for line in em.write_files(files, model, text, tokens, trace, L, h, top_k, truncated):
+            typer.echo(f"{PROG}: {line}", err=True)
+        if not as_json:
+            return
+    if mode is not None:
+        doc, renderable = em.run_mode(mode, model, text, tokens, trace, L, h, top_k, truncated, token=token,
+                                      temperature=temperature, dims=dims, as_json=as_json)
+        if as_json:
+            emit_json(doc)
+        else:
+            console = stdout_console()
+            console.print(renderable(console.width))
+        return
     view = head_view(trace, L, h)
     preds = model.predict(trace, top_k)
     if as_json:
@@ -274,6 +303,8 @@ def predict(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show what comes next: the top-k next tokens and their probabilities."""
+    if temperature is not None and not math.isfinite(temperature):  # click's min=0 lets nan and inf through
+        raise UsageError(f"--temperature {temperature} is not a finite number; give one like 0.7, or 0 for greedy")
     model = load_model(model_spec)
     if text is not None:
         _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json)
@@ -294,6 +325,39 @@ def predict(
         sys.stdout.flush()
     if first_error is not None:
         raise typer.Exit(int(first_error.exit_code))
+
+
+# ---- compare --------------------------------------------------------------------------------
+
+@app.command()
+def compare(
+    text_a: str = typer.Argument(..., help="The first sentence (A)."),
+    text_b: str = typer.Argument(..., help="The second sentence (B)."),
+    model_spec: Optional[str] = ModelOpt,
+    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to compare (negative counts from the end)."),
+    head: Optional[str] = typer.Option(None, "--head", help="A head number, or 'mean' for the average of the layer's heads."),
+    top_k: int = TopKOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Compare two sentences: aligned tokens, change in attention, contextual vectors and predictions."""
+    from .analysis.compare import compare as run_compare
+    from .views import resolve_head, resolve_layer
+
+    model = load_model(model_spec)
+    d_layer, d_head = default_view(model)
+    L = resolve_layer(layer, model.config.n_layer, d_layer)
+    h = resolve_head(head, model.config.n_head, d_head)
+    tokens = (model.encode(text_a)[0], model.encode(text_b)[0])
+    traces = [model.forward([t.id for t in toks], layers=[L]) for toks in tokens]
+    result = run_compare(traces[0], traces[1], L, h, top_k)
+    if as_json:
+        from .render.json_analysis import compare_doc
+
+        emit_json(compare_doc(model, (text_a, text_b), tokens, result, top_k))
+        return
+    from .render.compare import compare_view
+
+    stdout_console().print(compare_view(result, (text_a, text_b), tokens, model.tokenizer))
 
 
 # ---- info -----------------------------------------------------------------------------------

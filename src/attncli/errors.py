@@ -32,3 +32,7 @@ class ModelError(AttnError):
 
 class TrainingError(AttnError):
     """Training could not go on (NaN loss, corpus too small, output exists)."""
+
+
+class MissingExtraError(AttnError):
+    """An optional feature whose extra is not installed (e.g. matplotlib for --save)."""

@@ -19,7 +19,8 @@ def generate(model: Model, ids: list[int], n: int, temperature: float | None = N
         if not temperature:
             nxt = int(np.argmax(logits))
         else:
-            p = softmax(logits / temperature)  # [V]
+            with np.errstate(over="ignore", divide="ignore"):  # a tiny T sends all but the best to -inf
+                p = softmax((logits - logits.max()) / temperature)  # [V]
             nxt = int(rng.choice(p.shape[0], p=p))
         ctx.append(nxt)
         out.append(nxt)

@@ -126,17 +126,18 @@ def _bar(p: float, width: int = 30) -> str:
     return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
 
 
-def predictions_table(preds: list[Prediction], after: str | None = None) -> Table:
+def predictions_table(preds: list[Prediction], after: str | None = None) -> Group:
     title = "Next-token predictions" + (f" after {after!r}" if after is not None else "")
-    t = Table(title=title, title_justify="left", box=None, padding=(0, 2, 0, 0))
+    t = Table(box=None, padding=(0, 2, 0, 0))
     t.add_column("#", justify="right", style="dim")
     t.add_column("token", no_wrap=True)
     t.add_column("probability", justify="right")
     t.add_column("", style="green", no_wrap=True)
     for p in preds:
         pct = 100 * p.probability
-        t.add_row(str(p.rank), repr(p.text), f"{pct:.1f}%" if pct >= 1 else f"{pct:.2g}%", _bar(p.probability))
-    return t
+        shown = f"{pct:.1f}%" if pct >= 1 else f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
+        t.add_row(str(p.rank), repr(p.text), shown, _bar(p.probability))
+    return Group(Text(title, style="italic"), t)
 
 
 def generated_text(prompt: str, continuation: str) -> Text:

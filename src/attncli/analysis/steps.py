@@ -1,0 +1,118 @@
+"""The walkthrough of self-attention for one query token, every number read from the Trace.
+
+Steps: (1) embedding + position, (2) q of the query and k, v of every token, (3) q·k and
+/√d_head and the mask (= blocks.L.attn.scores), (4) softmax (= blocks.L.attn.weights) and
+the row's entropy, (5) the weighted sum of v (= blocks.L.attn.z), then the prediction.
+A temperature other than 1 adds a what-if: softmax(scores / T), which the model never uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UsageError
+from ..numerics import softmax
+from ..render.labels import token_label
+from ..tokenizer import Token
+from ..trace import Trace
+
+
+def resolve_token(spec: str | None, tokens: list[Token]) -> int:
+    """A query position: None = the last; an integer (negative counts from the end); or a
+    token's text, matched against the labels (exactly first, then ignoring case)."""
+    T = len(tokens)
+    if spec is None:
+        return T - 1
+    s = spec.strip()
+    try:
+        i = int(s)
+    except ValueError:
+        labels = [token_label(t) for t in tokens]
+        for same in (lambda lab: lab == s, lambda lab: lab.casefold() == s.casefold()):
+            for j, lab in enumerate(labels):
+                if same(lab):
+                    return j
+        shown = ", ".join(f"{j}={lab}" for j, lab in enumerate(labels))
+        raise UsageError(f"--token {spec!r} is not one of the tokens ({shown}); give a token's text or its index") from None
+    if not -T <= i < T:
+        raise UsageError(f"--token {i} is out of range: the text has {T} tokens (0 to {T - 1})")
+    return i % T
+
+
+def entropy_bits(w: np.ndarray) -> float:
+    """Shannon entropy of a row of weights in bits; masked cells are 0 and add nothing."""
+    p = w[w > 0].astype(np.float64)  # [n_visible]
+    return float(-(p * np.log2(p)).sum())
+
+
+@dataclass
+class WhatIf:
+    """softmax(scores / T) for one row: NOT what the model computes (it uses T = 1)."""
+
+    temperature: float
+    weights: np.ndarray  # [T]
+    entropy_bits: float
+    z: np.ndarray  # [dh]: weights @ v under this temperature
+
+
+@dataclass
+class Walkthrough:
+    layer: int
+    head: int
+    kv_head: int  # the key/value head this query head reads (grouped-query: shared)
+    position: int  # the query token
+    d_head: int
+    embed: np.ndarray  # [d]        embed[position]
+    pos_embed: np.ndarray | None  # [d] pos_embed[position], None with rotary/no positions
+    resid_pre: np.ndarray  # [d]    blocks.L.resid_pre[position]: what enters the layer
+    ln1: np.ndarray  # [d]          blocks.L.ln1[position]: what q, k, v are made from
+    q: np.ndarray  # [dh]           blocks.L.attn.q[head, position]
+    k: np.ndarray  # [T, dh]        blocks.L.attn.k[kv_head]
+    v: np.ndarray  # [T, dh]        blocks.L.attn.v[kv_head]
+    dots: np.ndarray  # [T]         q·k = scores * √d_head (NaN where masked)
+    scores: np.ndarray  # [T]       blocks.L.attn.scores[head, position], -inf where masked
+    masked: np.ndarray  # [T] bool
+    weights: np.ndarray  # [T]      blocks.L.attn.weights[head, position]
+    entropy_bits: float
+    z: np.ndarray  # [dh]           blocks.L.attn.z[head, position]
+    attn_out: np.ndarray  # [d]     blocks.L.attn.out[position]: all heads through W_O
+    resid_mid: np.ndarray  # [d]    blocks.L.resid_mid[position]
+    n_layer: int
+    what_if: WhatIf | None
+
+
+def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature: float = 1.0) -> Walkthrough:
+    """The numbers of every step for query `position` in `layer`, `head`, taken from `trace`."""
+    if not temperature > 0 or not np.isfinite(temperature):
+        raise UsageError(f"--temperature must be a positive number, got {temperature!r}")
+    c = trace.config
+    kv = head // (c.n_head // c.n_kv_head)
+    scores = trace.block(layer, "attn.scores")[head, position]  # [T]
+    masked = np.isneginf(scores)  # [T]
+    dots = np.where(masked, np.nan, scores.astype(np.float64) * np.sqrt(c.d_head))  # [T]
+    weights = trace.block(layer, "attn.weights")[head, position]  # [T]
+    v = trace.block(layer, "attn.v")[kv]  # [T, dh]
+    what_if = None
+    if temperature != 1.0:
+        s64 = scores.astype(np.float64)  # [T]
+        with np.errstate(over="ignore"):  # shift first: a tiny T then gives -inf, never inf - inf = NaN
+            w_t = softmax((s64 - s64.max()) / temperature)  # [T]
+        what_if = WhatIf(temperature, w_t, entropy_bits(w_t), w_t @ v.astype(np.float64))  # [T] @ [T, dh] -> [dh]
+    return Walkthrough(
+        layer=layer, head=head, kv_head=kv, position=position, d_head=c.d_head,
+        embed=trace["embed"][position],
+        pos_embed=trace["pos_embed"][position] if "pos_embed" in trace else None,
+        resid_pre=trace.block(layer, "resid_pre")[position],
+        ln1=trace.block(layer, "ln1")[position],
+        q=trace.block(layer, "attn.q")[head, position],
+        k=trace.block(layer, "attn.k")[kv],
+        v=v,
+        dots=dots, scores=scores, masked=masked, weights=weights, entropy_bits=entropy_bits(weights),
+        z=trace.block(layer, "attn.z")[head, position],
+        attn_out=trace.block(layer, "attn.out")[position],
+        resid_mid=trace.block(layer, "resid_mid")[position],
+        n_layer=c.n_layer,
+        what_if=what_if,
+    )

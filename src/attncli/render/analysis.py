@@ -1,0 +1,92 @@
+"""Rich renderables for attribution (a ranked bar list), rollout (a heatmap table) and
+--head all (every head of a layer as a small block-character heatmap, fitted to the width)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich import box
+from rich.columns import Columns
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..analysis.attribution import Attribution
+from ..tokenizer import Token
+from ..trace import Trace
+from .labels import token_label
+from .table import MASKED, _bar, _cell_style, ramp_color
+
+
+def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text: str) -> Group:
+    labels = [token_label(t) for t in tokens]
+    scale = max(float(np.abs(a.delta).max()), 1e-12)
+    title = Text(f"Which token mattered: leave-one-out for the top prediction {target_text!r} "
+                 f"({100 * a.probability:.3g}% after {text!r})", style="italic")
+    t = Table(box=None, padding=(0, 2, 0, 0))
+    t.add_column("#", justify="right", style="dim")
+    t.add_column("token", no_wrap=True, style="bold")
+    t.add_column("without it", justify="right")
+    t.add_column("change", justify="right")
+    t.add_column("", no_wrap=True)
+    for r, i in enumerate(a.ranking):
+        d = float(a.delta[i])
+        bar = Text(_bar(abs(d) / scale, 24), style="green" if d >= 0 else "red")
+        t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{100 * float(a.without[i]):.3g}%", f"{100 * d:+.2g} pts", bar)
+    note = Text("Each token is left out in turn and the model is run again: the change is how much the top "
+                "prediction's probability falls without it (green: the token helped it; red: it held it back).", style="dim")
+    return Group(title, t, note)
+
+
+def rollout_table(r: np.ndarray, masked: np.ndarray, tokens: list[Token]) -> Group:
+    labels = [token_label(t) for t in tokens]
+    t = Table(title="Attention rollout across all layers (Abnar and Zuidema, 2020)", title_justify="left")
+    t.add_column("token ↓ / from →", style="bold", no_wrap=True)
+    for i, lab in enumerate(labels):
+        t.add_column(f"{lab}\n[dim]{i}[/dim]", justify="right", no_wrap=True)
+    for q in range(len(tokens)):
+        cells: list[Any] = []
+        for k in range(len(tokens)):
+            if masked[q, k]:
+                cells.append(Text(MASKED, style="dim"))
+            else:
+                x = float(r[q, k])
+                cells.append(Text(f"{100 * x:.0f}%", style=_cell_style(x)))
+        t.add_row(f"{q} {labels[q]}", *cells)
+    note = Text("Each row: how much of that token's vector after the last layer traces back to each input token, "
+                "following attention through every layer (heads averaged, plus the residual connection, rows "
+                "renormalized). An approximation that ignores the MLPs, not a quantity the model computes.", style="dim")
+    return Group(t, note)
+
+
+def _heatmap(weights: np.ndarray, masked: np.ndarray, title: str, cell: str) -> Table:
+    t = Table(title=title, box=box.SQUARE, show_header=False, padding=(0, 0), pad_edge=False, title_style="bold")
+    t.add_column(style="dim", justify="right", no_wrap=True)
+    t.add_column(no_wrap=True)
+    for q in range(weights.shape[0]):
+        row = Text()
+        for k in range(weights.shape[1]):
+            if masked[q, k]:
+                row.append(" " * len(cell))
+            else:
+                row.append(cell, style=ramp_color(float(weights[q, k])))
+        t.add_row(f"{q} ", row)
+    return t
+
+
+def heads_grid(trace: Trace, layer: int, tokens: list[Token], width: int) -> Group:
+    """Every head of `layer` as one small heatmap each, as many side by side as `width` holds."""
+    weights = trace.block(layer, "attn.weights")  # [H, T, T]
+    masked = np.isneginf(trace.block(layer, "attn.scores")[0])  # [T, T]
+    H, T = weights.shape[0], weights.shape[1]
+    label_w = len(str(T - 1)) + 1
+    cell = "██" if label_w + 2 * T + 2 <= width else "█"
+    maps = [_heatmap(weights[h], masked, f"head {h}", cell) for h in range(H)]
+    legend = Text("keys → / queries ↓   ")
+    for x in (0.0, 0.25, 0.5, 0.75, 1.0):
+        legend.append("██", style=ramp_color(x))
+        legend.append(f" {100 * x:.0f}%  ")
+    key = Text("tokens: " + "  ".join(f"{i}={token_label(t)}" for i, t in enumerate(tokens)), style="dim")
+    return Group(Text(f"Attention weights of every head, layer {layer}  [blocks.{layer}.attn.weights]", style="bold"),
+                 Columns(maps, padding=(0, 2)), legend, key)

@@ -1,0 +1,113 @@
+"""Plain dicts for --json of the walkthrough, compare, attribution, rollout and --head all.
+
+Same conventions as render/json.py: masked cells are None (null), every float finite,
+the envelope carries schema_version; the numbers are the ones the tables show.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..analysis.attribution import Attribution
+from ..analysis.compare import Comparison
+from ..analysis.steps import Walkthrough, entropy_bits
+from ..model import Model, Prediction
+from ..tokenizer import Token
+from ..trace import Trace
+from .json import _envelope, floats, masked_floats, predictions_doc, tokens_doc
+from .labels import token_label
+
+
+def _start(command: str, model: Model, text: str, tokens: list[Token], truncated: bool) -> dict[str, Any]:
+    doc = _envelope(command, model)
+    doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens)})
+    return doc
+
+
+def steps_doc(model: Model, text: str, tokens: list[Token], w: Walkthrough, preds: list[Prediction],
+              truncated: bool = False) -> dict[str, Any]:
+    doc = _start("explain-steps", model, text, tokens, truncated)
+    L = w.layer
+    doc["view"] = {"layer": L, "head": w.head, "kv_head": w.kv_head}
+    doc["query"] = {"index": w.position, "label": token_label(tokens[w.position])}
+    visible = int((~w.masked).sum())
+    doc["steps"] = {
+        "embedding": {"embed": floats(w.embed), "pos_embed": None if w.pos_embed is None else floats(w.pos_embed),
+                      f"blocks.{L}.resid_pre": floats(w.resid_pre), f"blocks.{L}.ln1": floats(w.ln1)},
+        "qkv": {f"blocks.{L}.attn.q": floats(w.q), f"blocks.{L}.attn.k": floats(w.k), f"blocks.{L}.attn.v": floats(w.v)},
+        "scores": {"dots": masked_floats(np.nan_to_num(w.dots), w.masked), "scale": 1.0 / math.sqrt(w.d_head),
+                   f"blocks.{L}.attn.scores": masked_floats(w.scores, w.masked), "masked": w.masked.tolist()},
+        "softmax": {f"blocks.{L}.attn.weights": masked_floats(w.weights, w.masked), "entropy_bits": w.entropy_bits,
+                    "max_entropy_bits": math.log2(visible)},
+        "weighted_sum": {f"blocks.{L}.attn.z": floats(w.z), "norm": float(np.linalg.norm(w.z.astype(np.float64)))},
+        "output": {f"blocks.{L}.attn.out": floats(w.attn_out), f"blocks.{L}.resid_mid": floats(w.resid_mid)},
+    }
+    doc["what_if"] = None if w.what_if is None else {
+        "temperature": w.what_if.temperature,
+        "note": "softmax(scores / temperature): a what-if, the model uses temperature 1",
+        "weights": masked_floats(w.what_if.weights, w.masked),
+        "entropy_bits": w.what_if.entropy_bits,
+        "z": floats(w.what_if.z),
+    }
+    doc["predictions"] = predictions_doc(preds)
+    return doc
+
+
+def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token], list[Token]], c: Comparison,
+                k: int) -> dict[str, Any]:
+    doc = _envelope("compare", model)
+    tok = model.tokenizer
+    doc["a"] = {"text": texts[0], "tokens": tokens_doc(tokens[0]), "weights": masked_floats(c.view_a.weights, c.view_a.masked)}
+    doc["b"] = {"text": texts[1], "tokens": tokens_doc(tokens[1]), "weights": masked_floats(c.view_b.weights, c.view_b.masked)}
+    doc["view"] = {"layer": c.layer, "head": c.head}
+    doc["alignment"] = {
+        "pairs": [list(p) for p in c.pairs],
+        "opcodes": [{"op": op, "a": [a0, a1], "b": [b0, b1]} for op, a0, a1, b0, b1 in c.opcodes],
+    }
+    doc["weight_diff"] = masked_floats(np.nan_to_num(c.weight_diff), np.isnan(c.weight_diff))
+    doc["vectors"] = {"name": c.vectors_name, "metric": "cosine distance (1 - cos)",
+                      "cosine_distance": floats(c.cosine_distance)}
+    doc["predictions"] = [
+        {"id": i, "token": tok.id_to_token(i), "text": tok.display(i), "probability_a": float(pa),
+         "probability_b": float(pb), "delta": float(pb - pa)}
+        for i, pa, pb in zip(c.prediction_ids, c.prob_a, c.prob_b)
+    ]
+    doc["top_k"] = k
+    return doc
+
+
+def attribution_doc(model: Model, text: str, tokens: list[Token], a: Attribution, truncated: bool = False) -> dict[str, Any]:
+    doc = _start("explain-attribution", model, text, tokens, truncated)
+    doc["method"] = "leave-one-out: the model is run again without each token"
+    doc["target"] = {"id": a.target, "token": model.tokenizer.id_to_token(a.target),
+                     "text": model.tokenizer.display(a.target), "probability": a.probability}
+    doc["ranking"] = [
+        {"rank": r + 1, "index": i, "label": token_label(tokens[i]), "probability_without": float(a.without[i]),
+         "delta": float(a.delta[i])}
+        for r, i in enumerate(a.ranking)
+    ]
+    return doc
+
+
+def rollout_doc(model: Model, text: str, tokens: list[Token], r: np.ndarray, masked: np.ndarray,
+                preds: list[Prediction], truncated: bool = False) -> dict[str, Any]:
+    doc = _start("explain-rollout", model, text, tokens, truncated)
+    doc["method"] = ("attention rollout (Abnar and Zuidema, 2020): per layer the mean of the heads' weights plus "
+                     "the identity, rows renormalized, multiplied across layers")
+    doc["rollout"] = masked_floats(r, masked)
+    doc["predictions"] = predictions_doc(preds)
+    return doc
+
+
+def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer: int, truncated: bool = False) -> dict[str, Any]:
+    doc = _start("explain-heads", model, text, tokens, truncated)
+    weights = trace.block(layer, "attn.weights")  # [H, T, T]
+    masked = np.isneginf(trace.block(layer, "attn.scores"))  # [H, T, T]
+    doc["layer"] = layer
+    doc["heads"] = [{"head": h, "weights": masked_floats(weights[h], masked[h]),
+                     "entropy_bits": [entropy_bits(row) for row in weights[h]]}
+                    for h in range(weights.shape[0])]
+    return doc

@@ -1,0 +1,145 @@
+"""The walkthrough as titled Rich panels: the real numbers of each step and one plain sentence."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from rich import box
+from rich.console import Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..analysis.steps import Walkthrough
+from ..model import Prediction
+from ..tokenizer import Token
+from .labels import token_label
+from .table import MASKED, _bar, predictions_table
+
+
+def _vec(x: np.ndarray, dims: int) -> str:
+    shown = " ".join(f"{float(v):+.3f}" for v in x[:dims])
+    return f"[{shown}{', …' if x.shape[0] > dims else ''}]"
+
+
+def _panel(title: str, body: Any, sentence: str) -> Panel:
+    return Panel(Group(body, Text(""), Text(sentence, style="italic")), title=f"[bold]{escape(title)}[/bold]",
+                 title_align="left", box=box.ROUNDED)
+
+
+def _vectors_table(rows: list[tuple[str, np.ndarray, str]], dims: int) -> Table:
+    """name | first dims | where it comes from; the last column wraps so the numbers never do."""
+    vecs = [_vec(vec, dims) for _, vec, _ in rows]
+    t = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    t.add_column(style="bold", no_wrap=True, min_width=max(len(r[0]) for r in rows))
+    t.add_column(no_wrap=True, min_width=max(len(v) for v in vecs))
+    t.add_column(style="dim")
+    for (name, _, where), v in zip(rows, vecs):
+        t.add_row(Text(name), Text(v), Text(where))
+    return t
+
+
+def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], dims: int = 6, width: int = 120) -> Group:
+    L, h, i = w.layer, w.head, w.position
+    labels = [token_label(t) for t in tokens]
+    me = f'"{labels[i]}"'
+    d = w.embed.shape[0]
+    dims = max(1, min(dims, w.d_head, (width - 45) // 7))  # room for the name and where-from columns
+    parts: list[Any] = [Text.from_markup(
+        f"Walkthrough of layer {L}, head {h}, for the query token [bold]{i} {labels[i]}[/bold] "
+        f"(first {dims} of {d} / {w.d_head} dims shown)")]
+
+    # 1. embedding and position
+    rows = [("embed", w.embed, f"row {tokens[i].id} of W_E  [embed]")]
+    if w.pos_embed is not None:
+        rows.append(("+ pos_embed", w.pos_embed, f"row {i} of W_pos  [pos_embed]"))
+    rows += [("= resid_pre", w.resid_pre, f"[blocks.{L}.resid_pre]"), ("ln1", w.ln1, f"[blocks.{L}.ln1]")]
+    where = "the token's embedding plus its position's" if w.pos_embed is not None else "the token's embedding"
+    first = f"{where}" if L == 0 else f"{where}, changed by layers 0 to {L - 1}"
+    parts.append(_panel("1 · Embedding and position", _vectors_table(rows, dims),
+                        f"{me} enters layer {L} as {first}; the layer normalizes it (ln1) before making q, k and v."))
+
+    # 2. q, and k and v of every token
+    label_w = max(len(f"{j} {lab}") for j, lab in enumerate(labels))
+    kv_dims = max(1, min(dims, ((width - 8 - label_w) // 2 - 9) // 7))  # each value "+0.123 " is 7 wide
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("token", style="bold", no_wrap=True, min_width=label_w)
+    t.add_column(Text(f"k  [blocks.{L}.attn.k]"), no_wrap=True)
+    t.add_column(Text(f"v  [blocks.{L}.attn.v]"), no_wrap=True)
+    for j in range(len(tokens)):
+        style = "dim" if w.masked[j] else ""
+        t.add_row(Text(f"{j} {labels[j]}"), Text(_vec(w.k[j], kv_dims), style), Text(_vec(w.v[j], kv_dims), style))
+    body = Group(_vectors_table([("q", w.q, f"[blocks.{L}.attn.q]")], dims), t)
+    kv = "" if w.kv_head == h else f" (key/value head {w.kv_head}, shared by several query heads)"
+    parts.append(_panel("2 · Query, keys and values", body,
+                        f"ln1 times W_Q gives {me}'s query q; times W_K and W_V, every token's key k and value v{kv}. "
+                        f"Dimmed rows come after {me}: it may not look at them."))
+
+    # 3. scores
+    scale = math.sqrt(w.d_head)
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("key", style="bold", no_wrap=True)
+    t.add_column("q·k", justify="right")
+    t.add_column(f"÷ √{w.d_head} = score", justify="right")
+    t.add_column("mask")
+    for j in range(len(tokens)):
+        if w.masked[j]:
+            t.add_row(Text(f"{j} {labels[j]}"), Text(MASKED, style="dim"), Text("-inf", style="dim"), Text("future: hidden", style="dim"))
+        else:
+            t.add_row(Text(f"{j} {labels[j]}"), f"{w.dots[j]:+.3f}", f"{float(w.scores[j]):+.3f}", "visible")
+    parts.append(_panel(f"3 · Scores: q·k ÷ √d_head  [blocks.{L}.attn.scores]", t,
+                        f"{me}'s query is compared with every key by a dot product, divided by √{w.d_head} = {scale:.2f} "
+                        f"so the scores do not grow with the head size; keys after it are set to -inf (masked)."))
+
+    # 4. softmax
+    visible = int((~w.masked).sum())
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("key", style="bold", no_wrap=True)
+    t.add_column("weight", justify="right")
+    t.add_column("", style="green", no_wrap=True)
+    if w.what_if is not None:
+        t.add_column(f"what-if T={w.what_if.temperature:g}", justify="right", style="magenta")
+        t.add_column("", style="magenta", no_wrap=True)
+    for j in range(len(tokens)):
+        wt = float(w.weights[j])
+        row: list[Any] = [f"{j} {labels[j]}", f"{100 * wt:.1f}%" if not w.masked[j] else MASKED, _bar(wt, 20)]
+        if w.what_if is not None:
+            wi = float(w.what_if.weights[j])
+            row += [f"{100 * wi:.1f}%" if not w.masked[j] else MASKED, _bar(wi, 20)]
+        t.add_row(*(Text(x) if isinstance(x, str) else x for x in row))
+    best = int(np.argmax(w.weights))
+    sentence = (f"Softmax turns the scores into weights that sum to 100%: {me} gives the most, {100 * float(w.weights[best]):.1f}%, "
+                f'to "{labels[best]}". Entropy'
+                f" {w.entropy_bits:.2f} bits of at most {math.log2(visible):.2f} "
+                f"(0 = all on one token, {math.log2(visible):.2f} = spread evenly over {visible}).")
+    if w.what_if is not None:
+        how = "sharper" if w.what_if.temperature < 1 else "flatter"
+        sentence += (f" What-if, not the model: dividing the scores by T={w.what_if.temperature:g} makes the row {how} "
+                     f"(entropy {w.what_if.entropy_bits:.2f} bits); the model itself uses T=1.")
+    parts.append(_panel(f"4 · Softmax into weights  [blocks.{L}.attn.weights]", t, sentence))
+
+    # 5. weighted sum
+    share = np.argsort(-w.weights, kind="stable")[: min(3, visible)]  # [<=3] the biggest shares
+    terms = " + ".join(f"{100 * float(w.weights[j]):.0f}%·v[{labels[j]}]" for j in share)
+    rows = [("z", w.z, f"[blocks.{L}.attn.z]  norm {float(np.linalg.norm(w.z)):.3f}")]
+    if w.what_if is not None:
+        rows.append((f"what-if z (T={w.what_if.temperature:g})", w.what_if.z, "not the model's"))
+    parts.append(_panel("5 · Weighted sum of values: the contextual vector", _vectors_table(rows, dims),
+                        f"z = Σ weight × v over the visible tokens ≈ {terms}{' + …' if visible > 3 else ''}: "
+                        f"{me}'s new vector in this head, mixed from the tokens it attended to."))
+
+    # then the prediction
+    body = Group(_vectors_table([("attn.out", w.attn_out, f"[blocks.{L}.attn.out]  all heads through W_O"),
+                                 ("resid_mid", w.resid_mid, f"[blocks.{L}.resid_mid] = resid_pre + attn.out")], dims),
+                 Text(""), predictions_table(preds, after="".join(t.text for t in tokens[: i + 1])))
+    later = [str(x) for x in range(L + 1, w.n_layer)]
+    rest = (f"layer{'s' if len(later) > 1 else ''} {' to '.join(later[:1] + later[1:][-1:])} "
+            f"do{'es' if len(later) == 1 else ''} the same" if later else "this was the last layer")
+    parts.append(_panel("Then: the next-token prediction", body,
+                        f"Every head's z is joined through W_O and added to {me}'s residual stream; its MLP adds more; "
+                        f"{rest}; the final norm and the unembedding turn the vector at position {i} into the "
+                        f"probabilities of the token that comes next."))
+    return Group(*parts)
