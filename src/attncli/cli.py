@@ -376,5 +376,11 @@ def info(model_spec: Optional[str] = ModelOpt, as_json: bool = JsonOpt) -> None:
     stdout_console().print(rt.info_table(model, rjson.model_info(model)))
 
 
+# ---- models list, models pull (commands_models.py) ------------------------------------------
+from .commands_models import register as _register_models  # noqa: E402
+
+_register_models(app)
+
+
 def main() -> None:
     app()

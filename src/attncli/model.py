@@ -163,6 +163,7 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
         if L in keep:
             for name, arr in trace.items():
                 out[f"{b}.{name}"] = arr
+        del trace, q, k, v, scores, weights, z  # a layer not kept must not outlive its iteration ([H, T, T] each)
 
     h = _norm(x, params, "ln_final", config)  # [T, d]
     out["ln_final"] = h

@@ -1,0 +1,174 @@
+"""Hugging Face GPT-2 directories: config.json (model_type gpt2), model.safetensors, and
+tokenizer.json or vocab.json + merges.txt, mapped onto attncli's parameter names.
+
+GPT-2's Conv1D weights are already [in, out] (x @ W + b), so nothing is transposed;
+c_attn is Q, K and V side by side and is split by columns. transformers saves keys with
+or without a `transformer.` prefix and no lm_head when the unembedding is tied.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import ModelConfig
+from ..errors import ModelError
+from ..model import Model, Params, param_shapes
+from ..tokenizer import Tokenizer
+
+# transformers' activation names -> ours; gelu_new and gelu_pytorch_tanh are both the tanh GELU
+ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
+DTYPES = ("F16", "F32")  # numpy has no bfloat16
+
+
+def is_hf_gpt2(path: Path) -> bool:
+    """Whether a directory looks like a Hugging Face GPT-2 export (not attncli's own format)."""
+    try:
+        doc = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and "format_version" not in doc and "model_type" in doc
+
+
+def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
+    cfg_path = path / "config.json"
+    try:
+        doc = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{cfg_path}: not valid JSON ({e}); restore the file or export the model again") from None
+    if doc.get("model_type") != "gpt2":
+        raise ModelError(f"{cfg_path}: model_type {doc.get('model_type')!r} is not supported in a Hugging Face directory; "
+                         "attncli reads GPT-2 directories, and Llama-family models as GGUF files")
+    act = doc.get("activation_function", "gelu_new")
+    if act not in ACTIVATIONS:
+        raise ModelError(f"{cfg_path}: activation_function {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
+    for flag in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"):
+        if doc.get(flag):
+            raise ModelError(f"{cfg_path}: {flag} is set; attncli computes plain GPT-2 attention and cannot match this model")
+    if doc.get("scale_attn_weights") is False:
+        raise ModelError(f"{cfg_path}: scale_attn_weights is false; attncli always scales scores by 1/sqrt(d_head)")
+    d = doc.get("n_embd")
+    hp = {
+        "vocab_size": doc.get("vocab_size"),
+        "n_layer": doc.get("n_layer"),
+        "n_head": doc.get("n_head"),
+        "d_model": d,
+        "n_ctx": doc.get("n_positions"),
+        "d_mlp": doc.get("n_inner") or (4 * d if isinstance(d, int) else 0),
+        "norm_eps": float(doc.get("layer_norm_epsilon", 1e-5)),
+        "activation": ACTIVATIONS[act],
+        "tied_embeddings": bool(doc.get("tie_word_embeddings", True)),
+        "architecture": "gpt2",
+    }
+    missing = [k for k, v in hp.items() if v is None]
+    if missing:
+        raise ModelError(f"{cfg_path}: missing {', '.join(missing)} (GPT-2 names: vocab_size, n_layer, n_head, n_embd, n_positions)")
+    return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
+
+
+def hf_names(config: ModelConfig) -> dict[str, str]:
+    """Our name -> the Hugging Face GPT-2 key (without the `transformer.` prefix)."""
+    names = {"embed.W_E": "wte.weight", "pos_embed.W_pos": "wpe.weight", "ln_final.w": "ln_f.weight", "ln_final.b": "ln_f.bias"}
+    for L in range(config.n_layer):
+        b, h = f"blocks.{L}", f"h.{L}"
+        names.update({
+            f"{b}.ln1.w": f"{h}.ln_1.weight", f"{b}.ln1.b": f"{h}.ln_1.bias",
+            f"{b}.ln2.w": f"{h}.ln_2.weight", f"{b}.ln2.b": f"{h}.ln_2.bias",
+            f"{b}.attn.W_O": f"{h}.attn.c_proj.weight", f"{b}.attn.b_O": f"{h}.attn.c_proj.bias",
+            f"{b}.mlp.W_in": f"{h}.mlp.c_fc.weight", f"{b}.mlp.b_in": f"{h}.mlp.c_fc.bias",
+            f"{b}.mlp.W_out": f"{h}.mlp.c_proj.weight", f"{b}.mlp.b_out": f"{h}.mlp.c_proj.bias",
+        })
+    return names
+
+
+def read_tensors(file: Path, config: ModelConfig) -> Params:
+    """Every tensor present with the shape the config implies, finite, in our names."""
+    from safetensors import SafetensorError, safe_open
+
+    d = config.d_model
+    try:
+        with safe_open(str(file), framework="np") as f:
+            keys = set(f.keys())
+
+            def get(key: str, shape: tuple[int, ...]) -> np.ndarray:
+                full = key if key in keys else f"transformer.{key}"
+                if full not in keys:
+                    raise ModelError(f"{file}: tensor {key} is missing; the file does not match config.json")
+                sl = f.get_slice(full)
+                got, dtype = tuple(sl.get_shape()), sl.get_dtype()
+                if dtype not in DTYPES:
+                    raise ModelError(f"{file}: tensor {full} is {dtype}; expected float16 or float32, save the model in one of them")
+                if got != shape:
+                    raise ModelError(f"{file}: tensor {full} has shape {list(got)}; config.json implies {list(shape)}")
+                arr = np.ascontiguousarray(f.get_tensor(full), dtype=np.float32)  # shape
+                if not np.isfinite(arr).all():
+                    raise ModelError(f"{file}: tensor {full} holds NaN or infinite values; the weights are corrupt, restore them")
+                return arr
+
+            expected = param_shapes(config)
+            params: Params = {}
+            for ours, key in hf_names(config).items():
+                params[ours] = get(key, expected[ours])
+            for L in range(config.n_layer):
+                b = f"blocks.{L}"
+                qkv = get(f"h.{L}.attn.c_attn.weight", (d, 3 * d))  # [d, 3d]: Q | K | V columns
+                qkv_b = get(f"h.{L}.attn.c_attn.bias", (3 * d,))  # [3d]
+                for i, part in enumerate("QKV"):
+                    params[f"{b}.attn.W_{part}"] = np.ascontiguousarray(qkv[:, i * d:(i + 1) * d])  # [d, d]
+                    params[f"{b}.attn.b_{part}"] = qkv_b[i * d:(i + 1) * d].copy()  # [d]
+            if not config.tied_embeddings:
+                for key in ("lm_head.weight", "transformer.lm_head.weight"):
+                    if key in keys:
+                        params["unembed.W_U"] = np.ascontiguousarray(get(key, (config.vocab_size, d)).T)  # [d, V]
+                        break
+                else:
+                    raise ModelError(f"{file}: tie_word_embeddings is false but lm_head.weight is missing")
+    except SafetensorError as e:
+        raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{file}: cannot read it ({e}); it may be truncated or corrupt, restore it") from None
+    return params
+
+
+def read_tokenizer(path: Path) -> Tokenizer:
+    """tokenizer.json if present, else GPT-2's byte-level BPE from vocab.json + merges.txt."""
+    if (path / "tokenizer.json").is_file():
+        return Tokenizer.from_file(path / "tokenizer.json")
+    vocab, merges = path / "vocab.json", path / "merges.txt"
+    if not (vocab.is_file() and merges.is_file()):
+        raise ModelError(f"{path}: no tokenizer; a GPT-2 directory needs tokenizer.json, or vocab.json and merges.txt")
+    from tokenizers import AddedToken, decoders, pre_tokenizers, processors
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers.models import BPE
+
+    try:
+        backend = HFTokenizer(BPE.from_file(str(vocab), str(merges)))
+    except Exception as e:  # the Rust side raises a bare Exception on a bad file
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelError(f"{path}: vocab.json or merges.txt is not a valid BPE vocabulary ({first}); restore them") from None
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    if backend.token_to_id("<|endoftext|>") is not None:
+        backend.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
+    return Tokenizer(backend, source=f"{vocab} + {merges.name}")
+
+
+def load(path: Path, name: str | None = None) -> Model:
+    if not (path / "model.safetensors").is_file():
+        hint = " (pytorch_model.bin is a pickle, which attncli never loads; save with safe_serialization=True)" \
+            if (path / "pytorch_model.bin").exists() else ""
+        raise ModelError(f"{path}: missing model.safetensors{hint}")
+    config, doc = read_config(path)
+    params = read_tensors(path / "model.safetensors", config)
+    tokenizer = read_tokenizer(path)
+    if tokenizer.vocab_size > config.vocab_size:
+        raise ModelError(f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but config.json says vocab_size {config.vocab_size}; "
+                         "they belong to different models")
+    card = {"format": "huggingface-gpt2", "name_or_path": doc.get("_name_or_path") or None,
+            "transformers_version": doc.get("transformers_version")}
+    return Model(config=config, params=params, tokenizer=tokenizer, name=name or path.name, source=str(path),
+                 card={k: v for k, v in card.items() if v})

