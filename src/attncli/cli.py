@@ -155,6 +155,7 @@ def default_view(model) -> tuple[int, int | str]:
 # Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
 # past this only the viewed layer is computed and written, so long inputs on deep models stay small.
 ALL_LAYERS_CELLS = 2_000_000
+MAX_CELLS = 50_000_000  # ~200 MB of float32: the most a mode that needs every layer may keep
 
 
 # ---- explain --------------------------------------------------------------------------------
@@ -174,20 +175,21 @@ def explain(
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="With --steps: a what-if that divides the scores by T before softmax (the model uses 1)."),
     attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
     rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
+    summary: bool = typer.Option(False, "--summary", help="For one query token (--token, default the last): which key every layer's every head attends to most."),
     save: Optional[str] = typer.Option(None, "--save", help="Write every head of the layer as one figure: a .png or .svg file (needs the plot extra: pip install 'attncli\\[plot]')."),
     html: Optional[str] = typer.Option(None, "--html", help="Write one self-contained interactive HTML page of the attention."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Show how each token attends to the others, its contextual vector, and what comes next.
 
-    --head all shows every head of the layer side by side; --steps, --attribution and --rollout show one analysis instead of the tables; --save and --html write files.
+    --head all shows every head of the layer side by side; --steps, --summary, --attribution and --rollout show one analysis instead of the tables; --save and --html write files.
     """
     from . import explain_modes as em
     from .render import json as rjson
     from .views import head_view, resolve_head, resolve_layer
 
     mode = em.pick_mode(steps=steps, attribution=attribution, rollout=rollout, head_all=(head or "").strip().lower() == "all",
-                        token=token, temperature=temperature)
+                        token=token, temperature=temperature, summary=summary)
     files = em.check_files(save, html)
     model = load_model(model_spec)
     c = model.config
@@ -196,7 +198,11 @@ def explain(
     h = resolve_head(head, c.n_head, em.default_head(mode, d_head), allowed=("mean", "all"))
     tokens, truncated = model.encode(text, truncate)
     T = len(tokens)
-    keep = None if mode == "rollout" or c.n_layer * c.n_head * T * T <= ALL_LAYERS_CELLS else [L]  # rollout needs every layer
+    cells = c.n_layer * c.n_head * T * T
+    if mode in em.ALL_LAYER_MODES and cells > MAX_CELLS:
+        raise UsageError(f"{em.MODES[mode]} keeps every layer's attention: {T} tokens on this model would be {cells:,} "
+                         f"cells; shorten the text to at most {math.isqrt(MAX_CELLS // (c.n_layer * c.n_head))} tokens")
+    keep = None if mode in em.ALL_LAYER_MODES or cells <= ALL_LAYERS_CELLS else [L]
     trace = model.forward([t.id for t in tokens], layers=keep)
     if files:
         for line in em.write_files(files, model, text, tokens, trace, L, h, top_k, truncated):

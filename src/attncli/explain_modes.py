@@ -12,17 +12,20 @@ from .model import Model
 from .tokenizer import Token
 from .trace import Trace
 
-MODES = {"steps": "--steps", "attribution": "--attribution", "rollout": "--rollout", "heads": "--head all"}
+MODES = {"steps": "--steps", "attribution": "--attribution", "rollout": "--rollout", "heads": "--head all",
+         "summary": "--summary"}
+ALL_LAYER_MODES = ("rollout", "summary")  # they read every layer's weights
 
 
 def pick_mode(*, steps: bool, attribution: bool, rollout: bool, head_all: bool, token: str | None,
-              temperature: float) -> str | None:
-    chosen = [m for m, on in (("steps", steps), ("attribution", attribution), ("rollout", rollout), ("heads", head_all)) if on]
+              temperature: float, summary: bool = False) -> str | None:
+    chosen = [m for m, on in (("steps", steps), ("attribution", attribution), ("rollout", rollout), ("heads", head_all),
+                              ("summary", summary)) if on]
     if len(chosen) > 1:
         raise UsageError(f"{' and '.join(MODES[m] for m in chosen)} cannot be combined; choose one")
     mode = chosen[0] if chosen else None
-    if mode != "steps" and token is not None:
-        raise UsageError("--token picks the query token of --steps; add --steps")
+    if mode not in ("steps", "summary") and token is not None:
+        raise UsageError("--token picks the query token of --steps or --summary; add one of them")
     if not temperature > 0 or temperature != temperature or temperature == float("inf"):
         raise UsageError(f"--temperature must be a positive number, got {temperature:g}")
     if mode != "steps" and temperature != 1.0:
@@ -108,6 +111,14 @@ def run_mode(mode: str, model: Model, text: str, tokens: list[Token], trace: Tra
         preds = model.predict(trace, top_k)
         doc = ja.rollout_doc(model, text, tokens, r, masked, preds, truncated) if as_json else None
         return doc, lambda width: rollout_table(r, masked, tokens)
+    if mode == "summary":
+        from .analysis.steps import resolve_token
+        from .analysis.summary import head_summary
+        from .render.summary import summary_table
+
+        s = head_summary(trace, resolve_token(token, tokens))
+        doc = ja.summary_doc(model, text, tokens, s, truncated) if as_json else None
+        return doc, lambda width: summary_table(s, tokens)
     if mode == "heads":
         from .render.analysis import heads_grid
 
