@@ -382,6 +382,11 @@ def info(model_spec: Optional[str] = ModelOpt, as_json: bool = JsonOpt) -> None:
     stdout_console().print(rt.info_table(model, rjson.model_info(model)))
 
 
+# ---- train, eval (commands_train.py) ----------------------------------------------------------
+from .commands_train import register as _register_train  # noqa: E402
+
+_register_train(app)
+
 # ---- models list, models pull (commands_models.py) ------------------------------------------
 from .commands_models import register as _register_models  # noqa: E402
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 EOT = "<|endoftext|>"  # separates documents in training, as in GPT-2
+CURLY = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
 
 
 def train_bpe(lines: Iterable[str], vocab_size: int, lowercase: bool) -> str:
@@ -12,7 +13,8 @@ def train_bpe(lines: Iterable[str], vocab_size: int, lowercase: bool) -> str:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
-    norms = [normalizers.NFC()]
+    # Curly quotes become straight ones, so the model reads the text the word counter counts.
+    norms = [normalizers.NFC()] + [normalizers.Replace(c, s) for c, s in CURLY.items()]
     if lowercase:
         norms.append(normalizers.Lowercase())
     tok.normalizer = normalizers.Sequence(norms)

@@ -1,0 +1,149 @@
+"""`attn train` and `attn eval`: thin CLI layers over train.trainer.train and evaluate.evaluate.
+
+Progress goes to a Rich progress bar on stderr, results to stdout; errors are raised as
+attncli.errors types and become one stderr line at cli.py's boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+EVAL_SCHEMA_VERSION = 1
+
+
+def _progress_bar():
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    # Off a terminal (a log, a pipe, a test) a bar prints only its last frame: show none there.
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+
+
+def _fmt_eta(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def command_line(corpus: Path, options: dict[str, Any]) -> str:
+    """The command that reproduces a run, every option explicit (recorded in the model card).
+
+    A BLAS thread count set in the environment is kept too: it changes the order of sums,
+    so the last bits of the weights.
+    """
+    threads = os.environ.get("OPENBLAS_NUM_THREADS")
+    parts = ([f"OPENBLAS_NUM_THREADS={threads}"] if threads else []) + ["attn", "train", str(corpus)]
+    for flag, value in options.items():
+        if value is None or value is False:
+            continue
+        parts.append(flag) if value is True else parts.extend([flag, str(value)])
+    return shlex.join(parts)
+
+
+def train_command(
+    corpus: Path = typer.Argument(..., help="A UTF-8 text file; blank lines separate documents (stories)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The model directory to write (what attn explain --model reads)."),
+    valid: Optional[Path] = typer.Option(None, "--valid", help="A held-out text: loss at intervals and perplexity at the end."),
+    vocab_size: int = typer.Option(4096, "--vocab-size", help="Entries of the byte-level BPE vocabulary."),
+    layers: int = typer.Option(2, "--layers", help="Transformer blocks."),
+    heads: int = typer.Option(4, "--heads", help="Attention heads per block."),
+    d_model: int = typer.Option(128, "--d-model", help="Width of the residual stream."),
+    context: int = typer.Option(64, "--context", help="Tokens per training window: the model's context."),
+    steps: int = typer.Option(2000, "--steps", help="Optimizer steps in all (with --resume: the new total)."),
+    batch: int = typer.Option(32, "--batch", help="Windows per step."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (linear warmup, then cosine to a tenth)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds initialisation and batch sampling: same seed, same weights."),
+    lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase all text (the tokenizer lowercases its input too)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the training saved in --out at its step (its model shape and tokenizer are kept)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float16 for model.safetensors (training is float32)."),
+    corpus_license: str = typer.Option("not stated", "--corpus-license", help="The corpus's license, for the model card."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save weights and optimizer state every N steps."),
+) -> None:
+    """Train a byte-level BPE and a GPT-2-style model on a text, in numpy, into a model directory."""
+    from .train.trainer import TrainOptions, train
+
+    flags = {"--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
+             "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr, "--seed": seed,
+             "--lowercase": lowercase, "--resume": resume, "--dtype": dtype, "--corpus-license": corpus_license}
+    opts = TrainOptions(corpus=corpus, out=out, valid=valid, vocab_size=vocab_size, n_layer=layers, n_head=heads,
+                        d_model=d_model, n_ctx=context, steps=steps, batch=batch, lr=lr, seed=seed, lowercase=lowercase,
+                        resume=resume, force=force, dtype=dtype, corpus_license=corpus_license,
+                        checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name)
+    bar = _progress_bar()
+    task = ev = None
+
+    def on_progress(p) -> None:  # the bar starts with the first event, after the input was checked
+        nonlocal task, ev
+        if task is None:
+            bar.start()
+            task = bar.add_task("train", total=steps, info="")
+        if p.phase == "train":
+            valid_txt = f"  valid {p.valid_loss:.3f} (ppl/token {math.exp(p.valid_loss):.1f})" if p.valid_loss is not None else ""
+            bar.update(task, completed=p.step, info=f"loss {p.loss:.3f}{valid_txt}  {p.tokens_per_s:,.0f} tok/s  eta {_fmt_eta(p.eta_s)}")
+        elif p.phase == "eval":
+            if ev is None:
+                ev = bar.add_task("eval", total=p.total, info="held-out perplexity")
+            bar.update(ev, completed=p.done)
+        elif p.phase in ("tokenizer", "encode"):
+            bar.update(task, info={"tokenizer": "training the tokenizer", "encode": "encoding the corpus"}[p.phase])
+
+    try:
+        result = train(opts, on_progress)
+    finally:
+        if task is not None:
+            bar.stop()
+    lines = [f"wrote {result.out}: {result.steps} steps, {result.tokens_seen:,} tokens, {result.wall_time_s:.0f} s, "
+             f"last training loss {result.loss:.4f}"]
+    if result.valid is not None:
+        v = result.valid
+        lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
+                     f"per word {v.ppl_word:.2f} ({v.tokens:,} tokens, {v.words:,} words)")
+    typer.echo("\n".join(lines))
+
+
+def eval_command(
+    file: Path = typer.Argument(..., help="A UTF-8 text to score."),
+    model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, or a pulled model's name. Default: the bundled model."),
+    as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
+) -> None:
+    """Held-out loss and perplexity per token and per word of a model on a text."""
+    from .checkpoints import load
+    from .evaluate import WORD_PATTERN, evaluate
+    from .train.data import read_text
+
+    text = read_text(file, "text")
+    model = load(model_spec)
+    with _progress_bar() as bar:
+        task = bar.add_task("eval", total=None, info="")
+        result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        doc = {"schema_version": EVAL_SCHEMA_VERSION, "model": model.name, "file": str(file), **result.to_dict(),
+               "word_pattern": WORD_PATTERN}
+        typer.echo(json.dumps(doc, allow_nan=False, ensure_ascii=False))
+        return
+    typer.echo(f"{model.name} on {file}: {result.tokens:,} tokens, {result.words:,} words (context {result.n_ctx}, stride {result.stride})\n"
+               f"loss per token   {result.loss_token:.4f}\n"
+               f"perplexity/token {result.ppl_token:.2f}\n"
+               f"perplexity/word  {result.ppl_word:.2f}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+
+
+if __name__ == "__main__":  # python -m attncli.commands_train, before cli.py registers the commands
+    from .cli import app
+
+    if "train" not in {c.name for c in app.registered_commands}:
+        register(app)
+    app()

@@ -1,0 +1,291 @@
+"""train(options, callback): corpus -> BPE -> GPT-2-style model in numpy -> a model directory.
+
+The directory is what `attn explain --model DIR` loads (checkpoints.native), plus
+train_state.safetensors / train_state.json (float32 weights, AdamW moments, step, RNG
+state: plain arrays and ints, never pickle) so that `resume` continues at the right step.
+Progress goes to the callback; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checkpoints import native
+from ..config import ModelConfig
+from ..errors import TrainingError, UsageError
+from ..evaluate import EvalResult, evaluate
+from ..model import Model, Params
+from ..tokenizer import Tokenizer
+from . import gpt
+from .bpe import train_bpe
+from .data import documents, encode_documents, read_text, sample_batch
+from .optim import AdamW, clip_grads, lr_at
+
+STATE_FILES = ("train_state.safetensors", "train_state.json")
+STATE_VERSION = 1
+
+
+@dataclass
+class TrainOptions:
+    corpus: Path
+    out: Path
+    valid: Path | None = None
+    vocab_size: int = 4096
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 128
+    n_ctx: int = 64
+    steps: int = 2000
+    batch: int = 32
+    lr: float = 2e-3  # peak; small models take a larger rate than GPT-2's 6e-4
+    seed: int = 0
+    lowercase: bool = False
+    resume: bool = False
+    force: bool = False
+    dtype: str = "float32"  # of model.safetensors; training itself is always float32
+    warmup: int = 0  # 0: min(200, steps // 10)
+    weight_decay: float = 0.1
+    clip: float = 1.0  # global gradient norm
+    eval_every: int = 0  # 0: steps // 10 (with a valid file)
+    checkpoint_every: int = 500
+    corpus_license: str = "not stated"
+    command: str = ""  # the command line, recorded in the card
+    name: str = ""
+
+
+@dataclass
+class Progress:
+    phase: str  # "tokenizer", "encode", "train", "checkpoint", "eval"
+    step: int = 0
+    steps: int = 0
+    loss: float = math.nan
+    lr: float = 0.0
+    tokens_per_s: float = 0.0
+    eta_s: float = 0.0
+    valid_loss: float | None = None
+    done: int = 0  # for phase "eval": windows scored so far, of `total`
+    total: int = 0
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    steps: int
+    loss: float
+    wall_time_s: float
+    tokens_seen: int
+    valid: EvalResult | None
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+Callback = Callable[[Progress], None]
+
+
+def _check_options(o: TrainOptions) -> None:
+    flags = {"vocab_size": "--vocab-size", "n_layer": "--layers", "n_head": "--heads", "d_model": "--d-model",
+             "n_ctx": "--context", "steps": "--steps", "batch": "--batch", "checkpoint_every": "--checkpoint-every"}
+    for name, flag in flags.items():
+        v = getattr(o, name)
+        if not isinstance(v, int) or v < 1:
+            raise UsageError(f"{flag} must be a positive integer, got {v!r}")
+    if o.vocab_size < 257:
+        raise UsageError(f"--vocab-size must be at least 257 (256 bytes + <|endoftext|>), got {o.vocab_size}")
+    if o.d_model % o.n_head:
+        raise UsageError(f"--d-model ({o.d_model}) must be a multiple of --heads ({o.n_head})")
+    if not (math.isfinite(o.lr) and o.lr > 0):
+        raise UsageError(f"--lr must be a positive number, got {o.lr!r}")
+    if o.dtype not in ("float32", "float16"):
+        raise UsageError(f"--dtype must be float32 or float16, got {o.dtype!r}")
+
+
+def _check_out(o: TrainOptions) -> None:
+    out = o.out
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} exists and is not a directory; give --out a directory path")
+    if o.resume:
+        missing = [f for f in STATE_FILES + native.FILES if not (out / f).is_file()]
+        if missing:
+            raise TrainingError(f"{out}: cannot resume, {missing[0]} is missing; train without --resume")
+    elif out.is_dir() and any(out.iterdir()) and not o.force:
+        raise TrainingError(f"{out} already exists; add --force to overwrite it or --resume to continue training it")
+
+
+def _write_checkpoint(o: TrainOptions, config: ModelConfig, params: Params, tok_json: str, opt: AdamW,
+                      rng: np.random.Generator, state: dict[str, Any], card: dict[str, Any]) -> None:
+    """Model files and training state, written beside the old ones and then moved over them."""
+    from safetensors.numpy import save_file
+
+    tmp = o.out / ".checkpoint.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    native.save(tmp, config, params, tok_json, name=o.name or o.out.name, card=card, dtype=o.dtype)
+    tensors = {f"param.{n}": p for n, p in params.items()}
+    tensors.update({f"adam_m.{n}": m for n, m in opt.m.items()})
+    tensors.update({f"adam_v.{n}": v for n, v in opt.v.items()})
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(tmp / STATE_FILES[0]))
+    doc = dict(state, version=STATE_VERSION, adam_step=opt.step, rng=rng.bit_generator.state, model=config.to_dict())
+    (tmp / STATE_FILES[1]).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    for f in native.FILES + STATE_FILES:
+        os.replace(tmp / f, o.out / f)
+    tmp.rmdir()
+
+
+def _read_state(out: Path) -> tuple[dict[str, Any], Params, Params, Params]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        doc = json.loads((out / STATE_FILES[1]).read_text(encoding="utf-8"))
+        params, m, v = {}, {}, {}
+        with safe_open(str(out / STATE_FILES[0]), framework="np") as f:
+            for key in f.keys():
+                kind, name = key.split(".", 1)
+                {"param": params, "adam_m": m, "adam_v": v}[kind][name] = f.get_tensor(key)
+    except (OSError, ValueError, KeyError, SafetensorError) as e:
+        raise TrainingError(f"{out}: the training state cannot be read ({e}); train without --resume") from None
+    if doc.get("version") != STATE_VERSION:
+        raise TrainingError(f"{out}: training state version {doc.get('version')!r} is not {STATE_VERSION}; train without --resume")
+    return doc, params, m, v
+
+
+def _fixed_valid_batch(ids: np.ndarray, n_ctx: int, n: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Up to n windows spread evenly over the validation ids: a cheap, fixed held-out loss."""
+    last = ids.shape[0] - n_ctx - 1
+    starts = np.unique(np.linspace(0, max(last, 0), num=n).astype(np.int64))  # [n]
+    win = ids[starts[:, None] + np.arange(n_ctx + 1)].astype(np.int64)  # [n, T+1]
+    return win[:, :-1], win[:, 1:]  # [n, T], [n, T]
+
+
+def _valid_loss(params: Params, config: ModelConfig, xv: np.ndarray, yv: np.ndarray) -> float:
+    total = sum(gpt.nll_sum(params, config, xv[i:i + 32], yv[i:i + 32], np.ones_like(yv[i:i + 32], dtype=bool))
+                for i in range(0, xv.shape[0], 32))
+    return total / yv.size
+
+
+def train(o: TrainOptions, callback: Callback | None = None) -> TrainResult:
+    """Train (or resume) a model as `o` says and write it to o.out; raises UsageError/TrainingError."""
+    emit = callback or (lambda p: None)
+    _check_options(o)
+    _check_out(o)
+    docs = documents(read_text(o.corpus, "corpus"))
+    valid_text = read_text(o.valid, "validation file") if o.valid else None
+
+    if o.resume:
+        state, params, m, v = _read_state(o.out)
+        config = ModelConfig.from_dict(state["model"], source=str(o.out / STATE_FILES[1]))
+        tok_json = (o.out / "tokenizer.json").read_text(encoding="utf-8")
+        if o.steps <= state["step"]:
+            raise TrainingError(f"{o.out} is already trained for {state['step']} steps; give --steps more than that to continue")
+    else:
+        emit(Progress("tokenizer"))
+        tok_json = train_bpe(docs, o.vocab_size, o.lowercase)
+    tokenizer = Tokenizer.from_str(tok_json)
+    emit(Progress("encode"))
+    ids = encode_documents(tokenizer, docs)  # [N]
+    if ids.shape[0] < o.n_ctx + 2:
+        raise TrainingError(f"{o.corpus}: the corpus gives {ids.shape[0]} tokens, too few for --context {o.n_ctx}; "
+                            f"give at least {o.n_ctx + 2} tokens of text or a smaller --context")
+    if not o.resume:
+        config = ModelConfig(vocab_size=tokenizer.vocab_size, n_layer=o.n_layer, n_head=o.n_head,
+                             d_model=o.d_model, n_ctx=o.n_ctx)
+    valid_ids = encode_documents(tokenizer, documents(valid_text)) if valid_text else None  # [Nv]
+    if valid_ids is not None and valid_ids.shape[0] < config.n_ctx + 2:
+        raise TrainingError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context {config.n_ctx}")
+
+    rng = np.random.default_rng(o.seed)
+    opt = AdamW(lr=o.lr, weight_decay=o.weight_decay)
+    if o.resume:
+        rng.bit_generator.state = state["rng"]
+        opt.m, opt.v, opt.step = m, v, int(state["adam_step"])
+        start, tokens_seen, wall_before = int(state["step"]), int(state["tokens_seen"]), float(state["wall_time_s"])
+        lowercase = bool(state["options"].get("lowercase"))
+    else:
+        if o.out.exists() and o.force:
+            for f in native.FILES + STATE_FILES:
+                (o.out / f).unlink(missing_ok=True)
+        o.out.mkdir(parents=True, exist_ok=True)
+        params = gpt.init_params(config, rng)
+        start, tokens_seen, wall_before = 0, 0, 0.0
+        lowercase = o.lowercase
+
+    warmup = o.warmup or min(200, max(1, o.steps // 10))
+    eval_every = o.eval_every or max(1, o.steps // 10)
+    xv, yv = _fixed_valid_batch(valid_ids, config.n_ctx) if valid_ids is not None else (None, None)
+    command = o.command
+    if o.resume:  # the card keeps every command the weights came from, in order
+        before = native.read_config(o.out)[1].get("card", {}).get("training_command")
+        command = f"{before} && {o.command}" if before and o.command else (before or o.command)
+    card = {"provisional": False, "corpus": o.corpus.name, "corpus_license": o.corpus_license,
+            "training_command": command, "valid_file": o.valid.name if o.valid else None}
+    t0 = time.perf_counter()
+    run_tokens = 0
+    loss = valid_loss = math.nan
+    step = start
+
+    def state_doc(step: int) -> dict[str, Any]:
+        return {"step": step, "steps": o.steps, "tokens_seen": tokens_seen, "seed": o.seed,
+                "wall_time_s": wall_before + time.perf_counter() - t0, "corpus": str(o.corpus),
+                "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}}
+
+    last_checkpoint = start if o.resume else None
+
+    def checkpoint(step: int) -> None:
+        nonlocal last_checkpoint
+        last_checkpoint = step
+        emit(Progress("checkpoint", step=step, steps=o.steps, loss=loss))
+        _write_checkpoint(o, config, params, tok_json, opt, rng, state_doc(step),
+                          dict(card, steps=step, tokens_seen=tokens_seen, wall_time_s=round(wall_before + time.perf_counter() - t0, 1)))
+
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is caught by the NaN check
+            for step in range(start + 1, o.steps + 1):
+                x, y = sample_batch(ids, o.batch, config.n_ctx, rng)  # [B, T], [B, T]
+                loss, grads = gpt.loss_and_grads(params, config, x, y)
+                norm = clip_grads(grads, o.clip)
+                if not (math.isfinite(loss) and math.isfinite(norm)):
+                    kept = (f"the last good checkpoint (step {last_checkpoint}) is kept in {o.out}" if last_checkpoint is not None
+                            else f"no checkpoint was written yet (one every {o.checkpoint_every} steps)")
+                    raise TrainingError(f"the loss became NaN at step {step}; stopped, {kept}; lower --lr and train again")
+                lr = lr_at(step, o.lr, warmup, o.steps)
+                opt.update(params, grads, lr)
+                tokens_seen += x.size
+                run_tokens += x.size
+                if xv is not None and (step % eval_every == 0 or step == o.steps):
+                    valid_loss = _valid_loss(params, config, xv, yv)
+                elapsed = time.perf_counter() - t0
+                emit(Progress("train", step=step, steps=o.steps, loss=loss, lr=lr, tokens_per_s=run_tokens / elapsed,
+                              eta_s=elapsed / (step - start) * (o.steps - step),
+                              valid_loss=None if math.isnan(valid_loss) else valid_loss))
+                if step % o.checkpoint_every == 0 and step < o.steps:
+                    checkpoint(step)
+    except KeyboardInterrupt:
+        done = opt.step  # updates fully applied
+        checkpoint(done)
+        raise TrainingError(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume") from None
+
+    valid = None
+    if valid_text is not None:
+        # Score the weights as they are shipped: rounded to o.dtype, as model.safetensors holds them.
+        shipped = {n: p.astype(o.dtype).astype(np.float32) for n, p in params.items()}
+        model = Model(config=config, params=shipped, tokenizer=tokenizer, name=o.name or o.out.name, source=str(o.out))
+        valid = evaluate(model, valid_text, progress=lambda d, t: emit(Progress("eval", done=d, total=t)))
+        card.update(valid_loss_token=round(valid.loss_token, 4), valid_ppl_token=round(valid.ppl_token, 2),
+                    valid_ppl_word=round(valid.ppl_word, 2))
+    wall = wall_before + time.perf_counter() - t0
+    card = dict(card, description=(f"GPT-2-style model, {config.n_layer} layers, {config.n_head} heads, d_model {config.d_model}, "
+                                   f"context {config.n_ctx}, {config.vocab_size}-token byte-level BPE"
+                                   f"{' (lowercased input)' if lowercase else ''}, trained in numpy by attn train on {o.corpus.name}"),
+                trained_by="attncli attn train (numpy, hand-written backward pass, AdamW)")
+    card.setdefault("valid_loss_token", None)
+    card.update(steps=o.steps, tokens_seen=tokens_seen, wall_time_s=round(wall, 1))
+    _write_checkpoint(o, config, params, tok_json, opt, rng, dict(state_doc(o.steps), wall_time_s=wall), card)
+    return TrainResult(out=o.out, steps=o.steps, loss=loss, wall_time_s=wall, tokens_seen=tokens_seen, valid=valid, card=card)
