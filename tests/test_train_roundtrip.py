@@ -4,6 +4,7 @@ and whose weights give the same logits through model.forward as during training.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,13 @@ def test_loaded_weights_give_the_training_logits(trained):
     np.testing.assert_allclose(logits[0], model.forward(ids[0])["logits"], atol=1e-5)
 
 
+def validate_schema(doc: dict) -> None:
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parents[1] / "src/attncli/schemas/output.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
 @pytest.mark.parametrize("how", HOWS)
 def test_explain_predict_info_eval_read_it(trained, how):
     _, valid, out, _ = trained
@@ -60,6 +68,7 @@ def test_explain_predict_info_eval_read_it(trained, how):
     assert "corpus.txt" in info.stdout
     ev = ok(attn(how, ["eval", str(valid), "--model", str(out), "--json"])).json()
     card = json.loads((out / "config.json").read_text())["card"]
-    assert ev["schema_version"] == 1
-    assert ev["ppl_word"] == pytest.approx(card["valid_ppl_word"], rel=1e-3)
-    assert ev["loss_token"] == pytest.approx(card["valid_loss_token"], abs=1e-3)
+    assert ev["schema_version"] == "1.0" and ev["command"] == "eval"
+    validate_schema(ev)
+    assert ev["perplexity_per_word"] == pytest.approx(card["valid_ppl_word"], rel=1e-3)
+    assert ev["loss_per_token"] == pytest.approx(card["valid_loss_token"], abs=1e-3)

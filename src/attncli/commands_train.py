@@ -15,7 +15,6 @@ from typing import Any, Optional
 
 import typer
 
-EVAL_SCHEMA_VERSION = 1
 
 
 def _progress_bar():
@@ -126,9 +125,9 @@ def eval_command(
         task = bar.add_task("eval", total=None, info="")
         result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
-        doc = {"schema_version": EVAL_SCHEMA_VERSION, "model": model.name, "file": str(file), **result.to_dict(),
-               "word_pattern": WORD_PATTERN}
-        typer.echo(json.dumps(doc, allow_nan=False, ensure_ascii=False))
+        from .render.json import eval_doc
+
+        typer.echo(json.dumps(eval_doc(model, str(file), result, WORD_PATTERN), allow_nan=False, ensure_ascii=False))
         return
     typer.echo(f"{model.name} on {file}: {result.tokens:,} tokens, {result.words:,} words (context {result.n_ctx}, stride {result.stride})\n"
                f"loss per token   {result.loss_token:.4f}\n"

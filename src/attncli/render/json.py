@@ -131,3 +131,21 @@ def info_doc(model: Model) -> dict[str, Any]:
     doc = _envelope("info", model)
     doc["info"] = model_info(model)
     return doc
+
+
+def eval_doc(model: Model, file: str, result: Any, word_pattern: str) -> dict[str, Any]:
+    """attn eval: held-out loss and perplexity (result is an evaluate.EvalResult)."""
+    doc = _envelope("eval", model)
+    doc.update({
+        "file": file,
+        "tokens_scored": result.tokens,
+        "words": result.words,
+        "nll": result.nll,
+        "loss_per_token": result.loss_token,
+        "perplexity_per_token": result.ppl_token,
+        "perplexity_per_word": result.ppl_word,
+        "context": result.n_ctx,
+        "stride": result.stride,
+        "word_pattern": word_pattern,
+    })
+    return doc
