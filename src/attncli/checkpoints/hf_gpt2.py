@@ -18,10 +18,10 @@ from ..config import ModelConfig
 from ..errors import ModelError
 from ..model import Model, Params, param_shapes
 from ..tokenizer import Tokenizer
+from .native import checked_tensor, read_json_object
 
 # transformers' activation names -> ours; gelu_new and gelu_pytorch_tanh are both the tanh GELU
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
-DTYPES = ("F16", "F32")  # numpy has no bfloat16
 
 
 def is_hf_gpt2(path: Path) -> bool:
@@ -35,10 +35,7 @@ def is_hf_gpt2(path: Path) -> bool:
 
 def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     cfg_path = path / "config.json"
-    try:
-        doc = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{cfg_path}: not valid JSON ({e}); restore the file or export the model again") from None
+    doc = read_json_object(cfg_path)
     if doc.get("model_type") != "gpt2":
         raise ModelError(f"{cfg_path}: model_type {doc.get('model_type')!r} is not supported in a Hugging Face directory; "
                          "attncli reads GPT-2 directories, and Llama-family models as GGUF files")
@@ -97,16 +94,7 @@ def read_tensors(file: Path, config: ModelConfig) -> Params:
                 full = key if key in keys else f"transformer.{key}"
                 if full not in keys:
                     raise ModelError(f"{file}: tensor {key} is missing; the file does not match config.json")
-                sl = f.get_slice(full)
-                got, dtype = tuple(sl.get_shape()), sl.get_dtype()
-                if dtype not in DTYPES:
-                    raise ModelError(f"{file}: tensor {full} is {dtype}; expected float16 or float32, save the model in one of them")
-                if got != shape:
-                    raise ModelError(f"{file}: tensor {full} has shape {list(got)}; config.json implies {list(shape)}")
-                arr = np.ascontiguousarray(f.get_tensor(full), dtype=np.float32)  # shape
-                if not np.isfinite(arr).all():
-                    raise ModelError(f"{file}: tensor {full} holds NaN or infinite values; the weights are corrupt, restore them")
-                return arr
+                return checked_tensor(f, file, full, shape)
 
             expected = param_shapes(config)
             params: Params = {}

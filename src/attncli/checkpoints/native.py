@@ -23,14 +23,34 @@ FILES = ("config.json", "model.safetensors", "tokenizer.json")
 DTYPES = {"F16": np.float16, "F32": np.float32}
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (every format's config.json)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: not valid JSON ({e}); restore the file or re-export the model") from None
+    if not isinstance(doc, dict):
+        raise ModelError(f"{path}: expected a JSON object")
+    return doc
+
+
+def checked_tensor(f: Any, file: Path, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Tensor `key` of an open safetensors file, as float32, once its dtype, shape and values pass."""
+    sl = f.get_slice(key)
+    got_shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
+    if dtype not in DTYPES:
+        raise ModelError(f"{file}: tensor {key} is {dtype}; expected float16 or float32")
+    if got_shape != shape:
+        raise ModelError(f"{file}: tensor {key} has shape {list(got_shape)}; config.json implies {list(shape)}")
+    arr = f.get_tensor(key)
+    if not np.isfinite(arr).all():
+        raise ModelError(f"{file}: tensor {key} holds NaN or infinite values; the weights are corrupt, retrain or restore them")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
 def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     cfg_path = path / "config.json"
-    try:
-        doc = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{cfg_path}: not valid JSON ({e}); restore the file or re-export the model") from None
-    if not isinstance(doc, dict):
-        raise ModelError(f"{cfg_path}: expected a JSON object")
+    doc = read_json_object(cfg_path)
     version = doc.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:  # true and 1.0 are not 1
         raise ModelError(
@@ -59,16 +79,7 @@ def read_tensors(file: Path, config: ModelConfig) -> Params:
             if extra:
                 raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
             for name, shape in expected.items():
-                sl = f.get_slice(name)
-                got_shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
-                if dtype not in DTYPES:
-                    raise ModelError(f"{file}: tensor {name} is {dtype}; expected float16 or float32")
-                if got_shape != shape:
-                    raise ModelError(f"{file}: tensor {name} has shape {list(got_shape)}; config.json implies {list(shape)}")
-                arr = f.get_tensor(name)
-                if not np.isfinite(arr).all():
-                    raise ModelError(f"{file}: tensor {name} holds NaN or infinite values; the weights are corrupt, retrain or restore them")
-                params[name] = np.ascontiguousarray(arr, dtype=np.float32)
+                params[name] = checked_tensor(f, file, name, shape)
     except SafetensorError as e:
         raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
     except (OSError, ValueError) as e:
