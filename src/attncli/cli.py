@@ -67,7 +67,7 @@ class AttnGroup(TyperGroup):
             code = e.exit_code
         except (typer.Abort, KeyboardInterrupt):
             typer.echo(f"{PROG}: interrupted", err=True)
-            code = 130
+            code = ExitCode.INTERRUPTED
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, and keep Python from
             # complaining again when it flushes stdout at exit.

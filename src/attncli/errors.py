@@ -12,6 +12,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     ERROR = 1  # the model, its files, or the run failed
     USAGE = 2  # the command line or the input text is wrong
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class AttnError(Exception):
@@ -36,3 +37,9 @@ class TrainingError(AttnError):
 
 class MissingExtraError(AttnError):
     """An optional feature whose extra is not installed (e.g. matplotlib for --save)."""
+
+
+class Interrupted(TrainingError):
+    """Ctrl-C during a long run, after its work so far was saved."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..checkpoints import native
 from ..config import ModelConfig
-from ..errors import TrainingError, UsageError
+from ..errors import Interrupted, TrainingError, UsageError
 from ..evaluate import EvalResult, evaluate
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
@@ -270,7 +270,7 @@ def train(o: TrainOptions, callback: Callback | None = None) -> TrainResult:
     except KeyboardInterrupt:
         done = opt.step  # updates fully applied
         checkpoint(done)
-        raise TrainingError(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume") from None
+        raise Interrupted(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume") from None
 
     valid = None
     if valid_text is not None:
