@@ -138,7 +138,13 @@ def stdout_console():
 
 
 def emit_json(doc: dict[str, Any]) -> None:
-    typer.echo(json.dumps(doc, allow_nan=False, ensure_ascii=False))
+    """One JSON document and a newline on stdout; large matrices (render.json.Rows) are streamed."""
+    from .render.json import dump
+
+    out = sys.stdout
+    dump(doc, out.write)
+    out.write("\n")
+    out.flush()
 
 
 def load_model(spec: Optional[str]):
@@ -221,12 +227,13 @@ def explain(
     view = head_view(trace, L, h)
     preds = model.predict(trace, top_k)
     if as_json:
-        emit_json(rjson.explain_doc(model, text, tokens, trace, view, preds, truncated))
+        emit_json(rjson.explain_doc(model, text, tokens, trace, view, preds, truncated, stream=True))
         return
     from rich.console import Group
     from rich.text import Text
 
     from .render import table as rt
+    from .render.labels import token_label
 
     console = stdout_console()
     parts: list[Any] = [rt.explain_header(model, view)]
@@ -235,8 +242,9 @@ def explain(
         parts.append(warn)
     if truncated:
         parts.append(Text(f"(the text was cut to its last {T} tokens to fit the context)", style="yellow"))
-    parts += [Text(""), rt.tokens_table(tokens), Text(""), rt.attention_table(view, tokens, show_scores=scores), Text(""),
-              rt.vectors_table(view, tokens, dims, width=console.width), Text(""), rt.predictions_table(preds, after=text)]
+    parts += [Text(""), rt.tokens_table(tokens), Text(""), rt.attention_table(view, tokens, show_scores=scores, width=console.width), Text(""),
+              rt.vectors_table(view, tokens, dims, width=console.width,
+                                              first=rt.first_shown([token_label(t) for t in tokens], console.width)), Text(""), rt.predictions_table(preds, after=text)]
     console.print(Group(*parts))
 
 

@@ -40,6 +40,72 @@ def masked_floats(a: np.ndarray, masked: np.ndarray) -> list:
     return walk(values, np.broadcast_to(masked, a.shape))
 
 
+class Rows:
+    """A float matrix, None where masked, that `dump` writes one row at a time.
+
+    The attention of a long input is millions of cells; as nested lists of Python floats it
+    would take gigabytes before a byte is written. `tolist()` gives the plain lists.
+    """
+
+    def __init__(self, a: np.ndarray, masked: np.ndarray | None = None) -> None:
+        self.a, self.masked = a, masked  # [n, T], [n, T] bool
+
+    def rows(self):
+        for i in range(self.a.shape[0]):
+            yield floats(self.a[i]) if self.masked is None else masked_floats(self.a[i], self.masked[i])
+
+    def tolist(self) -> list:
+        return list(self.rows())
+
+
+def _check_finite(doc: Any) -> None:
+    if isinstance(doc, Rows):
+        shown = doc.a if doc.masked is None else doc.a[~doc.masked]
+        if not np.isfinite(shown).all():
+            raise ValueError("Out of range float values are not JSON compliant")
+    elif isinstance(doc, dict):
+        for v in doc.values():
+            _check_finite(v)
+    elif isinstance(doc, (list, tuple)):
+        for v in doc:
+            _check_finite(v)
+
+
+def dump(doc: Any, write) -> None:
+    """Write `doc` as compact-spaced JSON through `write`, streaming any Rows inside it.
+
+    Same text as json.dumps(doc, allow_nan=False, ensure_ascii=False) with Rows as lists:
+    NaN or Infinity anywhere raises ValueError instead of being written.
+    """
+    import json
+
+    _check_finite(doc)  # before the first byte: stdout is all of a valid document or nothing
+
+    def enc(v: Any) -> str:
+        return json.dumps(v, allow_nan=False, ensure_ascii=False)
+
+    if isinstance(doc, Rows):
+        write("[")
+        for i, row in enumerate(doc.rows()):
+            write((", " if i else "") + enc(row))
+        write("]")
+    elif isinstance(doc, dict):
+        write("{")
+        for i, (k, v) in enumerate(doc.items()):
+            write((", " if i else "") + enc(str(k)) + ": ")
+            dump(v, write)
+        write("}")
+    elif isinstance(doc, (list, tuple)) and any(isinstance(x, (Rows, dict, list)) for x in doc):
+        write("[")
+        for i, v in enumerate(doc):
+            if i:
+                write(", ")
+            dump(v, write)
+        write("]")
+    else:
+        write(enc(doc))
+
+
 def model_info(model: Model) -> dict[str, Any]:
     c = model.config
     info: dict[str, Any] = {
@@ -89,7 +155,9 @@ def _envelope(command: str, model: Model) -> dict[str, Any]:
 
 
 def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view: HeadView,
-                preds: list[Prediction], truncated: bool = False) -> dict[str, Any]:
+                preds: list[Prediction], truncated: bool = False, stream: bool = False) -> dict[str, Any]:
+    """The explain document; with `stream`, its attention matrices are Rows for `dump`."""
+    matrix = Rows if stream else (lambda a, m: masked_floats(a, m))
     doc = _envelope("explain", model)
     doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens)})
     doc["view"] = {"layer": view.layer, "head": view.head}
@@ -101,7 +169,7 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
         layers.append({
             "layer": L,
             "heads": [
-                {"head": h, "scores": masked_floats(scores[h], masked[h]), "weights": masked_floats(weights[h], masked[h])}
+                {"head": h, "scores": matrix(scores[h], masked[h]), "weights": matrix(weights[h], masked[h])}
                 for h in range(scores.shape[0])
             ],
         })

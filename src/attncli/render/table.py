@@ -51,23 +51,43 @@ def _head_name(view: HeadView) -> str:
     return "mean of heads" if view.head == "mean" else f"head {view.head}"
 
 
-def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = False) -> Group:
-    """Rows look (queries), columns are looked at (keys). Weights as percentages, or scores."""
+def first_shown(labels: list[str], width: int | None) -> int:
+    """The first token of the window that fits `width` columns (0: every token fits)."""
+    if width is None:
+        return 0
+    T = len(labels)
+    row_w = max(len("query ↓ / key →"), *(len(f"{i} {lab}") for i, lab in enumerate(labels))) + 4
+    fits = 0
+    used = row_w
+    for lab in reversed(labels):  # the last tokens first: they see all the others
+        used += max(len(lab), 5) + 3
+        if used > width:
+            break
+        fits += 1
+    return T - max(fits, 2) if fits < T else 0
+
+
+def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = False, width: int | None = None) -> Group:
+    """Rows look (queries), columns are looked at (keys). Weights as percentages, or scores.
+
+    With `width`, a text too long to fit shows its last tokens' rows and columns, and says so.
+    """
     labels = [token_label(t) for t in tokens]
+    first = first_shown(labels, width)
     what = "scores" if show_scores else "weights"
     name = f"blocks.{view.layer}.attn.{what}"
     t = Table(title=f"Attention {what}, layer {view.layer}, {_head_name(view)}  [{name}]", title_justify="left")
     t.add_column("query ↓ / key →", style="bold", no_wrap=True)
-    for i, lab in enumerate(labels):
-        t.add_column(f"{lab}\n[dim]{i}[/dim]", justify="right", no_wrap=True)
-    for q in range(len(tokens)):
+    for i in range(first, len(tokens)):
+        t.add_column(f"{labels[i]}\n[dim]{i}[/dim]", justify="right", no_wrap=True)
+    for q in range(first, len(tokens)):
         visible = ~view.masked[q]  # [T]
         best = int(np.argmax(np.where(visible, view.weights[q], -1.0)))
         if show_scores:
             row_s = view.scores[q][visible]
             lo, hi = float(row_s.min()), float(row_s.max())
         cells: list[Any] = []
-        for k in range(len(tokens)):
+        for k in range(first, len(tokens)):
             if view.masked[q, k]:
                 cells.append(Text(MASKED, style="dim"))
                 continue
@@ -88,10 +108,13 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
         f"* marks the row's strongest link; {MASKED} a masked (future) token"
         f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.[/dim]"
     )
+    if first:
+        legend.append(f"\nShowing the last {len(tokens) - first} of {len(tokens)} tokens, as many as fit the width "
+                      "(a row's strongest link may lie to the left); --json or --html has every cell.", style="yellow")
     return Group(t, legend)
 
 
-def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120) -> Table:
+def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120, first: int = 0) -> Table:
     """The first `dims` dims of each contextual vector (fewer if `width` columns cannot hold them)."""
     vec = view.vectors  # [T, n]
     n = vec.shape[1]
@@ -113,6 +136,8 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
     t.add_column("norm", justify="right", style="cyan")
     norms = np.linalg.norm(vec.astype(np.float64), axis=1)  # [T]
     for i, tok in enumerate(tokens):
+        if i < first:  # the attention table's window: the same tokens in both
+            continue
         row = [f"{float(x):+.3f}" for x in vec[i, :shown]]
         if shown < n:
             row.append("…")

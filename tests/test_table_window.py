@@ -1,0 +1,55 @@
+"""A text too long for the terminal: the attention table shows the last tokens that fit, and says so."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+
+from attncli.render import table as rt
+from attncli.render.labels import token_label
+from attncli.views import head_view
+
+TEXT = "the cat sat on the mat and the dog sat on the rug"
+
+
+def render(renderable, width: int) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(renderable)
+    return out.getvalue()
+
+
+def header_indices(text: str) -> list[int]:
+    """The key indices under the labels in the table's header."""
+    line = next(l for l in text.splitlines() if "query ↓ / key →" in l)
+    return [int(x) for x in re.findall(r"\d+", line.split("key →", 1)[1])]
+
+
+def test_narrow_table_shows_the_last_tokens_and_says_so(tiny_model):
+    toks, _ = tiny_model.encode(TEXT)
+    view = head_view(tiny_model.forward([t.id for t in toks]), 0, 0)
+    T = len(toks)
+    narrow = render(rt.attention_table(view, toks, width=60), 60)
+    keys = header_indices(narrow)
+    assert keys == list(range(T - len(keys), T)) and len(keys) < T
+    assert f"Showing the last {len(keys)} of {T} tokens" in narrow.replace("\n", " ")
+    assert max(len(l) for l in narrow.splitlines()) <= 60
+
+
+def test_wide_table_shows_every_token(tiny_model):
+    toks, _ = tiny_model.encode(TEXT)
+    view = head_view(tiny_model.forward([t.id for t in toks]), 0, 0)
+    wide = render(rt.attention_table(view, toks, width=400), 400)
+    assert header_indices(wide) == list(range(len(toks)))
+    assert "Showing the last" not in wide
+
+
+def test_vectors_table_follows_the_window(tiny_model):
+    toks, _ = tiny_model.encode(TEXT)
+    view = head_view(tiny_model.forward([t.id for t in toks]), 0, 0)
+    first = rt.first_shown([token_label(t) for t in toks], 60)
+    assert first > 0
+    text = render(rt.vectors_table(view, toks, 4, width=120, first=first), 120)
+    rows = [l.split()[0] for l in text.splitlines() if re.match(r"\s*\d+ ", l)]
+    assert rows == [str(i) for i in range(first, len(toks))]
