@@ -177,7 +177,7 @@ def explain(
     dims: int = typer.Option(8, "--dims", min=1, help="How many dimensions of each contextual vector to show."),
     truncate: bool = TruncateOpt,
     steps: bool = typer.Option(False, "--steps", help="Walk through attention step by step for one query token (see --token)."),
-    token: Optional[str] = typer.Option(None, "--token", help="With --steps: the query token, by its text (first match) or index. Default: the last."),
+    token: Optional[str] = typer.Option(None, "--token", help="With --steps or --summary: the query token, by its text (first match) or index. Default: the last."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="With --steps: a what-if that divides the scores by T before softmax (the model uses 1)."),
     attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
     rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
