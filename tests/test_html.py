@@ -51,6 +51,7 @@ def test_bad_html_path(tiny_model_dir, tmp_path, name):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium chromium-driver)")
 def test_in_headless_chromium_hover_changes_what_is_shown(page, tmp_path):
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install -r requirements-reference.txt)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
