@@ -188,12 +188,17 @@ def info_table(model: Model, info: dict[str, Any]) -> Group:
     t = Table(title=f"Model: {model.name}", title_justify="left", box=None, show_header=False, padding=(0, 2, 0, 0))
     t.add_column(style="bold")
     t.add_column()
+    def show(v: Any) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{k}: {show(x)}" for k, x in v.items())
+        return str(v)
+
     for key, value in info.items():
         if isinstance(value, dict):
             for k2, v2 in value.items():
-                t.add_row(f"{key}.{k2}", str(v2))
+                t.add_row(f"{key}.{k2}", show(v2))
         else:
-            t.add_row(key, str(value))
+            t.add_row(key, show(value))
     parts: list[Any] = [t]
     warn = provisional_warning(model)
     if warn is not None:
