@@ -273,14 +273,19 @@ def _make_config(c) -> ModelConfig:
     return ModelConfig(vocab_size=11, n_ctx=8, n_head=c["n_kv_head"] * group, d_mlp=16, **c)
 
 
+def _forward_and_reference(make_params, c, T: int, seed: int, dtype):
+    """forward() on random weights of `dtype`, and the naive reference on the same weights in float64."""
+    cfg = _make_config(c)
+    P = make_params(cfg, seed=seed % 1000, dtype=dtype)
+    ids = np.random.default_rng(seed).integers(0, cfg.vocab_size, size=T)
+    logits, per_layer = ref_forward({n: a.astype(np.float64) for n, a in P.items()}, cfg, ids.tolist())
+    return forward(P, cfg, ids), logits, per_layer
+
+
 @settings(max_examples=40, deadline=None)
 @given(c=configs, T=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
 def test_forward_matches_naive_reference(make_params, c, T, seed):
-    cfg = _make_config(c)
-    P = make_params(cfg, seed=seed % 1000, dtype=np.float64)
-    ids = np.random.default_rng(seed).integers(0, cfg.vocab_size, size=T)
-    trace = forward(P, cfg, ids)
-    logits, per_layer = ref_forward(P, cfg, ids.tolist())
+    trace, logits, per_layer = _forward_and_reference(make_params, c, T, seed, np.float64)
     np.testing.assert_allclose(trace["logits"], logits, rtol=1e-6, atol=1e-6)
     for L, (w, z) in enumerate(per_layer):
         np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], w, rtol=1e-6, atol=1e-6)
@@ -291,11 +296,7 @@ def test_forward_matches_naive_reference(make_params, c, T, seed):
 @given(c=configs, T=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
 def test_forward_float32_close_to_float64_reference(make_params, c, T, seed):
     """What the loader hands forward (float32 weights) stays within float32 rounding of exact."""
-    cfg = _make_config(c)
-    P32 = make_params(cfg, seed=seed % 1000, dtype=np.float32)
-    ids = np.random.default_rng(seed).integers(0, cfg.vocab_size, size=T)
-    trace = forward(P32, cfg, ids)
-    logits, per_layer = ref_forward({n: a.astype(np.float64) for n, a in P32.items()}, cfg, ids.tolist())
+    trace, logits, per_layer = _forward_and_reference(make_params, c, T, seed, np.float32)
     assert trace["logits"].dtype == np.float32
     np.testing.assert_allclose(trace["logits"], logits, rtol=1e-4, atol=1e-4)
     for L, (w, _) in enumerate(per_layer):

@@ -242,9 +242,11 @@ def explain(
         parts.append(warn)
     if truncated:
         parts.append(Text(f"(the text was cut to its last {T} tokens to fit the context)", style="yellow"))
-    parts += [Text(""), rt.tokens_table(tokens), Text(""), rt.attention_table(view, tokens, show_scores=scores, width=console.width), Text(""),
-              rt.vectors_table(view, tokens, dims, width=console.width,
-                                              first=rt.first_shown([token_label(t) for t in tokens], console.width)), Text(""), rt.predictions_table(preds, after=text)]
+    first = rt.first_shown([token_label(t) for t in tokens], console.width)  # one window for both tables
+    parts += [Text(""), rt.tokens_table(tokens), Text(""),
+              rt.attention_table(view, tokens, show_scores=scores, first=first), Text(""),
+              rt.vectors_table(view, tokens, dims, width=console.width, first=first), Text(""),
+              rt.predictions_table(preds, after=text)]
     console.print(Group(*parts))
 
 

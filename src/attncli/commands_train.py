@@ -6,7 +6,6 @@ attncli.errors types and become one stderr line at cli.py's boundary.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shlex
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-
 
 
 def _progress_bar():
@@ -125,9 +123,10 @@ def eval_command(
         task = bar.add_task("eval", total=None, info="")
         result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
+        from .cli import emit_json
         from .render.json import eval_doc
 
-        typer.echo(json.dumps(eval_doc(model, str(file), result, WORD_PATTERN), allow_nan=False, ensure_ascii=False))
+        emit_json(eval_doc(model, str(file), result, WORD_PATTERN))
         return
     typer.echo(f"{model.name} on {file}: {result.tokens:,} tokens, {result.words:,} words (context {result.n_ctx}, stride {result.stride})\n"
                f"loss per token   {result.loss_token:.4f}\n"

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,13 +25,14 @@ STRAIGHTEN = str.maketrans(CURLY)
 LOGIT_BUDGET = 2**25  # logits held at once by a batch (128 MB in float32)
 
 
-def normalize_words(text: str) -> str:
-    return text.lower().translate(STRAIGHTEN)
-
-
 def words(text: str) -> list[str]:
     """The word units every perplexity here is counted in."""
-    return WORD_RE.findall(normalize_words(text))
+    return WORD_RE.findall(text.lower().translate(STRAIGHTEN))
+
+
+def stride(n_ctx: int) -> int:
+    """How far each sliding window moves past the one before."""
+    return max(1, n_ctx // 2)
 
 
 @dataclass
@@ -46,9 +46,6 @@ class EvalResult:
     n_ctx: int
     stride: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def encode_text(model: Model, text: str) -> np.ndarray:
     """Ids of the text; the first id is never scored (nothing comes before it).
@@ -57,14 +54,10 @@ def encode_text(model: Model, text: str) -> np.ndarray:
     as `attn train` joins them, so every real token is scored. Without one, the text is
     encoded as it is and its first token, having no context, is not scored.
     """
-    from .train.data import documents
+    from .train.data import documents, encode_documents
 
-    eot = model.tokenizer.backend.token_to_id(EOT)
-    if eot is not None:
-        docs = documents(text)
-        encs = model.tokenizer.backend.encode_batch(docs, add_special_tokens=False)
-        ids = np.concatenate([np.array([eot] + e.ids, dtype=np.int64) for e in encs])  # [N]
-        return ids
+    if model.tokenizer.backend.token_to_id(EOT) is not None:
+        return encode_documents(model.tokenizer, documents(text)).astype(np.int64)  # [N]
     return np.array(model.tokenizer.backend.encode(text, add_special_tokens=False).ids, dtype=np.int64)  # [N]
 
 
@@ -78,37 +71,26 @@ def windows(n_ids: int, n_ctx: int) -> list[tuple[int, int]]:
     n_targets = n_ids - 1
     if n_targets <= n_ctx:
         return [(0, 0)]
-    stride = max(1, n_ctx // 2)
+    step = stride(n_ctx)
     out, scored_to = [(0, 0)], n_ctx  # targets 1..scored_to are done
     while scored_to < n_targets:
-        start = min(scored_to + stride - n_ctx, n_targets - n_ctx)
+        start = min(scored_to + step - n_ctx, n_targets - n_ctx)
         out.append((start, scored_to - start))
         scored_to = start + n_ctx
     return out
 
 
-def _batched_ok(model: Model) -> bool:
-    from .errors import TrainingError
-    from .train.gpt import check_supported
-
-    try:
-        check_supported(model.config)
-    except TrainingError:
-        return False
-    return True
-
-
 def _score(model: Model, ids: np.ndarray, wins: list[tuple[int, int]], T: int, batch: int,
            progress: Callable[[int, int], None] | None) -> tuple[float, int]:
     """Total NLL and number of scored targets over the windows: batched for GPT-2 models."""
-    total, scored = 0.0, 0
-    if _batched_ok(model):
-        from .train.gpt import nll_sum
+    from .train.data import windows_at
+    from .train.gpt import nll_sum, supported
 
+    total, scored = 0.0, 0
+    if supported(model.config):
         for i in range(0, len(wins), batch):
             chunk = wins[i:i + batch]
-            x = np.stack([ids[s:s + T] for s, _ in chunk])  # [B, T]
-            y = np.stack([ids[s + 1:s + T + 1] for s, _ in chunk])  # [B, T]
+            x, y = windows_at(ids, np.array([s for s, _ in chunk]), T)  # [B, T], [B, T]
             mask = np.arange(T)[None, :] >= np.array([o for _, o in chunk])[:, None]  # [B, T]
             total += nll_sum(model.params, model.config, x, y, mask)
             scored += int(mask.sum())
@@ -144,4 +126,4 @@ def evaluate(model: Model, text: str, batch: int = 32,
         raise ModelError(f"{model.name}: the model gives non-finite log-likelihoods on this text; its weights are broken, retrain or restore them")
     return EvalResult(tokens=scored, words=n_words, nll=total, loss_token=total / scored,
                       ppl_token=math.exp(total / scored), ppl_word=math.exp(total / n_words),
-                      n_ctx=n_ctx, stride=max(1, n_ctx // 2))
+                      n_ctx=n_ctx, stride=stride(n_ctx))

@@ -26,7 +26,7 @@ def pick_mode(*, steps: bool, attribution: bool, rollout: bool, head_all: bool, 
     mode = chosen[0] if chosen else None
     if mode not in ("steps", "summary") and token is not None:
         raise UsageError("--token picks the query token of --steps or --summary; add one of them")
-    if not temperature > 0 or temperature != temperature or temperature == float("inf"):
+    if not 0 < temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be a positive number, got {temperature:g}")
     if mode != "steps" and temperature != 1.0:
         raise UsageError("--temperature is a what-if of --steps; add --steps")
@@ -99,7 +99,7 @@ def run_mode(mode: str, model: Model, text: str, tokens: list[Token], trace: Tra
         from .analysis.attribution import leave_one_out
         from .render.analysis import attribution_bars
 
-        a = leave_one_out(lambda ids: model.forward(ids, layers=[]), trace.ids.tolist())
+        a = leave_one_out(lambda ids: model.forward(ids, layers=[]), trace.ids.tolist(), full=trace)
         doc = ja.attribution_doc(model, text, tokens, a, truncated) if as_json else None
         return doc, lambda width: attribution_bars(a, tokens, model.tokenizer.display(a.target), text)
     if mode == "rollout":

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import ModelConfig
+from .errors import UsageError
 from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles, softmax
 from .trace import Trace
 
@@ -108,8 +109,6 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
     `layers` limits which blocks' intermediates are kept (all by default): a long input
     on a deep model then holds one layer's T x T matrices, not every layer's.
     """
-    from .errors import UsageError
-
     ids = np.asarray(ids, dtype=np.int64)  # [T]
     T = ids.shape[0]
     if ids.ndim != 1 or T == 0:
@@ -209,8 +208,6 @@ class Model:
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
         """Tokens of `text` that fit the context; (tokens, whether the start was cut off)."""
         from dataclasses import replace
-
-        from .errors import UsageError
 
         try:
             text.encode("utf-8")

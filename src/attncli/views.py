@@ -52,6 +52,11 @@ class HeadView:
     vectors: np.ndarray  # [T, n]: the contextual vectors that go with this view
     vectors_name: str  # the trace name they came from
 
+    @property
+    def norms(self) -> np.ndarray:
+        """Each contextual vector's length, in float64 so that table and JSON agree."""
+        return np.linalg.norm(self.vectors.astype(np.float64), axis=1)  # [T]
+
 
 def head_view(trace: Trace, layer: int, head: int | str) -> HeadView:
     scores = trace.block(layer, "attn.scores")  # [H, T, T]

@@ -32,13 +32,14 @@ def last_probs(trace: Trace) -> np.ndarray:
     return softmax(trace["logits"][-1].astype(np.float64))  # [V]
 
 
-def leave_one_out(forward: Forward, ids: Sequence[int], target: int | None = None) -> Attribution:
-    """`forward(ids) -> Trace` is run T + 1 times; only each trace's logits are read."""
+def leave_one_out(forward: Forward, ids: Sequence[int], target: int | None = None, full: Trace | None = None) -> Attribution:
+    """`forward(ids) -> Trace` is run T + 1 times, or T with `full` (the trace of all of `ids`,
+    when the caller has it already); only each trace's logits are read."""
     ids = list(ids)
     T = len(ids)
     if T < 2:
         raise UsageError("attribution leaves each token out in turn: give a text of at least 2 tokens")
-    probs = last_probs(forward(ids))  # [V]
+    probs = last_probs(full if full is not None else forward(ids))  # [V]
     if target is None:
         target = int(np.argmax(probs))
     p = float(probs[target])

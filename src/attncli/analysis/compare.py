@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model import top_k
-from ..numerics import softmax
 from ..trace import Trace
 from ..views import HeadView, head_view
+from .attribution import last_probs
 
 VECTORS = "resid_post"  # the contextual vector compared: the layer's output at each token
 
@@ -63,8 +63,7 @@ def compare(trace_a: Trace, trace_b: Trace, layer: int, head: int | str, k: int)
     diff = np.where(hidden, np.nan, wb.astype(np.float64) - wa.astype(np.float64))  # [S, S]
     vec_a = trace_a.block(layer, VECTORS)[ia]  # [S, d]
     vec_b = trace_b.block(layer, VECTORS)[ib]  # [S, d]
-    pa = softmax(trace_a["logits"][-1].astype(np.float64))  # [V]
-    pb = softmax(trace_b["logits"][-1].astype(np.float64))  # [V]
+    pa, pb = last_probs(trace_a), last_probs(trace_b)  # [V] each
     top = [i for i, _, _ in top_k(trace_a["logits"][-1], k)]
     top += [i for i, _, _ in top_k(trace_b["logits"][-1], k) if i not in top]
     return Comparison(

@@ -13,7 +13,7 @@ from rich.text import Text
 from ..analysis.compare import Comparison
 from ..tokenizer import Tokenizer, Token
 from .labels import token_label
-from .table import MASKED, _bar
+from .table import MASKED, _bar, _head_name
 
 
 def _diff_style(x: float, scale: float) -> str:
@@ -41,9 +41,8 @@ def alignment_text(c: Comparison, tokens_a: list[Token], tokens_b: list[Token]) 
 
 
 def diff_table(c: Comparison, tokens_b: list[Token]) -> Group:
-    head = "mean of heads" if c.head == "mean" else f"head {c.head}"
     labels = [token_label(tokens_b[ib]) for _, ib in c.pairs]
-    title = Text(f"Change in attention weights, B − A, layer {c.layer}, {head}  [blocks.{c.layer}.attn.weights]", style="italic")
+    title = Text(f"Change in attention weights, B − A, layer {c.layer}, {_head_name(c.view_b)}  [blocks.{c.layer}.attn.weights]", style="italic")
     t = Table()
     t.add_column("query ↓ / key →", style="bold", no_wrap=True)
     for lab in labels:

@@ -174,13 +174,12 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
             ],
         })
     doc["attention"] = layers
-    norms = np.linalg.norm(view.vectors.astype(np.float64), axis=1)  # [T]
     doc["contextual_vectors"] = {
         "name": view.vectors_name,
         "layer": view.layer,
         "head": view.head,
         "vectors": floats(view.vectors),
-        "norms": norms.tolist(),
+        "norms": view.norms.tolist(),
     }
     doc["predictions"] = predictions_doc(preds)
     return doc

@@ -14,6 +14,7 @@ import numpy as np
 from ..analysis.attribution import Attribution
 from ..analysis.compare import Comparison
 from ..analysis.steps import Walkthrough, entropy_bits
+from ..analysis.summary import HeadSummary
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..trace import Trace
@@ -113,16 +114,15 @@ def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer:
     return doc
 
 
-def summary_doc(model: Model, text: str, tokens: list[Token], s: Any, truncated: bool = False) -> dict[str, Any]:
+def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, truncated: bool = False) -> dict[str, Any]:
     """--summary: for one query token, every layer and head's row of weights and its strongest key."""
     doc = _start("explain-summary", model, text, tokens, truncated)
     doc["query"] = {"index": s.query, "label": token_label(tokens[s.query])}
-    visible = s.query + 1 if model.config.causal else len(tokens)
     doc["layers"] = [
         {"layer": L, "heads": [
             {"head": h, "top_key": int(s.top_key[i, h]), "top_weight": float(s.top_weight[i, h]),
              "entropy_bits": float(s.entropy_bits[i, h]),
-             "weights": [float(x) if k < visible else None for k, x in enumerate(s.weights[i, h])]}
+             "weights": masked_floats(s.weights[i, h], s.masked)}
             for h in range(s.top_key.shape[1])]}
         for i, L in enumerate(s.layers)
     ]

@@ -19,10 +19,15 @@ from .labels import token_label
 DPI = 100
 
 
-def default_size(n_head: int, n_tokens: int) -> tuple[int, int]:
-    """Pixels (width, height) for a grid of up to 4 heads per row, each panel growing with the tokens."""
+def _grid(n_head: int) -> tuple[int, int]:
+    """(columns, rows) of panels: up to 4 heads per row."""
     cols = min(n_head, 4)
-    rows = math.ceil(n_head / cols)
+    return cols, math.ceil(n_head / cols)
+
+
+def default_size(n_head: int, n_tokens: int) -> tuple[int, int]:
+    """Pixels (width, height) for the grid of heads, each panel growing with the tokens."""
+    cols, rows = _grid(n_head)
     panel = max(3.0, 0.3 * n_tokens + 1.6)  # inches: room for a label per token
     return round(DPI * (cols * panel + 1.2)), round(DPI * (rows * panel + 0.8))
 
@@ -40,8 +45,7 @@ def heatmaps(trace: Trace, layer: int, tokens: list[Token], fmt: str, size: tupl
     masked = np.isneginf(trace.block(layer, "attn.scores")[0])  # [T, T]
     H = weights.shape[0]
     width, height = size or default_size(H, len(tokens))
-    cols = min(H, 4)
-    rows = math.ceil(H / cols)
+    cols, rows = _grid(H)
     labels = [token_label(t) for t in tokens]
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)

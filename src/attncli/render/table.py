@@ -67,13 +67,16 @@ def first_shown(labels: list[str], width: int | None) -> int:
     return T - max(fits, 2) if fits < T else 0
 
 
-def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = False, width: int | None = None) -> Group:
+def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = False, width: int | None = None,
+                    first: int | None = None) -> Group:
     """Rows look (queries), columns are looked at (keys). Weights as percentages, or scores.
 
-    With `width`, a text too long to fit shows its last tokens' rows and columns, and says so.
+    A text too long for `width` shows its last tokens' rows and columns from `first` (by
+    default first_shown's), and says so.
     """
     labels = [token_label(t) for t in tokens]
-    first = first_shown(labels, width)
+    if first is None:
+        first = first_shown(labels, width)
     what = "scores" if show_scores else "weights"
     name = f"blocks.{view.layer}.attn.{what}"
     t = Table(title=f"Attention {what}, layer {view.layer}, {_head_name(view)}  [{name}]", title_justify="left")
@@ -134,7 +137,7 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
     if shown < n:
         t.add_column("…", justify="center", style="dim")
     t.add_column("norm", justify="right", style="cyan")
-    norms = np.linalg.norm(vec.astype(np.float64), axis=1)  # [T]
+    norms = view.norms  # [T]
     for i, tok in enumerate(tokens):
         if i < first:  # the attention table's window: the same tokens in both
             continue

@@ -47,8 +47,12 @@ def encode_documents(tokenizer: Tokenizer, docs: list[str]) -> np.ndarray:
     return ids.astype(np.uint16 if tokenizer.vocab_size <= 65536 else np.int32)  # [N]
 
 
-def sample_batch(ids: np.ndarray, batch: int, n_ctx: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """`batch` random windows of n_ctx + 1 tokens: inputs [B, T] and next-token targets [B, T]."""
-    starts = rng.integers(0, ids.shape[0] - n_ctx, size=batch)  # [B]
+def windows_at(ids: np.ndarray, starts: np.ndarray, n_ctx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of n_ctx + 1 tokens at `starts` [B]: inputs [B, T] and next-token targets [B, T]."""
     win = ids[starts[:, None] + np.arange(n_ctx + 1)].astype(np.int64)  # [B, T+1]
     return win[:, :-1], win[:, 1:]  # [B, T], [B, T]
+
+
+def sample_batch(ids: np.ndarray, batch: int, n_ctx: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`batch` random windows: inputs [B, T] and next-token targets [B, T]."""
+    return windows_at(ids, rng.integers(0, ids.shape[0] - n_ctx, size=batch), n_ctx)  # [B, T], [B, T]

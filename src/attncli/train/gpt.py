@@ -15,24 +15,28 @@ import numpy as np
 from ..config import ModelConfig
 from ..errors import TrainingError
 from ..model import Params, causal_mask, param_shapes
-from ..numerics import softmax
+from ..numerics import log_softmax, softmax
 
 Cache = dict[str, Any]
 GELU_C = np.sqrt(2.0 / np.pi)
 GELU_A = 0.044715
 
 
-def check_supported(config: ModelConfig) -> None:
-    """The trainer implements GPT-2's block only; say so instead of training something else."""
-    gpt2 = (config.norm == "layernorm" and config.positions == "learned" and config.mlp == "gelu"
+def supported(config: ModelConfig) -> bool:
+    """Whether the config is GPT-2's block, the only one this forward and backward implement."""
+    return (config.norm == "layernorm" and config.positions == "learned" and config.mlp == "gelu"
             and config.activation == "gelu_tanh" and config.attn_bias and config.mlp_bias
             and config.tied_embeddings and config.causal and config.n_kv_head == config.n_head
             and config.n_head * config.d_head == config.d_model)
-    if not gpt2:
+
+
+def check_supported(config: ModelConfig) -> None:
+    """The trainer implements GPT-2's block only; say so instead of training something else."""
+    if not supported(config):
         raise TrainingError("attn train builds GPT-2-style models only (layernorm, learned positions, gelu_tanh, tied embeddings)")
 
 
-def init_params(config: ModelConfig, rng: np.random.Generator, dtype: Any = np.float32) -> Params:
+def init_params(config: ModelConfig, rng: np.random.Generator) -> Params:
     """GPT-2's initialisation: N(0, 0.02), residual outputs scaled by 1/sqrt(2 * n_layer), norms 1, biases 0."""
     check_supported(config)
     params: Params = {}
@@ -47,11 +51,12 @@ def init_params(config: ModelConfig, rng: np.random.Generator, dtype: Any = np.f
             arr = rng.normal(0.0, resid_std, size=shape)  # [in, out]
         else:
             arr = rng.normal(0.0, 0.02, size=shape)  # [in, out] or [V, d] or [n_ctx, d]
-        params[name] = arr.astype(dtype)
+        params[name] = arr.astype(np.float32)
     return params
 
 
 def _ln_fwd(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> tuple[np.ndarray, tuple]:
+    """numerics.layer_norm's function, keeping xhat and 1/std for _ln_bwd."""
     mean = x.mean(axis=-1, keepdims=True)  # [..., 1]
     xc = x - mean  # [..., d]
     rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + np.asarray(eps, x.dtype))  # [..., 1]
@@ -69,6 +74,13 @@ def _ln_bwd(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.nd
     return dx, dw, db
 
 
+def _gelu_fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """numerics.gelu_tanh, same operations, also returning the tanh that _gelu_bwd needs."""
+    c, a = np.asarray(GELU_C, x.dtype), np.asarray(GELU_A, x.dtype)
+    t = np.tanh(c * (x + a * (x * x * x)))  # [..., m]
+    return 0.5 * x * (1.0 + t), t  # [..., m]
+
+
 def _gelu_bwd(x: np.ndarray, t: np.ndarray, dout: np.ndarray) -> np.ndarray:
     """d gelu_tanh(x) given t = tanh(c (x + a x^3)) from the forward pass."""
     c, a = np.asarray(GELU_C, x.dtype), np.asarray(GELU_A, x.dtype)
@@ -80,13 +92,6 @@ def fused_qkv(params: Params, L: int) -> tuple[np.ndarray, np.ndarray]:
     W = np.concatenate([params[f"{b}.W_Q"], params[f"{b}.W_K"], params[f"{b}.W_V"]], axis=1)  # [d, 3d]
     bias = np.concatenate([params[f"{b}.b_Q"], params[f"{b}.b_K"], params[f"{b}.b_V"]])  # [3d]
     return W, bias
-
-
-def gelu_tanh(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """numerics.gelu_tanh's function with x*x*x for x**3 (50x faster in numpy), and the tanh for backward."""
-    c, a = np.asarray(GELU_C, x.dtype), np.asarray(GELU_A, x.dtype)
-    t = np.tanh(c * (x + a * (x * x * x)))  # [..., m]
-    return 0.5 * x * (1.0 + t), t  # [..., m]
 
 
 def forward(params: Params, config: ModelConfig, ids: np.ndarray, keep_cache: bool = True) -> tuple[np.ndarray, Cache]:
@@ -116,7 +121,7 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray, keep_cache: bo
         x = x + (merged @ params[f"{p}.attn.W_O"] + params[f"{p}.attn.b_O"])  # [N, d]
         h2, ln2 = _ln_fwd(x, params[f"{p}.ln2.w"], params[f"{p}.ln2.b"], eps)  # [N, d]
         pre = h2 @ params[f"{p}.mlp.W_in"] + params[f"{p}.mlp.b_in"]  # [N, m]
-        act, tanh = gelu_tanh(pre)  # [N, m], [N, m]
+        act, tanh = _gelu_fwd(pre)  # [N, m], [N, m]
         x = x + (act @ params[f"{p}.mlp.W_out"] + params[f"{p}.mlp.b_out"])  # [N, d]
         if keep_cache:
             cache["blocks"].append({"ln1": ln1, "h1": h1, "W_qkv": W_qkv, "q": q, "k": k, "v": v, "weights": weights,
@@ -130,7 +135,8 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray, keep_cache: bo
 def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean NLL of targets [B, T] under logits [B, T, V], and dloss/dlogits [B, T, V].
 
-    A stable log-softmax: logits minus their row maximum, so exp never overflows.
+    A stable log-softmax written out (not numerics.log_softmax): its exp and row sums are
+    also the softmax the gradient needs.
     """
     B, T, V = logits.shape
     z = logits.reshape(B * T, V)  # [N, V]
@@ -205,7 +211,6 @@ def loss_and_grads(params: Params, config: ModelConfig, ids: np.ndarray, targets
 def nll_sum(params: Params, config: ModelConfig, ids: np.ndarray, targets: np.ndarray, scored: np.ndarray) -> float:
     """Total NLL over the positions where scored [B, T] is True; no gradients, no cache kept."""
     logits, _ = forward(params, config, ids, keep_cache=False)  # [B, T, V]
-    shifted = logits - logits.max(axis=-1, keepdims=True)  # [B, T, V]
-    logz = np.log(np.exp(shifted).sum(axis=-1))  # [B, T]
-    picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]  # [B, T]
-    return float(((logz - picked) * scored).sum(dtype=np.float64))
+    logp = log_softmax(logits)  # [B, T, V]
+    picked = np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]  # [B, T]
+    return float((-picked * scored).sum(dtype=np.float64))

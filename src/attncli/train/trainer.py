@@ -28,7 +28,7 @@ from ..model import Model, Params
 from ..tokenizer import Tokenizer
 from . import gpt
 from .bpe import train_bpe
-from .data import documents, encode_documents, read_text, sample_batch
+from .data import documents, encode_documents, read_text, sample_batch, windows_at
 from .optim import AdamW, clip_grads, lr_at
 
 STATE_FILES = ("train_state.safetensors", "train_state.json")
@@ -161,13 +161,14 @@ def _fixed_valid_batch(ids: np.ndarray, n_ctx: int, n: int = 128) -> tuple[np.nd
     """Up to n windows spread evenly over the validation ids: a cheap, fixed held-out loss."""
     last = ids.shape[0] - n_ctx - 1
     starts = np.unique(np.linspace(0, max(last, 0), num=n).astype(np.int64))  # [n]
-    win = ids[starts[:, None] + np.arange(n_ctx + 1)].astype(np.int64)  # [n, T+1]
-    return win[:, :-1], win[:, 1:]  # [n, T], [n, T]
+    return windows_at(ids, starts, n_ctx)  # [n, T], [n, T]
 
 
-def _valid_loss(params: Params, config: ModelConfig, xv: np.ndarray, yv: np.ndarray) -> float:
-    total = sum(gpt.nll_sum(params, config, xv[i:i + 32], yv[i:i + 32], np.ones_like(yv[i:i + 32], dtype=bool))
-                for i in range(0, xv.shape[0], 32))
+def _valid_loss(params: Params, config: ModelConfig, xv: np.ndarray, yv: np.ndarray, batch: int = 32) -> float:
+    total = 0.0
+    for i in range(0, xv.shape[0], batch):
+        x, y = xv[i:i + batch], yv[i:i + batch]  # [B, T] each
+        total += gpt.nll_sum(params, config, x, y, np.ones(y.shape, dtype=bool))  # every target scored
     return total / yv.size
 
 
