@@ -117,7 +117,7 @@ def eval_command(
     from .evaluate import WORD_PATTERN, evaluate
     from .train.data import read_text
 
-    text = read_text(file, "text")
+    text = read_text(file, "text to score")
     model = load(model_spec)
     with _progress_bar() as bar:
         task = bar.add_task("eval", total=None, info="")

@@ -19,7 +19,7 @@ def read_text(path: Path, what: str = "corpus") -> str:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file; give the path of a UTF-8 text {what}") from None
+        raise UsageError(f"{path}: no such file; give the path of the {what}, a UTF-8 text file") from None
     except OSError as e:
         raise UsageError(f"{path}: cannot read it ({e.strerror})") from None
     try:
