@@ -2,7 +2,7 @@
 
     python benchmarks/ngram_baselines.py [TRAIN.txt] [VALID.txt]
 
-Words are attncli.evaluate.words (WORD_PATTERN on lowercased text, curly quotes straight).
+Words are attncli.train.evaluate.words (WORD_PATTERN on lowercased text, curly quotes straight).
 Each file is one stream of words. Unigram: add-one. Bigram and trigram: interpolated
 Kneser-Ney (Chen and Goodman 1999) with one discount per order, D = n1 / (n1 + 2 n2),
 continuation counts for the lower orders, and a uniform floor over the training words
@@ -16,7 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from attncli.evaluate import words
+from attncli.train.evaluate import words
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 UNK = "<unk>"

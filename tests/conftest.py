@@ -15,7 +15,7 @@ import pytest
 
 from attncli.checkpoints import native
 from attncli.config import ModelConfig
-from attncli.model import param_shapes
+from attncli.config import param_shapes
 from attncli.train.bpe import train_bpe
 
 # A few lines of text to learn merges from; words repeat so " like", " do", " not" become tokens.

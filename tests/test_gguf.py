@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attncli.checkpoints import gguf as reader
+from attncli.checkpoints.gguf.archs import unpermute_rows
+from attncli.checkpoints.gguf.quants import dequantize
+from attncli.checkpoints.gguf.reader import read_header
 from attncli.checkpoints import load
 from attncli.errors import ModelError
 
@@ -25,7 +27,7 @@ def f16_bytes(x: float) -> bytes:
 def test_q8_0_block_by_hand() -> None:
     q = np.arange(-16, 16, dtype=np.int8)  # 32 values
     raw = np.frombuffer(f16_bytes(0.5) + q.tobytes(), dtype=np.uint8)
-    out = reader.dequantize(raw, 8, (1, 32))
+    out = dequantize(raw, 8, (1, 32))
     np.testing.assert_array_equal(out[0], q.astype(np.float32) * np.float32(0.5))
 
 
@@ -33,7 +35,7 @@ def test_q4_1_block_by_hand() -> None:
     # byte i holds value i in its low nibble and value 16+i in its high nibble
     lo, hi = np.arange(16, dtype=np.uint8), (15 - np.arange(16)).astype(np.uint8)
     raw = np.frombuffer(f16_bytes(0.25) + f16_bytes(-1.0) + (lo | (hi << 4)).tobytes(), dtype=np.uint8)
-    out = reader.dequantize(raw, 3, (1, 32))[0]
+    out = dequantize(raw, 3, (1, 32))[0]
     expected = np.concatenate([lo, hi]).astype(np.float32) * np.float32(0.25) + np.float32(-1.0)
     np.testing.assert_array_equal(out, expected)
     assert out[0] == -1.0 and out[15] == 2.75 and out[16] == 2.75 and out[31] == -1.0
@@ -42,7 +44,7 @@ def test_q4_1_block_by_hand() -> None:
 def test_q4_0_block_by_hand() -> None:
     lo, hi = np.arange(16, dtype=np.uint8), np.full(16, 8, dtype=np.uint8)
     raw = np.frombuffer(f16_bytes(2.0) + (lo | (hi << 4)).tobytes(), dtype=np.uint8)
-    out = reader.dequantize(raw, 2, (1, 32))[0]
+    out = dequantize(raw, 2, (1, 32))[0]
     np.testing.assert_array_equal(out[:16], (np.arange(16) - 8) * 2.0)
     np.testing.assert_array_equal(out[16:], 0.0)
 
@@ -54,13 +56,13 @@ def test_dequantize_matches_gguf_package(qtype: str) -> None:
     x = np.random.default_rng(0).normal(size=(8, 64)).astype(np.float32)  # [rows, in]
     data = gguf.quants.quantize(x, t)
     expected = gguf.quants.dequantize(data, t)
-    ours = reader.dequantize(data.reshape(-1).view(np.uint8), int(t), (8, 64))
+    ours = dequantize(data.reshape(-1).view(np.uint8), int(t), (8, 64))
     np.testing.assert_array_equal(ours, expected)
 
 
 def test_unpermute_inverts_llama_cpp_permute() -> None:
     w = np.random.default_rng(1).normal(size=(4 * 8, 5)).astype(np.float32)  # [n_head * d_head, in]
-    np.testing.assert_array_equal(reader.unpermute_rows(permute(w, 4), 4), w)
+    np.testing.assert_array_equal(unpermute_rows(permute(w, 4), 4), w)
 
 
 # ---- a tiny random Llama, written as GGUF -------------------------------------------------------
@@ -77,9 +79,9 @@ def permute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 def byte_vocab() -> tuple[list[str], list[str], list[int]]:
     """tokens, merges, token types: 3 control tokens, the 256 byte symbols, a few merges."""
-    from attncli.checkpoints.gguf import _byte_level_alphabet
+    from attncli.tokenizer import byte_level_alphabet
 
-    tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] + [c for _, c in sorted(_byte_level_alphabet().items())]
+    tokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] + [c for _, c in sorted(byte_level_alphabet().items())]
     merges = ["t h", "Ġ th", "Ġth e", "a t", "Ġ c", "Ġc at", "Ġ s", "Ġs at", "o n", "Ġ m", "Ġm at"]
     for m in merges:
         tokens.append(m.replace(" ", ""))
@@ -217,7 +219,7 @@ def good(tmp_path_factory) -> bytes:
 
 def header_end(data: bytes) -> int:
     """Offset of the tensor table: after magic, version, counts and all metadata."""
-    meta, tensors = reader.read_header(memoryview(data), Path("x"))
+    meta, tensors = read_header(memoryview(data), Path("x"))
     return min(t.offset for t in tensors.values())
 
 

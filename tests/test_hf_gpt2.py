@@ -19,9 +19,9 @@ TEXT = "the cat sat on the mat, then the dog sat"
 
 
 def byte_alphabet() -> list[str]:
-    from attncli.checkpoints.gguf import _byte_level_alphabet
+    from attncli.tokenizer import byte_level_alphabet
 
-    return [ch for _, ch in sorted(_byte_level_alphabet().items())]
+    return [ch for _, ch in sorted(byte_level_alphabet().items())]
 
 
 def write_vocab(path: Path) -> int:

@@ -1,4 +1,4 @@
-"""render.json.dump: the streamed JSON of long inputs is the same text json.dumps would write,
+"""render.json_doc.dump: the streamed JSON of long inputs is the same text json.dumps would write,
 and a NaN is refused before anything is written."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from attncli.render.json import Rows, dump, explain_doc
+from attncli.render.json_doc import Rows, dump, explain_doc
 from attncli.views import head_view
 
 

@@ -18,7 +18,7 @@ from safetensors.numpy import load_file, save_file
 from attncli.checkpoints import load, native
 from attncli.config import FORMAT_VERSION, ModelConfig
 from attncli.errors import ExitCode, ModelError
-from attncli.model import param_shapes
+from attncli.config import param_shapes
 
 TINY_SHAPE = {"n_layer": 2, "n_head": 2, "d_model": 16, "n_ctx": 32}  # as conftest.TINY_GPT2
 

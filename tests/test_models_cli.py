@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from attncli import registry
-from cli_helpers import HOWS, assert_one_error_line, attn, ok
+from cli_helpers import HOWS, assert_one_error_line, attn, ok, validate
 
 from test_smollm2 import fake_index
 
@@ -17,7 +17,9 @@ from test_smollm2 import fake_index
 def test_list_json_on_an_empty_cache(tmp_path: Path, how: str) -> None:
     run = ok(attn(how, ["models", "list", "--json"], env={"ATTN_CACHE": str(tmp_path)}))
     doc = run.json()
-    assert doc["schema_version"] == 1 and doc["cache_dir"] == str(tmp_path)
+    validate(doc)  # the common envelope, like every other document
+    assert doc["schema_version"] == "1.0" and doc["command"] == "models-list" and doc["model"] is None
+    assert doc["cache_dir"] == str(tmp_path)
     (smol,) = [m for m in doc["models"] if m["name"] == "smollm2"]
     assert smol["pulled"] is False and smol["size_bytes"] == 98_362_432 and smol["license"] == "Apache-2.0"
     assert smol["sha256"] == registry.KNOWN["smollm2"].sha256

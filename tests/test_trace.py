@@ -28,7 +28,7 @@ def documented() -> dict[str, tuple[str, ...]]:
 def test_docstring_parses_into_the_names_we_expect():
     # Guards the parser itself: if it found nothing, every test below would pass vacuously.
     names = documented()
-    assert len(names) == 17
+    assert len(names) == 18
     for name in ("embed", "pos_embed", "blocks.{L}.attn.scores", "blocks.{L}.attn.weights", "blocks.{L}.attn.z", "logits"):
         assert name in names
     assert names["blocks.{L}.attn.k"] == ("Hkv", "T", "dh")
@@ -43,6 +43,8 @@ def expand(config: ModelConfig, T: int, layers) -> dict[str, tuple[int, ...]]:
     for name, shape in documented().items():
         if name == "pos_embed" and config.positions != "learned":
             continue  # documented as absent without learned positions
+        if name == "mask" and not config.causal:
+            continue  # documented as absent in a bidirectional model
         concrete = tuple(sym[s] for s in shape)
         if "{L}" in name:
             for L in layers:
@@ -107,6 +109,8 @@ def test_names_mean_what_the_docstring_says(make_params):
     t = forward(params, config, ids)
     np.testing.assert_array_equal(t["embed"], params["embed.W_E"][ids])  # rows of W_E
     np.testing.assert_array_equal(t["pos_embed"], params["pos_embed.W_pos"][:4])
+    np.testing.assert_array_equal(t["mask"], np.triu(np.ones((4, 4), bool), 1))  # True = a later key, hidden
+    np.testing.assert_array_equal(t.mask, t["mask"])
     np.testing.assert_allclose(t["blocks.0.resid_pre"], t["embed"] + t["pos_embed"])
     for L in range(2):
         b = lambda n: t[f"blocks.{L}.{n}"]  # noqa: E731
@@ -142,3 +146,11 @@ def _layer_norm(x, w, b, eps=1e-5):
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
     return (x - mean) / np.sqrt(var + eps) * w + b
+
+
+def test_a_bidirectional_trace_has_no_mask_and_hides_nothing(make_params):
+    config = ModelConfig(vocab_size=13, n_ctx=16, n_layer=1, n_head=2, d_model=8, causal=False)
+    t = forward(make_params(config), config, [1, 2, 3])
+    assert "mask" not in t
+    assert not t.mask.any() and t.mask.shape == (3, 3)
+    assert (t["blocks.0.attn.weights"] > 0).all()  # every query sees every key

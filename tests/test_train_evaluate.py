@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from attncli.evaluate import encode_text, evaluate, windows, words
+from attncli.train.evaluate import encode_text, evaluate, windows, words
 from attncli.numerics import log_softmax
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from attncli.config import ModelConfig
 from attncli.model import forward as model_forward
-from attncli.model import param_shapes
+from attncli.config import param_shapes
 from attncli.train import gpt
 
 from conftest import random_params

@@ -7,17 +7,17 @@ so new architectures are new values, not new code paths.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ModelError
+from .numerics import ACTIVATIONS
 
 FORMAT_VERSION = 1  # of attncli's own config.json; bump when a field changes meaning
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary", "none")
 MLPS = ("gelu", "swiglu")
-ACTIVATIONS = ("gelu_tanh", "gelu", "silu")
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,6 @@ class ModelConfig:
     tied_embeddings: bool = True  # the unembedding is the token embedding's transpose
     causal: bool = True  # False: every token sees every other (a bidirectional encoder)
     architecture: str = "gpt2"
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         # Resolve the 0 = "derive it" defaults once so the rest of the code never guesses.
@@ -72,8 +71,6 @@ class ModelConfig:
 
     @property
     def n_params(self) -> int:
-        from .model import param_shapes
-
         total = 0
         for shape in param_shapes(self).values():
             n = 1
@@ -83,13 +80,11 @@ class ModelConfig:
         return total
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("extra")
-        return d
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "config.json") -> "ModelConfig":
-        known = {f.name for f in fields(cls)} - {"extra"}
+        known = {f.name for f in fields(cls)}
         missing = [n for n in ("vocab_size", "n_layer", "n_head", "d_model", "n_ctx") if n not in d]
         if missing:
             raise ModelError(f"{source}: missing {', '.join(missing)}; add them or re-export the model")
@@ -110,3 +105,45 @@ class ModelConfig:
             return cls(**kwargs)
         except ModelError as e:  # say which file the bad value is in
             raise ModelError(f"{source}: {str(e).removeprefix('config: ')}") from None
+
+
+def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every weight the config implies, name -> shape; the loaders check files against this.
+
+    Matrices are [in, out], applied as x @ W.
+    """
+    d, V, dh = config.d_model, config.vocab_size, config.d_head
+    qd, kvd, m = config.n_head * dh, config.n_kv_head * dh, config.d_mlp
+    shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (V, d)}
+    if config.positions == "learned":
+        shapes["pos_embed.W_pos"] = (config.n_ctx, d)
+
+    def norm(prefix: str) -> None:
+        shapes[f"{prefix}.w"] = (d,)
+        if config.norm == "layernorm":
+            shapes[f"{prefix}.b"] = (d,)
+
+    for L in range(config.n_layer):
+        b = f"blocks.{L}"
+        norm(f"{b}.ln1")
+        shapes[f"{b}.attn.W_Q"] = (d, qd)
+        shapes[f"{b}.attn.W_K"] = (d, kvd)
+        shapes[f"{b}.attn.W_V"] = (d, kvd)
+        shapes[f"{b}.attn.W_O"] = (qd, d)
+        if config.attn_bias:
+            shapes[f"{b}.attn.b_Q"] = (qd,)
+            shapes[f"{b}.attn.b_K"] = (kvd,)
+            shapes[f"{b}.attn.b_V"] = (kvd,)
+            shapes[f"{b}.attn.b_O"] = (d,)
+        norm(f"{b}.ln2")
+        shapes[f"{b}.mlp.W_in"] = (d, m)
+        if config.mlp == "swiglu":
+            shapes[f"{b}.mlp.W_gate"] = (d, m)
+        shapes[f"{b}.mlp.W_out"] = (m, d)
+        if config.mlp_bias:
+            shapes[f"{b}.mlp.b_in"] = (m,)
+            shapes[f"{b}.mlp.b_out"] = (d,)
+    norm("ln_final")
+    if not config.tied_embeddings:
+        shapes["unembed.W_U"] = (d, V)
+    return shapes

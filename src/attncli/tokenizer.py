@@ -13,6 +13,19 @@ from pathlib import Path
 from .errors import ModelError, UsageError
 
 
+def byte_level_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character map (Ġ for a space), which byte-level BPE vocabularies spell tokens in."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
 @dataclass(frozen=True)
 class Token:
     index: int  # position in the input

@@ -1,88 +1,123 @@
 """The Trace: every intermediate of a forward pass under one canonical name.
 
-Names (T = tokens, d = d_model, H = query heads, Hkv = key/value heads, dh = d_head):
-
-    embed                      [T, d]      token embeddings (rows of W_E)
-    pos_embed                  [T, d]      learned position embeddings (only with positions=learned)
-    blocks.{L}.resid_pre       [T, d]      the residual stream entering block L
-    blocks.{L}.ln1             [T, d]      after the first norm: what Q, K, V are made from
-    blocks.{L}.attn.q          [H, T, dh]  queries (after rotary, if any)
-    blocks.{L}.attn.k          [Hkv, T, dh] keys (after rotary, if any)
-    blocks.{L}.attn.v          [Hkv, T, dh] values
-    blocks.{L}.attn.scores     [H, T, T]   q.k / sqrt(dh), masked cells -inf: BEFORE softmax
-    blocks.{L}.attn.weights    [H, T, T]   softmax of each row of scores: AFTER softmax,
-                                           rows sum to 1, masked cells exactly 0
-    blocks.{L}.attn.z          [H, T, dh]  each head's output, weights @ v: the contextual
-                                           vectors of that head
-    blocks.{L}.attn.out        [T, d]      all heads concatenated, through W_O (+ b_O)
-    blocks.{L}.resid_mid       [T, d]      resid_pre + attn.out
-    blocks.{L}.ln2             [T, d]      after the second norm
-    blocks.{L}.mlp.out         [T, d]      the MLP's output
-    blocks.{L}.resid_post      [T, d]      resid_mid + mlp.out: the block's output
-    ln_final                   [T, d]      after the final norm
-    logits                     [T, vocab]  next-token logits at every position
-
-Rows are the token that looks (the query), columns the token looked at (the key).
+NAMES below is the one table of those names: this docstring's list, `BLOCK_NAMES`,
+`expected_shapes` and the recorder the forward pass writes through all come from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import ModelConfig
+if TYPE_CHECKING:
+    from .config import ModelConfig
 
-BLOCK_NAMES = (
-    "resid_pre",
-    "ln1",
-    "attn.q",
-    "attn.k",
-    "attn.v",
-    "attn.scores",
-    "attn.weights",
-    "attn.z",
-    "attn.out",
-    "resid_mid",
-    "ln2",
-    "mlp.out",
-    "resid_post",
+# (name, shape, what it is); T = tokens, d = d_model, H = query heads, Hkv = key/value heads,
+# dh = d_head. A name with {L} exists once per block. The order is the order of the lesson.
+NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("embed", ("T", "d"), "token embeddings (rows of W_E)"),
+    ("pos_embed", ("T", "d"), "learned position embeddings (only with positions=learned)"),
+    ("mask", ("T", "T"), "True where a query may NOT look (later keys); only in causal models"),
+    ("blocks.{L}.resid_pre", ("T", "d"), "the residual stream entering block L"),
+    ("blocks.{L}.ln1", ("T", "d"), "after the first norm: what Q, K, V are made from"),
+    ("blocks.{L}.attn.q", ("H", "T", "dh"), "queries (after rotary, if any)"),
+    ("blocks.{L}.attn.k", ("Hkv", "T", "dh"), "keys (after rotary, if any)"),
+    ("blocks.{L}.attn.v", ("Hkv", "T", "dh"), "values"),
+    ("blocks.{L}.attn.scores", ("H", "T", "T"), "q.k / sqrt(dh), masked cells -inf: BEFORE softmax"),
+    ("blocks.{L}.attn.weights", ("H", "T", "T"), "softmax of each row of scores: AFTER softmax, rows sum to 1, "
+                                                 "masked cells exactly 0"),
+    ("blocks.{L}.attn.z", ("H", "T", "dh"), "each head's output, weights @ v: the contextual vectors of that head"),
+    ("blocks.{L}.attn.out", ("T", "d"), "all heads concatenated, through W_O (+ b_O)"),
+    ("blocks.{L}.resid_mid", ("T", "d"), "resid_pre + attn.out"),
+    ("blocks.{L}.ln2", ("T", "d"), "after the second norm"),
+    ("blocks.{L}.mlp.out", ("T", "d"), "the MLP's output"),
+    ("blocks.{L}.resid_post", ("T", "d"), "resid_mid + mlp.out: the block's output"),
+    ("ln_final", ("T", "d"), "after the final norm"),
+    ("logits", ("T", "vocab"), "next-token logits at every position"),
 )
 
+BLOCK = "blocks.{L}."
+BLOCK_NAMES = tuple(name.removeprefix(BLOCK) for name, _, _ in NAMES if name.startswith(BLOCK))
+# Names that only some models have: "mask" only when causal, "pos_embed" only with learned positions.
+OPTIONAL = {"pos_embed": lambda c: c.positions == "learned", "mask": lambda c: c.causal}
 
-def expected_shapes(config: ModelConfig, n_tokens: int, layers: list[int] | None = None) -> dict[str, tuple[int, ...]]:
+
+def _doc() -> str:
+    width = max(len(n) for n, _, _ in NAMES) + 2
+    lines = [f"    {name:<{width}} [{', '.join(shape)}]  {what}" for name, shape, what in NAMES]
+    return "\n".join(lines)
+
+
+__doc__ = f"""{__doc__}
+Names (T = tokens, d = d_model, H = query heads, Hkv = key/value heads, dh = d_head):
+
+{_doc()}
+
+Rows are the token that looks (the query), columns the token looked at (the key).
+"""
+
+
+def has(name: str, config: "ModelConfig") -> bool:
+    """Whether a model of this config records `name` (a NAMES entry, {L} unexpanded)."""
+    present = OPTIONAL.get(name)
+    return present is None or present(config)
+
+
+def expected_shapes(config: "ModelConfig", n_tokens: int, layers: list[int] | None = None) -> dict[str, tuple[int, ...]]:
     """The documented name -> shape of a trace of `n_tokens` tokens (the contract tests check)."""
-    T, d, H, Hkv, dh = n_tokens, config.d_model, config.n_head, config.n_kv_head, config.d_head
-    shapes: dict[str, tuple[int, ...]] = {"embed": (T, d)}
-    if config.positions == "learned":
-        shapes["pos_embed"] = (T, d)
-    per_block = {
-        "resid_pre": (T, d),
-        "ln1": (T, d),
-        "attn.q": (H, T, dh),
-        "attn.k": (Hkv, T, dh),
-        "attn.v": (Hkv, T, dh),
-        "attn.scores": (H, T, T),
-        "attn.weights": (H, T, T),
-        "attn.z": (H, T, dh),
-        "attn.out": (T, d),
-        "resid_mid": (T, d),
-        "ln2": (T, d),
-        "mlp.out": (T, d),
-        "resid_post": (T, d),
-    }
-    for L in range(config.n_layer) if layers is None else layers:
-        for name, shape in per_block.items():
-            shapes[f"blocks.{L}.{name}"] = shape
-    shapes["ln_final"] = (T, d)
-    shapes["logits"] = (T, config.vocab_size)
+    sym = {"T": n_tokens, "d": config.d_model, "H": config.n_head, "Hkv": config.n_kv_head, "dh": config.d_head,
+           "vocab": config.vocab_size}
+    blocks = range(config.n_layer) if layers is None else layers
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape, _ in NAMES:
+        if not has(name, config):
+            continue
+        concrete = tuple(sym[s] for s in shape)
+        if name.startswith(BLOCK):
+            shapes.update({name.replace("{L}", str(L)): concrete for L in blocks})
+        else:
+            shapes[name] = concrete
     return shapes
+
+
+def block_name(layer: int, name: str) -> str:
+    """'blocks.{layer}.{name}' for a name of BLOCK_NAMES."""
+    return f"blocks.{layer}.{name}"
+
+
+Hook = Callable[[np.ndarray], np.ndarray]
+
+
+class Recorder:
+    """Where the forward pass sends each intermediate, by its canonical name.
+
+    The way TransformerLens uses hook points: the maths calls `rec(name, x)` and goes on with
+    what it returns, so recording (and, with `hooks`, changing an intermediate: ablation,
+    patching) is one call per name and never interleaved with the maths. Block intermediates
+    are kept only for the layers in `keep` (all when None): a long input on a deep model then
+    holds one layer's T x T matrices, not every layer's.
+    """
+
+    def __init__(self, keep: set[int] | None = None, hooks: Mapping[str, Hook] | None = None) -> None:
+        self.keep = keep
+        self.hooks = dict(hooks or {})
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, x: np.ndarray, layer: int | None = None) -> np.ndarray:
+        hook = self.hooks.get(name)
+        if hook is not None:
+            x = hook(x)
+        if layer is None or self.keep is None or layer in self.keep:
+            self.arrays[name] = x
+        return x
 
 
 class Trace(Mapping[str, np.ndarray]):
     """A read-only mapping of canonical name -> array, plus the ids it was computed from."""
 
-    def __init__(self, ids: np.ndarray, arrays: dict[str, np.ndarray], config: ModelConfig) -> None:
+    def __init__(self, ids: np.ndarray, arrays: dict[str, np.ndarray], config: "ModelConfig") -> None:
         self.ids = ids
         self.config = config
         self._arrays = arrays
@@ -105,4 +140,12 @@ class Trace(Mapping[str, np.ndarray]):
         return sorted({int(k.split(".")[1]) for k in self._arrays if k.startswith("blocks.")})
 
     def block(self, layer: int, name: str) -> np.ndarray:
-        return self[f"blocks.{layer}.{name}"]
+        return self[block_name(layer, name)]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """[T, T] bool, True where a query may not look; all False for a bidirectional model."""
+        if "mask" in self._arrays:
+            return self._arrays["mask"]
+        T = self.ids.shape[0]
+        return np.zeros((T, T), dtype=bool)  # [T, T]

@@ -61,7 +61,7 @@ class HeadView:
 def head_view(trace: Trace, layer: int, head: int | str) -> HeadView:
     scores = trace.block(layer, "attn.scores")  # [H, T, T]
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = np.isneginf(scores[0])  # [T, T]; the mask is the same for every head
+    masked = trace.mask  # [T, T]; the same for every head
     if head == MEAN:
         s = np.where(masked, -np.inf, np.where(masked, 0, scores).mean(axis=0))  # [T, T]
         w = weights.mean(axis=0)  # [T, T]

@@ -90,7 +90,7 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
     c = trace.config
     kv = head // (c.n_head // c.n_kv_head)
     scores = trace.block(layer, "attn.scores")[head, position]  # [T]
-    masked = np.isneginf(scores)  # [T]
+    masked = trace.mask[position]  # [T]
     dots = np.where(masked, np.nan, scores.astype(np.float64) * np.sqrt(c.d_head))  # [T]
     weights = trace.block(layer, "attn.weights")[head, position]  # [T]
     v = trace.block(layer, "attn.v")[kv]  # [T, dh]

@@ -28,6 +28,6 @@ def head_summary(trace: Trace, query: int) -> HeadSummary:
     top_w = np.take_along_axis(rows, top[..., None], axis=-1)[..., 0]  # [n_layers, H]
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(rows > 0, rows * np.log2(np.where(rows > 0, rows, 1.0)), 0.0)  # [n_layers, H, T]
-    masked = np.isneginf(trace.block(layers[0], "attn.scores")[0, query])  # [T]; the same in every layer and head
+    masked = trace.mask[query]  # [T]; the same in every layer and head
     return HeadSummary(query=query, layers=layers, weights=rows, top_key=top, top_weight=top_w,
                        entropy_bits=-plogp.sum(axis=-1), masked=masked)

@@ -1,21 +1,45 @@
-"""Loaders, one per checkpoint format; each maps names and shapes, validates, never unpickles.
+"""Loaders, one per checkpoint format, in one registry; each validates, never unpickles.
 
 `load(spec)` takes a path or a name and returns a validated Model:
   None or "bundled"                 the model that ships with attncli
   a known name, e.g. "smollm2"      a model fetched by `attn models pull NAME` (see registry.py)
-  a directory                       attncli's own format, or a Hugging Face GPT-2 export
-  a .gguf file                      a llama-architecture GGUF (Llama, SmolLM2, ...)
+  a path                            the first format in FORMATS whose `detect` accepts it
+
+A format is a module of this package with `detect(path) -> bool` and
+`load(path, name) -> Model`; it is imported only when a path is tried against it, so the
+bundled model's path, the one every new user takes, imports no GGUF or network code.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
 from ..model import Model
 
 BUNDLED = "bundled"
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    module: str  # in this package
+    what: str  # for messages: what a path of this format is
+
+
+# Tried in order; the first whose detect() accepts the path loads it.
+FORMATS: tuple[Format, ...] = (
+    Format("attncli", "native", "an attncli model directory"),
+    Format("huggingface", "huggingface", "a Hugging Face model directory"),
+    Format("gguf", "gguf", "a .gguf file"),
+)
+
+
+def _module(fmt: Format):
+    return importlib.import_module(f".{fmt.module}", __package__)
 
 
 def bundled_path() -> Path:
@@ -28,11 +52,7 @@ def bundled_path() -> Path:
 
 
 def load(spec: str | os.PathLike | None = None) -> Model:
-    """Load a model from a path or a name (see the module docstring); an existing path wins over a name.
-
-    Each format's module is imported only when it is needed: the bundled model's path,
-    the one every new user takes, imports no GGUF, GPT-2 or network code.
-    """
+    """Load a model from a path or a name (see the module docstring); an existing path wins over a name."""
     from . import native
 
     if spec is None or str(spec) == BUNDLED:
@@ -48,19 +68,17 @@ def load(spec: str | os.PathLike | None = None) -> Model:
         known = ", ".join(registry.KNOWN)
         raise ModelError(f"{path}: no such file or directory; pass --model with a model directory, a .gguf file, "
                          f"or a known model name ({known}), or leave --model out for the bundled model")
+    if not path.is_dir():
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise ModelError(f"{path}: cannot read it ({e.strerror}); check the path and its permissions") from None
+    for fmt in FORMATS:
+        module = _module(fmt)
+        if module.detect(path):
+            return module.load(path)
     if path.is_dir():
-        from . import hf_gpt2
-
-        if hf_gpt2.is_hf_gpt2(path):
-            return hf_gpt2.load(path)
-        return native.load(path)
-    from . import gguf
-
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read it ({e.strerror}); check the path and its permissions") from None
-    if magic == gguf.MAGIC or path.suffix.lower() == ".gguf":
-        return gguf.load(path)
-    raise ModelError(f"{path}: not a model directory or a .gguf file; pass a model directory (attncli or Hugging Face GPT-2) or a .gguf file")
+        return native.load(path)  # says which of its files is missing
+    kinds = [f.what for f in FORMATS]
+    raise ModelError(f"{path}: not a model directory or a .gguf file; pass {', '.join(kinds[:-1])} or {kinds[-1]}")

@@ -1,5 +1,4 @@
-"""Hugging Face GPT-2 directories: config.json (model_type gpt2), model.safetensors, and
-tokenizer.json or vocab.json + merges.txt, mapped onto attncli's parameter names.
+"""The GPT-2 family of Hugging Face directories (model_type gpt2), mapped onto attncli's names.
 
 GPT-2's Conv1D weights are already [in, out] (x @ W + b), so nothing is transposed;
 c_attn is Q, K and V side by side and is split by columns. transformers saves keys with
@@ -13,31 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ModelConfig
+from ..config import ModelConfig, param_shapes
 from ..errors import ModelError
-from ..model import Model, Params, param_shapes
-from ..tokenizer import Tokenizer
-from .native import checked_tensor, read_json_object
+from ..model import Params
+from .common import checked_tensor
 
 # transformers' activation names -> ours; gelu_new and gelu_pytorch_tanh are both the tanh GELU
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
 
 
-def is_hf_gpt2(path: Path) -> bool:
-    """Whether a directory looks like a Hugging Face GPT-2 export (not attncli's own format)."""
-    try:
-        doc = read_json_object(path / "config.json")
-    except (OSError, ModelError):
-        return False
-    return "format_version" not in doc and "model_type" in doc
-
-
-def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
-    cfg_path = path / "config.json"
-    doc = read_json_object(cfg_path)
-    if doc.get("model_type") != "gpt2":
-        raise ModelError(f"{cfg_path}: model_type {doc.get('model_type')!r} is not supported in a Hugging Face directory; "
-                         "attncli reads GPT-2 directories, and Llama-family models as GGUF files")
+def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
     act = doc.get("activation_function", "gelu_new")
     if act not in ACTIVATIONS:
         raise ModelError(f"{cfg_path}: activation_function {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
@@ -62,11 +46,11 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     missing = [k for k, v in hp.items() if v is None]
     if missing:
         raise ModelError(f"{cfg_path}: missing {', '.join(missing)} (GPT-2 names: vocab_size, n_layer, n_head, n_embd, n_positions)")
-    return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
+    return ModelConfig.from_dict(hp, source=str(cfg_path))
 
 
 # our name inside blocks.{L} -> the Hugging Face key inside h.{L}; c_attn (Q | K | V) is split in read_tensors
-HF_BLOCK_NAMES = {
+BLOCK_NAMES = {
     "ln1.w": "ln_1.weight", "ln1.b": "ln_1.bias", "ln2.w": "ln_2.weight", "ln2.b": "ln_2.bias",
     "attn.W_O": "attn.c_proj.weight", "attn.b_O": "attn.c_proj.bias",
     "mlp.W_in": "mlp.c_fc.weight", "mlp.b_in": "mlp.c_fc.bias", "mlp.W_out": "mlp.c_proj.weight", "mlp.b_out": "mlp.c_proj.bias",
@@ -77,83 +61,34 @@ def hf_names(config: ModelConfig) -> dict[str, str]:
     """Our name -> the Hugging Face GPT-2 key (without the `transformer.` prefix)."""
     names = {"embed.W_E": "wte.weight", "pos_embed.W_pos": "wpe.weight", "ln_final.w": "ln_f.weight", "ln_final.b": "ln_f.bias"}
     for L in range(config.n_layer):
-        names.update({f"blocks.{L}.{ours}": f"h.{L}.{theirs}" for ours, theirs in HF_BLOCK_NAMES.items()})
+        names.update({f"blocks.{L}.{ours}": f"h.{L}.{theirs}" for ours, theirs in BLOCK_NAMES.items()})
     return names
 
 
-def read_tensors(file: Path, config: ModelConfig) -> Params:
+def read_tensors(f: Any, file: Path, config: ModelConfig) -> Params:
     """Every tensor present with the shape the config implies, finite, in our names."""
-    from safetensors import SafetensorError, safe_open
-
     d = config.d_model
-    try:
-        with safe_open(str(file), framework="np") as f:
-            keys = set(f.keys())
+    keys = set(f.keys())
 
-            def get(key: str, shape: tuple[int, ...]) -> np.ndarray:
-                full = key if key in keys else f"transformer.{key}"
-                if full not in keys:
-                    raise ModelError(f"{file}: tensor {key} is missing; the file does not match config.json")
-                return checked_tensor(f, file, full, shape)
+    def get(key: str, shape: tuple[int, ...]) -> np.ndarray:
+        full = key if key in keys else f"transformer.{key}"
+        if full not in keys:
+            raise ModelError(f"{file}: tensor {key} is missing; the file does not match config.json")
+        return checked_tensor(f, file, full, shape)
 
-            expected = param_shapes(config)
-            params: Params = {}
-            for ours, key in hf_names(config).items():
-                params[ours] = get(key, expected[ours])
-            for L in range(config.n_layer):
-                b = f"blocks.{L}"
-                qkv = get(f"h.{L}.attn.c_attn.weight", (d, 3 * d))  # [d, 3d]: Q | K | V columns
-                qkv_b = get(f"h.{L}.attn.c_attn.bias", (3 * d,))  # [3d]
-                for i, part in enumerate("QKV"):
-                    params[f"{b}.attn.W_{part}"] = np.ascontiguousarray(qkv[:, i * d:(i + 1) * d])  # [d, d]
-                    params[f"{b}.attn.b_{part}"] = qkv_b[i * d:(i + 1) * d].copy()  # [d]
-            if not config.tied_embeddings:
-                if not keys & {"lm_head.weight", "transformer.lm_head.weight"}:
-                    raise ModelError(f"{file}: tie_word_embeddings is false but lm_head.weight is missing")
-                params["unembed.W_U"] = np.ascontiguousarray(get("lm_head.weight", (config.vocab_size, d)).T)  # [V, d] -> [d, V]
-    except SafetensorError as e:
-        raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{file}: cannot read it ({e}); it may be truncated or corrupt, restore it") from None
+    expected = param_shapes(config)
+    params: Params = {}
+    for ours, key in hf_names(config).items():
+        params[ours] = get(key, expected[ours])
+    for L in range(config.n_layer):
+        b = f"blocks.{L}"
+        qkv = get(f"h.{L}.attn.c_attn.weight", (d, 3 * d))  # [d, 3d]: Q | K | V columns
+        qkv_b = get(f"h.{L}.attn.c_attn.bias", (3 * d,))  # [3d]
+        for i, part in enumerate("QKV"):
+            params[f"{b}.attn.W_{part}"] = np.ascontiguousarray(qkv[:, i * d:(i + 1) * d])  # [d, d]
+            params[f"{b}.attn.b_{part}"] = qkv_b[i * d:(i + 1) * d].copy()  # [d]
+    if not config.tied_embeddings:
+        if not keys & {"lm_head.weight", "transformer.lm_head.weight"}:
+            raise ModelError(f"{file}: tie_word_embeddings is false but lm_head.weight is missing")
+        params["unembed.W_U"] = np.ascontiguousarray(get("lm_head.weight", (config.vocab_size, d)).T)  # [V, d] -> [d, V]
     return params
-
-
-def read_tokenizer(path: Path) -> Tokenizer:
-    """tokenizer.json if present, else GPT-2's byte-level BPE from vocab.json + merges.txt."""
-    if (path / "tokenizer.json").is_file():
-        return Tokenizer.from_file(path / "tokenizer.json")
-    vocab, merges = path / "vocab.json", path / "merges.txt"
-    if not (vocab.is_file() and merges.is_file()):
-        raise ModelError(f"{path}: no tokenizer; a GPT-2 directory needs tokenizer.json, or vocab.json and merges.txt")
-    from tokenizers import AddedToken, decoders, pre_tokenizers, processors
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers.models import BPE
-
-    try:
-        backend = HFTokenizer(BPE.from_file(str(vocab), str(merges)))
-    except Exception as e:  # the Rust side raises a bare Exception on a bad file
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ModelError(f"{path}: vocab.json or merges.txt is not a valid BPE vocabulary ({first}); restore them") from None
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.post_processor = processors.ByteLevel(trim_offsets=False)
-    if backend.token_to_id("<|endoftext|>") is not None:
-        backend.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
-    return Tokenizer(backend, source=f"{vocab} + {merges.name}")
-
-
-def load(path: Path, name: str | None = None) -> Model:
-    if not (path / "model.safetensors").is_file():
-        hint = " (pytorch_model.bin is a pickle, which attncli never loads; save with safe_serialization=True)" \
-            if (path / "pytorch_model.bin").exists() else ""
-        raise ModelError(f"{path}: missing model.safetensors{hint}")
-    config, doc = read_config(path)
-    params = read_tensors(path / "model.safetensors", config)
-    tokenizer = read_tokenizer(path)
-    if tokenizer.vocab_size > config.vocab_size:
-        raise ModelError(f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but config.json says vocab_size {config.vocab_size}; "
-                         "they belong to different models")
-    card = {"format": "huggingface-gpt2", "name_or_path": doc.get("_name_or_path") or None,
-            "transformers_version": doc.get("transformers_version")}
-    return Model(config=config, params=params, tokenizer=tokenizer, name=name or path.name, source=str(path),
-                 card={k: v for k, v in card.items() if v})

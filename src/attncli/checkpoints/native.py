@@ -2,7 +2,7 @@
 
 config.json carries `format_version` (see config.FORMAT_VERSION), the hyperparameters
 under "model", and provenance under "card". Tensors are float16 or float32, named as in
-`model.param_shapes`, stored [in, out] for x @ W. Nothing is trusted before it is checked:
+`config.param_shapes`, stored [in, out] for x @ W. Nothing is trusted before it is checked:
 every tensor present, with its shape, a float dtype, and finite values.
 """
 
@@ -14,40 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from ..config import FORMAT_VERSION, ModelConfig
+from ..config import FORMAT_VERSION, ModelConfig, param_shapes
 from ..errors import ModelError
-from ..model import Model, Params, param_shapes
+from ..model import Model, Params
 from ..tokenizer import Tokenizer
+from .common import check_vocab, checked_tensor, open_safetensors, read_json_object, require_files
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json")
-DTYPES = {"F16": np.float16, "F32": np.float32}
 
 
-def read_json_object(path: Path) -> dict[str, Any]:
-    """A JSON file that must hold an object (every format's config.json)."""
+def detect(path: Path) -> bool:
+    """A directory whose config.json carries attncli's `format_version`."""
+    if not (path / "config.json").is_file():
+        return False
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path}: not valid JSON ({e}); restore the file or re-export the model") from None
-    if not isinstance(doc, dict):
-        raise ModelError(f"{path}: expected a JSON object")
-    return doc
-
-
-def checked_tensor(f: Any, file: Path, key: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Tensor `key` of an open safetensors file, as float32, once its dtype, shape and values pass."""
-    sl = f.get_slice(key)
-    got_shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
-    if dtype not in DTYPES:
-        raise ModelError(f"{file}: tensor {key} is {dtype}; expected float16 or float32")
-    if got_shape != shape:
-        raise ModelError(f"{file}: tensor {key} has shape {list(got_shape)}; config.json implies {list(shape)}")
-    arr = np.ascontiguousarray(f.get_tensor(key), dtype=np.float32)
-    # A float64 sum of float32 values cannot overflow, so it is finite exactly when every
-    # value is: one cheap pass instead of a boolean array per tensor.
-    if not np.isfinite(arr.sum(dtype=np.float64)):
-        raise ModelError(f"{file}: tensor {key} holds NaN or infinite values; the weights are corrupt, retrain or restore them")
-    return arr
+        return "format_version" in read_json_object(path / "config.json")
+    except (OSError, ModelError):
+        return False
 
 
 def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
@@ -66,40 +49,25 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
 
 
 def read_tensors(file: Path, config: ModelConfig) -> Params:
-    from safetensors import SafetensorError, safe_open
-
     expected = param_shapes(config)
-    params: Params = {}
-    try:
-        with safe_open(str(file), framework="np") as f:
-            names = set(f.keys())
-            missing = [n for n in expected if n not in names]
-            if missing:
-                more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-                raise ModelError(f"{file}: tensor {missing[0]}{more} missing; the file does not match config.json")
-            extra = sorted(names - set(expected))
-            if extra:
-                raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
-            for name, shape in expected.items():
-                params[name] = checked_tensor(f, file, name, shape)
-    except SafetensorError as e:
-        raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{file}: cannot read it ({e}); it may be truncated or corrupt, restore it") from None
-    return params
+    with open_safetensors(file) as f:
+        names = set(f.keys())
+        missing = [n for n in expected if n not in names]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise ModelError(f"{file}: tensor {missing[0]}{more} missing; the file does not match config.json")
+        extra = sorted(names - set(expected))
+        if extra:
+            raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
+        return {name: checked_tensor(f, file, name, shape) for name, shape in expected.items()}
 
 
 def load(path: Path, name: str | None = None) -> Model:
-    for fname in FILES:
-        if not (path / fname).is_file():
-            raise ModelError(f"{path}: missing {fname}; a model directory needs {', '.join(FILES)}")
+    require_files(path, FILES, "a model directory")
     config, doc = read_config(path)
     params = read_tensors(path / "model.safetensors", config)
     tokenizer = Tokenizer.from_file(path / "tokenizer.json")
-    if tokenizer.vocab_size > config.vocab_size:
-        raise ModelError(
-            f"{path / 'tokenizer.json'}: {tokenizer.vocab_size} tokens but config.json says vocab_size {config.vocab_size}; they belong to different models"
-        )
+    check_vocab(tokenizer, config, path / "tokenizer.json")
     card = doc.get("card") if isinstance(doc.get("card"), dict) else {}
     return Model(config=config, params=params, tokenizer=tokenizer, name=name or doc.get("name") or path.name,
                  source=str(path), card=card)

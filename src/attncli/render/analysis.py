@@ -16,7 +16,7 @@ from ..analysis.attribution import Attribution
 from ..tokenizer import Token
 from ..trace import Trace
 from .labels import token_label
-from .table import MASKED, _bar, _cell_style, ramp_color
+from .style import MASKED, bar, cell_style, ramp_color
 
 
 def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text: str) -> Group:
@@ -32,8 +32,8 @@ def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text
     t.add_column("", no_wrap=True)
     for r, i in enumerate(a.ranking):
         d = float(a.delta[i])
-        bar = Text(_bar(abs(d) / scale, 24), style="green" if d >= 0 else "red")
-        t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{100 * float(a.without[i]):.3g}%", f"{100 * d:+.2g} pts", bar)
+        change = Text(bar(abs(d) / scale, 24), style="green" if d >= 0 else "red")
+        t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{100 * float(a.without[i]):.3g}%", f"{100 * d:+.2g} pts", change)
     note = Text("Each token is left out in turn and the model is run again: the change is how much the top "
                 "prediction's probability falls without it (green: the token helped it; red: it held it back).", style="dim")
     return Group(title, t, note)
@@ -52,7 +52,7 @@ def rollout_table(r: np.ndarray, masked: np.ndarray, tokens: list[Token]) -> Gro
                 cells.append(Text(MASKED, style="dim"))
             else:
                 x = float(r[q, k])
-                cells.append(Text(f"{100 * x:.0f}%", style=_cell_style(x)))
+                cells.append(Text(f"{100 * x:.0f}%", style=cell_style(x)))
         t.add_row(f"{q} {labels[q]}", *cells)
     note = Text("Each row: how much of that token's vector after the last layer traces back to each input token, "
                 "following attention through every layer (heads averaged, plus the residual connection, rows "
@@ -78,7 +78,7 @@ def _heatmap(weights: np.ndarray, masked: np.ndarray, title: str, cell: str) -> 
 def heads_grid(trace: Trace, layer: int, tokens: list[Token], width: int) -> Group:
     """Every head of `layer` as one small heatmap each, as many side by side as `width` holds."""
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = np.isneginf(trace.block(layer, "attn.scores")[0])  # [T, T]
+    masked = trace.mask  # [T, T]
     H, T = weights.shape[0], weights.shape[1]
     label_w = len(str(T - 1)) + 1
     cell = "██" if label_w + 2 * T + 2 <= width else "█"

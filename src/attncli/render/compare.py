@@ -13,7 +13,7 @@ from rich.text import Text
 from ..analysis.compare import Comparison
 from ..tokenizer import Tokenizer, Token
 from .labels import token_label
-from .table import MASKED, _bar, _head_name
+from .style import MASKED, bar, head_name
 
 
 def _diff_style(x: float, scale: float) -> str:
@@ -42,7 +42,7 @@ def alignment_text(c: Comparison, tokens_a: list[Token], tokens_b: list[Token]) 
 
 def diff_table(c: Comparison, tokens_b: list[Token]) -> Group:
     labels = [token_label(tokens_b[ib]) for _, ib in c.pairs]
-    title = Text(f"Change in attention weights, B − A, layer {c.layer}, {_head_name(c.view_b)}  [blocks.{c.layer}.attn.weights]", style="italic")
+    title = Text(f"Change in attention weights, B − A, layer {c.layer}, {head_name(c.view_b.head)}  [blocks.{c.layer}.attn.weights]", style="italic")
     t = Table()
     t.add_column("query ↓ / key →", style="bold", no_wrap=True)
     for lab in labels:
@@ -69,7 +69,7 @@ def distance_table(c: Comparison, tokens_b: list[Token]) -> Group:
     t.add_column("", style="yellow", no_wrap=True)
     scale = max(float(c.cosine_distance.max()) if c.cosine_distance.size else 0.0, 1e-12)
     for (ia, ib), dist in zip(c.pairs, c.cosine_distance):
-        t.add_row(Text(f"{ia}→{ib} {token_label(tokens_b[ib])}"), f"{float(dist):.4f}", _bar(float(dist) / scale, 24))
+        t.add_row(Text(f"{ia}→{ib} {token_label(tokens_b[ib])}"), f"{float(dist):.4f}", bar(float(dist) / scale, 24))
     return Group(title, t)
 
 

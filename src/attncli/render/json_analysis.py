@@ -18,12 +18,12 @@ from ..analysis.summary import HeadSummary
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..trace import Trace
-from .json import _envelope, floats, masked_floats, predictions_doc, tokens_doc
+from .json_doc import envelope, floats, masked_floats, predictions_doc, tokens_doc
 from .labels import token_label
 
 
 def _start(command: str, model: Model, text: str, tokens: list[Token], truncated: bool) -> dict[str, Any]:
-    doc = _envelope(command, model)
+    doc = envelope(command, model)
     doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens)})
     return doc
 
@@ -59,7 +59,7 @@ def steps_doc(model: Model, text: str, tokens: list[Token], w: Walkthrough, pred
 
 def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token], list[Token]], c: Comparison,
                 k: int) -> dict[str, Any]:
-    doc = _envelope("compare", model)
+    doc = envelope("compare", model)
     tok = model.tokenizer
     doc["a"] = {"text": texts[0], "tokens": tokens_doc(tokens[0]), "weights": masked_floats(c.view_a.weights, c.view_a.masked)}
     doc["b"] = {"text": texts[1], "tokens": tokens_doc(tokens[1]), "weights": masked_floats(c.view_b.weights, c.view_b.masked)}
@@ -106,9 +106,8 @@ def rollout_doc(model: Model, text: str, tokens: list[Token], r: np.ndarray, mas
 def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer: int, truncated: bool = False) -> dict[str, Any]:
     doc = _start("explain-heads", model, text, tokens, truncated)
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = np.isneginf(trace.block(layer, "attn.scores"))  # [H, T, T]
     doc["layer"] = layer
-    doc["heads"] = [{"head": h, "weights": masked_floats(weights[h], masked[h]),
+    doc["heads"] = [{"head": h, "weights": masked_floats(weights[h], trace.mask),
                      "entropy_bits": [entropy_bits(row) for row in weights[h]]}
                     for h in range(weights.shape[0])]
     return doc

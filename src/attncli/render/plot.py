@@ -42,7 +42,7 @@ def heatmaps(trace: Trace, layer: int, tokens: list[Token], fmt: str, size: tupl
     from matplotlib.figure import Figure
 
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = np.isneginf(trace.block(layer, "attn.scores")[0])  # [T, T]
+    masked = trace.mask  # [T, T]
     H = weights.shape[0]
     width, height = size or default_size(H, len(tokens))
     cols, rows = _grid(H)

@@ -17,7 +17,8 @@ from ..analysis.steps import Walkthrough
 from ..model import Prediction
 from ..tokenizer import Token
 from .labels import token_label
-from .table import MASKED, _bar, predictions_table
+from .style import MASKED, bar
+from .table import predictions_table
 
 
 def _vec(x: np.ndarray, dims: int) -> str:
@@ -105,10 +106,10 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
         t.add_column("", style="magenta", no_wrap=True)
     for j in range(len(tokens)):
         wt = float(w.weights[j])
-        row: list[Any] = [f"{j} {labels[j]}", f"{100 * wt:.1f}%" if not w.masked[j] else MASKED, _bar(wt, 20)]
+        row: list[Any] = [f"{j} {labels[j]}", f"{100 * wt:.1f}%" if not w.masked[j] else MASKED, bar(wt, 20)]
         if w.what_if is not None:
             wi = float(w.what_if.weights[j])
-            row += [f"{100 * wi:.1f}%" if not w.masked[j] else MASKED, _bar(wi, 20)]
+            row += [f"{100 * wi:.1f}%" if not w.masked[j] else MASKED, bar(wi, 20)]
         t.add_row(*(Text(x) if isinstance(x, str) else x for x in row))
     best = int(np.argmax(w.weights))
     sentence = (f"Softmax turns the scores into weights that sum to 100%: {me} gives the most, {100 * float(w.weights[best]):.1f}%, "

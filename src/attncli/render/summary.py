@@ -10,7 +10,7 @@ from rich.text import Text
 from ..analysis.summary import HeadSummary
 from ..tokenizer import Token
 from .labels import token_label
-from .table import _cell_style
+from .style import cell_style
 
 
 def summary_table(s: HeadSummary, tokens: list[Token]) -> Group:
@@ -26,7 +26,7 @@ def summary_table(s: HeadSummary, tokens: list[Token]) -> Group:
         cells = []
         for h in range(n_head):
             w = float(s.top_weight[i, h])
-            cells.append(Text(f"{labels[int(s.top_key[i, h])][:8]} {100 * w:.0f}%", style=_cell_style(w)))
+            cells.append(Text(f"{labels[int(s.top_key[i, h])][:8]} {100 * w:.0f}%", style=cell_style(w)))
         t.add_row(str(L), *cells)
     note = Text("Bright cells are heads that put most of this token's attention on one key; dark ones spread it. "
                 "--steps --layer L --head H --token T shows one of them step by step.", style="dim")

@@ -15,26 +15,7 @@ from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..views import HeadView
 from .labels import PIECE, token_label, token_note
-
-MASKED = "·"
-# A dark-to-bright ramp (close to viridis) so that more attention reads as more light.
-RAMP = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
-
-
-def ramp_color(x: float) -> str:
-    """x in [0, 1] -> an rgb color on the ramp."""
-    x = min(max(float(x), 0.0), 1.0) * (len(RAMP) - 1)
-    i = min(int(x), len(RAMP) - 2)
-    f = x - i
-    r, g, b = (round(a + (c - a) * f) for a, c in zip(RAMP[i], RAMP[i + 1]))
-    return f"rgb({r},{g},{b})"
-
-
-def _cell_style(x: float) -> str:
-    bg = ramp_color(x)
-    fg = "black" if x > 0.55 else "white"
-    return f"{fg} on {bg}"
-
+from .style import MASKED, bar, cell_style, head_name
 
 def tokens_table(tokens: list[Token]) -> Table:
     t = Table(title="Tokens", title_justify="left", box=None, pad_edge=False, padding=(0, 2, 0, 0))
@@ -45,10 +26,6 @@ def tokens_table(tokens: list[Token]) -> Table:
     for tok in tokens:
         t.add_row(str(tok.index), repr(tok.text), str(tok.id), token_note(tok, tokens))
     return t
-
-
-def _head_name(view: HeadView) -> str:
-    return "mean of heads" if view.head == "mean" else f"head {view.head}"
 
 
 def first_shown(labels: list[str], width: int | None) -> int:
@@ -79,7 +56,7 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
         first = first_shown(labels, width)
     what = "scores" if show_scores else "weights"
     name = f"blocks.{view.layer}.attn.{what}"
-    t = Table(title=f"Attention {what}, layer {view.layer}, {_head_name(view)}  [{name}]", title_justify="left")
+    t = Table(title=f"Attention {what}, layer {view.layer}, {head_name(view.head)}  [{name}]", title_justify="left")
     t.add_column("query ↓ / key →", style="bold", no_wrap=True)
     for i in range(first, len(tokens)):
         t.add_column(f"{labels[i]}\n[dim]{i}[/dim]", justify="right", no_wrap=True)
@@ -101,7 +78,7 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
             else:
                 body, level = f"{100 * w:.0f}%", w
             mark = "*" if k == best else " "
-            style = _cell_style(level) + (" bold" if k == best else "")
+            style = cell_style(level) + (" bold" if k == best else "")
             cells.append(Text(body + mark, style=style))
         t.add_row(f"{q} {labels[q]}", *cells)
     how = ("q·k/√d_head, before softmax" if show_scores
@@ -148,12 +125,6 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
     return t
 
 
-def _bar(p: float, width: int = 30) -> str:
-    eighths = round(max(p, 0.0) * width * 8)
-    full, part = divmod(eighths, 8)
-    return "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
-
-
 def predictions_table(preds: list[Prediction], after: str | None = None) -> Group:
     title = "Next-token predictions" + (f" after {after!r}" if after is not None else "")
     t = Table(box=None, padding=(0, 2, 0, 0))
@@ -164,7 +135,7 @@ def predictions_table(preds: list[Prediction], after: str | None = None) -> Grou
     for p in preds:
         pct = 100 * p.probability
         shown = f"{pct:.1f}%" if pct >= 1 else f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
-        t.add_row(str(p.rank), repr(p.text), shown, _bar(p.probability))
+        t.add_row(str(p.rank), repr(p.text), shown, bar(p.probability))
     return Group(Text(title, style="italic"), t)
 
 

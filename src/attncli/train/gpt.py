@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ModelConfig
+from ..config import ModelConfig, param_shapes
 from ..errors import TrainingError
-from ..model import Params, causal_mask, param_shapes
+from ..model import Params, causal_mask
 from ..numerics import log_softmax, softmax
 
 Cache = dict[str, Any]

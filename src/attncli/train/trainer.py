@@ -23,7 +23,7 @@ import numpy as np
 from ..checkpoints import native
 from ..config import ModelConfig
 from ..errors import Interrupted, TrainingError, UsageError
-from ..evaluate import EvalResult, evaluate
+from .evaluate import EvalResult, evaluate
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
 from . import gpt

@@ -6,11 +6,9 @@ errors are raised as attncli.errors types and become one stderr line at cli.py's
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-SCHEMA_VERSION = 1
+from .common import emit_json
 
 models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them.", no_args_is_help=True)
 
@@ -22,15 +20,17 @@ def _size(n: int) -> str:
 @models_app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")) -> None:
     """Known models: whether each is pulled, where it is kept and its size."""
-    from . import registry
+    from .. import registry
+    from ..render.json_doc import envelope
 
     rows = registry.status()
     if as_json:
-        doc = {"schema_version": SCHEMA_VERSION, "cache_dir": str(registry.cache_dir()), "models": [
+        doc = envelope("models-list", None)
+        doc.update({"cache_dir": str(registry.cache_dir()), "models": [
             {"name": s.entry.name, "description": s.entry.description, "license": s.entry.license, "pulled": s.pulled,
              "path": str(s.path), "size_bytes": s.size if s.pulled else s.entry.size, "sha256": s.entry.sha256,
-             "source": f"{s.entry.package}=={s.entry.version}:{s.entry.member}"} for s in rows]}
-        typer.echo(json.dumps(doc, allow_nan=False, ensure_ascii=False))
+             "source": f"{s.entry.package}=={s.entry.version}:{s.entry.member}"} for s in rows]})
+        emit_json(doc)
         return
     from rich.console import Console
     from rich.table import Table
@@ -53,7 +53,7 @@ def pull_command(
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from . import registry
+    from .. import registry
 
     entry = registry.get(name)
     err = Console(stderr=True)
@@ -74,7 +74,3 @@ def pull_command(
         path = registry.pull(entry, progress=report, force=force)
     state = "already pulled" if already else "pulled, sha256 verified"
     typer.echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(models_app, name="models")

@@ -1,4 +1,4 @@
-"""`attn train` and `attn eval`: thin CLI layers over train.trainer.train and evaluate.evaluate.
+"""`attn train` and `attn eval`: thin CLI layers over train.trainer.train and train.evaluate.evaluate.
 
 Progress goes to a Rich progress bar on stderr, results to stdout; errors are raised as
 attncli.errors types and become one stderr line at cli.py's boundary.
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+
+from .common import ModelOpt, emit_json, load_model
 
 
 def _progress_bar():
@@ -66,7 +68,7 @@ def train_command(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save weights and optimizer state every N steps."),
 ) -> None:
     """Train a byte-level BPE and a GPT-2-style model on a text, in numpy, into a model directory."""
-    from .train.trainer import TrainOptions, train
+    from ..train.trainer import TrainOptions, train
 
     flags = {"--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
              "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr, "--seed": seed,
@@ -109,22 +111,20 @@ def train_command(
 
 def eval_command(
     file: Path = typer.Argument(..., help="A UTF-8 text to score."),
-    model_spec: Optional[str] = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, or a pulled model's name. Default: the bundled model."),
+    model_spec: Optional[str] = ModelOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
 ) -> None:
     """Held-out loss and perplexity per token and per word of a model on a text."""
-    from .checkpoints import load
-    from .evaluate import WORD_PATTERN, evaluate
-    from .train.data import read_text
+    from ..train.data import read_text
+    from ..train.evaluate import WORD_PATTERN, evaluate
 
     text = read_text(file, "text to score")
-    model = load(model_spec)
+    model = load_model(model_spec)
     with _progress_bar() as bar:
         task = bar.add_task("eval", total=None, info="")
         result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
-        from .cli import emit_json
-        from .render.json import eval_doc
+        from ..render.json_doc import eval_doc
 
         emit_json(eval_doc(model, str(file), result, WORD_PATTERN))
         return
@@ -132,16 +132,3 @@ def eval_command(
                f"loss per token   {result.loss_token:.4f}\n"
                f"perplexity/token {result.ppl_token:.2f}\n"
                f"perplexity/word  {result.ppl_word:.2f}")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("train")(train_command)
-    app.command("eval")(eval_command)
-
-
-if __name__ == "__main__":  # python -m attncli.commands_train, before cli.py registers the commands
-    from .cli import app
-
-    if "train" not in {c.name for c in app.registered_commands}:
-        register(app)
-    app()

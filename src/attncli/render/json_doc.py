@@ -44,7 +44,7 @@ class Rows:
     """A float matrix, None where masked, that `dump` writes one row at a time.
 
     The attention of a long input is millions of cells; as nested lists of Python floats it
-    would take gigabytes before a byte is written. `tolist()` gives the plain lists.
+    would take gigabytes before a byte is written.
     """
 
     def __init__(self, a: np.ndarray, masked: np.ndarray | None = None) -> None:
@@ -53,9 +53,6 @@ class Rows:
     def rows(self):
         for i in range(self.a.shape[0]):
             yield floats(self.a[i]) if self.masked is None else masked_floats(self.a[i], self.masked[i])
-
-    def tolist(self) -> list:
-        return list(self.rows())
 
 
 def _check_finite(doc: Any) -> None:
@@ -133,7 +130,7 @@ def model_info(model: Model) -> dict[str, Any]:
     return info
 
 
-def _model_ref(model: Model) -> dict[str, Any]:
+def model_ref(model: Model) -> dict[str, Any]:
     c = model.config
     return {"name": model.name, "source": model.source, "architecture": c.architecture,
             "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head, "d_model": c.d_model,
@@ -150,26 +147,27 @@ def predictions_doc(preds: list[Prediction]) -> list[dict[str, Any]]:
              "logit": p.logit} for p in preds]
 
 
-def _envelope(command: str, model: Model) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "attncli_version": __version__, "command": command, "model": _model_ref(model)}
+def envelope(command: str, model: Model | None) -> dict[str, Any]:
+    """What every --json document starts with; `model` is null for a command that loads none."""
+    return {"schema_version": SCHEMA_VERSION, "attncli_version": __version__, "command": command,
+            "model": None if model is None else model_ref(model)}
 
 
 def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view: HeadView,
                 preds: list[Prediction], truncated: bool = False, stream: bool = False) -> dict[str, Any]:
     """The explain document; with `stream`, its attention matrices are Rows for `dump`."""
     matrix = Rows if stream else (lambda a, m: masked_floats(a, m))
-    doc = _envelope("explain", model)
+    doc = envelope("explain", model)
     doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens)})
     doc["view"] = {"layer": view.layer, "head": view.head}
     layers = []
     for L in trace.layers:
         scores = trace.block(L, "attn.scores")  # [H, T, T]
         weights = trace.block(L, "attn.weights")  # [H, T, T]
-        masked = np.isneginf(scores)  # [H, T, T]
         layers.append({
             "layer": L,
             "heads": [
-                {"head": h, "scores": matrix(scores[h], masked[h]), "weights": matrix(weights[h], masked[h])}
+                {"head": h, "scores": matrix(scores[h], trace.mask), "weights": matrix(weights[h], trace.mask)}
                 for h in range(scores.shape[0])
             ],
         })
@@ -187,7 +185,7 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
 
 def predict_doc(model: Model, text: str, tokens: list[Token], preds: list[Prediction], truncated: bool = False,
                 generated: dict[str, Any] | None = None) -> dict[str, Any]:
-    doc = _envelope("predict", model)
+    doc = envelope("predict", model)
     doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens), "predictions": predictions_doc(preds)})
     if generated is not None:
         doc["generated"] = generated
@@ -195,14 +193,14 @@ def predict_doc(model: Model, text: str, tokens: list[Token], preds: list[Predic
 
 
 def info_doc(model: Model) -> dict[str, Any]:
-    doc = _envelope("info", model)
+    doc = envelope("info", model)
     doc["info"] = model_info(model)
     return doc
 
 
 def eval_doc(model: Model, file: str, result: Any, word_pattern: str) -> dict[str, Any]:
     """attn eval: held-out loss and perplexity (result is an evaluate.EvalResult)."""
-    doc = _envelope("eval", model)
+    doc = envelope("eval", model)
     doc.update({
         "file": file,
         "tokens_scored": result.tokens,

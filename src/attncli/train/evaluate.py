@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ModelError, UsageError
-from .model import Model, forward
-from .numerics import log_softmax
-from .train.bpe import CURLY, EOT
+from ..errors import ModelError, UsageError
+from ..model import Model, forward
+from ..numerics import log_softmax
+from .bpe import CURLY, EOT
 
 WORD_PATTERN = r"[a-z]+(?:'[a-z]+)?|[.,!?;:\"]"
 WORD_RE = re.compile(WORD_PATTERN)
@@ -54,7 +54,7 @@ def encode_text(model: Model, text: str) -> np.ndarray:
     as `attn train` joins them, so every real token is scored. Without one, the text is
     encoded as it is and its first token, having no context, is not scored.
     """
-    from .train.data import documents, encode_documents
+    from .data import documents, encode_documents
 
     if model.tokenizer.backend.token_to_id(EOT) is not None:
         return encode_documents(model.tokenizer, documents(text)).astype(np.int64)  # [N]
@@ -83,8 +83,8 @@ def windows(n_ids: int, n_ctx: int) -> list[tuple[int, int]]:
 def _score(model: Model, ids: np.ndarray, wins: list[tuple[int, int]], T: int, batch: int,
            progress: Callable[[int, int], None] | None) -> tuple[float, int]:
     """Total NLL and number of scored targets over the windows: batched for GPT-2 models."""
-    from .train.data import windows_at
-    from .train.gpt import nll_sum, supported
+    from .data import windows_at
+    from .gpt import nll_sum, supported
 
     total, scored = 0.0, 0
     if supported(model.config):

@@ -1,0 +1,83 @@
+"""`attn explain TEXT`: how each token attends to the others, in the mode the flags pick (modes.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import typer
+
+from ..errors import UsageError
+from .common import JsonOpt, ModelOpt, PROG, TopKOpt, TruncateOpt, default_view, emit_json, given, load_model, stdout_console
+
+# Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
+# past this only the viewed layer is computed and written, so long inputs on deep models stay small.
+ALL_LAYERS_CELLS = 2_000_000
+MAX_CELLS = 50_000_000  # ~200 MB of float32: the most a mode that needs every layer may keep
+
+# parameter -> flag, for the options that only some modes take (modes.OPTIONS)
+MODE_OPTIONS = {"layer": "--layer", "head": "--head", "scores": "--scores", "top_k": "--top-k", "dims": "--dims",
+                "token": "--token", "temperature": "--temperature"}
+
+
+def explain(
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="The sentence to look into."),
+    model_spec: Optional[str] = ModelOpt,
+    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to show (negative counts from the end). Default: the model's suggested layer, else 0."),
+    head: Optional[str] = typer.Option(None, "--head", help="A head number, 'mean' for the average of the layer's heads, or 'all' for every head side by side."),
+    scores: bool = typer.Option(False, "--scores", help="Show the scaled scores q·k/√d_head before softmax instead of the weights."),
+    top_k: int = TopKOpt,
+    dims: int = typer.Option(8, "--dims", min=1, help="How many dimensions of each contextual vector to show."),
+    truncate: bool = TruncateOpt,
+    steps: bool = typer.Option(False, "--steps", help="Walk through attention step by step for one query token (see --token)."),
+    token: Optional[str] = typer.Option(None, "--token", help="With --steps or --summary: the query token, by its text (first match) or index. Default: the last."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="With --steps: a what-if that divides the scores by T before softmax (the model uses 1)."),
+    attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
+    rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
+    summary: bool = typer.Option(False, "--summary", help="For one query token (--token, default the last): which key every layer's every head attends to most."),
+    save: Optional[str] = typer.Option(None, "--save", help="Write every head of the layer as one figure: a .png or .svg file (needs the plot extra: pip install 'attncli\\[plot]')."),
+    html: Optional[str] = typer.Option(None, "--html", help="Write one self-contained interactive HTML page of the attention."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show how each token attends to the others, its contextual vector, and what comes next.
+
+    --head all shows every head of the layer side by side; --steps, --summary, --attribution and --rollout show one analysis instead of the tables; --save and --html write files.
+    """
+    from .. import modes
+    from ..views import resolve_head, resolve_layer
+
+    mode = modes.pick({"steps": steps, "attribution": attribution, "rollout": rollout,
+                       "heads": (head or "").strip().lower() == "all", "summary": summary})
+    if not 0 < temperature < float("inf"):  # NaN fails it too
+        raise UsageError(f"--temperature must be a positive number, got {temperature:g}")
+    files = modes.check_files(save, html)
+    modes.check_options(mode, given(ctx, MODE_OPTIONS), files)
+    model = load_model(model_spec)
+    c = model.config
+    d_layer, d_head = default_view(model)
+    L = resolve_layer(layer, c.n_layer, d_layer)
+    h = resolve_head(head, c.n_head, modes.default_head(mode, d_head), allowed=("mean", "all"))
+    if mode.one_head and h in ("mean", "all"):
+        raise UsageError(f"{mode.flag} walks through one head: give --head with a number")
+    tokens, truncated = model.encode(text, truncate)
+    T = len(tokens)
+    cells = c.n_layer * c.n_head * T * T
+    if mode.all_layers and cells > MAX_CELLS:
+        raise UsageError(f"{mode.flag} keeps every layer's attention: {T} tokens on this model would be {cells:,} "
+                         f"cells; shorten the text to at most {math.isqrt(MAX_CELLS // (c.n_layer * c.n_head))} tokens")
+    keep = None if mode.all_layers or cells <= ALL_LAYERS_CELLS else [L]
+    trace = model.forward([t.id for t in tokens], layers=keep)
+    context = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=L, head=h, top_k=top_k,
+                            truncated=truncated, token=token, temperature=temperature, dims=dims, scores=scores)
+    if files:
+        for line in modes.write_files(files, context):
+            typer.echo(f"{PROG}: {line}", err=True)
+        if not as_json:
+            return
+    result = mode.run(context)
+    if as_json:
+        emit_json(mode.json(result, context))
+        return
+    console = stdout_console()
+    console.print(mode.rich(result, context, console.width))

@@ -1,0 +1,20 @@
+"""`attn info`: the model card."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .common import JsonOpt, ModelOpt, emit_json, load_model, stdout_console
+
+
+def info(model_spec: Optional[str] = ModelOpt, as_json: bool = JsonOpt) -> None:
+    """Print the model card: architecture, parameters, vocabulary, context, and where the weights came from."""
+    from ..render import json_doc
+
+    model = load_model(model_spec)
+    if as_json:
+        emit_json(json_doc.info_doc(model))
+        return
+    from ..render import table as rt
+
+    stdout_console().print(rt.info_table(model, json_doc.model_info(model)))

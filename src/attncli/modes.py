@@ -1,0 +1,271 @@
+"""The modes of `attn explain`, in one registry: the default tables, --steps, --summary,
+--attribution, --rollout and --head all.
+
+A Mode names its flag, the options that only it takes, the files (--save/--html) it can
+write, whether it reads every layer, and three functions: the analysis it runs on a
+Context, its Rich renderer and its JSON renderer. The command picks a mode, asks the
+registry to refuse what makes no sense, runs the forward pass and hands the Context over.
+Adding a mode is one entry of MODES and its three functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UsageError
+from .model import Model
+from .tokenizer import Token
+from .trace import Trace
+
+
+@dataclass
+class Context:
+    """What every mode reads: the model, the input, its trace and the command's options."""
+
+    model: Model
+    text: str
+    tokens: list[Token]
+    trace: Trace
+    layer: int
+    head: int | str
+    top_k: int
+    truncated: bool
+    token: str | None = None  # --token
+    temperature: float = 1.0  # --temperature
+    dims: int = 8  # --dims
+    scores: bool = False  # --scores
+
+
+Renderable = Any  # a Rich renderable
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    flag: str | None  # the option that selects it; None for the default tables
+    run: Callable[[Context], Any]  # the analysis: Context -> a result
+    rich: Callable[[Any, Context, int], Renderable]  # (result, context, terminal width) -> renderable
+    json: Callable[[Any, Context], dict[str, Any]]  # (result, context) -> the --json document
+    options: frozenset[str] = frozenset()  # the mode-specific options it takes (see OPTIONS)
+    files: frozenset[str] = frozenset()  # what --save/--html may write with it: "png", "svg", "html"
+    all_layers: bool = False  # it reads every layer's attention
+    one_head: bool = False  # it needs a numbered head, not 'mean'
+
+
+# ---- the modes' functions (imports inside: only the chosen mode's renderers are loaded) -------
+
+def _table_run(c: Context) -> Any:
+    from .views import head_view
+
+    return head_view(c.trace, c.layer, c.head), c.model.predict(c.trace, c.top_k)
+
+
+def _table_rich(result: Any, c: Context, width: int) -> Renderable:
+    from rich.console import Group
+    from rich.text import Text
+
+    from .render import table as rt
+    from .render.labels import token_label
+
+    view, preds = result
+    parts: list[Any] = [rt.explain_header(c.model, view)]
+    warn = rt.provisional_warning(c.model)
+    if warn is not None:
+        parts.append(warn)
+    if c.truncated:
+        parts.append(Text(f"(the text was cut to its last {len(c.tokens)} tokens to fit the context)", style="yellow"))
+    first = rt.first_shown([token_label(t) for t in c.tokens], width)  # one window for both tables
+    parts += [Text(""), rt.tokens_table(c.tokens), Text(""),
+              rt.attention_table(view, c.tokens, show_scores=c.scores, first=first), Text(""),
+              rt.vectors_table(view, c.tokens, c.dims, width=width, first=first), Text(""),
+              rt.predictions_table(preds, after=c.text)]
+    return Group(*parts)
+
+
+def _table_json(result: Any, c: Context, stream: bool = True) -> dict[str, Any]:
+    from .render.json_doc import explain_doc
+
+    view, preds = result
+    return explain_doc(c.model, c.text, c.tokens, c.trace, view, preds, c.truncated, stream=stream)
+
+
+def _steps_run(c: Context) -> Any:
+    from .analysis.steps import resolve_token, walkthrough
+
+    i = resolve_token(c.token, c.tokens)
+    return walkthrough(c.trace, c.layer, int(c.head), i, c.temperature), c.model.predict(c.trace, c.top_k, position=i)
+
+
+def _steps_rich(result: Any, c: Context, width: int) -> Renderable:
+    from .render.steps import steps_panels
+
+    w, preds = result
+    return steps_panels(w, c.tokens, preds, dims=min(c.dims, 8), width=width)
+
+
+def _steps_json(result: Any, c: Context) -> dict[str, Any]:
+    from .render.json_analysis import steps_doc
+
+    w, preds = result
+    return steps_doc(c.model, c.text, c.tokens, w, preds, c.truncated)
+
+
+def _attribution_run(c: Context) -> Any:
+    from .analysis.attribution import leave_one_out
+
+    return leave_one_out(lambda ids: c.model.forward(ids, layers=[]), c.trace.ids.tolist(), full=c.trace)
+
+
+def _attribution_rich(a: Any, c: Context, width: int) -> Renderable:
+    from .render.analysis import attribution_bars
+
+    return attribution_bars(a, c.tokens, c.model.tokenizer.display(a.target), c.text)
+
+
+def _attribution_json(a: Any, c: Context) -> dict[str, Any]:
+    from .render.json_analysis import attribution_doc
+
+    return attribution_doc(c.model, c.text, c.tokens, a, c.truncated)
+
+
+def _rollout_run(c: Context) -> Any:
+    from .analysis.rollout import rollout
+
+    return rollout(c.trace), c.model.predict(c.trace, c.top_k)  # [T, T]
+
+
+def _rollout_rich(result: Any, c: Context, width: int) -> Renderable:
+    from .render.analysis import rollout_table
+
+    return rollout_table(result[0], c.trace.mask, c.tokens)
+
+
+def _rollout_json(result: Any, c: Context) -> dict[str, Any]:
+    from .render.json_analysis import rollout_doc
+
+    r, preds = result
+    return rollout_doc(c.model, c.text, c.tokens, r, c.trace.mask, preds, c.truncated)
+
+
+def _summary_run(c: Context) -> Any:
+    from .analysis.steps import resolve_token
+    from .analysis.summary import head_summary
+
+    return head_summary(c.trace, resolve_token(c.token, c.tokens))
+
+
+def _summary_rich(s: Any, c: Context, width: int) -> Renderable:
+    from .render.summary import summary_table
+
+    return summary_table(s, c.tokens)
+
+
+def _summary_json(s: Any, c: Context) -> dict[str, Any]:
+    from .render.json_analysis import summary_doc
+
+    return summary_doc(c.model, c.text, c.tokens, s, c.truncated)
+
+
+def _heads_rich(_: Any, c: Context, width: int) -> Renderable:
+    from .render.analysis import heads_grid
+
+    return heads_grid(c.trace, c.layer, c.tokens, width)
+
+
+def _heads_json(_: Any, c: Context) -> dict[str, Any]:
+    from .render.json_analysis import heads_doc
+
+    return heads_doc(c.model, c.text, c.tokens, c.trace, c.layer, c.truncated)
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+PICTURES = frozenset({"png", "svg", "html"})
+
+MODES: dict[str, Mode] = {m.name: m for m in (
+    Mode("table", None, _table_run, _table_rich, _table_json,
+         options=frozenset({"--scores", "--dims", "--top-k", "--layer", "--head"}), files=PICTURES),
+    Mode("steps", "--steps", _steps_run, _steps_rich, _steps_json,
+         options=frozenset({"--token", "--temperature", "--dims", "--top-k", "--layer", "--head"}), one_head=True),
+    Mode("summary", "--summary", _summary_run, _summary_rich, _summary_json,
+         options=frozenset({"--token"}), all_layers=True),
+    Mode("attribution", "--attribution", _attribution_run, _attribution_rich, _attribution_json),
+    Mode("rollout", "--rollout", _rollout_run, _rollout_rich, _rollout_json,
+         options=frozenset({"--top-k"}), all_layers=True),
+    Mode("heads", "--head all", lambda c: None, _heads_rich, _heads_json,
+         options=frozenset({"--layer", "--head"}), files=PICTURES),
+)}
+
+# The options that only some modes take; any other option goes with every mode.
+OPTIONS = frozenset().union(*(m.options for m in MODES.values()))
+
+
+def pick(flags: dict[str, bool]) -> Mode:
+    """The mode whose flag is on (flags: mode name -> on), or the tables; two at once is a usage error."""
+    chosen = [MODES[name] for name, on in flags.items() if on]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(m.flag or m.name for m in chosen)} cannot be combined; choose one")
+    return chosen[0] if chosen else MODES["table"]
+
+
+def _takers(option: str) -> str:
+    flags = [m.flag for m in MODES.values() if option in m.options and m.flag]
+    if option in MODES["table"].options:
+        flags.insert(0, "the default tables")
+    return " or ".join(flags)
+
+
+def check_options(mode: Mode, given: set[str], files: dict[str, str]) -> None:
+    """Refuse, in one usage line, an option or a file the mode would otherwise ignore."""
+    for option in sorted(given & OPTIONS - mode.options):
+        if option == "--token":  # the wording a learner meets first
+            raise UsageError("--token picks the query token of --steps or --summary; add one of them")
+        if option == "--temperature":
+            raise UsageError("--temperature is a what-if of --steps; add --steps")
+        raise UsageError(f"{option} has no effect with {mode.flag}; it goes with {_takers(option)}")
+    for fmt, path in files.items():
+        if fmt not in mode.files:
+            option = "--html" if fmt == "html" else "--save"
+            raise UsageError(f"{option} cannot be combined with {mode.flag}: it draws the attention tables; "
+                             f"leave out {mode.flag}, or {option}")
+
+
+def default_head(mode: Mode, suggested: int | str) -> int | str:
+    """The model's suggested head, except that a mode needing one head does not take the mean."""
+    return 0 if mode.one_head and suggested == "mean" else suggested
+
+
+def check_files(save: str | None, html: str | None) -> dict[str, str]:
+    """Validate --save and --html before any work; {'png'|'svg'|'html': path}."""
+    from .render.files import IMAGE_FORMATS, check_path
+
+    files = {}
+    if save is not None:
+        files[check_path(save, IMAGE_FORMATS, "--save")] = save
+    if html is not None:
+        check_path(html, ("html", "htm"), "--html")
+        files["html"] = html
+    return files
+
+
+def write_files(files: dict[str, str], c: Context) -> list[str]:
+    """Write the requested files; returns one line per file for stderr."""
+    from .render.files import write
+
+    lines = []
+    for fmt, path in files.items():
+        if fmt == "html":
+            from .render import html as rhtml
+
+            view_ctx = Context(**{**c.__dict__, "head": 0 if c.head == "all" else c.head})
+            doc = _table_json(_table_run(view_ctx), view_ctx, stream=False)
+            write(path, rhtml.page(doc), "--html")
+            lines.append(f"wrote {path} (open it in a browser; it needs no network)")
+        else:
+            from .render import plot
+
+            write(path, plot.heatmaps(c.trace, c.layer, c.tokens, fmt), "--save")
+            lines.append(f"wrote {path} (layer {c.layer}, {c.trace.config.n_head} heads)")
+    return lines
