@@ -8,7 +8,7 @@ import re
 from rich.console import Console
 
 from attncli.render import table as rt
-from attncli.render.labels import token_label
+from attncli.labels import token_label
 from attncli.views import head_view
 
 TEXT = "the cat sat on the mat and the dog sat on the rug"

@@ -67,7 +67,7 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
     from rich.text import Text
 
     from .render import table as rt
-    from .render.labels import token_label
+    from .labels import token_label
 
     view, preds = result
     parts: list[Any] = [rt.explain_header(c.model, view)]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..numerics import softmax
-from ..render.labels import token_label
+from ..labels import token_label
 from ..tokenizer import Token
 from ..trace import Trace
 

@@ -27,14 +27,16 @@ def error_line(message: str) -> None:
 def stdout_console():
     """Rich's console on stdout: color only on a terminal, NO_COLOR honored (by Rich).
 
+    Strings are printed as they are: no markup and no :emoji: codes, so that text from the
+    input or a tokenizer is never read as styling (renderers style with Text objects).
     Off a terminal, Rich would assume 80 columns; a file or pipe gets 120 (or $COLUMNS)
     so that numbers are not cut.
     """
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, width=120)
+        console = Console(highlight=False, markup=False, emoji=False, width=120)
     return console
 
 

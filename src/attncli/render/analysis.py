@@ -15,7 +15,7 @@ from rich.text import Text
 from ..analysis.attribution import Attribution
 from ..tokenizer import Token
 from ..trace import Trace
-from .labels import token_label
+from ..labels import token_label
 from .style import MASKED, bar, cell_style, ramp_color
 
 
@@ -44,7 +44,7 @@ def rollout_table(r: np.ndarray, masked: np.ndarray, tokens: list[Token]) -> Gro
     t = Table(title="Attention rollout across all layers (Abnar and Zuidema, 2020)", title_justify="left")
     t.add_column("token ↓ / from →", style="bold", no_wrap=True)
     for i, lab in enumerate(labels):
-        t.add_column(f"{lab}\n[dim]{i}[/dim]", justify="right", no_wrap=True)
+        t.add_column(Text(f"{lab}\n") + Text(str(i), style="dim"), justify="right", no_wrap=True)
     for q in range(len(tokens)):
         cells: list[Any] = []
         for k in range(len(tokens)):

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..analysis.compare import Comparison
 from ..tokenizer import Tokenizer, Token
-from .labels import token_label
+from ..labels import token_label
 from .style import MASKED, bar, head_name
 
 

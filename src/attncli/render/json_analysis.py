@@ -19,7 +19,7 @@ from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..trace import Trace
 from .json_doc import envelope, floats, masked_floats, predictions_doc, tokens_doc
-from .labels import token_label
+from ..labels import token_label
 
 
 def _start(command: str, model: Model, text: str, tokens: list[Token], truncated: bool) -> dict[str, Any]:

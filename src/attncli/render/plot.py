@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import MissingExtraError
 from ..tokenizer import Token
 from ..trace import Trace
-from .labels import token_label
+from ..labels import token_label
 
 DPI = 100
 

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from rich import box
 from rich.console import Group
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -16,7 +15,7 @@ from rich.text import Text
 from ..analysis.steps import Walkthrough
 from ..model import Prediction
 from ..tokenizer import Token
-from .labels import token_label
+from ..labels import token_label
 from .style import MASKED, bar
 from .table import predictions_table
 
@@ -27,7 +26,7 @@ def _vec(x: np.ndarray, dims: int) -> str:
 
 
 def _panel(title: str, body: Any, sentence: str) -> Panel:
-    return Panel(Group(body, Text(""), Text(sentence, style="italic")), title=f"[bold]{escape(title)}[/bold]",
+    return Panel(Group(body, Text(""), Text(sentence, style="italic")), title=Text.assemble((title, "bold")),
                  title_align="left", box=box.ROUNDED)
 
 
@@ -49,9 +48,9 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
     me = f'"{labels[i]}"'
     d = w.embed.shape[0]
     dims = max(1, min(dims, w.d_head, (width - 45) // 7))  # room for the name and where-from columns
-    parts: list[Any] = [Text.from_markup(
-        f"Walkthrough of layer {L}, head {h}, for the query token [bold]{i} {labels[i]}[/bold] "
-        f"(first {dims} of {d} / {w.d_head} dims shown)")]
+    parts: list[Any] = [Text.assemble(
+        f"Walkthrough of layer {L}, head {h}, for the query token ", (f"{i} {labels[i]}", "bold"),
+        f" (first {dims} of {d} / {w.d_head} dims shown)")]
 
     # 1. embedding and position
     rows = [("embed", w.embed, f"row {tokens[i].id} of W_E  [embed]")]

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ..analysis.summary import HeadSummary
 from ..tokenizer import Token
-from .labels import token_label
+from ..labels import token_label
 from .style import cell_style
 
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..views import HeadView
-from .labels import PIECE, token_label, token_note
+from ..labels import PIECE, token_label, token_note
 from .style import MASKED, bar, cell_style, head_name
 
 def tokens_table(tokens: list[Token]) -> Table:
@@ -55,11 +55,10 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     if first is None:
         first = first_shown(labels, width)
     what = "scores" if show_scores else "weights"
-    name = f"blocks.{view.layer}.attn.{what}"
-    t = Table(title=f"Attention {what}, layer {view.layer}, {head_name(view.head)}  [{name}]", title_justify="left")
+    t = Table(title=f"Attention {what}, layer {view.layer}, {head_name(view.head)}", title_justify="left")
     t.add_column("query ↓ / key →", style="bold", no_wrap=True)
     for i in range(first, len(tokens)):
-        t.add_column(f"{labels[i]}\n[dim]{i}[/dim]", justify="right", no_wrap=True)
+        t.add_column(Text(f"{labels[i]}\n") + Text(str(i), style="dim"), justify="right", no_wrap=True)
     for q in range(first, len(tokens)):
         visible = ~view.masked[q]  # [T]
         best = int(np.argmax(np.where(visible, view.weights[q], -1.0)))
@@ -83,10 +82,10 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
         t.add_row(f"{q} {labels[q]}", *cells)
     how = ("q·k/√d_head, before softmax" if show_scores
            else "softmax of the scores: the share of attention, each row sums to 100%")
-    legend = Text.from_markup(
-        f"[dim]Each row is one token's query compared with the key of every token it may see ({how}). "
+    legend = Text(
+        f"Each row is one token's query compared with the key of every token it may see ({how}). "
         f"* marks the row's strongest link; {MASKED} a masked (future) token"
-        f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.[/dim]"
+        f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.", style="dim"
     )
     if first:
         legend.append(f"\nShowing the last {len(tokens) - first} of {len(tokens)} tokens, as many as fit the width "
@@ -102,7 +101,7 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
     fits = max(1, (width - label_w - 18) // 9)  # each dim "+0.123" plus padding; room for norm
     shown = min(dims, n, fits)
     if view.head == "mean":
-        what = f"all heads combined through W_O  [{view.vectors_name}]"
+        what = "all heads combined through W_O"
     else:
         what = f"head {view.head}'s weighted sum of values  [{view.vectors_name}[{view.head}]]"
     t = Table(title=f"Contextual vectors, layer {view.layer}: {what}", title_justify="left",
@@ -147,9 +146,7 @@ def generated_text(prompt: str, continuation: str) -> Text:
 
 def explain_header(model: Model, view: HeadView) -> Text:
     c = model.config
-    return Text.from_markup(
-        f"Model [cyan]{model.name}[/cyan]: {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}"
-    )
+    return Text.assemble("Model ", (model.name, "cyan"), f": {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}")
 
 
 def provisional_warning(model: Model) -> Panel | None:

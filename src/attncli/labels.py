@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..tokenizer import Token
+from .tokenizer import Token
 
 PIECE = "##"  # marks a token that continues the word before it (BERT's convention)
 

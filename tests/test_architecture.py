@@ -1,0 +1,144 @@
+"""The structure the README's "How it is built" describes, checked on the source itself.
+
+No import cycle anywhere in src/attncli, counting imports inside functions, neither between
+modules nor between the packages they live in; the causal mask is read from the trace, never
+rebuilt from -inf scores; trace names come from one table.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import attncli
+
+SRC = Path(attncli.__file__).resolve().parent
+PACKAGE = "attncli"
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(SRC.rglob("*.py"))}
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every attncli module that `name` imports, at the top or inside a function."""
+    is_package = path.name == "__init__.py"
+    here = name if is_package else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            # `from pkg import sub` imports the submodule pkg.sub when there is one
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        else:
+            continue
+        found.update(t for t in targets if t == PACKAGE or t.startswith(PACKAGE + "."))
+    found.discard(name)
+    return found & known
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: imports_of(name, path, set(mods)) for name, path in mods.items()}
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in g.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def unit(name: str) -> str:
+    """The top-level part of attncli a module belongs to: attncli.render.table -> attncli.render."""
+    return ".".join(name.split(".")[:2])
+
+
+def test_the_graph_sees_imports_inside_functions_and_relative_ones():
+    g = graph()
+    assert "attncli.checkpoints.native" in g["attncli.checkpoints"]  # imported inside load()
+    assert "attncli.render.json_doc" in g["attncli.commands.common"]  # `from ..render.json_doc import dump` in a function
+    assert "attncli.trace" in g["attncli.model"]
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]  # the detector itself finds one
+
+
+def test_no_import_cycle_between_modules():
+    assert cycles(graph()) == []
+
+
+def test_no_import_cycle_between_packages():
+    g: dict[str, set[str]] = {}
+    for name, targets in graph().items():
+        # a package's own __init__ importing its modules is how packages work, not a cycle
+        g.setdefault(unit(name), set()).update(unit(t) for t in targets if unit(t) != unit(name))
+    assert cycles(g) == []
+
+
+def test_the_mask_is_read_from_the_trace_not_rebuilt():
+    offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+                 if "isneginf" in p.read_text(encoding="utf-8") and p.name != "trace.py"]
+    assert offenders == []
+
+
+def test_trace_names_come_from_one_table():
+    from attncli import trace
+
+    table = [name for name, _, _ in trace.NAMES]
+    assert all(f"    {name} " in trace.__doc__ for name in table)
+    assert trace.BLOCK_NAMES == tuple(n.removeprefix("blocks.{L}.") for n in table if n.startswith("blocks.{L}."))
+    # the forward pass records no name outside the table
+    from attncli.config import ModelConfig
+    from attncli.model import forward
+    from conftest import random_params
+
+    for kw in ({}, {"causal": False, "positions": "none"}):
+        config = ModelConfig(vocab_size=7, n_ctx=8, n_layer=2, n_head=2, d_model=4, **kw)
+        t = forward(random_params(config), config, [1, 2, 3])
+        generic = {k if not k.startswith("blocks.") else "blocks.{L}." + k.split(".", 2)[2] for k in t}
+        assert generic <= set(table)
