@@ -7,21 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from cli_helpers import (  # noqa: F401  (fixtures)
-    HOWS,
-    Call,
-    Run,
-    assert_one_error_line,
-    attn_all,
-    hf_decode,
-    hf_encode,
-    known,
-    naive_forward,
-    ok,
-    softmax64,
-    table_lines_after,
-    validate,
-)
+from references import hf_decode, hf_encode, naive_forward, softmax64
+from run_cli import HOWS, Call, Run, assert_one_error_line, attn_all, ok
+from schema import validate
+from scrape import table_lines_after
 
 TEXT = "I do not like"
 LONG = " ".join(["I do not like spinach"] * 4)  # longer than the known model's 16 tokens

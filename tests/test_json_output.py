@@ -9,19 +9,9 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from cli_helpers import (  # noqa: F401  (fixtures)
-    HOWS,
-    Call,
-    Run,
-    attn_all,
-    hf_encode,
-    known,
-    naive_forward,
-    ok,
-    schema,
-    softmax64,
-    validate,
-)
+from references import hf_encode, naive_forward, softmax64
+from run_cli import HOWS, Call, Run, attn_all, ok
+from schema import schema, validate
 
 TEXT = "I do not like spinach"
 LONG = " ".join([TEXT] * 4)

@@ -11,7 +11,7 @@ from attncli.model import forward as model_forward
 from attncli.config import param_shapes
 from attncli.train import gpt
 
-from conftest import random_params
+from known_models import random_params
 
 TINY = ModelConfig(vocab_size=19, n_layer=2, n_head=2, d_model=8, n_ctx=6)
 
