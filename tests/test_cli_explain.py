@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from known_models import PROVISIONAL_NOTE
-from references import hf_decode, hf_encode, naive_forward, softmax64
+from references import hf_decode, hf_encode, naive_forward, read_model, softmax64
 from run_cli import HOWS, Call, Run, attn_all, attn_on_a_pty, ok
 from scrape import ANSI, COLOR_SGR, attention_rows, table_lines_after, token_rows, vector_rows, visible_cells
 
@@ -105,7 +105,7 @@ def test_masked_cells_are_shown_as_masked_not_zero(runs, known):
 
 def test_strongest_link_and_percentages_agree_with_a_naive_forward(runs, tiny_model_dir):
     ids, _ = hf_encode(tiny_model_dir, TEXT)
-    W = naive_forward(tiny_model_dir, ids).weights[1][1]  # [T, T]
+    W = naive_forward(*read_model(tiny_model_dir), ids).weights[1][1]  # [T, T]
     rows = attention_rows(ok(runs["random"]).stdout)
     assert len(rows) == len(ids)
     for q, row in enumerate(rows):
