@@ -3,7 +3,8 @@
 `naive_forward` is the one hand-written forward pass: every architecture attncli's config
 describes, one position and one head at a time, in float64, from the papers' definitions.
 `read_model` reads a model directory's config.json and model.safetensors itself, so a test
-can feed the same files attncli loads. `hf_encode` / `hf_decode` go through `tokenizers`.
+can feed the same files attncli loads. The rest go through other libraries: `tokenizers`
+for token ids, torch for autograd and transformers for real models (those skip when missing).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 # ---- the naive forward pass ------------------------------------------------------------------
 
@@ -168,3 +170,59 @@ def hf_decode(path: Path, ids: list[int]) -> str:
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(path / "tokenizer.json")).decode(ids, skip_special_tokens=False)
+
+
+# ---- torch and transformers, when installed ----------------------------------------------------
+
+SKIP_REASONS = {
+    "torch": "the reference comparison needs torch (pip install torch==2.13.0)",
+    "transformers": "the reference comparison needs transformers",
+    "accelerate": "transformers needs accelerate to load a GGUF file",
+}
+
+
+def need(name: str) -> Any:
+    """Import an optional reference library, or skip (the whole module, at module level) saying why."""
+    return pytest.importorskip(name, reason=SKIP_REASONS[name])
+
+
+def torch_gpt2_logits(P: dict[str, Any], config: Any, ids: np.ndarray) -> Any:
+    """GPT-2 written in torch for autograd: P maps names to torch tensors, ids [B, T] -> logits [B, T, V]."""
+    import torch
+
+    F = torch.nn.functional
+    B, T = ids.shape
+    H, dh, d, eps = config.n_head, config.d_head, config.d_model, config.norm_eps
+    x = P["embed.W_E"][torch.tensor(ids)] + P["pos_embed.W_pos"][:T]
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for L in range(config.n_layer):
+        p = lambda n: P[f"blocks.{L}.{n}"]  # noqa: E731
+        h = F.layer_norm(x, (d,), p("ln1.w"), p("ln1.b"), eps)
+        q, k, v = ((h @ p(f"attn.W_{n}") + p(f"attn.b_{n}")).view(B, T, H, dh).transpose(1, 2) for n in "QKV")
+        s = (q @ k.transpose(-1, -2)) / dh**0.5
+        w = torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1)
+        z = (w @ v).transpose(1, 2).reshape(B, T, d)
+        x = x + z @ p("attn.W_O") + p("attn.b_O")
+        h = F.layer_norm(x, (d,), p("ln2.w"), p("ln2.b"), eps)
+        x = x + F.gelu(h @ p("mlp.W_in") + p("mlp.b_in"), approximate="tanh") @ p("mlp.W_out") + p("mlp.b_out")
+    return F.layer_norm(x, (d,), P["ln_final.w"], P["ln_final.b"], eps) @ P["embed.W_E"].T
+
+
+def transformers_from_gguf(path: Path) -> tuple[Any, Any]:
+    """transformers' own model (float32, eager attention) and tokenizer, loaded from a GGUF file."""
+    import torch
+    import transformers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32,
+                                                              attn_implementation="eager").eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    return model, tokenizer
+
+
+def transformers_run(model: Any, ids: list[int], **outputs: bool) -> Any:
+    """One eager forward pass of a transformers model on one sequence, with its attention weights."""
+    import torch
+
+    model.config._attn_implementation = "eager"
+    with torch.no_grad():
+        return model(torch.tensor([ids]), output_attentions=True, **outputs)

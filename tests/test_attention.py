@@ -19,7 +19,7 @@ from attncli.config import ModelConfig
 from attncli.model import attention, causal_mask, forward, top_k
 from attncli.numerics import softmax
 
-from references import naive_forward
+from references import naive_forward, need
 
 NEG_INF = float("-inf")
 E = math.e
@@ -347,7 +347,7 @@ def test_top_k_by_hand():
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch", reason="torch is optional; the SDPA comparison runs when it is installed")
+    return need("torch")
 
 
 def _torch_reference(torch, q, k, v, mask, mode):

@@ -13,6 +13,7 @@ from attncli import registry
 from attncli.errors import ModelError
 
 from fake_registry import fake_index
+from references import need, transformers_from_gguf, transformers_run
 
 SENTENCES = [
     "I do not like spinach",
@@ -40,13 +41,10 @@ def ours():
 
 @pytest.fixture(scope="module")
 def reference():
-    torch = pytest.importorskip("torch", reason="the reference comparison needs torch (pip install torch==2.13.0)")
-    transformers = pytest.importorskip("transformers", reason="the reference comparison needs transformers")
-    pytest.importorskip("accelerate", reason="transformers needs accelerate to load a GGUF file")
-    path = smollm2_path()
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32,
-                                                               attn_implementation="eager").eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    torch = need("torch")
+    need("transformers")
+    need("accelerate")
+    model, tokenizer = transformers_from_gguf(smollm2_path())
     return torch, model, tokenizer
 
 
@@ -71,8 +69,7 @@ def test_tokens_read_as_text(ours) -> None:
 def test_logits_attention_and_top5_match_transformers(ours, reference, text: str) -> None:
     torch, model, _ = reference
     ids = [t.id for t in ours.tokenizer.encode(text)]
-    with torch.no_grad():
-        out = model(torch.tensor([ids]), output_attentions=True)
+    out = transformers_run(model, ids)
     trace = ours.forward(ids)
     logits = out.logits[0].numpy()
     assert np.abs(trace["logits"] - logits).max() < 2e-4
