@@ -1,7 +1,8 @@
-"""Shared fixtures: tiny configs, random weights and saved model directories with a real BPE.
+"""Every shared fixture: a trained tokenizer, random weights, and saved model directories.
 
 Everything here is built for real (a trained byte-level BPE, weights written with
-`native.save`), so any test, the CLI's included, can point `--model` at these dirs.
+`native.save`), so any test, the CLI's included, can point `--model` at these dirs. The
+models themselves are made in known_models.py; test modules import no fixture.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pytest
 
 from attncli.checkpoints import native
 from attncli.config import ModelConfig
-from attncli.config import param_shapes
 from attncli.train.bpe import train_bpe
+from known_models import PROVISIONAL_NOTE, TINY_GPT2, Known, make_known_model, random_params
 
 # A few lines of text to learn merges from; words repeat so " like", " do", " not" become tokens.
 CORPUS = [
@@ -27,22 +28,6 @@ CORPUS = [
     "The cat sat on the mat and the dog sat on the log.",
 ] * 3
 BPE_VOCAB = 300  # byte-level BPE starts from 256 bytes + 1 special token, so this leaves ~40 merges
-
-# The bundled model's architecture in miniature.
-TINY_GPT2 = dict(n_layer=2, n_head=2, d_model=16, n_ctx=32)
-
-
-def random_params(config: ModelConfig, seed: int = 0, dtype: Any = np.float32, scale: float = 0.3) -> dict[str, np.ndarray]:
-    """Weights for every name `param_shapes` lists: norm gains near 1, the rest small normals."""
-    rng = np.random.default_rng(seed)
-    params = {}
-    for name, shape in param_shapes(config).items():
-        if name.endswith(".w") and len(shape) == 1:  # a norm's gain
-            arr = 1.0 + 0.1 * rng.standard_normal(shape)
-        else:
-            arr = scale * rng.standard_normal(shape)
-        params[name] = arr.astype(dtype)
-    return params
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +79,16 @@ def tiny_model(tiny_model_dir):
     from attncli.checkpoints import load
 
     return load(tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def known(tmp_path_factory, tokenizer_json) -> Known:
+    """The hand-set model of make_known_model, context 16; shared, so do not modify it."""
+    return make_known_model(tmp_path_factory.mktemp("known"), tokenizer_json)
+
+
+@pytest.fixture(scope="session")
+def provisional_dir(tmp_path_factory, tokenizer_json) -> Path:
+    """The known model again, its card marked provisional with PROVISIONAL_NOTE."""
+    card = {"provisional": True, "description": PROVISIONAL_NOTE}
+    return make_known_model(tmp_path_factory.mktemp("prov"), tokenizer_json, card=card).path

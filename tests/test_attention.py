@@ -1,7 +1,8 @@
 """Attention math: a hand-computed case, a naive loop reference, properties, and torch.
 
-The references here are written from the definitions (pure Python loops and `math`),
-never from attncli's own functions, so a shared mistake cannot make them agree.
+The references (the naive attention here, references.naive_forward for the whole forward
+pass) are written from the definitions (pure Python loops and `math`), never from
+attncli's own functions, so a shared mistake cannot make them agree.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from hypothesis.extra import numpy as hnp
 from attncli.config import ModelConfig
 from attncli.model import attention, causal_mask, forward, top_k
 from attncli.numerics import softmax
+
+from references import naive_forward, need
 
 NEG_INF = float("-inf")
 E = math.e
@@ -155,100 +158,7 @@ def test_attention_float32_matches_naive_loops(n_kv, group, dh, T, seed):
     np.testing.assert_allclose(z, rz, rtol=1e-5, atol=1e-5)
 
 
-# --- a naive reference forward pass -------------------------------------------------------
-
-def _ref_norm(row, P, prefix, cfg):
-    d = len(row)
-    w = P[f"{prefix}.w"]
-    if cfg.norm == "rmsnorm":
-        r = math.sqrt(sum(x * x for x in row) / d + cfg.norm_eps)
-        return np.array([row[i] / r * w[i] for i in range(d)])
-    b = P[f"{prefix}.b"]
-    mean = sum(row) / d
-    var = sum((x - mean) ** 2 for x in row) / d
-    return np.array([(row[i] - mean) / math.sqrt(var + cfg.norm_eps) * w[i] + b[i] for i in range(d)])
-
-
-def _ref_act(x, name):
-    if name == "gelu_tanh":
-        return 0.5 * x * (1 + math.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-    if name == "gelu":
-        return 0.5 * x * (1 + math.erf(x / math.sqrt(2)))
-    return x / (1 + math.exp(-x))  # silu
-
-
-def _ref_rope(vec, pos, theta):
-    """Rotate pairs (i, i + dh/2) by pos * theta^(-2i/dh): the 'rotate half' layout of HF Llama."""
-    dh = len(vec)
-    half = dh // 2
-    out = list(vec)
-    for i in range(half):
-        a = pos * theta ** (-2 * i / dh)
-        x1, x2 = vec[i], vec[i + half]
-        out[i] = x1 * math.cos(a) - x2 * math.sin(a)
-        out[i + half] = x2 * math.cos(a) + x1 * math.sin(a)
-    return out
-
-
-def _lin(row, P, w, b):
-    y = row @ P[w]
-    return y + P[b] if b in P else y
-
-
-def ref_forward(P, cfg, ids):
-    """The transformer from its definition, token by token and head by head."""
-    T, H, Hkv, dh = len(ids), cfg.n_head, cfg.n_kv_head, cfg.d_head
-    group = H // Hkv
-    xs = []
-    for t, i in enumerate(ids):
-        x = P["embed.W_E"][i].astype(np.float64)
-        if cfg.positions == "learned":
-            x = x + P["pos_embed.W_pos"][t]
-        xs.append(x)
-    per_layer = []
-    for L in range(cfg.n_layer):
-        b = f"blocks.{L}"
-        hs = [_ref_norm(x, P, f"{b}.ln1", cfg) for x in xs]
-        Qs = [_lin(h, P, f"{b}.attn.W_Q", f"{b}.attn.b_Q") for h in hs]
-        Ks = [_lin(h, P, f"{b}.attn.W_K", f"{b}.attn.b_K") for h in hs]
-        Vs = [_lin(h, P, f"{b}.attn.W_V", f"{b}.attn.b_V") for h in hs]
-        q = [[list(Qs[t][hh * dh:(hh + 1) * dh]) for t in range(T)] for hh in range(H)]
-        k = [[list(Ks[t][g * dh:(g + 1) * dh]) for t in range(T)] for g in range(Hkv)]
-        v = [[list(Vs[t][g * dh:(g + 1) * dh]) for t in range(T)] for g in range(Hkv)]
-        if cfg.positions == "rotary":
-            q = [[_ref_rope(q[hh][t], t, cfg.rope_theta) for t in range(T)] for hh in range(H)]
-            k = [[_ref_rope(k[g][t], t, cfg.rope_theta) for t in range(T)] for g in range(Hkv)]
-        weights = [[[0.0] * T for _ in range(T)] for _ in range(H)]
-        z = [[[0.0] * dh for _ in range(T)] for _ in range(H)]
-        for hh in range(H):
-            g = hh // group
-            for i in range(T):
-                visible = [j for j in range(T) if not (cfg.causal and j > i)]
-                s = {j: sum(q[hh][i][c] * k[g][j][c] for c in range(dh)) / math.sqrt(dh) for j in visible}
-                top = max(s.values())
-                total = sum(math.exp(val - top) for val in s.values())
-                for j in visible:
-                    weights[hh][i][j] = math.exp(s[j] - top) / total
-                for c in range(dh):
-                    z[hh][i][c] = sum(weights[hh][i][j] * v[g][j][c] for j in visible)
-        new = []
-        for t in range(T):
-            merged = np.array([z[hh][t][c] for hh in range(H) for c in range(dh)])
-            x = xs[t] + _lin(merged, P, f"{b}.attn.W_O", f"{b}.attn.b_O")
-            h = _ref_norm(x, P, f"{b}.ln2", cfg)
-            if cfg.mlp == "swiglu":
-                gate = [_ref_act(a, cfg.activation) for a in h @ P[f"{b}.mlp.W_gate"]]
-                up = _lin(h, P, f"{b}.mlp.W_in", f"{b}.mlp.b_in")
-                hidden = np.array([gate[m] * up[m] for m in range(len(up))])
-            else:
-                hidden = np.array([_ref_act(a, cfg.activation) for a in _lin(h, P, f"{b}.mlp.W_in", f"{b}.mlp.b_in")])
-            new.append(x + _lin(hidden, P, f"{b}.mlp.W_out", f"{b}.mlp.b_out"))
-        xs = new
-        per_layer.append((np.array(weights), np.array(z)))
-    W_U = P["embed.W_E"].T if cfg.tied_embeddings else P["unembed.W_U"]
-    logits = np.array([_ref_norm(x, P, "ln_final", cfg) @ W_U for x in xs])
-    return logits, per_layer
-
+# --- the forward pass against the naive reference -----------------------------------------
 
 configs = st.fixed_dictionaries({
     "n_kv_head": st.integers(1, 2),
@@ -274,12 +184,17 @@ def _make_config(c) -> ModelConfig:
 
 
 def _forward_and_reference(make_params, c, T: int, seed: int, dtype):
-    """forward() on random weights of `dtype`, and the naive reference on the same weights in float64."""
+    """forward() on random weights of `dtype`, and the naive reference on the same weights in float64.
+
+    The reference's logits, and per layer its weights and z; the trace holds 0 where a key is
+    masked and the reference NaN, so the reference's masked weights are read as 0.
+    """
     cfg = _make_config(c)
     P = make_params(cfg, seed=seed % 1000, dtype=dtype)
     ids = np.random.default_rng(seed).integers(0, cfg.vocab_size, size=T)
-    logits, per_layer = ref_forward({n: a.astype(np.float64) for n, a in P.items()}, cfg, ids.tolist())
-    return forward(P, cfg, ids), logits, per_layer
+    ref = naive_forward(cfg.to_dict(), {n: a.astype(np.float64) for n, a in P.items()}, ids.tolist())
+    per_layer = [(np.nan_to_num(w, nan=0.0), z) for w, z in zip(ref.weights, ref.z)]
+    return forward(P, cfg, ids), ref.logits, per_layer
 
 
 @settings(max_examples=40, deadline=None)
@@ -432,7 +347,7 @@ def test_top_k_by_hand():
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch", reason="torch is optional; the SDPA comparison runs when it is installed")
+    return need("torch")
 
 
 def _torch_reference(torch, q, k, v, mask, mode):

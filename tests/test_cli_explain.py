@@ -1,51 +1,22 @@
 """`attn explain` as a table: tokens, attention of one layer and head, contextual vectors, predictions.
 
-The expected numbers come from the hand-set model (cli_helpers.make_known_model) or from
-cli_helpers.naive_forward; none is taken from attncli's own computation.
+The expected numbers come from the hand-set model (known_models.make_known_model) or from
+references.naive_forward; none is taken from attncli's own computation.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
 
-from cli_helpers import (  # noqa: F401  (fixtures)
-    HOWS,
-    Call,
-    Run,
-    attn_all,
-    make_known_model,
-    ok,
-    ANSI,
-    COLOR_SGR,
-    attention_rows,
-    attn_executable,
-    hf_decode,
-    hf_encode,
-    known,
-    naive_forward,
-    softmax64,
-    table_lines_after,
-)
+from known_models import PROVISIONAL_NOTE
+from references import hf_decode, hf_encode, naive_forward, read_model, softmax64
+from run_cli import HOWS, Call, Run, attn_all, attn_on_a_pty, ok
+from scrape import ANSI, COLOR_SGR, attention_rows, table_lines_after, token_rows, vector_rows, visible_cells
 
 TEXT = "I do not like spinach"
-TOKEN_ROW = re.compile(r"^\s*(\d+)\s+('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\s+(\d+)\b")
-
-
-def token_rows(stdout: str) -> list[tuple[int, str, int]]:
-    """(index, repr of text, id) of each row of the Tokens table."""
-    rows = []
-    for line in table_lines_after(stdout, "Tokens")[2:]:  # title, header
-        if not line.strip():
-            break
-        m = TOKEN_ROW.match(line)
-        assert m, f"not a token row: {line!r}"
-        rows.append((int(m[1]), m[2], int(m[3])))
-    return rows
 
 
 LONG = " ".join([TEXT] * 4)
@@ -73,15 +44,6 @@ def calls(known_dir, tiny_dir, provisional_dir) -> dict[str, Call]:
         "forced": Call(k, env=FORCE),
         "forced-no-color": Call(k, env={**FORCE, "NO_COLOR": "1"}),
     }
-
-
-PROVISIONAL_NOTE = "PROVISIONAL test weights: not trained"
-
-
-@pytest.fixture(scope="module")
-def provisional_dir(tmp_path_factory, tokenizer_json):
-    card = {"provisional": True, "description": PROVISIONAL_NOTE}
-    return make_known_model(tmp_path_factory.mktemp("prov"), tokenizer_json, card=card).path
 
 
 @pytest.fixture(scope="module", params=HOWS)
@@ -143,7 +105,7 @@ def test_masked_cells_are_shown_as_masked_not_zero(runs, known):
 
 def test_strongest_link_and_percentages_agree_with_a_naive_forward(runs, tiny_model_dir):
     ids, _ = hf_encode(tiny_model_dir, TEXT)
-    W = naive_forward(tiny_model_dir, ids).weights[1][1]  # [T, T]
+    W = naive_forward(*read_model(tiny_model_dir), ids).weights[1][1]  # [T, T]
     rows = attention_rows(ok(runs["random"]).stdout)
     assert len(rows) == len(ids)
     for q, row in enumerate(rows):
@@ -152,13 +114,6 @@ def test_strongest_link_and_percentages_agree_with_a_naive_forward(runs, tiny_mo
         assert starred == [int(np.nanargmax(W[q]))]
         for k in range(q + 1):
             assert abs(int(cells[k].rstrip("*%")) - 100 * W[q, k]) <= 0.5 + 1e-6
-
-
-def visible_cells(stdout: str) -> list[list[str]]:
-    rows = attention_rows(stdout)
-    for q, row in enumerate(rows):
-        assert all(not re.search(r"\d", c) for c in row[q + 2:])
-    return [[c.rstrip("* ") for c in row[1:q + 2]] for q, row in enumerate(rows)]
 
 
 def test_scores_show_the_scaled_scores(runs, known):
@@ -188,16 +143,8 @@ def test_negative_layer_counts_from_the_end(runs, known):
     assert all(row == [want] * len(row) for row in visible_cells(last.stdout))
 
 
-def _vector_rows(stdout: str) -> tuple[list[str], list[list[str]]]:
-    lines = table_lines_after(stdout, "Contextual vectors")
-    header = next(line for line in lines if line.split()[:2] == ["token", "d0"]).split()
-    end = next(i for i, line in enumerate(lines) if line.startswith("Next-token"))
-    rows = [line.split() for line in lines[:end] if re.match(r"^\s*\d+ \S", line)]
-    return [h for h in header if re.fullmatch(r"d\d+", h)], rows
-
-
 def test_dims_limits_the_contextual_vector_columns(runs, known):
-    dims, rows = _vector_rows(ok(runs["dims3"]).stdout)
+    dims, rows = vector_rows(ok(runs["dims3"]).stdout)
     assert dims == ["d0", "d1", "d2"]
     z = known.z_rows[1]  # head 1's slice of b_V: 0.8 .. 1.5
     assert len(rows) == len(hf_encode(known.path, TEXT)[0])
@@ -207,13 +154,13 @@ def test_dims_limits_the_contextual_vector_columns(runs, known):
 
 
 def test_dims_for_head_mean_shows_attn_out(runs, known):
-    dims, rows = _vector_rows(ok(runs["dims2mean"]).stdout)
+    dims, rows = vector_rows(ok(runs["dims2mean"]).stdout)
     assert dims == ["d0", "d1"]
     assert rows and all(row[2:4] == [f"{x:+.3f}" for x in known.attn_out[1][:2]] for row in rows)
 
 
 def test_dims_beyond_the_vector_shows_all(runs):
-    dims, _ = _vector_rows(ok(runs["dims50"]).stdout)
+    dims, _ = vector_rows(ok(runs["dims50"]).stdout)
     assert dims == [f"d{i}" for i in range(8)]  # d_head 8
 
 
@@ -257,34 +204,12 @@ def test_forced_terminal_gets_colour_and_no_color_removes_it(runs):
     assert attention_rows(ANSI.sub("", plain.stdout)) == attention_rows(ANSI.sub("", coloured.stdout))
 
 
-def _run_on_a_pty(args: list[str], env: dict[str, str]) -> tuple[str, str, int]:
-    """Run the installed attn with stdout on a pseudo-terminal: a real terminal, not a forced one."""
-    master, slave = os.openpty()
-    full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
-    full_env.update({"TERM": "xterm-256color", "COLUMNS": "150", **env})
-    proc = subprocess.Popen([attn_executable(), *args], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=full_env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    return b"".join(chunks).decode(), err, proc.wait(timeout=60)
-
-
 def test_real_terminal_gets_colour_and_no_color_is_honoured(known):
     args = ["explain", TEXT, "-m", str(known.path)]
-    out, err, code = _run_on_a_pty(args, {})
+    out, err, code = attn_on_a_pty(args, {})
     assert code == 0 and err == ""
     assert COLOR_SGR.search(out)
-    out, err, code = _run_on_a_pty(args, {"NO_COLOR": "1"})
+    out, err, code = attn_on_a_pty(args, {"NO_COLOR": "1"})
     assert code == 0 and err == ""
     assert "Attention weights" in out
     assert not COLOR_SGR.search(out)

@@ -8,15 +8,11 @@ from importlib.metadata import version
 
 import pytest
 
-from cli_helpers import HOWS, Call, Run, attn_all, known, make_known_model, ok, read_model, validate  # noqa: F401
-
-NOTE = "PROVISIONAL test weights: not trained"
-
-
-@pytest.fixture(scope="module")
-def provisional_dir(tmp_path_factory, tokenizer_json):
-    return make_known_model(tmp_path_factory.mktemp("prov"), tokenizer_json,
-                            card={"provisional": True, "description": NOTE}).path
+from known_models import PROVISIONAL_NOTE
+from references import read_model
+from run_cli import HOWS, Call, Run, attn_all, ok
+from schema import validate
+from scrape import card_row
 
 
 @pytest.fixture(scope="module", params=HOWS)
@@ -37,21 +33,15 @@ def n_params(path) -> int:
     return sum(t.size for t in tensors.values())
 
 
-def row(stdout: str, key: str) -> str:
-    m = re.search(rf"^\s*{re.escape(key)}\s+(.+?)\s*$", stdout, re.M)
-    assert m, f"no {key!r} row in:\n{stdout}"
-    return m[1]
-
-
 def test_table_is_the_model_card(runs, known):
     out = ok(runs["table"]).stdout
     hp = json.loads((known.path / "config.json").read_text())["model"]
-    assert row(out, "name") == "known"
-    assert row(out, "parameters") == str(n_params(known.path))
-    assert row(out, "vocab_size") == str(hp["vocab_size"])
-    assert row(out, "context_length") == "16"
-    assert row(out, "n_layer") == "2" and row(out, "n_head") == "2" and row(out, "d_model") == "16"
-    assert row(out, "architecture") == "gpt2"
+    assert card_row(out, "name") == "known"
+    assert card_row(out, "parameters") == str(n_params(known.path))
+    assert card_row(out, "vocab_size") == str(hp["vocab_size"])
+    assert card_row(out, "context_length") == "16"
+    assert card_row(out, "n_layer") == "2" and card_row(out, "n_head") == "2" and card_row(out, "d_model") == "16"
+    assert card_row(out, "architecture") == "gpt2"
     assert "weights set by hand for tests" in out  # the card says where the weights came from
 
 
@@ -64,7 +54,7 @@ def test_json_is_the_same_card(runs, known):
 
 
 def test_a_provisional_model_says_so(runs):
-    assert NOTE in ok(runs["provisional"]).stdout
+    assert PROVISIONAL_NOTE in ok(runs["provisional"]).stdout
 
 
 def test_bundled_model_card(runs):

@@ -7,21 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from cli_helpers import (  # noqa: F401  (fixtures)
-    HOWS,
-    Call,
-    Run,
-    assert_one_error_line,
-    attn_all,
-    hf_decode,
-    hf_encode,
-    known,
-    naive_forward,
-    ok,
-    softmax64,
-    table_lines_after,
-    validate,
-)
+from references import hf_decode, hf_encode, naive_forward, read_model, softmax64
+from run_cli import HOWS, Call, Run, assert_one_error_line, attn_all, ok
+from schema import validate
+from scrape import table_lines_after
 
 TEXT = "I do not like"
 LONG = " ".join(["I do not like spinach"] * 4)  # longer than the known model's 16 tokens
@@ -60,7 +49,7 @@ def runs(request, known, tiny_model_dir) -> dict[str, Run]:
 def naive_greedy(path, ids: list[int], n: int, n_ctx: int) -> list[int]:
     ids, out = list(ids), []
     for _ in range(n):
-        nxt = int(np.argmax(naive_forward(path, ids[-n_ctx:]).logits[-1]))
+        nxt = int(np.argmax(naive_forward(*read_model(path), ids[-n_ctx:]).logits[-1]))
         ids.append(nxt)
         out.append(nxt)
     return out
@@ -81,7 +70,7 @@ def test_top_k_agrees_with_a_naive_forward(runs, tiny_model_dir):
     validate(doc)
     assert doc["command"] == "predict" and doc["text"] == TEXT and "generated" not in doc
     ids, _ = hf_encode(tiny_model_dir, TEXT)
-    p = softmax64(naive_forward(tiny_model_dir, ids).logits[-1])
+    p = softmax64(naive_forward(*read_model(tiny_model_dir), ids).logits[-1])
     want = list(np.argsort(-p)[:4])
     assert [d["id"] for d in doc["predictions"]] == want
     assert [d["rank"] for d in doc["predictions"]] == [1, 2, 3, 4]
@@ -124,7 +113,7 @@ def test_stream_answers_each_line(runs, tiny_model_dir):
     for d in docs:
         ids, _ = hf_encode(tiny_model_dir, d["text"])
         assert [t["id"] for t in d["tokens"]] == ids
-        p = softmax64(naive_forward(tiny_model_dir, ids).logits[-1])
+        p = softmax64(naive_forward(*read_model(tiny_model_dir), ids).logits[-1])
         assert [x["id"] for x in d["predictions"]] == list(np.argsort(-p)[:3])
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from attncli.analysis.compare import align, compare
 from attncli.model import forward
-from explain_helpers import copy_model, run, validate
+from known_models import copy_model
+from run_cli import run
+from schema import validate
 
 A, B = "I do like spinach", "I do not like spinach"
 

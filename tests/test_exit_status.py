@@ -6,15 +6,13 @@ empty), in-process and as the installed program. --debug alone brings back the t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file, save_file
 
-from cli_helpers import HOWS, Call, Run, assert_one_error_line, attn_all, known  # noqa: F401
+from known_models import edit_config, rewrite_tensors
+from run_cli import HOWS, Call, Run, assert_one_error_line, attn_all
 
 LONG = " ".join(["I do not like spinach"] * 4)  # over the known model's 16 tokens
 USAGE, MODEL = 2, 1
@@ -75,18 +73,6 @@ CASES: dict[str, Case] = {
 }
 
 
-def rewrite(path: Path, change) -> None:
-    tensors = load_file(str(path / "model.safetensors"))
-    change(tensors)
-    save_file(tensors, str(path / "model.safetensors"))
-
-
-def set_in_config(path: Path, change) -> None:
-    doc = json.loads((path / "config.json").read_text())
-    change(doc)
-    (path / "config.json").write_text(json.dumps(doc))
-
-
 def _nan(t):
     t["blocks.1.mlp.W_out"][0, 0] = np.nan
 
@@ -98,10 +84,10 @@ BREAK = {
     "no-tokenizer": lambda p: (p / "tokenizer.json").unlink(),
     "truncated": lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[: (p / "model.safetensors").stat().st_size // 2]),
     "truncated-header": lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:5]),
-    "wrong-shape": lambda p: rewrite(p, lambda t: t.update({"blocks.0.attn.W_Q": np.zeros((16, 8), np.float32)})),
-    "nan": lambda p: rewrite(p, _nan),
-    "format-99": lambda p: set_in_config(p, lambda d: d.update(format_version=99)),
-    "no-format": lambda p: set_in_config(p, lambda d: d.pop("format_version")),
+    "wrong-shape": lambda p: rewrite_tensors(p, lambda t: t.update({"blocks.0.attn.W_Q": np.zeros((16, 8), np.float32)})),
+    "nan": lambda p: rewrite_tensors(p, _nan),
+    "format-99": lambda p: edit_config(p, lambda d: d.update(format_version=99)),
+    "no-format": lambda p: edit_config(p, lambda d: d.pop("format_version")),
     "config-not-json": lambda p: (p / "config.json").write_text('{"format_version": 1, "model": '),
     "bad-tokenizer": lambda p: (p / "tokenizer.json").write_text('{"version": "1.0", "model": 42}'),
 }

@@ -15,6 +15,8 @@ from attncli.checkpoints.gguf.reader import read_header
 from attncli.checkpoints import load
 from attncli.errors import ModelError
 
+from references import need, transformers_from_gguf, transformers_run
+
 TEXT = "the cat sat on the mat 42 times"
 
 
@@ -67,8 +69,8 @@ def test_unpermute_inverts_llama_cpp_permute() -> None:
 
 # ---- a tiny random Llama, written as GGUF -------------------------------------------------------
 
-torch = pytest.importorskip("torch", reason="the reference comparison needs torch (pip install torch==2.13.0)")
-transformers = pytest.importorskip("transformers", reason="the reference comparison needs transformers")
+torch = need("torch")
+transformers = need("transformers")
 gguf = pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 
 
@@ -162,12 +164,6 @@ def write_gguf(model, path: Path, types: dict[str, str] | None = None) -> Path:
     return path
 
 
-def run_reference(model, ids: list[int]):
-    model.config._attn_implementation = "eager"
-    with torch.no_grad():
-        return model(torch.tensor([ids]), output_attentions=True)
-
-
 def assert_same(trace, out, n_layer: int) -> None:
     """Attention and logits within 1e-5 absolute of transformers' eager float32."""
     for L in range(n_layer):
@@ -181,22 +177,20 @@ def test_f32_gguf_matches_the_original_transformers_model(tmp_path: Path, tied: 
     ours = load(write_gguf(model, tmp_path / "tiny.gguf"))
     assert ours.config.n_kv_head == 2 and ours.config.tied_embeddings == tied
     ids = [t.id for t in ours.tokenizer.encode(TEXT)]
-    assert_same(ours.forward(ids), run_reference(model, ids), model.config.num_hidden_layers)
+    assert_same(ours.forward(ids), transformers_run(model, ids), model.config.num_hidden_layers)
 
 
 def test_quantized_gguf_matches_transformers_loading_it(tmp_path: Path) -> None:
-    pytest.importorskip("accelerate", reason="transformers needs accelerate to load a GGUF file")
+    need("accelerate")
     model = make_llama()
     path = write_gguf(model, tmp_path / "tiny-q.gguf", {"embed": "Q8_0", "attn": "Q4_1", "mlp": "F16"})
     ours = load(path)
     assert ours.card["quantization"] == ["F16", "F32", "Q4_1", "Q8_0"]
-    ref = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=path.name, dtype=torch.float32,
-                                                             attn_implementation="eager").eval()
-    tok = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=path.name)
+    ref, tok = transformers_from_gguf(path)
     for text in (TEXT, "<|im_start|>the cat\n\n sat 2025<|im_end|> héllo 🐈"):
         assert [t.id for t in ours.tokenizer.encode(text)] == tok(text, add_special_tokens=False)["input_ids"]
     ids = [t.id for t in ours.tokenizer.encode(TEXT)]
-    assert_same(ours.forward(ids), run_reference(ref, ids), model.config.num_hidden_layers)
+    assert_same(ours.forward(ids), transformers_run(ref, ids), model.config.num_hidden_layers)
 
 
 def test_layers_option_keeps_one_layer_with_the_same_numbers(tmp_path: Path) -> None:

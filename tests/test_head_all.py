@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 
 from attncli.render.analysis import heads_grid
-from explain_helpers import run, validate
+from run_cli import run
+from schema import validate
 
 TEXT = "I do not like spinach"
 

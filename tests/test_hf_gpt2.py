@@ -12,8 +12,10 @@ import pytest
 from attncli.checkpoints import load
 from attncli.errors import ModelError
 
-torch = pytest.importorskip("torch", reason="the reference comparison needs torch (pip install torch==2.13.0)")
-transformers = pytest.importorskip("transformers", reason="the reference comparison needs transformers")
+from references import need, transformers_run
+
+torch = need("torch")
+transformers = need("transformers")
 
 TEXT = "the cat sat on the mat, then the dog sat"
 
@@ -61,8 +63,7 @@ def test_logits_and_attention_match_transformers(tmp_path: Path, prefix: bool, t
     ids = [t.id for t in ours.tokenizer.encode(TEXT)]
     cls = transformers.GPT2LMHeadModel if prefix else transformers.GPT2Model
     ref = cls.from_pretrained(tmp_path, attn_implementation="eager", dtype=torch.float32).eval()
-    with torch.no_grad():
-        out = ref(torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
+    out = transformers_run(ref, ids, output_hidden_states=True)
     trace = ours.forward(ids)
     for L in range(ours.config.n_layer):
         np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], out.attentions[L][0].numpy(), atol=1e-5, rtol=0)

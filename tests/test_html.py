@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from explain_helpers import run
+from run_cli import run
 
 TEXT = "I do not like spinach"
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"

@@ -9,19 +9,9 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from cli_helpers import (  # noqa: F401  (fixtures)
-    HOWS,
-    Call,
-    Run,
-    attn_all,
-    hf_encode,
-    known,
-    naive_forward,
-    ok,
-    schema,
-    softmax64,
-    validate,
-)
+from references import hf_encode, naive_forward, read_model, softmax64
+from run_cli import HOWS, Call, Run, attn_all, ok
+from schema import schema, validate
 
 TEXT = "I do not like spinach"
 LONG = " ".join([TEXT] * 4)
@@ -144,7 +134,7 @@ def test_known_model_mean_view(runs, known):
 def test_random_model_numbers_equal_a_naive_forward(runs, tiny_model_dir):
     doc = runs["explain-random"].json()
     ids = [t["id"] for t in doc["tokens"]]
-    ref = naive_forward(tiny_model_dir, ids)
+    ref = naive_forward(*read_model(tiny_model_dir), ids)
     for layer in doc["attention"]:
         L = layer["layer"]
         for h in layer["heads"]:
@@ -179,7 +169,7 @@ def test_weights_equal_attention_recomputed_from_the_models_own_q_and_k(runs, ti
                 e = [math.exp(x - max(s)) for x in s]
                 np.testing.assert_allclose(h["scores"][i][:i + 1], s, atol=1e-5)
                 np.testing.assert_allclose(h["weights"][i][:i + 1], [x / sum(e) for x in e], atol=1e-6)
-    ref = naive_forward(tiny_model_dir, [t["id"] for t in doc["tokens"]])
+    ref = naive_forward(*read_model(tiny_model_dir), [t["id"] for t in doc["tokens"]])
     np.testing.assert_allclose(doc["contextual_vectors"]["vectors"], ref.attn_out[0], atol=1e-4)  # head mean: attn.out
 
 
@@ -200,7 +190,7 @@ def test_bundled_explain_covers_every_layer_and_head(runs):
 def test_predict_documents(runs, tiny_model_dir):
     doc = runs["predict-sampled"].json()
     assert len(doc["predictions"]) == 5  # the default --top-k
-    ref = naive_forward(tiny_model_dir, [t["id"] for t in doc["tokens"]])
+    ref = naive_forward(*read_model(tiny_model_dir), [t["id"] for t in doc["tokens"]])
     p = softmax64(ref.logits[-1])
     np.testing.assert_allclose([x["probability"] for x in doc["predictions"]], np.sort(p)[::-1][:5], rtol=1e-4)
     gen = doc["generated"]

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 from attncli.checkpoints import load, native
 from attncli.config import FORMAT_VERSION, ModelConfig
 from attncli.errors import ExitCode, ModelError
 from attncli.config import param_shapes
 
-TINY_SHAPE = {"n_layer": 2, "n_head": 2, "d_model": 16, "n_ctx": 32}  # as conftest.TINY_GPT2
+from known_models import TINY_GPT2, edit_config, rewrite_tensors
 
 
 def load_error(path) -> str:
@@ -30,22 +30,6 @@ def load_error(path) -> str:
     assert "\n" not in msg, "a loader error is one line"
     assert info.value.exit_code == ExitCode.ERROR
     return msg
-
-
-def rewrite_tensors(path: Path, change) -> None:
-    """Load model.safetensors, let `change` edit the dict of arrays, write it back."""
-    file = path / "model.safetensors"
-    tensors = load_file(str(file))
-    change(tensors)
-    save_file(tensors, str(file))
-
-
-def edit_config(path: Path, change) -> Path:
-    cfg = path / "config.json"
-    doc = json.loads(cfg.read_text())
-    change(doc)
-    cfg.write_text(json.dumps(doc))
-    return cfg
 
 
 def write_raw_safetensors(file: Path, entries: dict[str, tuple[str, list[int], bytes]]) -> None:
@@ -64,7 +48,7 @@ def write_raw_safetensors(file: Path, entries: dict[str, tuple[str, list[int], b
 # --- round trip ---------------------------------------------------------------------------
 
 def _saved(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, dtype, **over):
-    config = ModelConfig(vocab_size=tokenizer_vocab_size, **{**TINY_SHAPE, **over})
+    config = ModelConfig(vocab_size=tokenizer_vocab_size, **{**TINY_GPT2, **over})
     params = make_params(config, seed=5)
     native.save(tmp_path / "m", config, params, tokenizer_json, name="roundtrip", card={"source": "test"}, dtype=dtype)
     return config, params, tmp_path / "m"
@@ -305,7 +289,7 @@ def test_tokenizer_smaller_than_vocab_size_is_fine(make_model_dir, tokenizer_voc
 # --- save ---------------------------------------------------------------------------------
 
 def test_save_refuses_params_that_do_not_match_the_config(tmp_path, tokenizer_json, make_params):
-    config = ModelConfig(vocab_size=300, **TINY_SHAPE)
+    config = ModelConfig(vocab_size=300, **TINY_GPT2)
     params = make_params(config)
     params.pop("ln_final.b")
     with pytest.raises(ModelError, match="ln_final.b"):
@@ -315,7 +299,7 @@ def test_save_refuses_params_that_do_not_match_the_config(tmp_path, tokenizer_js
 
 def test_save_float16_refuses_values_out_of_half_range(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params):
     """Was a bug: save(dtype='float16') wrote inf for |x| > 65504, making a directory load then rejected."""
-    config = ModelConfig(vocab_size=tokenizer_vocab_size, **TINY_SHAPE)
+    config = ModelConfig(vocab_size=tokenizer_vocab_size, **TINY_GPT2)
     params = make_params(config)
     params["blocks.0.mlp.W_in"][0, 0] = 1e5  # fine in float32, inf in float16
     with pytest.raises(ModelError) as info:

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from attncli import registry
-from cli_helpers import HOWS, assert_one_error_line, attn, ok, validate
 
-from test_smollm2 import fake_index
+from fake_registry import fake_index
+from run_cli import HOWS, assert_one_error_line, attn, ok
+from schema import validate
+
 
 
 @pytest.mark.parametrize("how", HOWS)

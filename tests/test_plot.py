@@ -10,7 +10,8 @@ import zlib
 
 import pytest
 
-from explain_helpers import run
+from run_cli import run
+from schema import validate
 
 pytest.importorskip("matplotlib", reason="the plot extra (pip install 'attncli[plot]') is not installed")
 
@@ -84,8 +85,6 @@ def test_without_matplotlib_one_line_says_what_to_install(tiny_model_dir, tmp_pa
 
 def test_cli_save_with_json_prints_the_explain_document(tiny_model_dir, tmp_path):
     import json
-
-    from explain_helpers import validate
 
     code, out, err = run("explain", TEXT, "-m", str(tiny_model_dir), "--save", str(tmp_path / "h.svg"), "--json")
     assert code == 0 and "wrote" in err

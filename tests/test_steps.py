@@ -12,7 +12,8 @@ from attncli.analysis.steps import resolve_token, walkthrough
 from attncli.config import ModelConfig
 from attncli.errors import UsageError
 from attncli.model import forward
-from explain_helpers import run, validate
+from run_cli import run
+from schema import validate
 
 TEXT = "I do not like spinach"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 
-from explain_helpers import run, validate
+from run_cli import run
+from schema import validate
 
 from attncli.analysis.summary import head_summary
 

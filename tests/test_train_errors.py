@@ -6,10 +6,11 @@ import json
 import re
 
 import pytest
-from cli_helpers import HOWS, assert_one_error_line, attn, ok  # noqa: F401
-from train_helpers import TINY_FLAGS, write_corpus
 
 from attncli.checkpoints import native
+
+from run_cli import HOWS, assert_one_error_line, attn, ok
+from train_helpers import TINY_FLAGS, write_corpus
 
 
 @pytest.fixture(params=HOWS)

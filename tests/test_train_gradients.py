@@ -11,7 +11,8 @@ from attncli.model import forward as model_forward
 from attncli.config import param_shapes
 from attncli.train import gpt
 
-from conftest import random_params
+from known_models import random_params
+from references import need, torch_gpt2_logits
 
 TINY = ModelConfig(vocab_size=19, n_layer=2, n_head=2, d_model=8, n_ctx=6)
 
@@ -96,7 +97,7 @@ def test_gradient_matches_finite_differences(name):
 
 
 def test_gradients_match_torch_autograd():
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     F = torch.nn.functional
     config = ModelConfig(vocab_size=23, n_layer=2, n_head=2, d_model=8, n_ctx=7)
     params = random_params(config, seed=9, dtype=np.float64)
@@ -105,20 +106,7 @@ def test_gradients_match_torch_autograd():
 
     P = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     B, T = ids.shape
-    H, dh, d, eps = config.n_head, config.d_head, config.d_model, config.norm_eps
-    x = P["embed.W_E"][torch.tensor(ids)] + P["pos_embed.W_pos"][:T]
-    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
-    for L in range(config.n_layer):
-        p = lambda n: P[f"blocks.{L}.{n}"]  # noqa: E731
-        h = F.layer_norm(x, (d,), p("ln1.w"), p("ln1.b"), eps)
-        q, k, v = ((h @ p(f"attn.W_{n}") + p(f"attn.b_{n}")).view(B, T, H, dh).transpose(1, 2) for n in "QKV")
-        s = (q @ k.transpose(-1, -2)) / dh**0.5
-        w = torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1)
-        z = (w @ v).transpose(1, 2).reshape(B, T, d)
-        x = x + z @ p("attn.W_O") + p("attn.b_O")
-        h = F.layer_norm(x, (d,), p("ln2.w"), p("ln2.b"), eps)
-        x = x + F.gelu(h @ p("mlp.W_in") + p("mlp.b_in"), approximate="tanh") @ p("mlp.W_out") + p("mlp.b_out")
-    logits = F.layer_norm(x, (d,), P["ln_final.w"], P["ln_final.b"], eps) @ P["embed.W_E"].T
+    logits = torch_gpt2_logits(P, config, ids)
     F.cross_entropy(logits.reshape(B * T, -1), torch.tensor(targets).reshape(-1)).backward()
     for name, g in grads.items():
         np.testing.assert_allclose(g, P[name].grad.numpy(), rtol=1e-6, atol=1e-10, err_msg=name)

@@ -7,12 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from cli_helpers import HOWS, assert_one_error_line, attn, ok  # noqa: F401
 from safetensors.numpy import load_file
-from train_helpers import TINY_FLAGS, TINY_OPTIONS, write_corpus
 
 from attncli.errors import TrainingError
 from attncli.train.trainer import TrainOptions, train
+
+from run_cli import HOWS, assert_one_error_line, attn, ok
+from train_helpers import TINY_FLAGS, TINY_OPTIONS, write_corpus
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):

@@ -4,15 +4,16 @@ and whose weights give the same logits through model.forward as during training.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import HOWS, attn, ok  # noqa: F401
-from train_helpers import TINY_FLAGS, write_corpus
 
 from attncli.checkpoints import native
 from attncli.train import gpt
+
+from run_cli import HOWS, attn, ok
+from schema import validate
+from train_helpers import TINY_FLAGS, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +52,6 @@ def test_loaded_weights_give_the_training_logits(trained):
     np.testing.assert_allclose(logits[0], model.forward(ids[0])["logits"], atol=1e-5)
 
 
-def validate_schema(doc: dict) -> None:
-    import jsonschema
-
-    schema = json.loads((Path(__file__).parents[1] / "src/attncli/schemas/output.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema).validate(doc)
-
-
 @pytest.mark.parametrize("how", HOWS)
 def test_explain_predict_info_eval_read_it(trained, how):
     _, valid, out, _ = trained
@@ -69,6 +63,6 @@ def test_explain_predict_info_eval_read_it(trained, how):
     ev = ok(attn(how, ["eval", str(valid), "--model", str(out), "--json"])).json()
     card = json.loads((out / "config.json").read_text())["card"]
     assert ev["schema_version"] == "1.0" and ev["command"] == "eval"
-    validate_schema(ev)
+    validate(ev)
     assert ev["perplexity_per_word"] == pytest.approx(card["valid_ppl_word"], rel=1e-3)
     assert ev["loss_per_token"] == pytest.approx(card["valid_loss_token"], abs=1e-3)
