@@ -82,24 +82,12 @@ class AttnGroup(TyperGroup):
         return code
 
 
-app = typer.Typer(
-    cls=AttnGroup,
-    name=PROG,
-    help="See self-attention: tokens, Q/K/V, scores, softmax weights, contextual vectors and next-token predictions.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"{PROG} {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors (accepted anywhere on the line)."),
@@ -107,21 +95,48 @@ def root(
     """See self-attention from saved weights: attn explain "I do not like spinach"."""
 
 
-def _register() -> None:
-    """Each command is a function in its own module of commands/; they are added in help order."""
-    from .commands import compare, explain, info, models, predict, train
+# command name -> (module in commands/, function); in help order. "models" is a group of its own.
+COMMANDS = {
+    "explain": ("explain", "explain"),
+    "predict": ("predict", "predict"),
+    "compare": ("compare", "compare"),
+    "info": ("info", "info"),
+    "train": ("train", "train_command"),
+    "eval": ("train", "eval_command"),
+    "models": ("models", "models_app"),
+}
 
-    app.command()(explain.explain)
-    app.command()(predict.predict)
-    app.command()(compare.compare)
-    app.command()(info.info)
-    app.command("train")(train.train_command)
-    app.command("eval")(train.eval_command)
-    app.add_typer(models.models_app, name="models")
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with just `only`: Typer turns each registered command's
+    signature into click parameters on every run, so `attn explain` need not pay for the others."""
+    import importlib
+
+    app = typer.Typer(
+        cls=AttnGroup,
+        name=PROG,
+        help="See self-attention: tokens, Q/K/V, scores, softmax weights, contextual vectors and next-token predictions.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(root)
+    for name, (module, attr) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        command = getattr(importlib.import_module(f".commands.{module}", __package__), attr)
+        if name == "models":
+            app.add_typer(command, name=name)
+        else:
+            app.command(name)(command)
+    return app
 
 
-_register()
+app = build_app()
 
 
 def main() -> None:
-    app()
+    args = [a for a in sys.argv[1:] if a != "--debug"]
+    first = args[0] if args else None  # the root options are flags, so the first word names the command
+    (build_app(first) if first in COMMANDS else app)()

@@ -18,6 +18,21 @@ if TYPE_CHECKING:
     from ..tokenizer import Tokenizer
 
 FLOAT_DTYPES = {"F16": np.float16, "F32": np.float32}
+_F16_TO_F32: np.ndarray | None = None  # every float16 bit pattern's float32 value, made on first use
+
+
+def widen(a: np.ndarray) -> np.ndarray:
+    """float16 or float32 -> a contiguous float32 array, the same values.
+
+    float16 goes through a 65,536-entry table: about twice as fast as numpy's own conversion,
+    and the same (it is that conversion, done once per bit pattern).
+    """
+    global _F16_TO_F32
+    if a.dtype != np.float16:
+        return np.ascontiguousarray(a, dtype=np.float32)
+    if _F16_TO_F32 is None:
+        _F16_TO_F32 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)  # [65536]
+    return _F16_TO_F32[np.ascontiguousarray(a).view(np.uint16)]  # same shape as a
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -59,7 +74,7 @@ def checked_tensor(f: Any, file: Path, key: str, shape: tuple[int, ...]) -> np.n
         raise ModelError(f"{file}: tensor {key} is {dtype}; expected float16 or float32")
     if got_shape != shape:
         raise ModelError(f"{file}: tensor {key} has shape {list(got_shape)}; config.json implies {list(shape)}")
-    arr = np.ascontiguousarray(f.get_tensor(key), dtype=np.float32)
+    arr = widen(f.get_tensor(key))
     # A float64 sum of float32 values cannot overflow, so it is finite exactly when every
     # value is: one cheap pass instead of a boolean array per tensor.
     if not np.isfinite(arr.sum(dtype=np.float64)):
