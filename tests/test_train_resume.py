@@ -20,12 +20,15 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     corpus = write_corpus(tmp_path)
     train(TrainOptions(corpus=corpus, out=tmp_path / "whole", steps=12, seed=3, **TINY_OPTIONS))
 
-    def stop_at_5(p):
+    pressed = []  # what Ctrl-C does in the CLI: stop() says so from then on, and train() stops after the step
+
+    def ctrl_c_at_5(p):
         if p.phase == "train" and p.step == 5:
-            raise KeyboardInterrupt  # what Ctrl-C raises between two steps
+            pressed.append(True)
 
     with pytest.raises(TrainingError, match="interrupted at step 5"):
-        train(TrainOptions(corpus=corpus, out=tmp_path / "split", steps=12, seed=3, **TINY_OPTIONS), stop_at_5)
+        train(TrainOptions(corpus=corpus, out=tmp_path / "split", steps=12, seed=3, **TINY_OPTIONS), ctrl_c_at_5,
+              stop=lambda: bool(pressed))
     state = json.loads((tmp_path / "split" / "train_state.json").read_text())
     assert state["step"] == 5 and state["adam_step"] == 5
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 import os
 import shlex
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -30,6 +33,27 @@ def _progress_bar():
 def _fmt_eta(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+@contextmanager
+def ctrl_c_stops_between_steps() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks training to stop after the step it is in (and checkpoint it); a
+    second one interrupts at once. Yields the question `stop()` that train() asks each step."""
+    pressed: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C raises KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: Ctrl-C stays the plain KeyboardInterrupt
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def command_line(corpus: Path, options: dict[str, Any]) -> str:
@@ -96,7 +120,8 @@ def train_command(
             bar.update(task, info={"tokenizer": "training the tokenizer", "encode": "encoding the corpus"}[p.phase])
 
     try:
-        result = train(opts, on_progress)
+        with ctrl_c_stops_between_steps() as stop:
+            result = train(opts, on_progress, stop)
     finally:
         if task is not None:
             bar.stop()

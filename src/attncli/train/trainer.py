@@ -172,9 +172,15 @@ def _valid_loss(params: Params, config: ModelConfig, xv: np.ndarray, yv: np.ndar
     return total / yv.size
 
 
-def train(o: TrainOptions, callback: Callback | None = None) -> TrainResult:
-    """Train (or resume) a model as `o` says and write it to o.out; raises UsageError/TrainingError."""
+def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train (or resume) a model as `o` says and write it to o.out; raises UsageError/TrainingError.
+
+    `stop()` is asked between steps (the CLI's Ctrl-C sets it): when it says so, the weights of
+    the last whole step are checkpointed and Interrupted is raised. Nothing is ever saved from
+    the middle of an update.
+    """
     emit = callback or (lambda p: None)
+    stop = stop or (lambda: False)
     _check_options(o)
     _check_out(o)
     docs = documents(read_text(o.corpus, "corpus"))
@@ -202,6 +208,8 @@ def train(o: TrainOptions, callback: Callback | None = None) -> TrainResult:
     if valid_ids is not None and valid_ids.shape[0] < config.n_ctx + 2:
         raise TrainingError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context {config.n_ctx}")
 
+    if stop():  # Ctrl-C while the tokenizer was trained or the corpus encoded
+        raise Interrupted(f"interrupted before the first step; nothing was written to {o.out}")
     rng = np.random.default_rng(o.seed)
     opt = AdamW(lr=o.lr, weight_decay=o.weight_decay)
     if o.resume:
@@ -268,10 +276,17 @@ def train(o: TrainOptions, callback: Callback | None = None) -> TrainResult:
                               valid_loss=None if math.isnan(valid_loss) else valid_loss))
                 if step % o.checkpoint_every == 0 and step < o.steps:
                     checkpoint(step)
-    except KeyboardInterrupt:
+                if stop():
+                    break
+    except KeyboardInterrupt:  # an interrupt that could not wait for the step to end (a second Ctrl-C)
+        kept = (f"the last complete checkpoint (step {last_checkpoint}) is in {o.out}, continue with --resume"
+                if last_checkpoint is not None else "no checkpoint was written yet")
+        raise Interrupted(f"interrupted during step {opt.step + 1}; {kept}") from None
+    if stop():
         done = opt.step  # updates fully applied
-        checkpoint(done)
-        raise Interrupted(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume") from None
+        if last_checkpoint != done:
+            checkpoint(done)
+        raise Interrupted(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume")
 
     valid = None
     if valid_text is not None:
