@@ -16,8 +16,7 @@ under the names of `config.param_shapes`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -186,8 +185,7 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
 
 # ---- predictions and the loaded model ----------------------------------------------------------
 
-@dataclass
-class Prediction:
+class Prediction(NamedTuple):
     rank: int
     id: int
     token: str  # the vocabulary entry
@@ -206,16 +204,17 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float, float]]:
     return [(int(i), float(probs[i]), float(logits[i])) for i in order]
 
 
-@dataclass
 class Model:
     """Weights, config and tokenizer, loaded and validated: what every command runs on."""
 
-    config: ModelConfig
-    params: Params
-    tokenizer: "Tokenizer"
-    name: str
-    source: str  # where it was loaded from
-    card: dict[str, Any] = field(default_factory=dict)  # provenance for `attn info`
+    def __init__(self, config: ModelConfig, params: Params, tokenizer: "Tokenizer", name: str, source: str,
+                 card: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.params = params
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source  # where it was loaded from
+        self.card = card if card is not None else {}  # provenance for `attn info`
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None) -> Trace:
@@ -237,7 +236,7 @@ class Model:
                 f"Shorten it, or pass --truncate to keep the last {limit} tokens"
             )
         kept = tokens[-limit:]  # the first kept token has no piece before it any more
-        return [replace(t, index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)], True
+        return [t._replace(index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)], True
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [

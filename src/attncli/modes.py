@@ -11,8 +11,7 @@ Adding a mode is one entry of MODES and its three functions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import UsageError
 from .model import Model
@@ -20,8 +19,7 @@ from .tokenizer import Token
 from .trace import Trace
 
 
-@dataclass
-class Context:
+class Context(NamedTuple):
     """What every mode reads: the model, the input, its trace and the command's options."""
 
     model: Model
@@ -41,8 +39,7 @@ class Context:
 Renderable = Any  # a Rich renderable
 
 
-@dataclass(frozen=True)
-class Mode:
+class Mode(NamedTuple):
     name: str
     flag: str | None  # the option that selects it; None for the default tables
     run: Callable[[Context], Any]  # the analysis: Context -> a result
@@ -259,7 +256,7 @@ def write_files(files: dict[str, str], c: Context) -> list[str]:
         if fmt == "html":
             from .render import html as rhtml
 
-            view_ctx = Context(**{**c.__dict__, "head": 0 if c.head == "all" else c.head})
+            view_ctx = c._replace(head=0 if c.head == "all" else c.head)
             doc = _table_json(_table_run(view_ctx), view_ctx, stream=False)
             write(path, rhtml.page(doc), "--html")
             lines.append(f"wrote {path} (open it in a browser; it needs no network)")

@@ -7,8 +7,8 @@ token is the tokenizer's unknown token.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ModelError, UsageError
 
@@ -26,8 +26,7 @@ def byte_level_alphabet() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     index: int  # position in the input
     id: int
     token: str  # the vocabulary entry, e.g. "Ġlike"

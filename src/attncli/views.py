@@ -4,7 +4,7 @@ recompute attention."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,8 +40,7 @@ def resolve_head(head: str | None, n_head: int, default: int | str = 0, allowed:
     return i % n_head
 
 
-@dataclass
-class HeadView:
+class HeadView(NamedTuple):
     """One layer's attention for one head, or the mean over heads."""
 
     layer: int

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import ModelError
 from ..model import Model
@@ -23,8 +23,7 @@ from ..model import Model
 BUNDLED = "bundled"
 
 
-@dataclass(frozen=True)
-class Format:
+class Format(NamedTuple):
     name: str
     module: str  # in this package
     what: str  # for messages: what a path of this format is

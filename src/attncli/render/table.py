@@ -8,17 +8,18 @@ import numpy as np
 from rich import box
 from rich.console import Group
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
+from ..labels import PIECE, token_label, token_note
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..views import HeadView
-from ..labels import PIECE, token_label, token_note
+from .grid import Grid
 from .style import MASKED, bar, cell_style, head_name
 
-def tokens_table(tokens: list[Token]) -> Table:
-    t = Table(title="Tokens", title_justify="left", box=None, pad_edge=False, padding=(0, 2, 0, 0))
+
+def tokens_table(tokens: list[Token]) -> Grid:
+    t = Grid(title="Tokens", title_justify="left", box=None, pad_edge=False, padding=(0, 2, 0, 0))
     t.add_column("#", justify="right", style="dim")
     t.add_column("token")
     t.add_column("id", justify="right", style="cyan")
@@ -55,7 +56,7 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     if first is None:
         first = first_shown(labels, width)
     what = "scores" if show_scores else "weights"
-    t = Table(title=f"Attention {what}, layer {view.layer}, {head_name(view.head)}", title_justify="left")
+    t = Grid(title=f"Attention {what}, layer {view.layer}, {head_name(view.head)}", title_justify="left")
     t.add_column("query ↓ / key →", style="bold", no_wrap=True)
     for i in range(first, len(tokens)):
         t.add_column(Text(f"{labels[i]}\n") + Text(str(i), style="dim"), justify="right", no_wrap=True)
@@ -93,7 +94,7 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     return Group(t, legend)
 
 
-def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120, first: int = 0) -> Table:
+def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120, first: int = 0) -> Grid:
     """The first `dims` dims of each contextual vector (fewer if `width` columns cannot hold them)."""
     vec = view.vectors  # [T, n]
     n = vec.shape[1]
@@ -104,7 +105,7 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
         what = "all heads combined through W_O"
     else:
         what = f"head {view.head}'s weighted sum of values  [{view.vectors_name}[{view.head}]]"
-    t = Table(title=f"Contextual vectors, layer {view.layer}: {what}", title_justify="left",
+    t = Grid(title=f"Contextual vectors, layer {view.layer}: {what}", title_justify="left",
               caption=f"first {shown} of {n} dims" + (" (as many as fit; widen the terminal for more)" if shown < min(dims, n) else ""),
               caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("token", style="bold", no_wrap=True)
@@ -126,7 +127,7 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
 
 def predictions_table(preds: list[Prediction], after: str | None = None) -> Group:
     title = "Next-token predictions" + (f" after {after!r}" if after is not None else "")
-    t = Table(box=None, padding=(0, 2, 0, 0))
+    t = Grid(box=None, padding=(0, 2, 0, 0))
     t.add_column("#", justify="right", style="dim")
     t.add_column("token", no_wrap=True)
     t.add_column("probability", justify="right")
@@ -156,7 +157,7 @@ def provisional_warning(model: Model) -> Panel | None:
 
 
 def info_table(model: Model, info: dict[str, Any]) -> Group:
-    t = Table(title=f"Model: {model.name}", title_justify="left", box=None, show_header=False, padding=(0, 2, 0, 0))
+    t = Grid(title=f"Model: {model.name}", title_justify="left", box=None, show_header=False, padding=(0, 2, 0, 0))
     t.add_column(style="bold")
     t.add_column()
     def show(v: Any) -> str:
