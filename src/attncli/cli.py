@@ -133,10 +133,15 @@ def build_app(only: str | None = None) -> typer.Typer:
     return app
 
 
-app = build_app()
+def __getattr__(name: str) -> typer.Typer:
+    """`attncli.cli.app`, the app with every command, built when first asked for (tests, library use)."""
+    if name == "app":
+        globals()["app"] = built = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     args = [a for a in sys.argv[1:] if a != "--debug"]
     first = args[0] if args else None  # the root options are flags, so the first word names the command
-    (build_app(first) if first in COMMANDS else app)()
+    build_app(first if first in COMMANDS else None)()

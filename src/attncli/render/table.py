@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 from rich import box
 from rich.console import Group
-from rich.panel import Panel
 from rich.text import Text
 
 from ..labels import PIECE, token_label, token_note
@@ -150,8 +149,11 @@ def explain_header(model: Model, view: HeadView) -> Text:
     return Text.assemble("Model ", (model.name, "cyan"), f": {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}")
 
 
-def provisional_warning(model: Model) -> Panel | None:
+def provisional_warning(model: Model) -> Any:
+    """A yellow panel for a model whose card says it is provisional, else None."""
     if model.card.get("provisional"):
+        from rich.panel import Panel
+
         return Panel(Text(model.card.get("description", "This model is provisional: its numbers are not meaningful."), style="yellow"))
     return None
 
