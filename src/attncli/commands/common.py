@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import typer
+
+from ..errors import OutputError
 
 PROG = "attn"
 
@@ -40,14 +44,45 @@ def stdout_console():
     return console
 
 
+@contextmanager
+def writing_stdout() -> Iterator[None]:
+    """Writes to stdout inside this turn a failure (a full disk, say) into one OutputError.
+
+    A closed pipe (`| head`) is not a failure: BrokenPipeError passes on, and the CLI's
+    boundary stops quietly.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write the output to stdout ({e.strerror or e}); "
+                          "check where it goes, e.g. a full disk") from None
+
+
+def show(renderable: Any, console: Any = None) -> None:
+    """Print a Rich renderable on stdout."""
+    console = console or stdout_console()
+    with writing_stdout():
+        console.print(renderable)
+
+
+def echo(text: str) -> None:
+    """A line of plain text on stdout."""
+    with writing_stdout():
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
 def emit_json(doc: dict[str, Any]) -> None:
     """One JSON document and a newline on stdout; large matrices (render.json_doc.Rows) are streamed."""
     from ..render.json_doc import dump
 
     out = sys.stdout
-    dump(doc, out.write)
-    out.write("\n")
-    out.flush()
+    with writing_stdout():
+        dump(doc, out.write)
+        out.write("\n")
+        out.flush()
 
 
 def load_model(spec: Optional[str]):

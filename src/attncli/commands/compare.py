@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import JsonOpt, ModelOpt, TopKOpt, default_view, emit_json, load_model, stdout_console
+from .common import JsonOpt, ModelOpt, TopKOpt, default_view, emit_json, load_model, show
 
 
 def compare(
@@ -36,4 +36,4 @@ def compare(
         return
     from ..render.compare import compare_view
 
-    stdout_console().print(compare_view(result, (text_a, text_b), tokens, model.tokenizer))
+    show(compare_view(result, (text_a, text_b), tokens, model.tokenizer))

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import JsonOpt, ModelOpt, PROG, TopKOpt, TruncateOpt, default_view, emit_json, given, load_model, stdout_console
+from .common import (JsonOpt, ModelOpt, PROG, TopKOpt, TruncateOpt, default_view, emit_json, given, load_model, show,
+                     stdout_console)
 
 # Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
 # past this only the viewed layer is computed and written, so long inputs on deep models stay small.
@@ -80,4 +81,4 @@ def explain(
         emit_json(mode.json(result, context))
         return
     console = stdout_console()
-    console.print(mode.rich(result, context, console.width))
+    show(mode.rich(result, context, console.width), console)

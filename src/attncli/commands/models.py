@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import emit_json
+from .common import echo, emit_json, show
 
 models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them.", no_args_is_help=True)
 
@@ -32,7 +32,6 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
              "source": f"{s.entry.package}=={s.entry.version}:{s.entry.member}"} for s in rows]})
         emit_json(doc)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"models (cache: {registry.cache_dir()})", title_justify="left")
@@ -41,7 +40,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
     for s in rows:
         where = str(s.path) if s.pulled else f"{s.entry.description}; run: attn models pull {s.entry.name}"
         table.add_row(s.entry.name, "yes" if s.pulled else "no", _size(s.size if s.pulled else s.entry.size), s.entry.license, where)
-    Console(highlight=False).print(table)
+    show(table)
 
 
 @models_app.command("pull")
@@ -73,4 +72,4 @@ def pull_command(
     with progress:
         path = registry.pull(entry, progress=report, force=force)
     state = "already pulled" if already else "pulled, sha256 verified"
-    typer.echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")
+    echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json, error_line, load_model, stdout_console
+from .common import JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json, error_line, load_model, show
 
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
@@ -43,7 +43,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     if generated is not None:
         parts.append(rt.generated_text(text, generated["text"]))
     parts.append(rt.predictions_table(preds, after=text))
-    stdout_console().print(Group(*parts))
+    show(Group(*parts))
 
 
 def stdin_lines():

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from .common import ModelOpt, emit_json, load_model
+from .common import ModelOpt, echo, emit_json, load_model
 
 
 def _progress_bar():
@@ -131,7 +131,7 @@ def train_command(
         v = result.valid
         lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
                      f"per word {v.ppl_word:.2f} ({v.tokens:,} tokens, {v.words:,} words)")
-    typer.echo("\n".join(lines))
+    echo("\n".join(lines))
 
 
 def eval_command(
@@ -153,7 +153,7 @@ def eval_command(
 
         emit_json(eval_doc(model, str(file), result, WORD_PATTERN))
         return
-    typer.echo(f"{model.name} on {file}: {result.tokens:,} tokens, {result.words:,} words (context {result.n_ctx}, stride {result.stride})\n"
+    echo(f"{model.name} on {file}: {result.tokens:,} tokens, {result.words:,} words (context {result.n_ctx}, stride {result.stride})\n"
                f"loss per token   {result.loss_token:.4f}\n"
                f"perplexity/token {result.ppl_token:.2f}\n"
                f"perplexity/word  {result.ppl_word:.2f}")
