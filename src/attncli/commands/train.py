@@ -30,6 +30,11 @@ def _progress_bar():
                     TimeElapsedColumn(), console=console, disable=not console.is_terminal)
 
 
+def count(n: int, noun: str) -> str:
+    """'1 token', '2,048 tokens'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _fmt_eta(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -153,7 +158,8 @@ def eval_command(
 
         emit_json(eval_doc(model, str(file), result, WORD_PATTERN))
         return
-    echo(f"{model.name} on {file}: {result.tokens:,} tokens, {result.words:,} words (context {result.n_ctx}, stride {result.stride})\n"
+    echo(f"{model.name} on {file}: {count(result.tokens, 'token')}, {count(result.words, 'word')} "
+         f"(context {result.n_ctx}, stride {result.stride})\n"
                f"loss per token   {result.loss_token:.4f}\n"
                f"perplexity/token {result.ppl_token:.2f}\n"
                f"perplexity/word  {result.ppl_word:.2f}")
