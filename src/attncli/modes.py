@@ -273,7 +273,7 @@ def write_files(files: dict[str, str], c: Context) -> list[str]:
             from .render import html as rhtml
 
             view_ctx = c._replace(head=0 if c.head == "all" else c.head)
-            doc = _table_json(_table_run(view_ctx), view_ctx, stream=False)
+            doc = _table_json(_table_run(view_ctx), view_ctx)  # matrices as Rows: the page takes only what fits
             write(path, rhtml.page(doc), "--html")
             lines.append(f"wrote {path} (open it in a browser; it needs no network)")
         else:
