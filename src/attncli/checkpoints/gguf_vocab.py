@@ -8,12 +8,13 @@ Three tokenizer models are rebuilt with Hugging Face `tokenizers`:
 - "llama": SentencePiece BPE, merging by token score, "▁" for spaces, bytes as `<0xXX>`;
 - "gemma4": BPE over raw UTF-8 with "▁" for spaces, split only at newlines.
 
-Anything else ("bert" WordPiece, "t5" Unigram, "rwkv", unknown pre-tokenizers) is refused
-with a ModelError, never approximated. Known, deliberate gaps (all need special-token text
-in the input, i.e. parse_special): `tokenizers` matches special tokens leftmost-longest where
-llama.cpp matches the longest token first, which differs only when two special tokens
-overlap (e.g. Falcon's ">>ABSTRACT<<" running into "<|endoftext|>"); and Phi-3's
-right-stripping specials also strip non-ASCII whitespace, where llama.cpp strips ASCII only.
+Anything else ("bert" WordPiece, "t5" Unigram, "rwkv", pre-tokenizers llama.cpp splits with
+hand-written code) is refused with a ModelError, never approximated. Known gaps, both needing
+special-token text in the input: `tokenizers` matches special tokens leftmost-longest where
+llama.cpp takes the longest token first, which differs only when two of them overlap (Falcon's
+">>ABSTRACT<<" running into "<|endoftext|>"); and the specials that strip whitespace beside them
+(Phi-3's, a few "<mask>"s) strip Unicode whitespace, where llama.cpp strips ASCII only.
+Decoding gives the text back without llama_detokenize's clean-up of spaces before punctuation.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ UPPER_LOWER = r"((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+"  # tekken's and gp
 LOWER_UPPER = r"((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*"
 TEKKEN = (r"[^\r\n\p{L}\p{N}]?" + UPPER_LOWER + r"|[^\r\n\p{L}\p{N}]?" + LOWER_UPPER
           + r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+CASED = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"  # all letters and marks to llama.cpp (see _CATEGORY)
+CASED_LOWER = r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"
+YOUTU_MAIN = (r"[^\r\n\p{L}\p{N}]?" + CASED + "*" + CASED_LOWER + "+" + CONTRACTIONS + r"?|[^\r\n\p{L}\p{N}]?" + CASED
+              + "+" + CASED_LOWER + "*" + CONTRACTIONS + r"?|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+MARKED = r"((?=[\p{L}\p{M}])([^a-z]))*((?=[\p{L}\p{M}])([^A-Z]))+"  # UPPER_LOWER with marks
+MARKED_LOWER = r"((?=[\p{L}\p{M}])([^a-z]))+((?=[\p{L}\p{M}])([^A-Z]))*"
+GRANITE_EMB = (r"[^\r\n\p{L}\p{N}]?" + MARKED + CONTRACTIONS + r"?|[^\r\n\p{L}\p{N}]?" + MARKED_LOWER + CONTRACTIONS
+               + r"?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 GPT4O = (r"[^\r\n\p{L}\p{N}]?" + UPPER_LOWER + CONTRACTIONS + r"?|[^\r\n\p{L}\p{N}]?" + LOWER_UPPER + CONTRACTIONS
          + r"?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 # deepseek's and poro's classes list non-ASCII characters; escaped here so none is mistaken for a look-alike
@@ -83,6 +92,10 @@ CJK_HANGUL = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+"
 CJK_KANA = "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"
 DEEPSEEK3_MAIN = ("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
                   "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+")
+SPARK_MAIN = ("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+              "| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+")
+YOUTU_CJK = ("[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c\u3001-\u303f"
+             "\ufe30-\ufe4f]+|[\u3105-\u312f]+|[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+")
 NEWLINES = "[^\\n]+|[\\n]+"  # llama.cpp splits these with its own code, not std::regex
 PORO = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+"
 JAIS2 = (CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
@@ -95,6 +108,11 @@ class PreType:
     ignore_merges: bool = False  # a piece that is itself a token is not merged up from characters
     add_bos: bool = False  # llama.cpp's default when tokenizer.ggml.add_bos_token is absent
     no_bos: bool = False  # llama.cpp clears the default bos id
+    # SentencePiece-style BPE (gemma4, sarvam-moe): no byte-level alphabet; spaces are "▁"
+    # and a character without a token is spelled in <0xXX> byte tokens
+    spm_spaces: bool = False
+    newlines_whole: bool = False  # a run of newlines that is a token is taken whole (Gemma 4)
+    force_bos: bool = False  # add_bos is true whatever the metadata says (Gemma 4)
 
 
 DEFAULT = PreType((r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", "[0-9][0-9][0-9]"))
@@ -138,6 +156,11 @@ _register("bailingmoe bailingmoe2 llada-moe", PreType((r"'(?:[sSdDmMtT]|[lL][lL]
                                                        r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                                                        r"|\s*[\r\n]|\s+(?!\S)|\s+",)))
 _register("ufakzeka", PreType((r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",)))
+_register("spark2_5", PreType((r"\p{N}{1,3}", CJK_KANA, SPARK_MAIN, r"\p{N}")))
+_register("youtu", PreType((YOUTU_CJK, YOUTU_MAIN), ignore_merges=True))
+_register("granite-embed-multi-97m", PreType((GRANITE_EMB,), ignore_merges=True))
+_register("gemma4 granite-embed-multi-311m", PreType((NEWLINES,), spm_spaces=True, newlines_whole=True, force_bos=True))
+_register("sarvam-moe", PreType((NEWLINES,), spm_spaces=True))
 _register("exaone-moe", PreType((CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}"
                                  r"| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+",)))
 
@@ -272,14 +295,15 @@ def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None
     for i in eog:
         attrs[i] |= CONTROL  # "control-looking token ... its type will be overridden"
     for what, texts in FIM_TEXTS.items():
-        if any(_int(meta, f"tokenizer.ggml.{k}_token_id", source) is not None for k in FIM_KEYS[what]):
-            continue
-        # llama.cpp promotes the first match in hash order; several matches are rare, all are promoted here
-        for t in texts:
-            if t in index:
-                attrs[index[t]] |= CONTROL
-                if what in ("pad", "rep", "sep"):
-                    eog.add(index[t])
+        given = [i for k in FIM_KEYS[what] if (i := _int(meta, f"tokenizer.ggml.{k}_token_id", source)) is not None
+                 and i < n]
+        # by text, llama.cpp takes the first match in hash order; several matches are rare, all count here
+        found = given or [index[t] for t in texts if t in index]
+        if not given:
+            for i in found:
+                attrs[i] |= CONTROL
+        if what in ("pad", "rep", "sep"):
+            eog.update(found)  # fill-in-the-middle pads and separators end generation
     eog |= {ids[k] for k in ("eos", "eot", "eom") if ids[k] is not None}
     for t in ALWAYS_USER_DEFINED:
         if t in index:
@@ -346,7 +370,7 @@ def _merges(meta: Mapping[str, Any], vocab: dict[str, int], source: str) -> list
     return pairs
 
 
-def _score_merges(tokens: list[str], scores: Any, vocab: dict[str, int]) -> list[tuple[str, str]]:
+def _score_merges(scores: Any, vocab: dict[str, int]) -> list[tuple[str, str]]:
     """llm_tokenizer_spm joins the adjacent pair whose join is the best-scoring token: as BPE merges.
 
     Every split of a token into two tokens is a merge, ranked by the joined token's score.
@@ -380,16 +404,32 @@ def _added(backend: Any, tokens: list[str], attrs: list[int]) -> None:
         backend.add_tokens(user)
 
 
-def _gpt2(meta: Mapping[str, Any], vocab: dict[str, int], pre: PreType, source: str) -> Any:
-    from tokenizers import Regex, pre_tokenizers
+def _bpe(meta: Mapping[str, Any], vocab: dict[str, int], pre: PreType, source: str) -> Any:
+    """llm_tokenizer_bpe: split with the pre-type's regexes, then merge by rank within each piece."""
+    from tokenizers import Regex, normalizers, pre_tokenizers
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers.models import BPE
 
-    backend = HFTokenizer(BPE(vocab=vocab, merges=_merges(meta, vocab, source), fuse_unk=False,
-                              ignore_merges=pre.ignore_merges))
+    merges = _merges(meta, vocab, source)
+    if pre.spm_spaces:
+        _needs_bytes(vocab, source)
+    model = BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre.ignore_merges,
+                byte_fallback=pre.spm_spaces)
+    backend = HFTokenizer(model)
     splits = [pre_tokenizers.Split(Regex(_onig(r)), behavior="isolated") for r in pre.regexes]
-    backend.pre_tokenizer = pre_tokenizers.Sequence(splits + [pre_tokenizers.ByteLevel(add_prefix_space=False,
-                                                                                        use_regex=False)])
+    if not pre.spm_spaces:
+        backend.pre_tokenizer = pre_tokenizers.Sequence(splits + [pre_tokenizers.ByteLevel(add_prefix_space=False,
+                                                                                            use_regex=False)])
+        return backend  # its decoder needs the special tokens: _byte_level_decoder
+    if pre.newlines_whole:  # llama.cpp takes such a run whole; merging must reach the same token
+        for k in range(1, 257):
+            run = "\n" * k
+            if run in vocab and [t.id for t in model.tokenize(run)] != [vocab[run]]:
+                raise ModelError(f"{source}: the merges do not rebuild the token for {k} newlines, which llama.cpp "
+                                 "takes whole; attncli cannot reproduce this tokenizer")
+    backend.normalizer = normalizers.Replace(" ", SPACE)
+    backend.pre_tokenizer = pre_tokenizers.Sequence(splits)
+    backend.decoder = _spm_decoder(_bool(meta, "tokenizer.ggml.add_space_prefix", False, source))
     return backend
 
 
@@ -432,7 +472,7 @@ def _spm(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], sour
         have = "is missing" if scores is None else f"has {len(scores)} entries for {len(tokens)} tokens"
         raise ModelError(f"{source}: tokenizer.ggml.scores {have}; a SentencePiece vocabulary needs one score per token")
     _needs_bytes(vocab, source)
-    backend = HFTokenizer(BPE(vocab=vocab, merges=_score_merges(tokens, scores, vocab), fuse_unk=False,
+    backend = HFTokenizer(BPE(vocab=vocab, merges=_score_merges(scores, vocab), fuse_unk=False,
                               byte_fallback=True))
     # llama.cpp puts a space before the text and after every special token: `tokenizers`
     # normalizes each stretch between added tokens separately, so Prepend does both
@@ -448,27 +488,6 @@ def _spm_decoder(strip_prefix: bool) -> Any:
 
     steps = [decoders.Replace(SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
     return decoders.Sequence(steps + ([decoders.Strip(" ", 1, 0)] if strip_prefix else []))
-
-
-def _gemma4(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], source: str) -> Any:
-    from tokenizers import Regex, normalizers, pre_tokenizers
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers.models import BPE
-
-    _needs_bytes(vocab, source)
-    model = BPE(vocab=vocab, merges=_merges(meta, vocab, source), fuse_unk=False, byte_fallback=True)
-    backend = HFTokenizer(model)
-    # llama.cpp takes a run of newlines that is a token whole; merging must reach the same token
-    for k in range(1, 65):
-        run = "\n" * k
-        if run in vocab and [t.id for t in model.tokenize(run)] != [vocab[run]]:
-            raise ModelError(f"{source}: the merges do not rebuild the token for {k} newlines, which llama.cpp "
-                             "takes whole; attncli cannot reproduce this gemma4 tokenizer")
-    backend.normalizer = normalizers.Replace(" ", SPACE)
-    backend.pre_tokenizer = pre_tokenizers.Split(Regex(NEWLINES), behavior="isolated")
-    add_space_prefix = _bool(meta, "tokenizer.ggml.add_space_prefix", False, source)
-    backend.decoder = _spm_decoder(add_space_prefix)
-    return backend
 
 
 SUPPORTED_MODELS = ("gpt2", "llama", "gemma4")
@@ -492,9 +511,9 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
         why = REFUSED_MODELS.get(model, "it is unknown")
         raise ModelError(f"{source}: tokenizer model {model!r} is not supported: {why}; "
                          f"attncli knows {', '.join(SUPPORTED_MODELS)}")
-    pre_name = meta.get("tokenizer.ggml.pre") or "default"
+    pre_name = "gemma4" if model == "gemma4" else meta.get("tokenizer.ggml.pre") or "default"
     pre: PreType | None = None
-    if model == "gpt2":
+    if model != "llama":
         pre = PRE_TYPES.get(pre_name)
         if pre is None:
             raise ModelError(f"{source}: tokenizer pre-type {pre_name!r} is not supported; attncli knows: "
@@ -510,29 +529,21 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
     ids = _ids(meta, model, len(tokens), pre, source)
     attrs = _attrs(meta, tokens, ids, source)
     try:
-        if model == "gpt2":
-            backend = _gpt2(meta, vocab, pre, source)
-        elif model == "llama":
+        if pre is None:
             backend = _spm(meta, tokens, vocab, source)
         else:
-            backend = _gemma4(meta, tokens, vocab, source)
+            backend = _bpe(meta, vocab, pre, source)
         _added(backend, tokens, attrs)
-        if model == "gpt2":
+        if pre is not None and not pre.spm_spaces:
             backend.decoder = _byte_level_decoder(tokens, attrs)
     except ModelError:
         raise
     except Exception as e:  # the Rust side raises bare Exceptions
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelError(f"{source}: cannot build the {model} tokenizer ({first}); the tokenizer metadata is corrupt") from None
-    if model == "llama":
-        add_bos, add_eos = True, False
-    elif model == "gemma4":
-        add_bos, add_eos = False, False
-    else:
-        add_bos, add_eos = pre.add_bos, False
-    add_bos = _bool(meta, "tokenizer.ggml.add_bos_token", add_bos, source)
-    add_eos = _bool(meta, "tokenizer.ggml.add_eos_token", add_eos, source)
-    if model == "gemma4":
-        add_bos = True  # llama.cpp overrides it for Gemma 4
+    add_bos = _bool(meta, "tokenizer.ggml.add_bos_token", pre is None or pre.add_bos, source)
+    add_eos = _bool(meta, "tokenizer.ggml.add_eos_token", False, source)
+    if pre is not None and pre.force_bos:
+        add_bos = True
     return GGUFVocab(backend=backend, bos_id=ids["bos"], eos_id=ids["eos"], unk_id=ids["unk"], pad_id=ids["pad"],
                      mask_id=ids["mask"], add_bos=add_bos, add_eos=add_eos, model=model, pre=pre_name)
