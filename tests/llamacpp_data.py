@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import re
 import subprocess
@@ -52,7 +53,7 @@ def _fetch() -> Path | str:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                f"llama-cpp-python=={SDIST_VERSION}", "-d", str(path.parent)]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"cannot fetch llama.cpp's tokenizer test data ({e}); run: {' '.join(cmd)}"
         if done.returncode or not path.exists():
@@ -144,7 +145,7 @@ def pre_types() -> dict[str, tuple[str, list[str], dict[str, bool]]]:
     src = source("src/llama-vocab.cpp")
     ctor = src.split("struct llm_tokenizer_bpe : llm_tokenizer {")[1].split("std::vector<std::string> regex_exprs;")[0]
     regexes = {}
-    for labels, body in re.findall(r"((?:\s*(?:case LLAMA_VOCAB_PRE_TYPE_\w+|default):)+)(.*?)break;", ctor, re.S):
+    for labels, body in re.findall(r"((?:\s*(?:case LLAMA_VOCAB_PRE_TYPE_\w+|default):)+)(.*?)break;", ctor, re.DOTALL):
         exprs = _cpp_strings(body.split("regex_exprs = {")[1].split("};")[0])
         for kind, _ in re.findall(r"LLAMA_VOCAB_PRE_TYPE_(\w+)|(default)", labels):
             regexes[kind or "DEFAULT"] = exprs
@@ -167,7 +168,7 @@ def unicode_flags() -> tuple[np.ndarray, np.ndarray]:
     body = src.split("unicode_ranges_flags = {")[1].split("};")[0]
     starts = [(int(a, 16), int(b, 16)) for a, b in re.findall(r"\{0x([0-9A-F]+), 0x([0-9A-F]+)\}", body)]
     flags = np.zeros(0x110000, dtype=np.uint16)
-    for (start, f), (end, _) in zip(starts, starts[1:]):
+    for (start, f), (end, _) in itertools.pairwise(starts):
         flags[start:end] = f
     space = np.zeros(0x110000, dtype=bool)
     space[[int(x, 16) for x in re.findall(r"0x([0-9A-F]+)", src.split("unicode_set_whitespace = {")[1].split("};")[0])]] = True

@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import llamacpp_data as data
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import llamacpp_data as data
 from attncli.checkpoints import gguf_vocab
 from attncli.checkpoints.gguf_vocab import PRE_TYPES, build_vocab
 from attncli.errors import ModelError
@@ -163,13 +163,13 @@ def test_sentencepiece_loses_nothing_but_its_space_marker(text: str) -> None:
 # ---- ids and flags from the metadata, with llama.cpp's defaults ---------------------------------
 
 @pytest.mark.parametrize("name, expected", [
-    ("llama-bpe", dict(bos_id=128000, eos_id=128001, unk_id=None, add_bos=True, add_eos=False)),  # llama3's default
-    ("llama-spm", dict(bos_id=1, eos_id=2, unk_id=0, add_bos=True, add_eos=False)),
-    ("command-r", dict(bos_id=5, eos_id=255001, pad_id=0, add_bos=True)),
-    ("qwen2", dict(bos_id=151643, eos_id=151643, pad_id=151643, add_bos=False)),
-    ("falcon", dict(bos_id=11, eos_id=11, add_bos=False)),
-    ("gemma-4", dict(bos_id=2, eos_id=1, unk_id=3, pad_id=0, mask_id=4, add_bos=True, model="gemma4", pre="gemma4")),
-    ("phi-3", dict(bos_id=1, eos_id=32000, pad_id=32000, model="llama", pre="default")),
+    ("llama-bpe", {"bos_id": 128000, "eos_id": 128001, "unk_id": None, "add_bos": True, "add_eos": False}),  # llama3's default
+    ("llama-spm", {"bos_id": 1, "eos_id": 2, "unk_id": 0, "add_bos": True, "add_eos": False}),
+    ("command-r", {"bos_id": 5, "eos_id": 255001, "pad_id": 0, "add_bos": True}),
+    ("qwen2", {"bos_id": 151643, "eos_id": 151643, "pad_id": 151643, "add_bos": False}),
+    ("falcon", {"bos_id": 11, "eos_id": 11, "add_bos": False}),
+    ("gemma-4", {"bos_id": 2, "eos_id": 1, "unk_id": 3, "pad_id": 0, "mask_id": 4, "add_bos": True, "model": "gemma4", "pre": "gemma4"}),
+    ("phi-3", {"bos_id": 1, "eos_id": 32000, "pad_id": 32000, "model": "llama", "pre": "default"}),
 ])
 def test_special_ids_come_from_the_metadata(name: str, expected: dict[str, Any]) -> None:
     v = vocab_of(name)

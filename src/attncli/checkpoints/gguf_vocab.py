@@ -20,8 +20,9 @@ Decoding gives the text back without llama_detokenize's clean-up of spaces befor
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ModelError
 
@@ -64,6 +65,12 @@ UPPER_LOWER = r"((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+"  # tekken's and gp
 LOWER_UPPER = r"((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*"
 TEKKEN = (r"[^\r\n\p{L}\p{N}]?" + UPPER_LOWER + r"|[^\r\n\p{L}\p{N}]?" + LOWER_UPPER
           + r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+SEED_CODER = (CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)"
+              r"|\s+")
+BAILING = (r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+           r"|\s*[\r\n]|\s+(?!\S)|\s+")
+EXAONE_MOE = (CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]?"
+              r"|\s*[\r\n]|\s+(?!\S)|\s+")
 CASED = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]"  # all letters and marks to llama.cpp (see _CATEGORY)
 CASED_LOWER = r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]"
 YOUTU_MAIN = (r"[^\r\n\p{L}\p{N}]?" + CASED + "*" + CASED_LOWER + "+" + CONTRACTIONS + r"?|[^\r\n\p{L}\p{N}]?" + CASED
@@ -150,19 +157,15 @@ _register("tekken", PreType((TEKKEN,), ignore_merges=True, add_bos=True))
 _register("gpt-4o llama4 kanana2 talkie minimax-m2", PreType((GPT4O,)))
 _register("chameleon", PreType(("<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )",
                                 r"\p{N}", r"[\p{P}!-/:-@\[-`{-~]", GPT2), add_bos=True))
-_register("seed-coder", PreType((CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+"
-                                 r"|\s*[\r\n]+|\s+(?!\S)|\s+",)))
-_register("bailingmoe bailingmoe2 llada-moe", PreType((r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])"
-                                                       r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-                                                       r"|\s*[\r\n]|\s+(?!\S)|\s+",)))
-_register("ufakzeka", PreType((r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",)))
+_register("seed-coder", PreType((SEED_CODER,)))
+_register("bailingmoe bailingmoe2 llada-moe", PreType((BAILING,)))
+_register("ufakzeka", PreType((QWEN2[len(CONTRACTIONS) + 1:],)))  # qwen2's without the contractions
 _register("spark2_5", PreType((r"\p{N}{1,3}", CJK_KANA, SPARK_MAIN, r"\p{N}")))
 _register("youtu", PreType((YOUTU_CJK, YOUTU_MAIN), ignore_merges=True))
 _register("granite-embed-multi-97m", PreType((GRANITE_EMB,), ignore_merges=True))
 _register("gemma4 granite-embed-multi-311m", PreType((NEWLINES,), spm_spaces=True, newlines_whole=True, force_bos=True))
 _register("sarvam-moe", PreType((NEWLINES,), spm_spaces=True))
-_register("exaone-moe", PreType((CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}"
-                                 r"| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+",)))
+_register("exaone-moe", PreType((EXAONE_MOE,)))
 
 # Codepoints the regex engine of `tokenizers` (Unicode 16) puts in a category while
 # llama.cpp's tables (unicode-data.cpp, Unicode 15) leave them unassigned: taken out of
@@ -463,8 +466,8 @@ def _needs_bytes(vocab: dict[str, int], source: str) -> None:
 
 
 def _spm(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], source: str) -> Any:
-    from tokenizers import normalizers
     from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import normalizers
     from tokenizers.models import BPE
 
     scores = meta.get("tokenizer.ggml.scores")
@@ -504,6 +507,11 @@ REFUSED_MODELS = {
 
 def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
     """A tokenizer from a GGUF file's metadata (as read_header returns it) that encodes like llama.cpp."""
+    import tokenizers
+
+    if tuple(int(x) for x in re.findall(r"\d+", tokenizers.__version__)[:2]) < (0, 19):
+        raise ModelError(f"{source}: tokenizers {tokenizers.__version__} is too old to rebuild a GGUF vocabulary "
+                         "(BPE's ignore_merges came in 0.19); pip install -U 'tokenizers>=0.19'")
     model = meta.get("tokenizer.ggml.model")
     if model is None:
         raise ModelError(f"{source}: metadata tokenizer.ggml.model is missing; the file has no tokenizer")
