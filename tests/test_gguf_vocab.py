@@ -13,14 +13,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from attncli.checkpoints import gguf_vocab
-from attncli.checkpoints.gguf_vocab import PRE_TYPES, build_vocab
+from attncli.checkpoints.gguf import vocab as gguf_vocab
+from attncli.checkpoints.gguf.reader import read_header
+from attncli.checkpoints.gguf.vocab import PRE_TYPES, build_vocab
 from attncli.errors import ModelError
-
-try:  # the GGUF reader is becoming a package
-    from attncli.checkpoints.gguf.reader import read_header
-except ImportError:
-    from attncli.checkpoints.gguf import read_header
 
 # Every vocabulary in the sdist: None if build_vocab must reproduce it, else what its refusal names.
 VOCABS: dict[str, str | None] = {

@@ -1,8 +1,10 @@
 """Text -> tokens -> ids and back, over a Hugging Face `tokenizers` tokenizer.
 
 Adds what a reader needs to see: each token as it reads (byte-level markers made
-spaces), which word it belongs to, and whether that word was split into pieces or the
-token is the tokenizer's unknown token.
+spaces), which word it belongs to, whether that word was split into pieces or the token is
+the tokenizer's unknown token, and whether it is a special token (BOS, EOS, control tokens).
+A tokenizer that says so (add_bos) has its BOS token put before the text's: `with_bos`, which
+Model.encode calls; `encode` itself gives the text's tokens only.
 """
 
 from __future__ import annotations
@@ -37,18 +39,33 @@ class Token(NamedTuple):
     split: bool  # its word was cut into several tokens
     continues: bool  # it is not the first piece of its word
     unknown: bool  # the tokenizer did not know it
+    special: bool = False  # a special token (BOS, EOS, a control token), not a piece of a word
+
+
+def post_processor_bos(backend) -> int | None:
+    """The token a tokenizer's post-processor puts before every text (BOS), or None."""
+    try:
+        bare = backend.encode("a", add_special_tokens=False).ids
+        full = backend.encode("a", add_special_tokens=True).ids
+    except Exception:  # a post-processor that cannot run on one text adds nothing usable
+        return None
+    return full[0] if len(full) > len(bare) and full[1:1 + len(bare)] == bare else None
 
 
 class Tokenizer:
-    def __init__(self, backend, source: str = "tokenizer.json") -> None:  # backend: tokenizers.Tokenizer
+    def __init__(self, backend, source: str = "tokenizer.json", bos_id: int | None = None,
+                 add_bos: bool = False) -> None:  # backend: tokenizers.Tokenizer
         self.backend = backend
         self.source = source
+        self.bos_id = bos_id
+        self.add_bos = add_bos and bos_id is not None  # the model expects bos_id before every text (Gemma needs it)
         self._unk = None
         model = getattr(backend, "model", None)
         unk_token = getattr(model, "unk_token", None)
         if unk_token:
             self._unk = backend.token_to_id(unk_token)
         self._display_cache: dict[int, str] = {}
+        self._special: set[int] | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> "Tokenizer":
@@ -84,6 +101,22 @@ class Tokenizer:
             self._display_cache[i] = s
         return s
 
+    @property
+    def special_ids(self) -> set[int]:
+        """The ids of the tokenizer's special tokens (its added tokens marked special), and BOS."""
+        if self._special is None:
+            added = self.backend.get_added_tokens_decoder()
+            self._special = {i for i, t in added.items() if t.special} | ({self.bos_id} if self.bos_id is not None else set())
+        return self._special
+
+    def with_bos(self, tokens: list[Token]) -> list[Token]:
+        """`tokens` after the BOS token if this tokenizer adds one (the rest renumbered), else as they are."""
+        if not self.add_bos:
+            return tokens
+        bos = Token(index=0, id=self.bos_id, token=self.id_to_token(self.bos_id), text=self.display(self.bos_id),
+                    start=0, end=0, word=0, split=False, continues=False, unknown=False, special=True)
+        return [bos] + [t._replace(index=t.index + 1, word=t.word + 1) for t in tokens]
+
     def encode(self, text: str) -> list[Token]:
         if not text.strip():
             raise UsageError("the text is empty; give a sentence, e.g. attn explain \"I do not like spinach\"")
@@ -108,6 +141,7 @@ class Tokenizer:
                     split=counts[words[i]] > 1,
                     continues=i > 0 and words[i - 1] == words[i],
                     unknown=self._unk is not None and tid == self._unk,
+                    special=tid in self.special_ids,
                 )
             )
         return tokens
