@@ -78,7 +78,7 @@ def _heatmap(weights: np.ndarray, masked: np.ndarray, title: str, cell: str) -> 
 def heads_grid(trace: Trace, layer: int, tokens: list[Token], width: int) -> Group:
     """Every head of `layer` as one small heatmap each, as many side by side as `width` holds."""
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = trace.mask  # [T, T]
+    masked = trace.layer_mask(layer)  # [T, T]
     H, T = weights.shape[0], weights.shape[1]
     label_w = len(str(T - 1)) + 1
     cell = "██" if label_w + 2 * T + 2 <= width else "█"

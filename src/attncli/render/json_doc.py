@@ -164,10 +164,11 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
     for L in trace.layers:
         scores = trace.block(L, "attn.scores")  # [H, T, T]
         weights = trace.block(L, "attn.weights")  # [H, T, T]
+        masked = trace.layer_mask(L)  # [T, T]
         layers.append({
             "layer": L,
             "heads": [
-                {"head": h, "scores": matrix(scores[h], trace.mask), "weights": matrix(weights[h], trace.mask)}
+                {"head": h, "scores": matrix(scores[h], masked), "weights": matrix(weights[h], masked)}
                 for h in range(scores.shape[0])
             ],
         })

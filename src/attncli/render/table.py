@@ -84,7 +84,8 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
            else "softmax of the scores: the share of attention, each row sums to 100%")
     legend = Text(
         f"Each row is one token's query compared with the key of every token it may see ({how}). "
-        f"* marks the row's strongest link; {MASKED} a masked (future) token"
+        f"* marks the row's strongest link; {MASKED} a masked "
+        f"{'token (future, or beyond the sliding window)' if np.tril(view.masked).any() else '(future) token'}"
         f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.", style="dim"
     )
     if first:
