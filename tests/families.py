@@ -227,6 +227,9 @@ class Family:
     tokenizer: TokenizerSpec
     covers: str
     vocab_pad: int = 0  # embedding rows past the tokenizer (the GGUF vocabulary gets [PADi] tokens)
+    # general.name of its GGUF files. llama.cpp reads it: a name holding "phi3" or "phi-3" marks a
+    # Phi-3 SentencePiece vocabulary, whose </s> and <unk> it looks up (and fails to load without)
+    gguf_name: str = ""
     # What a GGUF file cannot say, so llama.cpp (and the reference) does without it
     gguf_config: dict[str, Any] = field(default_factory=dict)
 
@@ -241,7 +244,10 @@ FAMILIES = {f.name: f for f in [
     Family("gemma3", build_gemma3, GEMMA_TOK, "sqrt(d) embeddings, (1+w) pre/post norms, GELU-tanh, Q/K norms, "
            "query_pre_attn_scalar 32, 5 sliding (window 4) + 1 global layers with their own rope bases, BOS",
            gguf_config={"query_pre_attn_scalar": 16}),
-    Family("phi3", build_phi3, PHI_TOK, "fused qkv_proj and gate_up_proj, GQA 4/2, partial rotary 12/16, untied"),
+    # named as Phi-4-mini, whose shape and byte-level BPE it has: "tiny-phi3" would make llama.cpp (and
+    # attncli, which follows it) look for the </s> of Phi-3's SentencePiece vocabulary, which a BPE lacks
+    Family("phi3", build_phi3, PHI_TOK, "fused qkv_proj and gate_up_proj, GQA 4/2, partial rotary 12/16, untied",
+           gguf_name="tiny-phi4-mini"),
 ]}
 
 
@@ -340,7 +346,8 @@ def _build(family: Family, root: Path) -> Built:
     (root / "gguf").mkdir(exist_ok=True)
     for ftype in ("f32", "f16", "q8_0"):
         out = root / "gguf" / f"tiny-{name}-{ftype}.gguf"
-        paths[f"gguf-{ftype}"] = families_gguf.convert(paths["hf-f32"], out, ftype, family.tokenizer.pre, f"tiny-{name}")
+        paths[f"gguf-{ftype}"] = families_gguf.convert(paths["hf-f32"], out, ftype, family.tokenizer.pre,
+                                                       family.gguf_name or f"tiny-{name}")
     references = {fmt: Reference.run(load_hf(paths[fmt]), ids) for fmt in ("hf-f32", "hf-bf16", "hf-sharded")}
     gguf_refs = {ftype: gguf_model(model, family, ftype) for ftype in ("f32", "f16", "q8_0")}
     references.update({f"gguf-{ftype}": Reference.run(m, ids) for ftype, m in gguf_refs.items()})
@@ -432,5 +439,5 @@ def unsupported_file(b: Built, u: Unsupported, kind: str, root: Path) -> Path:
         return folder
     out = root / f"{b.family.name}-{index}.gguf"
     if not out.exists():
-        families_gguf.convert(folder, out, "f32", b.family.tokenizer.pre, f"tiny-{b.family.name}")
+        families_gguf.convert(folder, out, "f32", b.family.tokenizer.pre, b.family.gguf_name or f"tiny-{b.family.name}")
     return out
