@@ -4,39 +4,18 @@ a name that is not there is one line that says how to get it."""
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 from attncli.checkpoints import hf_cache, load
 from attncli.errors import ModelError
+from known_models import hf_llama_files, write_files
 from run_cli import HOWS, attn
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-def llama_folder_files(tokenizer_json: str, vocab_size: int) -> dict[str, bytes]:
-    """config.json, model.safetensors and tokenizer.json of a one-layer random Llama, as bytes."""
-    d, m, rng = 16, 24, np.random.default_rng(3)
-    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": vocab_size, "hidden_size": d,
-           "intermediate_size": m, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
-           "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "tie_word_embeddings": True}
-    shapes = {"model.embed_tokens.weight": (vocab_size, d), "model.norm.weight": (d,),
-              "model.layers.0.input_layernorm.weight": (d,), "model.layers.0.post_attention_layernorm.weight": (d,),
-              "model.layers.0.self_attn.q_proj.weight": (d, d), "model.layers.0.self_attn.k_proj.weight": (d // 2, d),
-              "model.layers.0.self_attn.v_proj.weight": (d // 2, d), "model.layers.0.self_attn.o_proj.weight": (d, d),
-              "model.layers.0.mlp.gate_proj.weight": (m, d), "model.layers.0.mlp.up_proj.weight": (m, d),
-              "model.layers.0.mlp.down_proj.weight": (d, m)}
-    tensors = {k: (0.3 * rng.standard_normal(s)).astype(np.float32) for k, s in shapes.items()}
-    with tempfile.TemporaryDirectory() as tmp:  # save_file writes to a path
-        save_file(tensors, f"{tmp}/model.safetensors")
-        weights = Path(f"{tmp}/model.safetensors").read_bytes()
-    return {"config.json": json.dumps(cfg).encode(), "model.safetensors": weights, "tokenizer.json": tokenizer_json.encode()}
 
 
 def cache_model(hub: Path, repo: str, files: dict[str, bytes], revision: str = REVISION, main: bool = True) -> Path:
@@ -57,7 +36,7 @@ def cache_model(hub: Path, repo: str, files: dict[str, bytes], revision: str = R
 
 @pytest.fixture(scope="module")
 def files(tokenizer_json, tokenizer_vocab_size) -> dict[str, bytes]:
-    return llama_folder_files(tokenizer_json, tokenizer_vocab_size)
+    return hf_llama_files(tokenizer_json, tokenizer_vocab_size)
 
 
 @pytest.fixture
@@ -76,10 +55,7 @@ def test_a_cached_model_loads_by_name_as_its_snapshot_does(hub, files, tmp_path)
     model = load("tiny-org/tiny-llama")
     assert model.name == "tiny-org/tiny-llama" and model.source == str(snapshot)
     assert model.config.architecture == "llama" and model.config.n_kv_head == 1
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    for name, data in files.items():
-        (plain / name).write_bytes(data)
+    plain = write_files(tmp_path / "plain", files)
     np.testing.assert_array_equal(model.forward([1, 2, 3])["logits"], load(plain).forward([1, 2, 3])["logits"])
 
 
@@ -131,10 +107,7 @@ def test_a_snapshot_without_a_model_says_so(hub, files):
 
 def test_an_existing_path_wins_over_the_cache(hub, files, tmp_path, monkeypatch):
     cache_model(hub, "org/m", files)
-    local = tmp_path / "org" / "m"
-    local.mkdir(parents=True)
-    for name, data in files.items():
-        (local / name).write_bytes(data)
+    write_files(tmp_path / "org" / "m", files)
     monkeypatch.chdir(tmp_path)
     assert load("org/m").source == "org/m"
 

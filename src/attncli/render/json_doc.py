@@ -139,7 +139,8 @@ def model_ref(model: Model) -> dict[str, Any]:
 
 def tokens_doc(tokens: list[Token]) -> list[dict[str, Any]]:
     return [{"index": t.index, "id": t.id, "token": t.token, "text": t.text, "start": t.start, "end": t.end,
-             "word": t.word, "split": t.split, "continues": t.continues, "unknown": t.unknown} for t in tokens]
+             "word": t.word, "split": t.split, "continues": t.continues, "unknown": t.unknown, "special": t.special}
+            for t in tokens]
 
 
 def predictions_doc(preds: list[Prediction]) -> list[dict[str, Any]]:
