@@ -87,10 +87,10 @@ VARIANTS: dict[str, Variant] = {
 
 # config keys whose meaning attncli does not compute: (key, when it is a problem, what to say)
 REFUSED = (
-    ("attn_logit_softcapping", lambda v: v is not None, "attention softcapping (attn_logit_softcapping)"),
-    ("final_logit_softcapping", lambda v: v is not None, "final logit softcapping (final_logit_softcapping)"),
-    ("use_bidirectional_attention", bool, "bidirectional attention (use_bidirectional_attention)"),
-    ("mlp_bias", bool, "biases in the MLP (mlp_bias)"),
+    ("attn_logit_softcapping", lambda v: v is not None, "attention softcapping"),
+    ("final_logit_softcapping", lambda v: v is not None, "final logit softcapping"),
+    ("use_bidirectional_attention", bool, "bidirectional attention"),
+    ("mlp_bias", bool, "an MLP with biases"),
 )
 ROPE_TYPES = ("default", "linear", "llama3")
 
@@ -184,7 +184,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
     hp = {**v.defaults, **hp}
     for key, bad, what in REFUSED:
         if key in hp and bad(hp[key]):
-            raise ModelError(f"{cfg_path}: {what} is not supported; attncli cannot compute this model")
+            raise ModelError(f"{cfg_path}: {key} is {hp[key]!r}: {what} is not supported; attncli cannot compute "
+                             "this model exactly")
     act_key = "hidden_activation" if v.gemma else "hidden_act"
     act = hp.get(act_key)
     if act not in ACTIVATIONS:
