@@ -52,6 +52,16 @@ def post_processor_bos(backend) -> int | None:
     return full[0] if len(full) > len(bare) and full[1:1 + len(bare)] == bare else None
 
 
+def marked_words(tokens: list[str], special: list[bool]) -> list[int]:
+    """Word indices where a space is "▁": a token that starts with it, or a special token, starts a word."""
+    words, w = [], -1
+    for i, (tok, sp) in enumerate(zip(tokens, special)):
+        if i == 0 or sp or special[i - 1] or tok.startswith("\u2581"):
+            w += 1
+        words.append(w)
+    return words
+
+
 class Tokenizer:
     def __init__(self, backend, source: str = "tokenizer.json", bos_id: int | None = None,
                  add_bos: bool = False) -> None:  # backend: tokenizers.Tokenizer
@@ -102,6 +112,12 @@ class Tokenizer:
         return s
 
     @property
+    def spaces_marked(self) -> bool:
+        """SentencePiece-style: spaces become "▁" before any split, so the words are not the
+        pre-tokenizer's (a GGUF 'llama' vocabulary has none: the whole text would be one word)."""
+        return "\u2581" in str(self.backend.normalizer)
+
+    @property
     def special_ids(self) -> set[int]:
         """The ids of the tokenizer's special tokens (its added tokens marked special), and BOS."""
         if self._special is None:
@@ -123,7 +139,10 @@ class Tokenizer:
         enc = self.backend.encode(text, add_special_tokens=False)
         if not enc.ids:
             raise UsageError("the text gives no tokens for this model's tokenizer; give a sentence")
-        words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
+        if self.spaces_marked:
+            words = marked_words(enc.tokens, [tid in self.special_ids for tid in enc.ids])
+        else:
+            words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
         counts: dict[int, int] = {}
         for w in words:
             counts[w] = counts.get(w, 0) + 1
