@@ -66,12 +66,14 @@ def plan(gf: GGUFFile, config: ModelConfig, arch: Arch) -> list[Job]:
 
     def add(name: str, parts: tuple[str, ...]) -> None:
         info = gf.tensors[name]
-        shapes = [expected[p] for p in parts]
-        sizes = tuple(s[-1] if len(s) == 2 and p != "embed.W_E" else s[0] for p, s in zip(parts, shapes))
-        one = shapes[0]
-        # matrices are stored [out, in] row-major (GGUF dims [in, out]); the embedding is [vocab, d]
-        want = one if len(one) == 1 and len(parts) == 1 or parts[0] == "embed.W_E" else \
-            (sum(sizes),) if len(one) == 1 else (sum(sizes), one[0])
+        shapes = [expected[p] for p in parts]  # ours: [in, out] matrices, or vectors
+        sizes = tuple(s[-1] for s in shapes)  # each part's outputs
+        if parts[0] == "embed.W_E":
+            want = shapes[0]  # [vocab, d], as stored
+        elif len(shapes[0]) == 1:
+            want = (sum(sizes),)  # a vector, or fused vectors end to end
+        else:
+            want = (sum(sizes), shapes[0][0])  # stored [out, in] row-major (GGUF dims [in, out]), parts stacked
         if info.shape != want:
             raise ModelError(f"{gf.path}: tensor {name} has GGUF dims {list(info.dims)}; the metadata implies {list(want[::-1])}")
         n_heads = 0
