@@ -92,3 +92,11 @@ def provisional_dir(tmp_path_factory, tokenizer_json) -> Path:
     """The known model again, its card marked provisional with PROVISIONAL_NOTE."""
     card = {"provisional": True, "description": PROVISIONAL_NOTE}
     return make_known_model(tmp_path_factory.mktemp("prov"), tokenizer_json, card=card).path
+
+
+@pytest.fixture(scope="session")
+def bundled_model():
+    """The model that ships with attncli, loaded once."""
+    from attncli.checkpoints import load
+
+    return load(None)

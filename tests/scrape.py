@@ -9,7 +9,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 COLOR_SGR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-8]|4[0-8]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
 
 # A row of the Tokens table: index, repr of the token's text, id.
-TOKEN_ROW = re.compile(r"^\s*(\d+)\s+('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\s+(\d+)\b")
+TOKEN_ROW = re.compile(r"^\s*(\d+)\s+(\S+|'[^']*')\s+(\d+)\b")  # index, label (no spaces but a quoted blank), id
 
 
 def table_lines_after(stdout: str, title_start: str) -> list[str]:
@@ -45,7 +45,7 @@ def visible_cells(stdout: str) -> list[list[str]]:
 
 
 def token_rows(stdout: str) -> list[tuple[int, str, int]]:
-    """(index, repr of text, id) of each row of the Tokens table."""
+    """(index, label, id) of each row of the Tokens table (the label as every table writes it: ##pieces)."""
     rows = []
     for line in table_lines_after(stdout, "Tokens")[2:]:  # title, header
         if not line.strip():
@@ -57,11 +57,13 @@ def token_rows(stdout: str) -> list[tuple[int, str, int]]:
 
 
 def vector_rows(stdout: str) -> tuple[list[str], list[list[str]]]:
-    """The contextual vectors table: its dimension columns (d0, d1, ...) and its rows split on spaces."""
+    """The contextual vectors table: its dimension columns (d0, d1, ...) and its rows split on spaces,
+    each up to its norm (the columns after it, turned and reads like, are left out)."""
     lines = table_lines_after(stdout, "Contextual vectors")
     header = next(line for line in lines if line.split()[:2] == ["token", "d0"]).split()
-    end = next(i for i, line in enumerate(lines) if line.startswith("Next-token"))
-    rows = [line.split() for line in lines[:end] if re.match(r"^\s*\d+ \S", line)]
+    end = next(i for i, line in enumerate(lines) if line.startswith(("Next-token", "What layer")))
+    norm_at = header.index("norm") + 1  # the token cell "3 like" is two words
+    rows = [line.split()[:norm_at + 1] for line in lines[:end] if re.match(r"^\s*\d+ \S", line)]
     return [h for h in header if re.fullmatch(r"d\d+", h)], rows
 
 

@@ -22,8 +22,8 @@ def render(renderable, width: int) -> str:
 
 def header_indices(text: str) -> list[int]:
     """The key indices under the labels in the table's header."""
-    line = next(l for l in text.splitlines() if "query ↓ / key →" in l)
-    return [int(x) for x in re.findall(r"\d+", line.split("key →", 1)[1])]
+    line = next(l for l in text.splitlines() if "query ↓ / key →" in l or "q↓ k→" in l)
+    return [int(x) for x in re.findall(r"\d+", line.split("k", 1)[1].split("→", 1)[1])]
 
 
 def test_narrow_table_shows_the_last_tokens_and_says_so(tiny_model):
@@ -35,6 +35,19 @@ def test_narrow_table_shows_the_last_tokens_and_says_so(tiny_model):
     assert keys == list(range(T - len(keys), T)) and len(keys) < T
     assert f"Showing the last {len(keys)} of {T} tokens" in narrow.replace("\n", " ")
     assert max(len(l) for l in narrow.splitlines()) <= 60
+
+
+def test_a_narrow_terminal_shortens_the_corner_before_it_drops_a_key(bundled_model):
+    # the demo at 60 columns: the long corner header would push "i" (and its 47% from "like") off the table
+    toks, _ = bundled_model.encode("I do not like spinach")
+    trace = bundled_model.forward([t.id for t in toks])
+    view = head_view(trace, 1, 3)
+    narrow = render(rt.attention_table(view, toks, width=60), 60)
+    assert "q↓ k→" in narrow and "query ↓ / key →" not in narrow
+    assert header_indices(narrow) == list(range(len(toks))) and "Showing the last" not in narrow
+    assert "47%*" in narrow  # like -> i
+    wide = render(rt.attention_table(view, toks, width=120), 120)
+    assert "query ↓ / key →" in wide  # the full header while it costs nothing
 
 
 def test_wide_table_shows_every_token(tiny_model):

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .commands.common import PROG, error_line
+from .commands.common import PROG, error_line, writing_stdout
 from .errors import AttnError, ExitCode
 
 
@@ -26,8 +26,10 @@ def _is_click_error(e: BaseException) -> bool:
 
 def _report_click_error(e: Any) -> int:
     ctx = getattr(e, "ctx", None)
-    if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
-        text = ctx.get_help()  # Typer's rich help prints itself and returns ""
+    if type(e).__name__ == "NoArgsIsHelpError":
+        # the error was made by asking for the help, and Typer's rich help printed itself then;
+        # plain help is left in the message instead
+        text = e.format_message()
         if text.strip():
             typer.echo(text)
         return ExitCode.USAGE
@@ -50,6 +52,8 @@ class AttnGroup(TyperGroup):
         try:
             rv = super().main(args=args, prog_name=prog_name or PROG, complete_var=complete_var, standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else ExitCode.OK
+            with writing_stdout():  # what is still buffered must reach stdout, or say why not
+                sys.stdout.flush()
         except AttnError as e:
             if debug:
                 import traceback

@@ -35,6 +35,10 @@ class TrainingError(AttnError):
     """Training could not go on (NaN loss, corpus too small, output exists)."""
 
 
+class OutputError(AttnError):
+    """stdout could not be written (a full disk, a device error); a closed pipe is not one."""
+
+
 class MissingExtraError(AttnError):
     """An optional feature whose extra is not installed (e.g. matplotlib for --save)."""
 

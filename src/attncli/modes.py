@@ -54,9 +54,10 @@ class Mode(NamedTuple):
 # ---- the modes' functions (imports inside: only the chosen mode's renderers are loaded) -------
 
 def _table_run(c: Context) -> Any:
+    from .analysis.readout import readout
     from .views import head_view
 
-    return head_view(c.trace, c.layer, c.head), c.model.predict(c.trace, c.top_k)
+    return head_view(c.trace, c.layer, c.head), c.model.predict(c.trace, c.top_k), readout(c.model, c.trace, c.layer)
 
 
 def _table_rich(result: Any, c: Context, width: int) -> Renderable:
@@ -66,7 +67,7 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
     from .render import table as rt
     from .labels import token_label
 
-    view, preds = result
+    view, preds, read = result
     parts: list[Any] = [rt.explain_header(c.model, view)]
     warn = rt.provisional_warning(c.model)
     if warn is not None:
@@ -75,8 +76,9 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
         parts.append(Text(f"(the text was cut to its last {len(c.tokens)} tokens to fit the context)", style="yellow"))
     first = rt.first_shown([token_label(t) for t in c.tokens], width)  # one window for both tables
     parts += [Text(""), rt.tokens_table(c.tokens), Text(""),
-              rt.attention_table(view, c.tokens, show_scores=c.scores, first=first), Text(""),
+              rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=first), Text(""),
               rt.vectors_table(view, c.tokens, c.dims, width=width, first=first), Text(""),
+              rt.readout_table(read, c.tokens, c.model.tokenizer, first=first), Text(""),
               rt.predictions_table(preds, after=c.text)]
     return Group(*parts)
 
@@ -84,8 +86,8 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
 def _table_json(result: Any, c: Context, stream: bool = True) -> dict[str, Any]:
     from .render.json_doc import explain_doc
 
-    view, preds = result
-    return explain_doc(c.model, c.text, c.tokens, c.trace, view, preds, c.truncated, stream=stream)
+    view, preds, read = result
+    return explain_doc(c.model, c.text, c.tokens, c.trace, view, preds, c.truncated, stream=stream, readout=read)
 
 
 def _steps_run(c: Context) -> Any:
@@ -214,7 +216,13 @@ def _takers(option: str) -> str:
     return " or ".join(flags)
 
 
-def check_options(mode: Mode, given: set[str], files: dict[str, str]) -> None:
+# With --save/--html (and no --json) nothing goes to the terminal: options that shape only the
+# terminal tables would be ignored.
+TERMINAL_ONLY = {"--scores": "the figure and the page draw the weights", "--dims": "the contextual vectors are not drawn"}
+
+
+def check_options(mode: Mode, given: set[str], files: dict[str, str], as_json: bool = False,
+                  head: str | None = None) -> None:
     """Refuse, in one usage line, an option or a file the mode would otherwise ignore."""
     for option in sorted(given & OPTIONS - mode.options):
         if option == "--token":  # the wording a learner meets first
@@ -223,10 +231,18 @@ def check_options(mode: Mode, given: set[str], files: dict[str, str]) -> None:
             raise UsageError("--temperature is a what-if of --steps; add --steps")
         raise UsageError(f"{option} has no effect with {mode.flag}; it goes with {_takers(option)}")
     for fmt, path in files.items():
+        option = "--html" if fmt == "html" else "--save"
         if fmt not in mode.files:
-            option = "--html" if fmt == "html" else "--save"
             raise UsageError(f"{option} cannot be combined with {mode.flag}: it draws the attention tables; "
                              f"leave out {mode.flag}, or {option}")
+        chosen = (head or "").strip().lower()
+        if option == "--save" and "--head" in given and chosen != "all":
+            raise UsageError("--save draws every head of the layer, so --head has no effect; leave out --head")
+        if option == "--html" and chosen == "mean":
+            raise UsageError("--html shows one head at a time and cannot show the mean of heads; leave out --head mean")
+        if not as_json:
+            for opt in sorted(given & set(TERMINAL_ONLY)):
+                raise UsageError(f"{opt} has no effect with {option} ({TERMINAL_ONLY[opt]}); leave it out, or add --json")
 
 
 def default_head(mode: Mode, suggested: int | str) -> int | str:

@@ -28,18 +28,75 @@ def byte_level_alphabet() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs)))
 
 
+BYTE_OF = {ch: b for b, ch in byte_level_alphabet().items()}  # GPT-2's printable character -> its byte
+
+
 class Token(NamedTuple):
     index: int  # position in the input
     id: int
     token: str  # the vocabulary entry, e.g. "Ġlike"
-    text: str  # what it reads as, e.g. " like"
-    start: int  # character span in the (normalized) input text
+    text: str  # what it reads as, e.g. " like"; for part of a character, e.g. "🥦 byte 1/4"
+    start: int  # character span in the input text
     end: int
     word: int  # index of the word it belongs to
     split: bool  # its word was cut into several tokens
     continues: bool  # it is not the first piece of its word
     unknown: bool  # the tokenizer did not know it
+    raw: bytes | None = None  # the UTF-8 bytes it stands for; None for a special token, which stands for none
+    partial: bool = False  # it holds only part of a character's UTF-8 bytes
+    word_text: str = ""  # its word as the input spells it (from the offsets)
     special: bool = False  # a special token (BOS, EOS, a control token), not a piece of a word
+
+
+def _byte_labels(pieces: list[bytes | None]) -> list[tuple[str, bool]]:
+    """(text, partial) of each token from the bytes it stands for, in order.
+
+    A byte-level tokenizer may cut a character's UTF-8 bytes between tokens (🥦 is four
+    bytes, and may be four tokens). Such a token is named by the character and the bytes of
+    it that it holds, "🥦 byte 1/4", instead of the mojibake its bytes make on their own.
+    """
+    stream = b"".join(p for p in pieces if p)
+    starts: list[int] = []  # byte offset where each character of the stream begins
+    pos = 0
+    while pos < len(stream):
+        starts.append(pos)
+        lead = stream[pos]
+        pos += 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    starts.append(len(stream))
+    out: list[tuple[str, bool]] = []
+    u = 0
+    for piece in pieces:
+        if piece is None:
+            out.append(("", False))
+            continue
+        v = u + len(piece)
+        parts = []
+        partial = False
+        for a, b in zip(starts, starts[1:]):
+            if b <= u or a >= v:
+                continue
+            char = stream[a:b].decode("utf-8", errors="replace")
+            if u <= a and b <= v:
+                parts.append(char)
+            else:
+                partial = True
+                lo, hi = max(a, u) - a + 1, min(b, v) - a
+                which = f"byte {lo}" if lo == hi else f"bytes {lo}-{hi}"
+                parts.append(f"{char} {which}/{b - a}")
+        out.append(("".join(parts) if not partial else " + ".join(_merge(parts)), partial))
+        u = v
+    return out
+
+
+def _merge(parts: list[str]) -> list[str]:
+    """Whole characters next to each other read as one run: ["a", "b", "🥦 byte 1/4"] -> ["ab", "🥦 byte 1/4"]."""
+    out: list[str] = []
+    for p in parts:
+        if out and "/" not in p and "/" not in out[-1]:
+            out[-1] += p
+        else:
+            out.append(p)
+    return out
 
 
 def post_processor_bos(backend) -> int | None:
@@ -75,7 +132,13 @@ class Tokenizer:
         if unk_token:
             self._unk = backend.token_to_id(unk_token)
         self._display_cache: dict[int, str] = {}
-        self._special: set[int] | None = None
+        self._bytes_cache: dict[int, bytes | None] = {}
+        self._specials = {i for i, t in backend.get_added_tokens_decoder().items() if t.special}
+        decoder = getattr(backend, "decoder", None)
+        spec = decoder.__getstate__() if decoder is not None else b""
+        # how a vocabulary entry spells its bytes: GPT-2's byte alphabet, SentencePiece's <0xXX>, or plain text
+        self._byte_level = b'"ByteLevel"' in spec
+        self._byte_fallback = b'"ByteFallback"' in spec
 
     @classmethod
     def from_file(cls, path: Path) -> "Tokenizer":
@@ -101,13 +164,38 @@ class Tokenizer:
         tok = self.backend.id_to_token(i)
         return tok if tok is not None else f"<{i}>"
 
+    def token_bytes(self, i: int) -> bytes | None:
+        """The UTF-8 bytes token `i` stands for; None for a special token (<|endoftext|>, [CLS], ...)."""
+        if i in self._bytes_cache:
+            return self._bytes_cache[i]
+        tok = self.id_to_token(i)
+        raw: bytes | None
+        if i in self._specials:
+            raw = None
+        elif self._byte_level and all(c in BYTE_OF for c in tok):
+            raw = bytes(BYTE_OF[c] for c in tok)
+        elif self._byte_fallback and len(tok) == 6 and tok.startswith("<0x") and tok.endswith(">"):
+            raw = bytes([int(tok[3:5], 16)])
+        elif self._byte_fallback:
+            raw = tok.replace("\u2581", " ").encode("utf-8")  # SentencePiece's ▁ is a space
+        else:
+            raw = self.backend.decode([i], skip_special_tokens=False).encode("utf-8")
+        self._bytes_cache[i] = raw
+        return raw
+
     def display(self, i: int) -> str:
-        """How token `i` reads on its own: byte-level BPE's 'Ġ' becomes a space."""
+        """How token `i` reads on its own: byte-level BPE's 'Ġ' becomes a space; a token that is
+        only part of a character's bytes reads as those bytes, e.g. '<F0 9F>'."""
         s = self._display_cache.get(i)
         if s is None:
-            s = self.backend.decode([i], skip_special_tokens=False)
-            if s == "" or "\ufffd" in s:  # a lone byte of a multi-byte character, or a special
+            raw = self.token_bytes(i)
+            if raw is None:
                 s = self.id_to_token(i)
+            else:
+                try:
+                    s = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    s = "<" + " ".join(f"{b:02X}" for b in raw) + ">"
             self._display_cache[i] = s
         return s
 
@@ -120,10 +208,7 @@ class Tokenizer:
     @property
     def special_ids(self) -> set[int]:
         """The ids of the tokenizer's special tokens (its added tokens marked special), and BOS."""
-        if self._special is None:
-            added = self.backend.get_added_tokens_decoder()
-            self._special = {i for i, t in added.items() if t.special} | ({self.bos_id} if self.bos_id is not None else set())
-        return self._special
+        return self._specials | ({self.bos_id} if self.bos_id is not None else set())
 
     def with_bos(self, tokens: list[Token]) -> list[Token]:
         """`tokens` after the BOS token if this tokenizer adds one (the rest renumbered), else as they are."""
@@ -144,22 +229,31 @@ class Tokenizer:
         else:
             words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
         counts: dict[int, int] = {}
-        for w in words:
+        spans: dict[int, tuple[int, int]] = {}  # word -> its character span in the input
+        for w, (start, end) in zip(words, enc.offsets):
             counts[w] = counts.get(w, 0) + 1
+            a, b = spans.get(w, (start, end))
+            spans[w] = (min(a, start), max(b, end))
+        raws = [self.token_bytes(tid) for tid in enc.ids]
+        labels = _byte_labels(raws)
         tokens = []
         for i, (tid, tok, (start, end)) in enumerate(zip(enc.ids, enc.tokens, enc.offsets)):
+            label, partial = labels[i]
             tokens.append(
                 Token(
                     index=i,
                     id=tid,
                     token=tok,
-                    text=self.display(tid),
+                    text=label if raws[i] is not None else self.display(tid),
                     start=start,
                     end=end,
                     word=words[i],
                     split=counts[words[i]] > 1,
                     continues=i > 0 and words[i - 1] == words[i],
                     unknown=self._unk is not None and tid == self._unk,
+                    raw=raws[i],
+                    partial=partial,
+                    word_text=text[spans[words[i]][0]:spans[words[i]][1]].strip(),
                     special=tid in self.special_ids,
                 )
             )

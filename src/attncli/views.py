@@ -34,7 +34,8 @@ def resolve_head(head: str | None, n_head: int, default: int | str = 0, allowed:
         i = int(h)
     except ValueError:
         words = " or ".join(f"'{a}'" for a in allowed)
-        raise UsageError(f"--head {head!r} is not a head: give a number from 0 to {n_head - 1}, or {words}") from None
+        raise UsageError(f"--head {head!r} is not a head: give a number from 0 to {n_head - 1} (negative counts from "
+                         f"the end), or {words}") from None
     if not -n_head <= i < n_head:
         raise UsageError(f"--head {i} is out of range: this model has {n_head} heads per layer (0 to {n_head - 1})")
     return i % n_head

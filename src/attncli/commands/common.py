@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import typer
+
+from ..errors import OutputError, UsageError
 
 PROG = "attn"
 
@@ -19,10 +23,27 @@ JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout 
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
+COLOR_MODES = ("auto", "always", "never")
+_color = {"mode": "auto"}  # this run's --color, set while the command line is parsed
+
+
+def _set_color(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in COLOR_MODES:
+        raise UsageError(f"--color {value!r} is not one of {', '.join(COLOR_MODES)}")
+    _color["mode"] = mode
+    return mode
+
+
+ColorOpt = typer.Option("auto", "--color", callback=_set_color, metavar="auto|always|never",
+                        help="Color: auto (on a terminal, honoring NO_COLOR and FORCE_COLOR), always (e.g. for less -R), or never.")
+
 
 def error_line(message: str) -> None:
     """One line on stderr, whatever the message held."""
-    typer.echo(f"{PROG}: error: {' '.join(str(message).split())}", err=True)
+    from ..labels import printable
+
+    typer.echo(f"{PROG}: error: {printable(' '.join(str(message).split()))}", err=True)
 
 
 def stdout_console():
@@ -35,10 +56,49 @@ def stdout_console():
     """
     from rich.console import Console
 
-    console = Console(highlight=False, markup=False, emoji=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, markup=False, emoji=False, width=120)
+    kw: dict[str, Any] = {"highlight": False, "markup": False, "emoji": False}
+    mode = _color["mode"]
+    if mode == "always":  # even into a pipe or a file, whatever NO_COLOR says
+        truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit")
+        kw.update(force_terminal=True, no_color=False, color_system="truecolor" if truecolor else "256")
+    elif mode == "never":
+        kw["color_system"] = None
+    console = Console(**kw)
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        console = Console(**kw, width=120)
     return console
+
+
+@contextmanager
+def writing_stdout() -> Iterator[None]:
+    """Writes to stdout inside this turn a failure (a full disk, say) into one OutputError.
+
+    A closed pipe (`| head`) is not a failure: BrokenPipeError passes on, and the CLI's
+    boundary stops quietly.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write the output to stdout ({e.strerror or e}); "
+                          "check where it goes, e.g. a full disk") from None
+
+
+def show(renderable: Any, console: Any = None) -> None:
+    """Print a Rich renderable on stdout."""
+    console = console or stdout_console()
+    with writing_stdout():
+        console.print(renderable)
+
+
+def echo(text: str) -> None:
+    """A line of plain text on stdout, made printable (it may name files and models)."""
+    from ..labels import printable
+
+    with writing_stdout():
+        sys.stdout.write(printable(text, newlines=True) + "\n")
+        sys.stdout.flush()
 
 
 def emit_json(doc: dict[str, Any]) -> None:
@@ -46,9 +106,23 @@ def emit_json(doc: dict[str, Any]) -> None:
     from ..render.json_doc import dump
 
     out = sys.stdout
-    dump(doc, out.write)
-    out.write("\n")
-    out.flush()
+    with writing_stdout():
+        dump(doc, out.write)
+        out.write("\n")
+        out.flush()
+
+
+def read_stdin_text(what: str) -> str:
+    """All of stdin as one text (for `-`, or no TEXT with a pipe), its final line break dropped."""
+    stream = typer.get_binary_stream("stdin")
+    if stream.isatty():
+        raise UsageError(f"give the {what} as an argument, or pipe it in: echo \"I do not like spinach\" | attn explain")
+    raw = stream.read()
+    try:
+        return raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"stdin is not valid UTF-8 (byte {e.start} is 0x{raw[e.start]:02x}); "
+                         "convert the input, e.g. with iconv -t UTF-8") from None
 
 
 def load_model(spec: Optional[str]):

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import JsonOpt, ModelOpt, TopKOpt, default_view, emit_json, load_model, stdout_console
+from .common import ColorOpt, JsonOpt, ModelOpt, TopKOpt, default_view, emit_json, load_model, show
 
 
 def compare(
@@ -17,6 +17,7 @@ def compare(
     head: Optional[str] = typer.Option(None, "--head", help="A head number, or 'mean' for the average of the layer's heads."),
     top_k: int = TopKOpt,
     as_json: bool = JsonOpt,
+    color: str = ColorOpt,
 ) -> None:
     """Compare two sentences: aligned tokens, change in attention, contextual vectors and predictions."""
     from ..analysis.compare import compare as run_compare
@@ -36,4 +37,4 @@ def compare(
         return
     from ..render.compare import compare_view
 
-    stdout_console().print(compare_view(result, (text_a, text_b), tokens, model.tokenizer))
+    show(compare_view(result, (text_a, text_b), tokens, model.tokenizer))

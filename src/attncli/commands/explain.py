@@ -8,7 +8,9 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import JsonOpt, ModelOpt, PROG, TopKOpt, TruncateOpt, default_view, emit_json, given, load_model, stdout_console
+from ..labels import printable
+from .common import (ColorOpt, JsonOpt, ModelOpt, PROG, TopKOpt, TruncateOpt, default_view, emit_json, given, load_model, read_stdin_text, show,
+                     stdout_console)
 
 # Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
 # past this only the viewed layer is computed and written, so long inputs on deep models stay small.
@@ -22,7 +24,7 @@ MODE_OPTIONS = {"layer": "--layer", "head": "--head", "scores": "--scores", "top
 
 def explain(
     ctx: typer.Context,
-    text: str = typer.Argument(..., help="The sentence to look into."),
+    text: Optional[str] = typer.Argument(None, help="The sentence to look into; '-' or none (with a pipe) reads it from stdin."),
     model_spec: Optional[str] = ModelOpt,
     layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to show (negative counts from the end). Default: the model's suggested layer, else 0."),
     head: Optional[str] = typer.Option(None, "--head", help="A head number, 'mean' for the average of the layer's heads, or 'all' for every head side by side."),
@@ -39,6 +41,7 @@ def explain(
     save: Optional[str] = typer.Option(None, "--save", help="Write every head of the layer as one figure: a .png or .svg file (needs the plot extra: pip install 'attncli\\[plot]')."),
     html: Optional[str] = typer.Option(None, "--html", help="Write one self-contained interactive HTML page of the attention."),
     as_json: bool = JsonOpt,
+    color: str = ColorOpt,
 ) -> None:
     """Show how each token attends to the others, its contextual vector, and what comes next.
 
@@ -47,12 +50,14 @@ def explain(
     from .. import modes
     from ..views import resolve_head, resolve_layer
 
+    if text is None or text == "-":
+        text = read_stdin_text("text")
     mode = modes.pick({"steps": steps, "attribution": attribution, "rollout": rollout,
                        "heads": (head or "").strip().lower() == "all", "summary": summary})
     if not 0 < temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be a positive number, got {temperature:g}")
     files = modes.check_files(save, html)
-    modes.check_options(mode, given(ctx, MODE_OPTIONS), files)
+    modes.check_options(mode, given(ctx, MODE_OPTIONS), files, as_json, head)
     model = load_model(model_spec)
     c = model.config
     d_layer, d_head = default_view(model)
@@ -72,7 +77,7 @@ def explain(
                             truncated=truncated, token=token, temperature=temperature, dims=dims, scores=scores)
     if files:
         for line in modes.write_files(files, context):
-            typer.echo(f"{PROG}: {line}", err=True)
+            typer.echo(f"{PROG}: {printable(line)}", err=True)
         if not as_json:
             return
     result = mode.run(context)
@@ -80,4 +85,4 @@ def explain(
         emit_json(mode.json(result, context))
         return
     console = stdout_console()
-    console.print(mode.rich(result, context, console.width))
+    show(mode.rich(result, context, console.width), console)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .common import JsonOpt, ModelOpt, emit_json, load_model, stdout_console
+from .common import ColorOpt, JsonOpt, ModelOpt, emit_json, load_model, show
 
 
-def info(model_spec: Optional[str] = ModelOpt, as_json: bool = JsonOpt) -> None:
+def info(model_spec: Optional[str] = ModelOpt, as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
     """Print the model card: architecture, parameters, vocabulary, context, and where the weights came from."""
     from ..render import json_doc
 
@@ -17,4 +17,4 @@ def info(model_spec: Optional[str] = ModelOpt, as_json: bool = JsonOpt) -> None:
         return
     from ..render import table as rt
 
-    stdout_console().print(rt.info_table(model, json_doc.model_info(model)))
+    show(rt.info_table(model, json_doc.model_info(model)))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import emit_json
+from ..labels import printable
+from .common import echo, emit_json, show
 
 models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them.", no_args_is_help=True)
 
@@ -32,16 +33,20 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
              "source": f"{s.entry.package}=={s.entry.version}:{s.entry.member}"} for s in rows]})
         emit_json(doc)
         return
-    from rich.console import Console
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"models (cache: {registry.cache_dir()})", title_justify="left")
-    for col in ("name", "pulled", "size", "license", "path / description"):
-        table.add_column(col)
+    # The model's description and, under it, where it is (or how to get it): a long path folds, never cut.
+    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
+    for col in ("name", "pulled", "size", "license"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("model", overflow="fold")
     for s in rows:
-        where = str(s.path) if s.pulled else f"{s.entry.description}; run: attn models pull {s.entry.name}"
-        table.add_row(s.entry.name, "yes" if s.pulled else "no", _size(s.size if s.pulled else s.entry.size), s.entry.license, where)
-    Console(highlight=False).print(table)
+        where = printable(str(s.path)) if s.pulled else f"run: attn models pull {s.entry.name}"
+        table.add_row(s.entry.name, "yes" if s.pulled else "no", _size(s.size if s.pulled else s.entry.size),
+                      s.entry.license, Text(s.entry.description + "\n") + Text(where, style="dim"))
+    show(Group(Text(f"Models known by name (cache: {printable(str(registry.cache_dir()))})", style="italic"), table))
 
 
 @models_app.command("pull")
@@ -73,4 +78,4 @@ def pull_command(
     with progress:
         path = registry.pull(entry, progress=report, force=force)
     state = "already pulled" if already else "pulled, sha256 verified"
-    typer.echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")
+    echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")

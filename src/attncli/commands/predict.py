@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any, Optional
 
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json, error_line, load_model, stdout_console
+from .common import ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json, error_line, load_model, show
 
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
@@ -43,7 +42,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     if generated is not None:
         parts.append(rt.generated_text(text, generated["text"]))
     parts.append(rt.predictions_table(preds, after=text))
-    stdout_console().print(Group(*parts))
+    show(Group(*parts))
 
 
 def stdin_lines():
@@ -71,14 +70,15 @@ def predict(
     model_spec: Optional[str] = ModelOpt,
     top_k: int = TopKOpt,
     generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Also continue the text by N tokens."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", min=0.0, help="Sample the continuation at this temperature (0 or unset: greedy)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling, for a repeatable continuation."),
     truncate: bool = TruncateOpt,
     as_json: bool = JsonOpt,
+    color: str = ColorOpt,
 ) -> None:
     """Show what comes next: the top-k next tokens and their probabilities."""
-    if temperature is not None and not math.isfinite(temperature):  # click's min=0 lets nan and inf through
-        raise UsageError(f"--temperature {temperature} is not a finite number; give one like 0.7, or 0 for greedy")
+    if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
+        raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
     model = load_model(model_spec)
     if text is not None:
         _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from .common import ModelOpt, emit_json, load_model
+from .common import ModelOpt, echo, emit_json, load_model
 
 
 def _progress_bar():
@@ -28,6 +28,11 @@ def _progress_bar():
     # Off a terminal (a log, a pipe, a test) a bar prints only its last frame: show none there.
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                     TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+
+
+def count(n: int, noun: str) -> str:
+    """'1 token', '2,048 tokens'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _fmt_eta(seconds: float) -> str:
@@ -131,7 +136,7 @@ def train_command(
         v = result.valid
         lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
                      f"per word {v.ppl_word:.2f} ({v.tokens:,} tokens, {v.words:,} words)")
-    typer.echo("\n".join(lines))
+    echo("\n".join(lines))
 
 
 def eval_command(
@@ -153,7 +158,8 @@ def eval_command(
 
         emit_json(eval_doc(model, str(file), result, WORD_PATTERN))
         return
-    typer.echo(f"{model.name} on {file}: {result.tokens:,} tokens, {result.words:,} words (context {result.n_ctx}, stride {result.stride})\n"
+    echo(f"{model.name} on {file}: {count(result.tokens, 'token')}, {count(result.words, 'word')} "
+         f"(context {result.n_ctx}, stride {result.stride})\n"
                f"loss per token   {result.loss_token:.4f}\n"
                f"perplexity/token {result.ppl_token:.2f}\n"
                f"perplexity/word  {result.ppl_word:.2f}")

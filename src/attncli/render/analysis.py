@@ -16,7 +16,7 @@ from ..analysis.attribution import Attribution
 from ..tokenizer import Token
 from ..trace import Trace
 from ..labels import token_label
-from .style import MASKED, bar, cell_style, ramp_color
+from .style import MASKED, Heat, RampLegend, bar, cell_style
 
 
 def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text: str) -> Group:
@@ -65,28 +65,21 @@ def _heatmap(weights: np.ndarray, masked: np.ndarray, title: str, cell: str) -> 
     t.add_column(style="dim", justify="right", no_wrap=True)
     t.add_column(no_wrap=True)
     for q in range(weights.shape[0]):
-        row = Text()
-        for k in range(weights.shape[1]):
-            if masked[q, k]:
-                row.append(" " * len(cell))
-            else:
-                row.append(cell, style=ramp_color(float(weights[q, k])))
-        t.add_row(f"{q} ", row)
+        t.add_row(f"{q} ", Heat([None if masked[q, k] else float(weights[q, k]) for k in range(weights.shape[1])], cell))
     return t
 
 
 def heads_grid(trace: Trace, layer: int, tokens: list[Token], width: int) -> Group:
-    """Every head of `layer` as one small heatmap each, as many side by side as `width` holds."""
+    """Every head of `layer` as one small heatmap each, as many side by side as `width` holds.
+
+    Colored blocks on a color terminal; shade characters otherwise, with a key that matches.
+    """
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
     masked = trace.layer_mask(layer)  # [T, T]
     H, T = weights.shape[0], weights.shape[1]
     label_w = len(str(T - 1)) + 1
     cell = "██" if label_w + 2 * T + 2 <= width else "█"
     maps = [_heatmap(weights[h], masked, f"head {h}", cell) for h in range(H)]
-    legend = Text("keys → / queries ↓   ")
-    for x in (0.0, 0.25, 0.5, 0.75, 1.0):
-        legend.append("██", style=ramp_color(x))
-        legend.append(f" {100 * x:.0f}%  ")
     key = Text("tokens: " + "  ".join(f"{i}={token_label(t)}" for i, t in enumerate(tokens)), style="dim")
     return Group(Text(f"Attention weights of every head, layer {layer}  [blocks.{layer}.attn.weights]", style="bold"),
-                 Columns(maps, padding=(0, 2)), legend, key)
+                 Columns(maps, padding=(0, 2)), RampLegend("keys → / queries ↓   "), key)

@@ -139,8 +139,8 @@ def model_ref(model: Model) -> dict[str, Any]:
 
 def tokens_doc(tokens: list[Token]) -> list[dict[str, Any]]:
     return [{"index": t.index, "id": t.id, "token": t.token, "text": t.text, "start": t.start, "end": t.end,
-             "word": t.word, "split": t.split, "continues": t.continues, "unknown": t.unknown, "special": t.special}
-            for t in tokens]
+             "word": t.word, "split": t.split, "continues": t.continues, "unknown": t.unknown,
+             "bytes": None if t.raw is None else t.raw.hex(), "partial": t.partial, "special": t.special} for t in tokens]
 
 
 def predictions_doc(preds: list[Prediction]) -> list[dict[str, Any]]:
@@ -155,7 +155,7 @@ def envelope(command: str, model: Model | None) -> dict[str, Any]:
 
 
 def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view: HeadView,
-                preds: list[Prediction], truncated: bool = False, stream: bool = False) -> dict[str, Any]:
+                preds: list[Prediction], truncated: bool = False, stream: bool = False, readout: Any = None) -> dict[str, Any]:
     """The explain document; with `stream`, its attention matrices are Rows for `dump`."""
     matrix = Rows if stream else (lambda a, m: masked_floats(a, m))
     doc = envelope("explain", model)
@@ -181,6 +181,15 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
         "vectors": floats(view.vectors),
         "norms": view.norms.tolist(),
     }
+    if readout is not None:
+        L = readout.layer
+        tok = model.tokenizer
+        doc["contextual_vectors"]["turned_degrees"] = {
+            "from": f"blocks.{L}.resid_pre", "to": f"blocks.{L}.resid_mid", "degrees": floats(readout.turned)}
+        doc["contextual_vectors"]["reads_like"] = [
+            {"index": pos, "name": f"blocks.{L}.resid_mid through ln_final and the unembedding",
+             "top": [{"id": i, "token": tok.id_to_token(i), "text": tok.display(i), "probability": p} for i, p in near]}
+            for pos, near in zip(readout.positions, readout.nearest)]
     doc["predictions"] = predictions_doc(preds)
     return doc
 

@@ -58,7 +58,7 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
         rows.append(("+ pos_embed", w.pos_embed, f"row {i} of W_pos  [pos_embed]"))
     rows += [("= resid_pre", w.resid_pre, f"[blocks.{L}.resid_pre]"), ("ln1", w.ln1, f"[blocks.{L}.ln1]")]
     where = "the token's embedding plus its position's" if w.pos_embed is not None else "the token's embedding"
-    first = f"{where}" if L == 0 else f"{where}, changed by layers 0 to {L - 1}"
+    first = f"{where}" if L == 0 else f"{where}, changed by layer 0" if L == 1 else f"{where}, changed by layers 0 to {L - 1}"
     parts.append(_panel("1 · Embedding and position", _vectors_table(rows, dims),
                         f"{me} enters layer {L} as {first}; the layer normalizes it (ln1) before making q, k and v."))
 

@@ -6,26 +6,59 @@ from typing import Any
 
 import numpy as np
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group
 from rich.text import Text
 
-from ..labels import PIECE, token_label, token_note
+from ..labels import PIECE, printable, token_label, token_note
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..views import HeadView
 from .grid import Grid
-from .style import MASKED, bar, cell_style, head_name
+from .style import MASKED, RampLegend, bar, cell_style, head_name
 
 
-def tokens_table(tokens: list[Token]) -> Grid:
-    t = Grid(title="Tokens", title_justify="left", box=None, pad_edge=False, padding=(0, 2, 0, 0))
+def titled(title: str, table: Any, caption: str | None = None) -> Group:
+    """A table under its title (and over its caption), each its own line: a title never wraps
+    to the width of a narrow table."""
+    parts: list[Any] = [Text(title, style="italic"), table]
+    if caption:
+        parts.append(Text(caption, style="dim italic"))
+    return Group(*parts)
+
+
+def tokens_table(tokens: list[Token]) -> Group:
+    t = Grid(box=None, pad_edge=False, padding=(0, 2, 0, 0))
     t.add_column("#", justify="right", style="dim")
     t.add_column("token")
     t.add_column("id", justify="right", style="cyan")
     t.add_column("note", style="yellow")
     for tok in tokens:
-        t.add_row(str(tok.index), repr(tok.text), str(tok.id), token_note(tok, tokens))
-    return t
+        t.add_row(str(tok.index), token_label(tok), str(tok.id), token_note(tok, tokens))
+    return titled("Tokens", t)
+
+
+CORNER = "query ↓ / key →"  # the attention table's corner header
+SHORT_CORNER = "q↓ k→"  # the same, when the full one would push a key column off a narrow terminal
+
+
+def _fits(labels: list[str], width: int, corner: str) -> int:
+    """How many of the last tokens fit `width` columns with this corner header."""
+    row_w = max(cell_len(corner), *(cell_len(f"{i} {lab}") for i, lab in enumerate(labels))) + 4
+    fits, used = 0, row_w
+    for lab in reversed(labels):  # the last tokens first: they see all the others
+        used += max(cell_len(lab), 5) + 3
+        if used > width:
+            break
+        fits += 1
+    return fits
+
+
+def corner_for(labels: list[str], width: int | None) -> str:
+    """The corner header: the short one only when it keeps a key column the long one would drop."""
+    if width is None or _fits(labels, width, CORNER) >= len(labels):
+        return CORNER
+    return SHORT_CORNER if _fits(labels, width, SHORT_CORNER) > _fits(labels, width, CORNER) else CORNER
 
 
 def first_shown(labels: list[str], width: int | None) -> int:
@@ -33,14 +66,7 @@ def first_shown(labels: list[str], width: int | None) -> int:
     if width is None:
         return 0
     T = len(labels)
-    row_w = max(len("query ↓ / key →"), *(len(f"{i} {lab}") for i, lab in enumerate(labels))) + 4
-    fits = 0
-    used = row_w
-    for lab in reversed(labels):  # the last tokens first: they see all the others
-        used += max(len(lab), 5) + 3
-        if used > width:
-            break
-        fits += 1
+    fits = _fits(labels, width, corner_for(labels, width))
     return T - max(fits, 2) if fits < T else 0
 
 
@@ -55,8 +81,8 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     if first is None:
         first = first_shown(labels, width)
     what = "scores" if show_scores else "weights"
-    t = Grid(title=f"Attention {what}, layer {view.layer}, {head_name(view.head)}", title_justify="left")
-    t.add_column("query ↓ / key →", style="bold", no_wrap=True)
+    t = Grid()
+    t.add_column(corner_for(labels, width), style="bold", no_wrap=True)
     for i in range(first, len(tokens)):
         t.add_column(Text(f"{labels[i]}\n") + Text(str(i), style="dim"), justify="right", no_wrap=True)
     for q in range(first, len(tokens)):
@@ -80,34 +106,37 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
             style = cell_style(level) + (" bold" if k == best else "")
             cells.append(Text(body + mark, style=style))
         t.add_row(f"{q} {labels[q]}", *cells)
-    how = ("q·k/√d_head, before softmax" if show_scores
-           else "softmax of the scores: the share of attention, each row sums to 100%")
+    name = f"blocks.{view.layer}.attn.{what}"
+    how = (f"{name}: q·k/√d_head, before softmax" if show_scores
+           else f"{name}: softmax of the scores, the share of attention; each row sums to 100%")
+    masked = any(view.masked[q, k] for q in range(first, len(tokens)) for k in range(first, len(tokens)))
+    hidden = "token (future, or beyond the sliding window)" if np.tril(view.masked).any() else "(future) token"
     legend = Text(
         f"Each row is one token's query compared with the key of every token it may see ({how}). "
-        f"* marks the row's strongest link; {MASKED} a masked "
-        f"{'token (future, or beyond the sliding window)' if np.tril(view.masked).any() else '(future) token'}"
+        f"* marks the row's strongest link"
+        f"{f'; {MASKED} a masked ' + hidden if masked else ''}"
         f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.", style="dim"
     )
     if first:
         legend.append(f"\nShowing the last {len(tokens) - first} of {len(tokens)} tokens, as many as fit the width "
                       "(a row's strongest link may lie to the left); --json or --html has every cell.", style="yellow")
-    return Group(t, legend)
+    key = RampLegend("cell colors: " if not show_scores else "cell colors, from the row's lowest score to its highest: ",
+                     shades=False)
+    return Group(Text(f"Attention {what}, layer {view.layer}, {head_name(view.head)}", style="italic"), t, key, legend)
 
 
-def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120, first: int = 0) -> Grid:
+def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120, first: int = 0) -> Group:
     """The first `dims` dims of each contextual vector (fewer if `width` columns cannot hold them)."""
     vec = view.vectors  # [T, n]
     n = vec.shape[1]
-    label_w = max(len(f"{i} {token_label(t)}") for i, t in enumerate(tokens))
+    label_w = max(cell_len(f"{i} {token_label(t)}") for i, t in enumerate(tokens))
     fits = max(1, (width - label_w - 18) // 9)  # each dim "+0.123" plus padding; room for norm
     shown = min(dims, n, fits)
     if view.head == "mean":
-        what = "all heads combined through W_O"
+        what = f"all heads combined through W_O  [{view.vectors_name}]"
     else:
         what = f"head {view.head}'s weighted sum of values  [{view.vectors_name}[{view.head}]]"
-    t = Grid(title=f"Contextual vectors, layer {view.layer}: {what}", title_justify="left",
-              caption=f"first {shown} of {n} dims" + (" (as many as fit; widen the terminal for more)" if shown < min(dims, n) else ""),
-              caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t = Grid(box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("token", style="bold", no_wrap=True)
     for j in range(shown):
         t.add_column(f"d{j}", justify="right", no_wrap=True, min_width=6)
@@ -122,7 +151,31 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
         if shown < n:
             row.append("…")
         t.add_row(f"{i} {token_label(tok)}", *row, f"{norms[i]:.3f}")
-    return t
+    caption = f"first {shown} of {n} dims" + (" (as many as fit; widen the terminal for more)" if shown < min(dims, n) else "")
+    return titled(f"Contextual vectors, layer {view.layer}: {what}", t, caption)
+
+
+def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int = 0) -> Group:
+    """For a reader: how far this layer's attention turned each token's vector, and what that
+    vector reads like through the model's own unembedding (analysis/readout.py)."""
+    L = readout.layer
+    reads = {pos: ", ".join(printable(tokenizer.display(i)).strip() or repr(tokenizer.display(i)) for i, _ in near)
+             for pos, near in zip(readout.positions, readout.nearest)}
+    t = Grid(box=None, padding=(0, 2, 0, 0), pad_edge=False)
+    t.add_column("token", style="bold", no_wrap=True)
+    t.add_column("turned", justify="right", no_wrap=True)
+    t.add_column("", no_wrap=True, style="yellow")
+    t.add_column("reads like", no_wrap=True, style="green")
+    for i, tok in enumerate(tokens):
+        if i < first:
+            continue
+        deg = float(readout.turned[i])
+        t.add_row(f"{i} {token_label(tok)}", f"{deg:.0f}°", bar(deg / 90.0, 12), reads.get(i, ""))
+    caption = (f"turned: the angle between the token's vector before and after this layer's attention "
+               f"(blocks.{L}.resid_pre to blocks.{L}.resid_mid; 0° = attention left it as it was). "
+               f"reads like: that vector through the final norm and the unembedding, the entries it is nearest to, "
+               f"as if the model stopped here.")
+    return titled(f"What layer {L}'s attention did to each token", t, caption)
 
 
 def predictions_table(preds: list[Prediction], after: str | None = None) -> Group:
@@ -140,14 +193,14 @@ def predictions_table(preds: list[Prediction], after: str | None = None) -> Grou
 
 
 def generated_text(prompt: str, continuation: str) -> Text:
-    out = Text(prompt)
-    out.append(continuation, style="bold green")
+    out = Text(printable(prompt, newlines=True))
+    out.append(printable(continuation, newlines=True), style="bold green")
     return out
 
 
 def explain_header(model: Model, view: HeadView) -> Text:
     c = model.config
-    return Text.assemble("Model ", (model.name, "cyan"), f": {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}")
+    return Text.assemble("Model ", (printable(model.name), "cyan"), f": {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}")
 
 
 def provisional_warning(model: Model) -> Any:
@@ -155,26 +208,26 @@ def provisional_warning(model: Model) -> Any:
     if model.card.get("provisional"):
         from rich.panel import Panel
 
-        return Panel(Text(model.card.get("description", "This model is provisional: its numbers are not meaningful."), style="yellow"))
+        return Panel(Text(printable(str(model.card.get("description", "This model is provisional: its numbers are not meaningful."))),
+                          style="yellow"))
     return None
 
 
 def info_table(model: Model, info: dict[str, Any]) -> Group:
-    t = Grid(title=f"Model: {model.name}", title_justify="left", box=None, show_header=False, padding=(0, 2, 0, 0))
+    t = Grid(box=None, show_header=False, padding=(0, 2, 0, 0))
     t.add_column(style="bold")
     t.add_column()
-    def show(v: Any) -> str:
+    def show(v: Any) -> str:  # card values come from model files: made printable
         if isinstance(v, dict):
-            return ", ".join(f"{k}: {show(x)}" for k, x in v.items())
-        return str(v)
+            return ", ".join(f"{printable(str(k))}: {show(x)}" for k, x in v.items() if x is not None)
+        return printable(str(v))
 
     for key, value in info.items():
-        if isinstance(value, dict):
-            for k2, v2 in value.items():
-                t.add_row(f"{key}.{k2}", show(v2))
-        else:
-            t.add_row(key, show(value))
-    parts: list[Any] = [t]
+        for k2, v2 in (value.items() if isinstance(value, dict) else [(None, value)]):
+            if v2 is None:  # a field the card leaves empty (e.g. no validation file): nothing to show
+                continue
+            t.add_row(printable(key if k2 is None else f"{key}.{k2}"), show(v2))
+    parts: list[Any] = [titled(f"Model: {printable(model.name)}", t)]
     warn = provisional_warning(model)
     if warn is not None:
         parts.insert(0, warn)

@@ -1,0 +1,50 @@
+"""README.md renders as written (CommonMark) and its examples are what the commands print."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def tokens():
+    from markdown_it import MarkdownIt  # Rich's own Markdown parser: installed with attncli
+
+    return MarkdownIt("commonmark").parse(README.read_text(encoding="utf-8"))
+
+
+def test_every_heading_line_is_a_heading():
+    lines = README.read_text(encoding="utf-8").split("\n")
+    headings = {t.map[0] for t in tokens() if t.type == "heading_open"}
+    for n, line in enumerate(lines):
+        if line.startswith(("## ", "### ", "#### ")):
+            assert n in headings, f"line {n + 1} is not rendered as a heading (a code fence swallowed it?): {line}"
+    assert len(headings) > 20
+
+
+def test_every_code_fence_closes():
+    lines = README.read_text(encoding="utf-8").split("\n")
+    for t in tokens():
+        if t.type == "fence":
+            last = lines[t.map[1] - 1].strip()
+            assert last.startswith("```") and last.strip("`") == "", \
+                f"the code block opened at line {t.map[0] + 1} is not closed by a fence of its own"
+
+
+def test_the_parser_sees_an_unclosed_fence():  # guards the two tests above: they can fail
+    from markdown_it import MarkdownIt
+
+    doc = "## A\n\n```\ncode\n``` text glued to the fence\n\n## B\n"
+    toks = MarkdownIt("commonmark").parse(doc)
+    assert sum(t.type == "heading_open" for t in toks) == 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the examples are bash command lines")
+def test_the_examples_are_real_runs():
+    script = Path(__file__).resolve().parent.parent / "docs" / "readme_examples.py"
+    proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"README examples differ from the real output (run docs/readme_examples.py):\n{proc.stdout}"
