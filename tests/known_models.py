@@ -3,6 +3,7 @@
 - `random_params`: every weight of a config, small random normals from a seed;
 - `make_known_model`: a GPT-2 whose weights are set by hand so every answer is known (`Known`);
 - `copy_model`: one layer whose answer depends on one token being in the text;
+- `hf_llama_files`, `write_files`: a one-layer random Llama as a Hugging Face folder's files;
 - `rewrite_tensors`, `edit_config`: change a saved model directory, e.g. to break it.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save, save_file
 
 from attncli.checkpoints import native
 from attncli.config import ModelConfig, param_shapes
@@ -156,6 +157,34 @@ def save_copy_model(path: Path, tokenizer_json: str, vocab_size: int, key_id: in
     native.save(path, config, params, tokenizer_json, name="copy", card={"description": "test: copies one token forward"},
                 dtype="float32")
     return path
+
+
+# ---- a Hugging Face folder -------------------------------------------------------------------
+
+def hf_llama_files(tokenizer_json: str, vocab_size: int, **config: Any) -> dict[str, bytes]:
+    """config.json (its keys updated by `config`), model.safetensors and tokenizer.json of a one-layer
+    random Llama in a Hugging Face folder, as bytes: name -> contents."""
+    d, m, rng = 16, 24, np.random.default_rng(3)
+    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": vocab_size, "hidden_size": d,
+           "intermediate_size": m, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+           "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "tie_word_embeddings": True, **config}
+    shapes = {"model.embed_tokens.weight": (vocab_size, d), "model.norm.weight": (d,),
+              "model.layers.0.input_layernorm.weight": (d,), "model.layers.0.post_attention_layernorm.weight": (d,),
+              "model.layers.0.self_attn.q_proj.weight": (d, d), "model.layers.0.self_attn.k_proj.weight": (d // 2, d),
+              "model.layers.0.self_attn.v_proj.weight": (d // 2, d), "model.layers.0.self_attn.o_proj.weight": (d, d),
+              "model.layers.0.mlp.gate_proj.weight": (m, d), "model.layers.0.mlp.up_proj.weight": (m, d),
+              "model.layers.0.mlp.down_proj.weight": (d, m)}
+    tensors = {k: (0.3 * rng.standard_normal(s)).astype(np.float32) for k, s in shapes.items()}
+    return {"config.json": json.dumps(cfg).encode(), "model.safetensors": save(tensors),
+            "tokenizer.json": tokenizer_json.encode()}
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> Path:
+    """Write name -> contents into `folder` (made if needed); returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
 
 
 # ---- editing a saved model -------------------------------------------------------------------

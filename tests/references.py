@@ -58,13 +58,14 @@ ACTIVATIONS = {
 }
 
 
-def _rope(vec: np.ndarray, pos: int, theta: float) -> np.ndarray:
-    """Rotate pairs (i, i + dh/2) by pos * theta^(-2i/dh): the 'rotate half' layout of HF Llama."""
-    dh = len(vec)
-    half = dh // 2
+def _rope(vec: np.ndarray, pos: int, theta: float, dims: int | None = None, factors: list[float] | None = None) -> np.ndarray:
+    """Rotate pairs (i, i + dims/2) of the first `dims` dimensions (all by default; the rest pass) by
+    pos * theta^(-2i/dims) / factors[i]: the 'rotate half' layout of HF Llama, partial as HF Phi-3."""
+    dims = dims or len(vec)
+    half = dims // 2
     out = np.array(vec, dtype=np.float64)
     for i in range(half):
-        a = pos * theta ** (-2 * i / dh)
+        a = pos * theta ** (-2 * i / dims) / (factors[i] if factors else 1.0)
         x1, x2 = vec[i], vec[i + half]
         out[i] = x1 * math.cos(a) - x2 * math.sin(a)
         out[i + half] = x2 * math.cos(a) + x1 * math.sin(a)
@@ -75,7 +76,12 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
     """The transformer from its definition, token by token and head by head, in float64.
 
     hp is config.json's "model" object (`read_model`, or a ModelConfig's to_dict()); a field
-    it leaves out means GPT-2's choice. Biases are used where P has them.
+    it leaves out means GPT-2's choice. Biases are used where P has them. The family variants,
+    each as its model's paper or reference code defines it: embeddings times sqrt(d) (Gemma),
+    RMSNorm gains (1 + w) (Gemma), per-head Q/K RMSNorm before rotary (Qwen3, Gemma 3), sandwich
+    norms on each sublayer's output (Gemma 3), q.k / sqrt(query_pre_attn_scalar), rotary over the
+    first rope_dims only (Phi-3) with frequencies divided by rope_freq_factors (Llama 3), and
+    sliding-window layers that see the last sliding_window keys and turn at rope_local_theta.
     """
     H, d = hp["n_head"], hp["d_model"]
     Hkv = hp.get("n_kv_head") or H
@@ -86,11 +92,17 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
     causal = hp.get("causal", True)
     act = ACTIVATIONS[hp.get("activation", "gelu_tanh")]
     rms = hp.get("norm", "layernorm") == "rmsnorm"
+    plus_one = hp.get("norm_plus_one", False)
+    scale_dim = hp.get("query_pre_attn_scalar") or dh
+    rope_dims = hp.get("rope_dims") or dh
+    factors = list(hp.get("rope_freq_factors") or [])
+    window, sliding = hp.get("sliding_window", 0), set(hp.get("sliding_layers") or [])
     T = len(ids)
     P = {k: np.asarray(v, dtype=np.float64) for k, v in P.items()}
 
     def norm(x: np.ndarray, prefix: str) -> np.ndarray:
-        return _norm(x, P[f"{prefix}.w"], None if rms else P[f"{prefix}.b"], eps)
+        w = P[f"{prefix}.w"] + (1.0 if plus_one else 0.0)
+        return _norm(x, w, None if rms else P[f"{prefix}.b"], eps)
 
     def lin(x: np.ndarray, w: str, b: str) -> np.ndarray:
         y = x @ P[w]
@@ -98,7 +110,7 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
 
     xs = []
     for t, i in enumerate(ids):
-        x = P["embed.W_E"][i]
+        x = P["embed.W_E"][i] * (math.sqrt(d) if hp.get("scale_embed") else 1.0)
         if positions == "learned":
             x = x + P["pos_embed.W_pos"][t]
         xs.append(x)
@@ -110,10 +122,15 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
         q = [[row[hd * dh:(hd + 1) * dh] for hd in range(H)] for row in (lin(ht, f"{b}.attn.W_Q", f"{b}.attn.b_Q") for ht in h)]
         k = [[row[g * dh:(g + 1) * dh] for g in range(Hkv)] for row in (lin(ht, f"{b}.attn.W_K", f"{b}.attn.b_K") for ht in h)]
         v = [[row[g * dh:(g + 1) * dh] for g in range(Hkv)] for row in (lin(ht, f"{b}.attn.W_V", f"{b}.attn.b_V") for ht in h)]
+        if hp.get("qk_norm"):
+            q = [[norm(vec, f"{b}.attn.q_norm") for vec in q[t]] for t in range(T)]
+            k = [[norm(vec, f"{b}.attn.k_norm") for vec in k[t]] for t in range(T)]
+        local = L in sliding
         if positions == "rotary":
-            theta = hp.get("rope_theta", 10000.0)
-            q = [[_rope(vec, t, theta) for vec in q[t]] for t in range(T)]
-            k = [[_rope(vec, t, theta) for vec in k[t]] for t in range(T)]
+            theta = (hp.get("rope_local_theta") or hp.get("rope_theta", 10000.0)) if local else hp.get("rope_theta", 10000.0)
+            f = None if local and hp.get("rope_local_theta") else factors
+            q = [[_rope(vec, t, theta, rope_dims, f) for vec in q[t]] for t in range(T)]
+            k = [[_rope(vec, t, theta, rope_dims, f) for vec in k[t]] for t in range(T)]
         S = np.full((H, T, T), np.nan)
         W = np.full((H, T, T), np.nan)
         Z = np.zeros((H, T, dh))
@@ -121,7 +138,9 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
             g = hd // group
             for i in range(T):
                 keys = range(i + 1) if causal else range(T)  # causal: keys 0..i only
-                row = [sum(q[i][hd][c] * k[j][g][c] for c in range(dh)) / math.sqrt(dh) for j in keys]
+                if local:  # a sliding-window layer: the last `window` keys, the query's own included
+                    keys = range(max(0, i - window + 1), i + 1)
+                row = [sum(q[i][hd][c] * k[j][g][c] for c in range(dh)) / math.sqrt(scale_dim) for j in keys]
                 top = max(row)
                 e = [math.exp(s - top) for s in row]
                 total = sum(e)
@@ -130,7 +149,8 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
                     W[hd, i, j] = ej / total
                     Z[hd, i] += W[hd, i, j] * v[j][g]
         out = [lin(np.concatenate([Z[hd, t] for hd in range(H)]), f"{b}.attn.W_O", f"{b}.attn.b_O") for t in range(T)]
-        xs = [x + o for x, o in zip(xs, out)]
+        post = hp.get("post_norms")
+        xs = [x + (norm(o, f"{b}.ln1_post") if post else o) for x, o in zip(xs, out)]
         new = []
         for x in xs:
             h2 = norm(x, f"{b}.ln2")
@@ -139,7 +159,8 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
                 hidden = np.array([act(a) for a in h2 @ P[f"{b}.mlp.W_gate"]]) * up
             else:
                 hidden = np.array([act(a) for a in up])
-            new.append(x + lin(hidden, f"{b}.mlp.W_out", f"{b}.mlp.b_out"))
+            m = lin(hidden, f"{b}.mlp.W_out", f"{b}.mlp.b_out")
+            new.append(x + (norm(m, f"{b}.ln2_post") if post else m))
         xs = new
         ref.scores.append(S)
         ref.weights.append(W)

@@ -218,6 +218,45 @@ def test_forward_float32_close_to_float64_reference(make_params, c, T, seed):
         np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], w, rtol=1e-5, atol=1e-5)
 
 
+@st.composite
+def variant_configs(draw) -> ModelConfig:
+    """Llama-family blocks with any mix of the variants of Mistral, Qwen2/3, Gemma 3 and Phi-3."""
+    n_kv, group, dh = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.sampled_from([4, 6, 8]))
+    n_layer = draw(st.integers(1, 3))
+    rope_dims = draw(st.sampled_from([r for r in (2, 4, 6, 8) if r <= dh]))
+    window = draw(st.integers(0, 4))
+    layers = tuple(L for L in range(n_layer) if draw(st.booleans())) if window else ()
+    attn_bias = draw(st.booleans())
+    return ModelConfig(
+        vocab_size=11, n_ctx=8, n_layer=n_layer, n_head=n_kv * group, n_kv_head=n_kv, d_head=dh, d_model=8, d_mlp=12,
+        norm="rmsnorm", positions="rotary", mlp="swiglu", activation=draw(st.sampled_from(["silu", "gelu_tanh"])),
+        attn_bias=attn_bias, attn_out_bias=draw(st.booleans()), mlp_bias=False, tied_embeddings=draw(st.booleans()),
+        qk_norm=draw(st.booleans()), norm_plus_one=draw(st.booleans()), post_norms=draw(st.booleans()),
+        scale_embed=draw(st.booleans()), query_pre_attn_scalar=draw(st.sampled_from([0.0, 3.0, 20.0])),
+        rope_dims=rope_dims, rope_theta=draw(st.sampled_from([100.0, 10000.0])),
+        rope_freq_factors=tuple(draw(st.lists(st.floats(0.5, 8.0), min_size=rope_dims // 2, max_size=rope_dims // 2)))
+        if draw(st.booleans()) else (),
+        sliding_window=window if layers else 0, sliding_layers=layers,
+        rope_local_theta=draw(st.sampled_from([0.0, 50.0])) if layers else 0.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=variant_configs(), T=st.integers(1, 7), seed=st.integers(0, 2**32 - 1))
+def test_every_family_variant_matches_the_naive_reference(make_params, cfg, T, seed):
+    """Sliding windows, Q/K norms, (1 + w) and sandwich norms, scaled embeddings, the attention scale,
+    partial and scaled rotary: the trace against the naive pass's reading of the same config."""
+    P = make_params(cfg, seed=seed % 1000, dtype=np.float64)
+    ids = np.random.default_rng(seed).integers(0, cfg.vocab_size, size=T)
+    ref = naive_forward(cfg.to_dict(), P, ids.tolist())
+    trace = forward(P, cfg, ids)
+    np.testing.assert_allclose(trace["logits"], ref.logits, rtol=1e-6, atol=1e-6)
+    for L in range(cfg.n_layer):
+        hidden = np.isnan(ref.weights[L][0])  # [T, T]: what the reference never looked at
+        np.testing.assert_array_equal(trace.layer_mask(L), hidden, err_msg=f"layer {L} mask")
+        np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], np.nan_to_num(ref.weights[L]), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(trace[f"blocks.{L}.attn.z"], ref.z[L], rtol=1e-6, atol=1e-6)
+
+
 def test_forward_bidirectional_lets_the_first_token_see_the_last(make_params):
     cfg = ModelConfig(vocab_size=11, n_layer=1, n_head=2, d_model=8, n_ctx=8, causal=False)
     trace = forward(make_params(cfg), cfg, [1, 2, 3])

@@ -54,10 +54,21 @@ def _saved(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, dtype, *
     return config, params, tmp_path / "m"
 
 
-@pytest.mark.parametrize("over", [{}, dict(norm="rmsnorm", positions="rotary", mlp="swiglu", activation="silu", n_kv_head=1,
-                                         attn_bias=False, mlp_bias=False, tied_embeddings=False, causal=False)])
-def test_round_trip_float32_is_exact(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, over):
+# every family variant at once (format version 2): Gemma 3's blocks, Qwen2's biases, partial and scaled rope
+VARIANTS = dict(norm="rmsnorm", positions="rotary", mlp="swiglu", activation="gelu_tanh", n_kv_head=1, attn_bias=True,
+                attn_out_bias=False, mlp_bias=False, qk_norm=True, norm_plus_one=True, post_norms=True, scale_embed=True,
+                query_pre_attn_scalar=12.0, rope_dims=4, rope_freq_factors=(1.0, 2.5), sliding_window=3,
+                sliding_layers=(0,), rope_local_theta=100.0)
+
+
+@pytest.mark.parametrize("over,version", [
+    ({}, 1),
+    (dict(norm="rmsnorm", positions="rotary", mlp="swiglu", activation="silu", n_kv_head=1, attn_bias=False,
+          mlp_bias=False, tied_embeddings=False, causal=False), 1),
+    (VARIANTS, 2)], ids=["gpt2", "llama", "variants"])
+def test_round_trip_float32_is_exact(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, over, version):
     config, params, path = _saved(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, "float32", **over)
+    assert json.loads((path / "config.json").read_text())["format_version"] == version  # the lowest that states it
     model = load(path)
     assert model.config == config
     assert set(model.params) == set(params)
@@ -79,7 +90,7 @@ def test_round_trip_float16_within_half_precision(tmp_path, tokenizer_json, toke
         # float16 keeps 11 significant bits: relative error at most 2^-11 for normal numbers
         np.testing.assert_allclose(got, arr, rtol=2.0**-11, atol=2.0**-24, err_msg=name)
         np.testing.assert_array_equal(got, arr.astype(np.float16).astype(np.float32), err_msg=name)
-    assert json.loads((path / "config.json").read_text())["format_version"] == FORMAT_VERSION
+    assert json.loads((path / "config.json").read_text())["format_version"] == 1  # GPT-2 needs no version-2 field
 
 
 def test_loaded_model_runs(tiny_model):
@@ -135,12 +146,20 @@ def test_config_not_an_object(make_model_dir):
     assert str(path / "config.json") in msg and "JSON object" in msg
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("version", [FORMAT_VERSION + 1, 0, "1", None])
 def test_unknown_format_version(make_model_dir, version):
     path = make_model_dir()
     cfg = edit_config(path, lambda d: d.update(format_version=version))
     msg = load_error(path)
-    assert str(cfg) in msg and f"format_version {version!r}" in msg and f"version {FORMAT_VERSION}" in msg
+    assert str(cfg) in msg and f"format_version {version!r}" in msg and f"versions 1 and {FORMAT_VERSION}" in msg
+
+
+def test_a_version_2_field_in_a_version_1_file_is_refused(make_model_dir):
+    """An attncli that predates the field would ignore it and compute another model: the file is inconsistent."""
+    path = make_model_dir()
+    cfg = edit_config(path, lambda d: d["model"].update(scale_embed=True))
+    msg = load_error(path)
+    assert str(cfg) in msg and "scale_embed needs format_version 2" in msg
 
 
 def test_config_missing_hyperparameter(make_model_dir):

@@ -71,6 +71,29 @@ def test_unknown_tokens_are_marked():
     assert not any(t.split for t in tokens)
 
 
+def test_sentencepiece_words_start_at_the_space_mark():
+    """A SentencePiece vocabulary (a GGUF 'llama' one: spaces made "▁", no pre-tokenizer) is one
+    'word' to tokenizers; words start at "▁" and at special tokens instead."""
+    from tokenizers import AddedToken, normalizers
+    from tokenizers import Tokenizer as HF
+    from tokenizers.models import BPE
+
+    pieces = ["<s>", "\u2581", "I", "\u2581do", "\u2581sp", "in", "ach", "\u2581like"] + list("dospinachlke")
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(pieces))}
+    merges = [("\u2581", "d"), ("\u2581d", "o"), ("\u2581", "s"), ("\u2581s", "p"), ("i", "n"), ("a", "c"),
+              ("ac", "h"), ("\u2581", "l"), ("\u2581l", "i"), ("\u2581li", "k"), ("\u2581lik", "e")]
+    vocab.update({a + b: len(vocab) + i for i, (a, b) in enumerate(merges) if a + b not in vocab})
+    backend = HF(BPE(vocab=vocab, merges=merges))
+    backend.normalizer = normalizers.Replace(" ", "\u2581")
+    backend.add_special_tokens([AddedToken("<s>", special=True)])
+    tok = Tokenizer(backend)
+    tokens = tok.encode("I do <s> spinach like")
+    assert [t.token for t in tokens] == ["I", "\u2581do", "\u2581", "<s>", "\u2581sp", "in", "ach", "\u2581like"]
+    assert [t.word for t in tokens] == [0, 1, 2, 3, 4, 4, 4, 5]
+    assert [t.special for t in tokens] == [False, False, False, True, False, False, False, False]
+    assert [t.continues for t in tokens] == [False] * 5 + [True, True, False]
+
+
 @pytest.mark.parametrize("text", ["", " ", "   ", "\n", "\t \n  \r\n"])
 def test_empty_or_whitespace_text_is_a_usage_error(tok, text):
     with pytest.raises(UsageError, match="empty") as info:

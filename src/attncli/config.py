@@ -1,19 +1,26 @@
 """The model's hyperparameters, validated: one dataclass for every supported architecture.
 
 A GPT-2 block is the default; the Llama-style choices (RMSNorm, rotary positions,
-grouped-query attention, SwiGLU) and a bidirectional mode are fields of the same config,
-so new architectures are new values, not new code paths.
+grouped-query attention, SwiGLU), the variants of Mistral, Qwen2/3, Gemma 3 and Phi-3
+(sliding windows, Q/K norms, sandwich norms, scaled embeddings, rope scaling, partial
+rotary) and a bidirectional mode are fields of the same config, so new architectures are
+new values, not new code paths.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ModelError
 from .numerics import ACTIVATIONS
 
-FORMAT_VERSION = 1  # of attncli's own config.json; bump when a field changes meaning
+# attncli's own config.json: 1 holds the fields up to `architecture`; 2 adds the family variants
+# below it. A model is saved as the lowest version that can state it, so an attncli that
+# predates a field refuses the file instead of ignoring the field and computing wrong numbers.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary", "none")
@@ -41,6 +48,22 @@ class ModelConfig:
     tied_embeddings: bool = True  # the unembedding is the token embedding's transpose
     causal: bool = True  # False: every token sees every other (a bidirectional encoder)
     architecture: str = "gpt2"
+    # ---- format version 2: the variants of the families attncli reads (all off: a GPT-2 or Llama block)
+    attn_out_bias: bool | None = None  # W_O's bias; None means as attn_bias. Qwen2 biases Q, K, V but not W_O
+    qk_norm: bool = False  # Qwen3, Gemma 3: each head's q and k are RMS-normed ([d_head] gains) before rotary
+    norm_plus_one: bool = False  # Gemma stores RMSNorm gains as w and scales by (1 + w), its Q/K norms too
+    post_norms: bool = False  # Gemma 3's "sandwich": attention's and the MLP's outputs are normed again
+    #                           (ln1_post, ln2_post) before they join the residual stream
+    scale_embed: bool = False  # Gemma multiplies token embeddings by sqrt(d_model), in their dtype
+    query_pre_attn_scalar: float = 0.0  # 0 means d_head: scores are q.k / sqrt(this); Gemma 3 sets it apart
+    rope_dims: int = 0  # 0 means d_head; Phi-3 rotates only the first rope_dims of each head, the rest pass
+    # one divisor per rotary frequency of the layers that use rope_theta: Llama 3's "llama3" rope
+    # scaling, linear scaling, or a GGUF's rope_freqs.weight; empty for none
+    rope_freq_factors: tuple[float, ...] = ()
+    sliding_window: int = 0  # 0: none; W: the sliding_layers see only the last W keys (themselves included)
+    sliding_layers: tuple[int, ...] = ()  # Mistral and Phi-3: every layer; Gemma 3: five of every six
+    rope_local_theta: float = 0.0  # 0 means rope_theta; Gemma 3's sliding layers turn at their own base
+    #                                (10k against the global layers' 1M), unscaled
 
     def __post_init__(self) -> None:
         # Resolve the 0 = "derive it" defaults once so the rest of the code never guesses.
@@ -50,6 +73,15 @@ class ModelConfig:
             object.__setattr__(self, "n_kv_head", self.n_head)
         if self.d_head == 0 and self.n_head > 0:
             object.__setattr__(self, "d_head", self.d_model // self.n_head)
+        if self.attn_out_bias is None:
+            object.__setattr__(self, "attn_out_bias", self.attn_bias)
+        if self.query_pre_attn_scalar == 0:
+            object.__setattr__(self, "query_pre_attn_scalar", float(self.d_head))
+        if self.rope_dims == 0:
+            object.__setattr__(self, "rope_dims", self.d_head)
+        for name in ("rope_freq_factors", "sliding_layers"):  # a JSON list, kept as a hashable tuple
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         self.validate()
 
     def validate(self) -> None:
@@ -68,6 +100,57 @@ class ModelConfig:
             raise ModelError(f"config: norm_eps must be positive, got {self.norm_eps!r}")
         if not self.rope_theta > 0:
             raise ModelError(f"config: rope_theta must be positive, got {self.rope_theta!r}")
+        self.validate_variants()
+
+    def validate_variants(self) -> None:
+        """The format-2 fields: each in range, and only where the block has what it changes."""
+        if not (math.isfinite(self.query_pre_attn_scalar) and self.query_pre_attn_scalar > 0):
+            raise ModelError(f"config: query_pre_attn_scalar must be positive, got {self.query_pre_attn_scalar!r}")
+        if self.norm != "rmsnorm" and (self.norm_plus_one or self.qk_norm):
+            raise ModelError("config: norm_plus_one and qk_norm are RMSNorm variants; they need norm rmsnorm")
+        if not (isinstance(self.rope_dims, int) and 0 < self.rope_dims <= self.d_head and self.rope_dims % 2 == 0):
+            raise ModelError(f"config: rope_dims must be an even number from 2 to d_head ({self.d_head}), got {self.rope_dims!r}")
+        factors = self.rope_freq_factors
+        if factors and (len(factors) != self.rope_dims // 2
+                        or not all(isinstance(f, (int, float)) and math.isfinite(f) and f > 0 for f in factors)):
+            raise ModelError(f"config: rope_freq_factors must be {self.rope_dims // 2} positive numbers (one per rotary "
+                             f"frequency), got {len(factors)}")
+        if (factors or self.rope_local_theta) and self.positions != "rotary":
+            raise ModelError("config: rope_freq_factors and rope_local_theta need rotary positions")
+        if not (isinstance(self.sliding_window, int) and self.sliding_window >= 0):
+            raise ModelError(f"config: sliding_window must be 0 or a positive integer, got {self.sliding_window!r}")
+        layers = self.sliding_layers
+        if not all(isinstance(L, int) and not isinstance(L, bool) for L in layers) or list(layers) != sorted(set(layers)) \
+                or (layers and not 0 <= layers[0] <= layers[-1] < self.n_layer):
+            raise ModelError(f"config: sliding_layers must be distinct layer indices from 0 to {self.n_layer - 1}, "
+                             f"in order; got {list(layers)}")
+        if bool(layers) != bool(self.sliding_window):
+            raise ModelError("config: sliding_window and sliding_layers go together: a window needs the layers it "
+                             "applies to, and sliding layers need a window")
+        if layers and not self.causal:
+            raise ModelError("config: a sliding window limits how far back a causal model looks; it needs causal true")
+        if not (math.isfinite(self.rope_local_theta) and self.rope_local_theta >= 0):
+            raise ModelError(f"config: rope_local_theta must be 0 or positive, got {self.rope_local_theta!r}")
+        if self.rope_local_theta and not layers:
+            raise ModelError("config: rope_local_theta is the sliding layers' rotary base; it needs sliding_layers")
+
+    @property
+    def attn_scale(self) -> float:
+        """What q.k is multiplied by to give the scores: 1/sqrt(query_pre_attn_scalar), i.e. 1/sqrt(d_head) unless set."""
+        return 1.0 / math.sqrt(self.query_pre_attn_scalar)
+
+    def is_sliding(self, layer: int) -> bool:
+        """Whether `layer` sees only the last sliding_window keys (and turns at rope_local_theta if set)."""
+        return layer in self.sliding_layers
+
+    @property
+    def format_version(self) -> int:
+        """The lowest version of attncli's config.json that states this config: 2 if it uses a variant."""
+        derived = {"attn_out_bias": self.attn_bias, "query_pre_attn_scalar": float(self.d_head), "rope_dims": self.d_head}
+        for f in fields(self):
+            if f.name in V2_FIELDS and getattr(self, f.name) != derived.get(f.name, f.default):
+                return 2
+        return 1
 
     @property
     def n_params(self) -> int:
@@ -80,7 +163,11 @@ class ModelConfig:
         return total
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields of `format_version` (a version-1 config leaves the version-2 fields out)."""
+        d = asdict(self)
+        if self.format_version == 1:
+            d = {k: v for k, v in d.items() if k not in V2_FIELDS}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "config.json") -> "ModelConfig":
@@ -91,20 +178,36 @@ class ModelConfig:
         kwargs = {k: v for k, v in d.items() if k in known}
         types = {f.name: f.type for f in fields(cls)}
         for k, v in kwargs.items():
-            want = types[k]
-            ok = {
-                "int": isinstance(v, int) and not isinstance(v, bool),
-                "float": isinstance(v, (int, float)) and not isinstance(v, bool),
-                "str": isinstance(v, str),
-                "bool": isinstance(v, bool),
-            }.get(want, True)
-            if not ok:
-                noun = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}[want]
-                raise ModelError(f"{source}: {k} must be {noun}, got {v!r}")
+            if not _is(types[k], v):
+                raise ModelError(f"{source}: {k} must be {NOUNS[types[k]]}, got {v!r}")
         try:
             return cls(**kwargs)
         except ModelError as e:  # say which file the bad value is in
             raise ModelError(f"{source}: {str(e).removeprefix('config: ')}") from None
+
+
+_NAMES = [f.name for f in fields(ModelConfig)]
+V2_FIELDS = frozenset(_NAMES[_NAMES.index("architecture") + 1:])  # the fields format version 2 added
+
+NOUNS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+         "bool | None": "true, false or null", "tuple[float, ...]": "a list of numbers",
+         "tuple[int, ...]": "a list of integers"}
+
+
+def _is(kind: str, v: Any) -> bool:
+    """Whether a JSON value `v` is of the field type `kind` (a string: this module's annotations are)."""
+    def integer(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    return {
+        "int": integer(v), "float": number(v), "str": isinstance(v, str), "bool": isinstance(v, bool),
+        "bool | None": v is None or isinstance(v, bool),
+        "tuple[float, ...]": isinstance(v, (list, tuple)) and all(number(x) for x in v),
+        "tuple[int, ...]": isinstance(v, (list, tuple)) and all(integer(x) for x in v),
+    }.get(kind, True)
 
 
 def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -134,7 +237,13 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes[f"{b}.attn.b_Q"] = (qd,)
             shapes[f"{b}.attn.b_K"] = (kvd,)
             shapes[f"{b}.attn.b_V"] = (kvd,)
+        if config.attn_out_bias:
             shapes[f"{b}.attn.b_O"] = (d,)
+        if config.qk_norm:  # one gain per head dimension, shared by the heads
+            shapes[f"{b}.attn.q_norm.w"] = (dh,)
+            shapes[f"{b}.attn.k_norm.w"] = (dh,)
+        if config.post_norms:
+            norm(f"{b}.ln1_post")
         norm(f"{b}.ln2")
         shapes[f"{b}.mlp.W_in"] = (d, m)
         if config.mlp == "swiglu":
@@ -143,6 +252,8 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         if config.mlp_bias:
             shapes[f"{b}.mlp.b_in"] = (m,)
             shapes[f"{b}.mlp.b_out"] = (d,)
+        if config.post_norms:
+            norm(f"{b}.ln2_post")
     norm("ln_final")
     if not config.tied_embeddings:
         shapes["unembed.W_U"] = (d, V)

@@ -51,6 +51,8 @@ def token_label(tok: Token) -> str:
 
 def token_note(tok: Token, tokens: list[Token]) -> str:
     notes = []
+    if tok.special:
+        notes.append("special token" + (", added before the text" if tok.start == tok.end == 0 and tok.index == 0 else ""))
     if tok.unknown:
         notes.append("unknown to the tokenizer")
     if tok.split:

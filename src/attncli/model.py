@@ -8,8 +8,10 @@
 6. after the last block, a final norm and the unembedding give the next-token logits.
 
 Follows GPT-2 (Radford et al., 2019) by default; the config's other values give Llama-style
-blocks (RMSNorm, rotary positions, grouped-query attention, SwiGLU) and a bidirectional
-(unmasked) mode through the same functions. Every intermediate goes through a Recorder
+blocks (RMSNorm, rotary positions, grouped-query attention, SwiGLU), the variants of Mistral,
+Qwen2/3, Gemma 3 and Phi-3 (sliding-window layers, Q/K norms, sandwich norms, scaled
+embeddings, rope scaling, partial rotary) and a bidirectional (unmasked) mode through the same
+functions, each variant in one place. Every intermediate goes through a Recorder
 under its canonical name (trace.NAMES). Weights are stored for `x @ W` (shape [in, out])
 under the names of `config.param_shapes`.
 """
@@ -29,14 +31,26 @@ if TYPE_CHECKING:
     from .tokenizer import Token, Tokenizer
 
 Params = dict[str, np.ndarray]
-Rope = tuple[np.ndarray, np.ndarray]  # cos, sin: [T, dh] each
+Rope = tuple[np.ndarray, np.ndarray]  # cos, sin: [T, rope_dims] each
+
+
+class Attend(NamedTuple):
+    """What one block's attention may see and how it knows positions (they differ by layer only
+    in models with sliding-window layers)."""
+
+    mask: np.ndarray | None  # [T, T], True where a query may NOT look; None: it sees everything
+    rope: Rope | None  # the rotary angles; None without rotary positions
 
 
 # ---- the steps -------------------------------------------------------------------------------
 
 def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder) -> np.ndarray:
-    """Step 1: each token id becomes its row of W_E, plus its position's row of W_pos (if learned)."""
-    x = rec("embed", params["embed.W_E"][ids])  # [T] -> [T, d]
+    """Step 1: each token id becomes its row of W_E (Gemma: times sqrt(d_model)), plus its position's
+    row of W_pos (if learned)."""
+    x = params["embed.W_E"][ids]  # [T] -> [T, d]
+    if config.scale_embed:  # rounded to the embedding's dtype first, as transformers does
+        x = x * np.asarray(np.sqrt(config.d_model), dtype=x.dtype)  # [T, d]
+    x = rec("embed", x)  # [T, d]
     if config.positions == "learned":
         x = x + rec("pos_embed", params["pos_embed.W_pos"][: ids.shape[0]])  # [T, d]
     return x  # [T, d]
@@ -47,11 +61,42 @@ def causal_mask(n: int) -> np.ndarray:
     return np.triu(np.ones((n, n), dtype=bool), k=1)  # [T, T]
 
 
+def sliding_window_mask(n: int, window: int) -> np.ndarray:
+    """True where a query may NOT look in a sliding-window layer: keys after it, and keys `window`
+    or more positions before it (it sees itself and the window - 1 before)."""
+    return causal_mask(n) | np.tril(np.ones((n, n), dtype=bool), k=-window)  # [T, T]
+
+
+def rotary(config: ModelConfig, n: int, theta: float, factors: tuple[float, ...], dtype: np.dtype) -> Rope | None:
+    """cos and sin for positions 0..n-1 at base `theta`, frequencies divided by `factors`; None without rotary."""
+    if config.positions != "rotary":
+        return None
+    cos, sin = rope_angles(n, config.rope_dims, theta, factors)  # [T, rope_dims] each
+    return cos.astype(dtype), sin.astype(dtype)
+
+
+def attends(config: ModelConfig, n: int, dtype: np.dtype, rec: Recorder) -> list[Attend]:
+    """Each block's mask and rotary angles: the causal mask (recorded as `mask`) and the rope at
+    rope_theta; sliding layers also hide keys beyond the window, and turn at rope_local_theta if set."""
+    causal = rec("mask", causal_mask(n)) if config.causal else None  # [T, T]
+    rope = rotary(config, n, config.rope_theta, config.rope_freq_factors, dtype)
+    every = Attend(causal, rope)
+    if not config.sliding_layers:
+        return [every] * config.n_layer
+    local_rope = rotary(config, n, config.rope_local_theta, (), dtype) if config.rope_local_theta else rope
+    local = Attend(sliding_window_mask(n, config.sliding_window), local_rope)  # [T, T]
+    return [local if config.is_sliding(L) else every for L in range(config.n_layer)]
+
+
 def norm(params: Params, config: ModelConfig, prefix: str, x: np.ndarray) -> np.ndarray:
-    """LayerNorm (GPT-2) or RMSNorm (Llama) with the weights under `prefix`."""
+    """LayerNorm (GPT-2) or RMSNorm (Llama) over the last axis, with the weights under `prefix`;
+    Gemma's RMSNorm scales by (1 + w)."""
+    w = params[f"{prefix}.w"]  # [n]
     if config.norm == "rmsnorm":
-        return rms_norm(x, params[f"{prefix}.w"], config.norm_eps)  # [T, d]
-    return layer_norm(x, params[f"{prefix}.w"], params[f"{prefix}.b"], config.norm_eps)  # [T, d]
+        if config.norm_plus_one:
+            w = w + np.asarray(1.0, dtype=w.dtype)  # [n]
+        return rms_norm(x, w, config.norm_eps)  # [..., n]
+    return layer_norm(x, w, params[f"{prefix}.b"], config.norm_eps)  # [..., n]
 
 
 def linear(params: Params, x: np.ndarray, w: str, b: str | None = None) -> np.ndarray:
@@ -82,37 +127,42 @@ def share_kv(k: np.ndarray, n_head: int) -> np.ndarray:
     return np.repeat(k, group, axis=0) if group > 1 else k  # [Hkv, T, dh] -> [H, T, dh]
 
 
-def attention_scores(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """Step 3: every query dotted with every key, divided by sqrt(d_head); -inf where masked."""
-    scale = np.asarray(1.0 / np.sqrt(q.shape[-1]), dtype=q.dtype)
+def attention_scores(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None, scale: float | None = None) -> np.ndarray:
+    """Step 3: every query dotted with every key, times `scale` (1/sqrt(d_head) unless the model
+    says otherwise); -inf where masked."""
+    scale = np.asarray(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale, dtype=q.dtype)
     scores = (q @ k.transpose(0, 2, 1)) * scale  # [H, T, dh] @ [H, dh, T] -> [H, T, T]
     if mask is not None:
         scores = np.where(mask, np.asarray(-np.inf, dtype=scores.dtype), scores)  # [H, T, T]
     return scores
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+              scale: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scaled dot-product attention over heads; returns (scores, weights, z).
 
     q [H, T, dh]; k, v [Hkv, T, dh] shared by H/Hkv query heads each (grouped-query);
-    mask [T, T] True = hidden. scores are q.k/sqrt(dh) with -inf where hidden.
+    mask [T, T] True = hidden. scores are q.k * scale (1/sqrt(dh) by default) with -inf where hidden.
     """
     k, v = share_kv(k, q.shape[0]), share_kv(v, q.shape[0])  # [H, T, dh] each
-    scores = attention_scores(q, k, mask)  # [H, T, T]
+    scores = attention_scores(q, k, mask, scale)  # [H, T, T]
     weights = softmax(scores, axis=-1)  # step 4: [H, T, T], each row sums to 1
     z = weights @ v  # step 5: [H, T, T] @ [H, T, dh] -> [H, T, dh]
     return scores, weights, z
 
 
-def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarray, mask: np.ndarray | None,
-                   rope: Rope | None, rec: Recorder) -> np.ndarray:
+def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarray, at: Attend,
+                   rec: Recorder) -> np.ndarray:
     """Steps 2 to 5 for every head of one block, then the heads joined through W_O."""
     a = f"blocks.{layer}.attn"
     q, k, v = project_qkv(params, config, layer, h)  # [H, T, dh], [Hkv, T, dh], [Hkv, T, dh]
-    if rope is not None:  # rotary positions: q and k are turned by an angle that grows with the position
-        q, k = apply_rope(q, *rope), apply_rope(k, *rope)  # [H, T, dh], [Hkv, T, dh]
+    if config.qk_norm:  # Qwen3, Gemma 3: each head's query and key RMS-normed on their own
+        q, k = norm(params, config, f"{a}.q_norm", q), norm(params, config, f"{a}.k_norm", k)  # [H, T, dh], [Hkv, T, dh]
+    if at.rope is not None:  # rotary positions: q and k are turned by an angle that grows with the position
+        q, k = apply_rope(q, *at.rope), apply_rope(k, *at.rope)  # [H, T, dh], [Hkv, T, dh]
     q, k, v = rec(f"{a}.q", q, layer), rec(f"{a}.k", k, layer), rec(f"{a}.v", v, layer)
-    scores, weights, z = attention(q, k, v, mask)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
+    mask = None if at.mask is None else rec(f"{a}.mask", at.mask, layer)  # [T, T]: this layer's
+    scores, weights, z = attention(q, k, v, mask, config.attn_scale)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
     rec(f"{a}.scores", scores, layer)
     rec(f"{a}.weights", weights, layer)
     z = rec(f"{a}.z", z, layer)  # a hook may change a head's output here (ablation, patching)
@@ -121,7 +171,8 @@ def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarra
 
 
 def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Recorder) -> np.ndarray:
-    """The block's MLP: GELU(h W_in) W_out (GPT-2), or (act(h W_gate) * h W_in) W_out (SwiGLU)."""
+    """The block's MLP: act(h W_in) W_out (GPT-2), or the gated (act(h W_gate) * h W_in) W_out
+    ("swiglu": SwiGLU with silu as Llama, GeGLU with gelu_tanh as Gemma)."""
     m = f"blocks.{layer}.mlp"
     act = ACTIVATIONS[config.activation]
     if config.mlp == "swiglu":
@@ -132,15 +183,25 @@ def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Rec
     return rec(f"{m}.out", linear(params, hidden, f"{m}.W_out", f"{m}.b_out"), layer)  # [T, d_mlp] -> [T, d]
 
 
-def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, mask: np.ndarray | None,
-          rope: Rope | None, rec: Recorder) -> np.ndarray:
-    """One pre-norm block: x + attention(norm(x)), then x + mlp(norm(x))."""
+def post_norm(params: Params, config: ModelConfig, layer: int, name: str, y: np.ndarray, rec: Recorder) -> np.ndarray:
+    """What a sublayer adds to the residual stream: its output, normed once more (`name`) in
+    models with sandwich norms (Gemma 3), else as it is."""
+    if not config.post_norms:
+        return y  # [T, d]
+    return rec(f"blocks.{layer}.{name}", norm(params, config, f"blocks.{layer}.{name}", y), layer)  # [T, d]
+
+
+def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend, rec: Recorder) -> np.ndarray:
+    """One pre-norm block: x + attention(norm(x)), then x + mlp(norm(x)) (each sublayer's output
+    normed again first in sandwich-norm models)."""
     b = f"blocks.{layer}"
     x = rec(f"{b}.resid_pre", x, layer)  # [T, d]
     h = rec(f"{b}.ln1", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
-    x = rec(f"{b}.resid_mid", x + self_attention(params, config, layer, h, mask, rope, rec), layer)  # [T, d]
+    a = post_norm(params, config, layer, "ln1_post", self_attention(params, config, layer, h, at, rec), rec)  # [T, d]
+    x = rec(f"{b}.resid_mid", x + a, layer)  # [T, d]
     h = rec(f"{b}.ln2", norm(params, config, f"{b}.ln2", x), layer)  # [T, d]
-    return rec(f"{b}.resid_post", x + mlp(params, config, layer, h, rec), layer)  # [T, d]
+    m = post_norm(params, config, layer, "ln2_post", mlp(params, config, layer, h, rec), rec)  # [T, d]
+    return rec(f"{b}.resid_post", x + m, layer)  # [T, d]
 
 
 def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
@@ -168,16 +229,11 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
     canonical name to a function that may replace that intermediate as the pass goes on.
     """
     ids = check_ids(ids, config)  # [T]
-    T = ids.shape[0]
     rec = Recorder(None if layers is None else set(layers), hooks)
     x = embed(params, config, ids, rec)  # step 1: [T, d]
-    mask = rec("mask", causal_mask(T)) if config.causal else None  # [T, T]: a causal model may not look ahead
-    rope = None
-    if config.positions == "rotary":
-        cos, sin = rope_angles(T, config.d_head, config.rope_theta)  # [T, dh] each
-        rope = (cos.astype(x.dtype), sin.astype(x.dtype))
+    at = attends(config, ids.shape[0], x.dtype, rec)  # per block: what it may see (a causal model: not ahead)
     for L in range(config.n_layer):
-        x = block(params, config, L, x, mask, rope, rec)  # steps 2 to 5, once per block: [T, d]
+        x = block(params, config, L, x, at[L], rec)  # steps 2 to 5, once per block: [T, d]
     h = rec("ln_final", norm(params, config, "ln_final", x))  # [T, d]
     rec("logits", unembed(params, config, h))  # step 6: [T, V]
     return Trace(ids, rec.arrays, config)
@@ -221,22 +277,24 @@ class Model:
         return forward(self.params, self.config, ids, layers, hooks)
 
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
-        """Tokens of `text` that fit the context; (tokens, whether the start was cut off)."""
+        """Tokens of `text` that fit the context, after BOS if the tokenizer adds one; (tokens,
+        whether the start of the text was cut off)."""
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise UsageError("the text is not valid UTF-8; convert it, e.g. with iconv -t UTF-8") from None
         tokens = self.tokenizer.encode(text)
-        limit = self.config.n_ctx
+        limit = self.config.n_ctx - (1 if self.tokenizer.add_bos else 0)  # BOS takes a place of the context
         if len(tokens) <= limit:
-            return tokens, False
+            return self.tokenizer.with_bos(tokens), False
         if not truncate:
             raise UsageError(
                 f"the text is {len(tokens)} tokens long; this model reads at most {limit}. "
                 f"Shorten it, or pass --truncate to keep the last {limit} tokens"
             )
         kept = tokens[-limit:]  # the first kept token has no piece before it any more
-        return [t._replace(index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)], True
+        kept = [t._replace(index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)]
+        return self.tokenizer.with_bos(kept), True
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [

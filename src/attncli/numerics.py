@@ -63,16 +63,23 @@ def silu(x: np.ndarray) -> np.ndarray:
 ACTIVATIONS = {"gelu_tanh": gelu_tanh, "gelu": gelu, "silu": silu}
 
 
-def rope_angles(n_pos: int, d_head: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin of the rotary angles, in the 'rotate half' layout of Hugging Face Llama."""
-    inv_freq = 1.0 / (theta ** (np.arange(0, d_head, 2, dtype=np.float64) / d_head))  # [d_head/2]
-    ang = np.arange(n_pos, dtype=np.float64)[:, None] * inv_freq[None, :]  # [T, d_head/2]
-    ang = np.concatenate([ang, ang], axis=-1)  # [T, d_head]
+def rope_angles(n_pos: int, dims: int, theta: float, factors: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of the rotary angles of `dims` dimensions, in the 'rotate half' layout of
+    Hugging Face Llama. `factors` divide the frequencies, one each (rope scaling); none if empty."""
+    inv_freq = 1.0 / (theta ** (np.arange(0, dims, 2, dtype=np.float64) / dims))  # [dims/2]
+    if factors:
+        inv_freq = inv_freq / np.asarray(factors, dtype=np.float64)  # [dims/2]
+    ang = np.arange(n_pos, dtype=np.float64)[:, None] * inv_freq[None, :]  # [T, dims/2]
+    ang = np.concatenate([ang, ang], axis=-1)  # [T, dims]
     return np.cos(ang), np.sin(ang)
 
 
 def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """Rotate [..., T, d_head] by position: x*cos + rotate_half(x)*sin."""
-    half = x.shape[-1] // 2
+    """Rotate [..., T, d_head] by position: x*cos + rotate_half(x)*sin over the first cos.shape[-1]
+    dimensions (all of them, except under partial rotary), the rest passed through."""
+    r = cos.shape[-1]
+    if r < x.shape[-1]:  # partial rotary (Phi-3): only the first r dimensions turn
+        return np.concatenate([apply_rope(x[..., :r], cos, sin), x[..., r:]], axis=-1)  # [..., T, d_head]
+    half = r // 2
     rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)  # [..., T, d_head]
     return (x * cos + rot * sin).astype(x.dtype)

@@ -1,8 +1,10 @@
 """Text -> tokens -> ids and back, over a Hugging Face `tokenizers` tokenizer.
 
 Adds what a reader needs to see: each token as it reads (byte-level markers made
-spaces), which word it belongs to, and whether that word was split into pieces or the
-token is the tokenizer's unknown token.
+spaces), which word it belongs to, whether that word was split into pieces or the token is
+the tokenizer's unknown token, and whether it is a special token (BOS, EOS, control tokens).
+A tokenizer that says so (add_bos) has its BOS token put before the text's: `with_bos`, which
+Model.encode calls; `encode` itself gives the text's tokens only.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Token(NamedTuple):
     raw: bytes | None = None  # the UTF-8 bytes it stands for; None for a special token, which stands for none
     partial: bool = False  # it holds only part of a character's UTF-8 bytes
     word_text: str = ""  # its word as the input spells it (from the offsets)
+    special: bool = False  # a special token (BOS, EOS, a control token), not a piece of a word
 
 
 def _byte_labels(pieces: list[bytes | None]) -> list[tuple[str, bool]]:
@@ -96,10 +99,33 @@ def _merge(parts: list[str]) -> list[str]:
     return out
 
 
+def post_processor_bos(backend) -> int | None:
+    """The token a tokenizer's post-processor puts before every text (BOS), or None."""
+    try:
+        bare = backend.encode("a", add_special_tokens=False).ids
+        full = backend.encode("a", add_special_tokens=True).ids
+    except Exception:  # a post-processor that cannot run on one text adds nothing usable
+        return None
+    return full[0] if len(full) > len(bare) and full[1:1 + len(bare)] == bare else None
+
+
+def marked_words(tokens: list[str], special: list[bool]) -> list[int]:
+    """Word indices where a space is "▁": a token that starts with it, or a special token, starts a word."""
+    words, w = [], -1
+    for i, (tok, sp) in enumerate(zip(tokens, special)):
+        if i == 0 or sp or special[i - 1] or tok.startswith("\u2581"):
+            w += 1
+        words.append(w)
+    return words
+
+
 class Tokenizer:
-    def __init__(self, backend, source: str = "tokenizer.json") -> None:  # backend: tokenizers.Tokenizer
+    def __init__(self, backend, source: str = "tokenizer.json", bos_id: int | None = None,
+                 add_bos: bool = False) -> None:  # backend: tokenizers.Tokenizer
         self.backend = backend
         self.source = source
+        self.bos_id = bos_id
+        self.add_bos = add_bos and bos_id is not None  # the model expects bos_id before every text (Gemma needs it)
         self._unk = None
         model = getattr(backend, "model", None)
         unk_token = getattr(model, "unk_token", None)
@@ -173,13 +199,35 @@ class Tokenizer:
             self._display_cache[i] = s
         return s
 
+    @property
+    def spaces_marked(self) -> bool:
+        """SentencePiece-style: spaces become "▁" before any split, so the words are not the
+        pre-tokenizer's (a GGUF 'llama' vocabulary has none: the whole text would be one word)."""
+        return "\u2581" in str(self.backend.normalizer)
+
+    @property
+    def special_ids(self) -> set[int]:
+        """The ids of the tokenizer's special tokens (its added tokens marked special), and BOS."""
+        return self._specials | ({self.bos_id} if self.bos_id is not None else set())
+
+    def with_bos(self, tokens: list[Token]) -> list[Token]:
+        """`tokens` after the BOS token if this tokenizer adds one (the rest renumbered), else as they are."""
+        if not self.add_bos:
+            return tokens
+        bos = Token(index=0, id=self.bos_id, token=self.id_to_token(self.bos_id), text=self.display(self.bos_id),
+                    start=0, end=0, word=0, split=False, continues=False, unknown=False, special=True)
+        return [bos] + [t._replace(index=t.index + 1, word=t.word + 1) for t in tokens]
+
     def encode(self, text: str) -> list[Token]:
         if not text.strip():
             raise UsageError("the text is empty; give a sentence, e.g. attn explain \"I do not like spinach\"")
         enc = self.backend.encode(text, add_special_tokens=False)
         if not enc.ids:
             raise UsageError("the text gives no tokens for this model's tokenizer; give a sentence")
-        words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
+        if self.spaces_marked:
+            words = marked_words(enc.tokens, [tid in self.special_ids for tid in enc.ids])
+        else:
+            words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
         counts: dict[int, int] = {}
         spans: dict[int, tuple[int, int]] = {}  # word -> its character span in the input
         for w, (start, end) in zip(words, enc.offsets):
@@ -206,6 +254,7 @@ class Tokenizer:
                     raw=raws[i],
                     partial=partial,
                     word_text=text[spans[words[i]][0]:spans[words[i]][1]].strip(),
+                    special=tid in self.special_ids,
                 )
             )
         return tokens

@@ -17,31 +17,42 @@ if TYPE_CHECKING:
 # (name, shape, what it is); T = tokens, d = d_model, H = query heads, Hkv = key/value heads,
 # dh = d_head. A name with {L} exists once per block. The order is the order of the lesson.
 NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("embed", ("T", "d"), "token embeddings (rows of W_E)"),
+    ("embed", ("T", "d"), "token embeddings (rows of W_E; times sqrt(d) in models that scale them, Gemma)"),
     ("pos_embed", ("T", "d"), "learned position embeddings (only with positions=learned)"),
-    ("mask", ("T", "T"), "True where a query may NOT look (later keys); only in causal models"),
+    ("mask", ("T", "T"), "the causal mask: True where a query may NOT look in any layer (later keys); "
+                         "only in causal models"),
     ("blocks.{L}.resid_pre", ("T", "d"), "the residual stream entering block L"),
     ("blocks.{L}.ln1", ("T", "d"), "after the first norm: what Q, K, V are made from"),
-    ("blocks.{L}.attn.q", ("H", "T", "dh"), "queries (after rotary, if any)"),
-    ("blocks.{L}.attn.k", ("Hkv", "T", "dh"), "keys (after rotary, if any)"),
+    ("blocks.{L}.attn.q", ("H", "T", "dh"), "queries as the scores use them (after the Q/K norm and rotary, if any)"),
+    ("blocks.{L}.attn.k", ("Hkv", "T", "dh"), "keys as the scores use them (after the Q/K norm and rotary, if any)"),
     ("blocks.{L}.attn.v", ("Hkv", "T", "dh"), "values"),
-    ("blocks.{L}.attn.scores", ("H", "T", "T"), "q.k / sqrt(dh), masked cells -inf: BEFORE softmax"),
+    ("blocks.{L}.attn.mask", ("T", "T"), "layer L's mask: True where a query may NOT look (later keys, and in a "
+                                         "sliding-window layer the keys beyond the window); only in causal models"),
+    ("blocks.{L}.attn.scores", ("H", "T", "T"), "q.k / sqrt(dh) (or / sqrt(query_pre_attn_scalar)), masked cells "
+                                                "-inf: BEFORE softmax"),
     ("blocks.{L}.attn.weights", ("H", "T", "T"), "softmax of each row of scores: AFTER softmax, rows sum to 1, "
                                                  "masked cells exactly 0"),
     ("blocks.{L}.attn.z", ("H", "T", "dh"), "each head's output, weights @ v: the contextual vectors of that head"),
     ("blocks.{L}.attn.out", ("T", "d"), "all heads concatenated, through W_O (+ b_O)"),
-    ("blocks.{L}.resid_mid", ("T", "d"), "resid_pre + attn.out"),
+    ("blocks.{L}.ln1_post", ("T", "d"), "attn.out normed again, what joins the residual stream; only with "
+                                        "sandwich norms (Gemma 3)"),
+    ("blocks.{L}.resid_mid", ("T", "d"), "resid_pre + attn.out (+ ln1_post instead, with sandwich norms)"),
     ("blocks.{L}.ln2", ("T", "d"), "after the second norm"),
     ("blocks.{L}.mlp.out", ("T", "d"), "the MLP's output"),
-    ("blocks.{L}.resid_post", ("T", "d"), "resid_mid + mlp.out: the block's output"),
+    ("blocks.{L}.ln2_post", ("T", "d"), "mlp.out normed again, what joins the residual stream; only with "
+                                        "sandwich norms (Gemma 3)"),
+    ("blocks.{L}.resid_post", ("T", "d"), "resid_mid + mlp.out (+ ln2_post instead): the block's output"),
     ("ln_final", ("T", "d"), "after the final norm"),
     ("logits", ("T", "vocab"), "next-token logits at every position"),
 )
 
 BLOCK = "blocks.{L}."
 BLOCK_NAMES = tuple(name.removeprefix(BLOCK) for name, _, _ in NAMES if name.startswith(BLOCK))
-# Names that only some models have: "mask" only when causal, "pos_embed" only with learned positions.
-OPTIONAL = {"pos_embed": lambda c: c.positions == "learned", "mask": lambda c: c.causal}
+# Names that only some models have: the masks only when causal, "pos_embed" only with learned
+# positions, the post-norms only with sandwich norms.
+OPTIONAL = {"pos_embed": lambda c: c.positions == "learned", "mask": lambda c: c.causal,
+            "blocks.{L}.attn.mask": lambda c: c.causal, "blocks.{L}.ln1_post": lambda c: c.post_norms,
+            "blocks.{L}.ln2_post": lambda c: c.post_norms}
 
 
 def _doc() -> str:
@@ -144,8 +155,17 @@ class Trace(Mapping[str, np.ndarray]):
 
     @property
     def mask(self) -> np.ndarray:
-        """[T, T] bool, True where a query may not look; all False for a bidirectional model."""
+        """[T, T] bool, True where no layer's query may look (the causal mask); all False for a
+        bidirectional model. A layer's own mask, which a sliding window widens, is layer_mask(L)."""
         if "mask" in self._arrays:
             return self._arrays["mask"]
         T = self.ids.shape[0]
         return np.zeros((T, T), dtype=bool)  # [T, T]
+
+    def layer_mask(self, layer: int) -> np.ndarray:
+        """[T, T] bool, True where a query of `layer` may not look: the causal mask, and in a
+        sliding-window layer the keys beyond its window; all False for a bidirectional model.
+        Every reader of one layer's scores or weights takes its mask from here."""
+        if not self.config.causal:
+            return self.mask
+        return self.block(layer, "attn.mask")  # [T, T]

@@ -61,7 +61,7 @@ class HeadView(NamedTuple):
 def head_view(trace: Trace, layer: int, head: int | str) -> HeadView:
     scores = trace.block(layer, "attn.scores")  # [H, T, T]
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = trace.mask  # [T, T]; the same for every head
+    masked = trace.layer_mask(layer)  # [T, T]; the same for every head of the layer
     if head == MEAN:
         s = np.where(masked, -np.inf, np.where(masked, 0, scores).mean(axis=0))  # [T, T]
         w = weights.mean(axis=0)  # [T, T]

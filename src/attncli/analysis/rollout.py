@@ -4,6 +4,8 @@ Per layer: average the heads' weights, add the identity for the residual connect
 renormalize the rows; then multiply the layers, the last on the left. Row i says how much
 of token i's representation after the last layer traces back to each input token. It is
 an approximation that ignores the MLPs and the values' sizes, not what the model computes.
+Its mask is the causal one (Trace.mask): composed over layers, attention reaches keys beyond
+any one layer's sliding window.
 """
 
 from __future__ import annotations

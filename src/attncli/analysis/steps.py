@@ -64,6 +64,7 @@ class Walkthrough:
     kv_head: int  # the key/value head this query head reads (grouped-query: shared)
     position: int  # the query token
     d_head: int
+    scale_dim: float  # the scores are q·k / √scale_dim: d_head, unless the model sets query_pre_attn_scalar
     embed: np.ndarray  # [d]        embed[position]
     pos_embed: np.ndarray | None  # [d] pos_embed[position], None with rotary/no positions
     resid_pre: np.ndarray  # [d]    blocks.L.resid_pre[position]: what enters the layer
@@ -71,9 +72,9 @@ class Walkthrough:
     q: np.ndarray  # [dh]           blocks.L.attn.q[head, position]
     k: np.ndarray  # [T, dh]        blocks.L.attn.k[kv_head]
     v: np.ndarray  # [T, dh]        blocks.L.attn.v[kv_head]
-    dots: np.ndarray  # [T]         q·k = scores * √d_head (NaN where masked)
+    dots: np.ndarray  # [T]         q·k = scores * √scale_dim (NaN where masked)
     scores: np.ndarray  # [T]       blocks.L.attn.scores[head, position], -inf where masked
-    masked: np.ndarray  # [T] bool
+    masked: np.ndarray  # [T] bool: later keys, and keys beyond a sliding window
     weights: np.ndarray  # [T]      blocks.L.attn.weights[head, position]
     entropy_bits: float
     z: np.ndarray  # [dh]           blocks.L.attn.z[head, position]
@@ -90,8 +91,8 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
     c = trace.config
     kv = head // (c.n_head // c.n_kv_head)
     scores = trace.block(layer, "attn.scores")[head, position]  # [T]
-    masked = trace.mask[position]  # [T]
-    dots = np.where(masked, np.nan, scores.astype(np.float64) * np.sqrt(c.d_head))  # [T]
+    masked = trace.layer_mask(layer)[position]  # [T]
+    dots = np.where(masked, np.nan, scores.astype(np.float64) / c.attn_scale)  # [T]
     weights = trace.block(layer, "attn.weights")[head, position]  # [T]
     v = trace.block(layer, "attn.v")[kv]  # [T, dh]
     what_if = None
@@ -101,7 +102,7 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
             w_t = softmax((s64 - s64.max()) / temperature)  # [T]
         what_if = WhatIf(temperature, w_t, entropy_bits(w_t), w_t @ v.astype(np.float64))  # [T] @ [T, dh] -> [dh]
     return Walkthrough(
-        layer=layer, head=head, kv_head=kv, position=position, d_head=c.d_head,
+        layer=layer, head=head, kv_head=kv, position=position, d_head=c.d_head, scale_dim=c.query_pre_attn_scalar,
         embed=trace["embed"][position],
         pos_embed=trace["pos_embed"][position] if "pos_embed" in trace else None,
         resid_pre=trace.block(layer, "resid_pre")[position],

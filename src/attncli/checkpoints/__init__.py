@@ -4,6 +4,7 @@
   None or "bundled"                 the model that ships with attncli
   a known name, e.g. "smollm2"      a model fetched by `attn models pull NAME` (see registry.py)
   a path                            the first format in FORMATS whose `detect` accepts it
+  org/name, not a path              that model in the local Hugging Face cache (hf_cache.py)
 
 A format is a module of this package with `detect(path) -> bool` and
 `load(path, name) -> Model`; it is imported only when a path is tried against it, so the
@@ -59,14 +60,25 @@ def load(spec: str | os.PathLike | None = None) -> Model:
     path = Path(spec).expanduser()
     if not path.exists():
         from .. import registry
+        from . import hf_cache
 
         if str(spec) in registry.KNOWN:
             from . import gguf
 
             return gguf.load(registry.resolve(str(spec)), name=str(spec))
+        if hf_cache.is_repo_id(str(spec)):
+            return load_path(hf_cache.resolve(str(spec)), name=str(spec))
         known = ", ".join(registry.KNOWN)
         raise ModelError(f"{path}: no such file or directory; pass --model with a model directory, a .gguf file, "
-                         f"or a known model name ({known}), or leave --model out for the bundled model")
+                         f"a known model name ({known}) or org/name of a model in the Hugging Face cache, "
+                         "or leave --model out for the bundled model")
+    return load_path(path)
+
+
+def load_path(path: Path, name: str | None = None) -> Model:
+    """The model at an existing path, in the first format whose detect() accepts it."""
+    from . import native
+
     if not path.is_dir():
         try:
             with open(path, "rb"):
@@ -76,8 +88,8 @@ def load(spec: str | os.PathLike | None = None) -> Model:
     for fmt in FORMATS:
         module = _module(fmt)
         if module.detect(path):
-            return module.load(path)
+            return module.load(path, name)
     if path.is_dir():
-        return native.load(path)  # says which of its files is missing
+        return native.load(path, name)  # says which of its files is missing
     kinds = [f.what for f in FORMATS]
     raise ModelError(f"{path}: not a model directory or a .gguf file; pass {', '.join(kinds[:-1])} or {kinds[-1]}")

@@ -1,11 +1,13 @@
-"""What every loader shares: reading a JSON object, checking a safetensors tensor, and the
-tokenizer-against-vocabulary check, each written once with one message."""
+"""What every loader shares: reading a JSON object, checked safetensors tensors (one file or a
+sharded folder, float16, bfloat16 or float32), and the tokenizer-against-vocabulary check,
+each written once with one message."""
 
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,9 @@ if TYPE_CHECKING:
     from ..config import ModelConfig
     from ..tokenizer import Tokenizer
 
-FLOAT_DTYPES = {"F16": np.float16, "F32": np.float32}
+# safetensors dtype -> its name in messages: attncli's own files hold the first two, Hugging Face's all three
+FLOAT_DTYPES = {"F16": "float16", "F32": "float32", "BF16": "bfloat16"}
+NATIVE_DTYPES = ("F16", "F32")
 _F16_TO_F32: np.ndarray | None = None  # every float16 bit pattern's float32 value, made on first use
 
 
@@ -52,34 +56,103 @@ def require_files(path: Path, files: tuple[str, ...], what: str) -> None:
             raise ModelError(f"{path}: missing {fname}; {what} needs {', '.join(files)}")
 
 
+class Safetensors:
+    """An open safetensors file whose tensors come out as float32 once their dtype, shape and values pass."""
+
+    def __init__(self, f: Any, file: Path, dtypes: tuple[str, ...] = tuple(FLOAT_DTYPES)) -> None:
+        self.f, self.file, self.dtypes = f, file, dtypes
+        self._keys = set(f.keys())
+        self._header: dict[str, Any] | None = None  # read on the first bfloat16 tensor
+
+    def keys(self) -> set[str]:
+        return self._keys
+
+    def tensor(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        """Tensor `key` as contiguous float32, once its dtype, shape and values pass."""
+        sl = self.f.get_slice(key)
+        got_shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
+        if dtype not in self.dtypes:
+            names = [FLOAT_DTYPES[t] for t in self.dtypes]
+            raise ModelError(f"{self.file}: tensor {key} is {dtype}; expected {', '.join(names[:-1])} or {names[-1]}")
+        if got_shape != shape:
+            raise ModelError(f"{self.file}: tensor {key} has shape {list(got_shape)}; config.json implies {list(shape)}")
+        arr = self._bf16(key, shape) if dtype == "BF16" else widen(self.f.get_tensor(key))
+        # A float64 sum of float32 values cannot overflow, so it is finite exactly when every
+        # value is: one cheap pass instead of a boolean array per tensor.
+        if not np.isfinite(arr.sum(dtype=np.float64)):
+            raise ModelError(f"{self.file}: tensor {key} holds NaN or infinite values; the weights are corrupt, "
+                             "retrain or restore them")
+        return arr
+
+    def _bf16(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        """numpy has no bfloat16, so its bytes are read from the file (whose header safetensors has
+        checked) and widened exactly: a bfloat16 is the top half of the float32 of the same value."""
+        if self._header is None:
+            with open(self.file, "rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+                self._header = {"start": 8 + n, **json.loads(fh.read(n))}
+        begin, end = self._header[key]["data_offsets"]
+        bits = np.fromfile(self.file, dtype="<u2", count=(end - begin) // 2, offset=self._header["start"] + begin)
+        return (bits.astype(np.uint32) << 16).view(np.float32).reshape(shape)  # [shape]
+
+
 @contextmanager
-def open_safetensors(file: Path) -> Iterator[Any]:
-    """safe_open(file) whose every failure (bad header, truncated data, unreadable) is one ModelError."""
+def open_safetensors(file: Path, dtypes: tuple[str, ...] = tuple(FLOAT_DTYPES)) -> Iterator[Safetensors]:
+    """A Safetensors over `file` whose every failure (bad header, truncated data, unreadable) is one ModelError."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(file), framework="np") as f:
-            yield f
+            yield Safetensors(f, file, dtypes)
     except SafetensorError as e:
         raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
     except (OSError, ValueError) as e:
         raise ModelError(f"{file}: cannot read it ({e}); it may be truncated or corrupt, restore it") from None
 
 
-def checked_tensor(f: Any, file: Path, key: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Tensor `key` of an open safetensors file, as float32, once its dtype, shape and values pass."""
-    sl = f.get_slice(key)
-    got_shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
-    if dtype not in FLOAT_DTYPES:
-        raise ModelError(f"{file}: tensor {key} is {dtype}; expected float16 or float32")
-    if got_shape != shape:
-        raise ModelError(f"{file}: tensor {key} has shape {list(got_shape)}; config.json implies {list(shape)}")
-    arr = widen(f.get_tensor(key))
-    # A float64 sum of float32 values cannot overflow, so it is finite exactly when every
-    # value is: one cheap pass instead of a boolean array per tensor.
-    if not np.isfinite(arr.sum(dtype=np.float64)):
-        raise ModelError(f"{file}: tensor {key} holds NaN or infinite values; the weights are corrupt, retrain or restore them")
-    return arr
+class Shards:
+    """The tensors of a Hugging Face folder, from model.safetensors or from the shards that
+    model.safetensors.index.json maps each key to; `keys` and `tensor` as Safetensors'."""
+
+    def __init__(self, files: dict[str, Safetensors]) -> None:
+        self.files = files  # key -> the open file that holds it
+
+    def keys(self) -> set[str]:
+        return set(self.files)
+
+    def tensor(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        return self.files[key].tensor(key, shape)
+
+
+INDEX = "model.safetensors.index.json"
+
+
+@contextmanager
+def open_shards(folder: Path) -> Iterator[Shards]:
+    """model.safetensors, else the shards model.safetensors.index.json lists (each opened once)."""
+    index_path = folder / INDEX
+    if (folder / "model.safetensors").is_file() or not index_path.is_file():
+        with open_safetensors(folder / "model.safetensors") as f:
+            yield Shards({k: f for k in f.keys()})
+        return
+    weight_map = read_json_object(index_path).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise ModelError(f"{index_path}: no weight_map of tensor names to shard files; restore the file")
+    shards = sorted(set(weight_map.values()))
+    for shard in shards:
+        if Path(shard).name != shard or not shard.endswith(".safetensors"):  # names only: nothing outside the folder
+            raise ModelError(f"{index_path}: shard {shard!r} is not a .safetensors file name in the folder")
+        if not (folder / shard).is_file():
+            raise ModelError(f"{folder}: missing {shard}, listed in {INDEX}; download the model again")
+    with ExitStack() as stack:
+        opened = {shard: stack.enter_context(open_safetensors(folder / shard)) for shard in shards}
+        files = {}
+        for key, shard in weight_map.items():
+            if key not in opened[shard].keys():
+                raise ModelError(f"{folder / shard}: tensor {key}, which {INDEX} puts there, is missing; "
+                                 "download the model again")
+            files[key] = opened[shard]
+        yield Shards(files)
 
 
 def check_vocab(tokenizer: "Tokenizer", config: "ModelConfig", where: Path | str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from ..config import ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import checked_tensor
+from .common import Shards
 
 # transformers' activation names -> ours; gelu_new and gelu_pytorch_tanh are both the tanh GELU
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
@@ -65,16 +65,16 @@ def hf_names(config: ModelConfig) -> dict[str, str]:
     return names
 
 
-def read_tensors(f: Any, file: Path, config: ModelConfig) -> Params:
+def read_tensors(f: Shards, where: Path, config: ModelConfig) -> Params:
     """Every tensor present with the shape the config implies, finite, in our names."""
     d = config.d_model
-    keys = set(f.keys())
+    keys = f.keys()
 
     def get(key: str, shape: tuple[int, ...]) -> np.ndarray:
         full = key if key in keys else f"transformer.{key}"
         if full not in keys:
-            raise ModelError(f"{file}: tensor {key} is missing; the file does not match config.json")
-        return checked_tensor(f, file, full, shape)
+            raise ModelError(f"{where}: tensor {key} is missing; the file does not match config.json")
+        return f.tensor(full, shape)
 
     expected = param_shapes(config)
     params: Params = {}
@@ -89,6 +89,6 @@ def read_tensors(f: Any, file: Path, config: ModelConfig) -> Params:
             params[f"{b}.attn.b_{part}"] = qkv_b[i * d:(i + 1) * d].copy()  # [d]
     if not config.tied_embeddings:
         if not keys & {"lm_head.weight", "transformer.lm_head.weight"}:
-            raise ModelError(f"{file}: tie_word_embeddings is false but lm_head.weight is missing")
+            raise ModelError(f"{where}: tie_word_embeddings is false but lm_head.weight is missing")
         params["unembed.W_U"] = np.ascontiguousarray(get("lm_head.weight", (config.vocab_size, d)).T)  # [V, d] -> [d, V]
     return params

@@ -1,6 +1,7 @@
 """attncli's own format: a directory of config.json, model.safetensors and tokenizer.json.
 
-config.json carries `format_version` (see config.FORMAT_VERSION), the hyperparameters
+config.json carries `format_version` (see config.FORMAT_VERSION: 1, or 2 for a model that uses
+a family variant such as a sliding window), the hyperparameters
 under "model", and provenance under "card". Tensors are float16 or float32, named as in
 `config.param_shapes`, stored [in, out] for x @ W. Nothing is trusted before it is checked:
 every tensor present, with its shape, a float dtype, and finite values.
@@ -14,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import FORMAT_VERSION, ModelConfig, param_shapes
+from ..config import READABLE_VERSIONS, V2_FIELDS, ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
-from .common import check_vocab, checked_tensor, open_safetensors, read_json_object, require_files
+from .common import NATIVE_DTYPES, check_vocab, open_safetensors, read_json_object, require_files
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
@@ -37,21 +38,25 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     cfg_path = path / "config.json"
     doc = read_json_object(cfg_path)
     version = doc.get("format_version")
-    if type(version) is not int or version != FORMAT_VERSION:  # true and 1.0 are not 1
+    if type(version) is not int or version not in READABLE_VERSIONS:  # true and 1.0 are not 1
+        readable = " and ".join(map(str, READABLE_VERSIONS))
         raise ModelError(
-            f"{cfg_path}: format_version {version!r} is not supported (this attncli reads version {FORMAT_VERSION}); "
+            f"{cfg_path}: format_version {version!r} is not supported (this attncli reads versions {readable}); "
             "upgrade attncli or re-export the model"
         )
     hp = doc.get("model")
     if not isinstance(hp, dict):
         raise ModelError(f"{cfg_path}: missing the \"model\" object of hyperparameters")
+    later = sorted(V2_FIELDS & set(hp)) if version == 1 else []
+    if later:  # a version-1 reader would ignore it: the file cannot be what it says
+        raise ModelError(f"{cfg_path}: {later[0]} needs format_version 2, but the file says 1; fix the version")
     return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
 
 
 def read_tensors(file: Path, config: ModelConfig) -> Params:
     expected = param_shapes(config)
-    with open_safetensors(file) as f:
-        names = set(f.keys())
+    with open_safetensors(file, NATIVE_DTYPES) as f:
+        names = f.keys()
         missing = [n for n in expected if n not in names]
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
@@ -59,7 +64,7 @@ def read_tensors(file: Path, config: ModelConfig) -> Params:
         extra = sorted(names - set(expected))
         if extra:
             raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
-        return {name: checked_tensor(f, file, name, shape) for name, shape in expected.items()}
+        return {name: f.tensor(name, shape) for name, shape in expected.items()}
 
 
 def load(path: Path, name: str | None = None) -> Model:
@@ -89,7 +94,7 @@ def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *
                 raise ModelError(f"cannot save as float16: tensor {n} has values beyond float16's range (±{limit:g}); save as float32")
     path.mkdir(parents=True, exist_ok=True)
     tensors = {n: np.ascontiguousarray(params[n], dtype=np_dtype) for n in expected}
-    save_file(tensors, str(path / "model.safetensors"), metadata={"format": "attncli", "format_version": str(FORMAT_VERSION)})
-    doc = {"format_version": FORMAT_VERSION, "name": name, "dtype": dtype, "model": config.to_dict(), "card": card or {}}
+    save_file(tensors, str(path / "model.safetensors"), metadata={"format": "attncli", "format_version": str(config.format_version)})
+    doc = {"format_version": config.format_version, "name": name, "dtype": dtype, "model": config.to_dict(), "card": card or {}}
     (path / "config.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     (path / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")

@@ -75,7 +75,7 @@ def heads_grid(trace: Trace, layer: int, tokens: list[Token], width: int) -> Gro
     Colored blocks on a color terminal; shade characters otherwise, with a key that matches.
     """
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = trace.layer_mask(layer) if hasattr(trace, "layer_mask") else trace.mask  # [T, T]
+    masked = trace.layer_mask(layer)  # [T, T]
     H, T = weights.shape[0], weights.shape[1]
     label_w = len(str(T - 1)) + 1
     cell = "██" if label_w + 2 * T + 2 <= width else "█"

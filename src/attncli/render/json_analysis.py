@@ -39,7 +39,7 @@ def steps_doc(model: Model, text: str, tokens: list[Token], w: Walkthrough, pred
         "embedding": {"embed": floats(w.embed), "pos_embed": None if w.pos_embed is None else floats(w.pos_embed),
                       f"blocks.{L}.resid_pre": floats(w.resid_pre), f"blocks.{L}.ln1": floats(w.ln1)},
         "qkv": {f"blocks.{L}.attn.q": floats(w.q), f"blocks.{L}.attn.k": floats(w.k), f"blocks.{L}.attn.v": floats(w.v)},
-        "scores": {"dots": masked_floats(np.nan_to_num(w.dots), w.masked), "scale": 1.0 / math.sqrt(w.d_head),
+        "scores": {"dots": masked_floats(np.nan_to_num(w.dots), w.masked), "scale": 1.0 / math.sqrt(w.scale_dim),
                    f"blocks.{L}.attn.scores": masked_floats(w.scores, w.masked), "masked": w.masked.tolist()},
         "softmax": {f"blocks.{L}.attn.weights": masked_floats(w.weights, w.masked), "entropy_bits": w.entropy_bits,
                     "max_entropy_bits": math.log2(visible)},
@@ -107,7 +107,7 @@ def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer:
     doc = _start("explain-heads", model, text, tokens, truncated)
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
     doc["layer"] = layer
-    doc["heads"] = [{"head": h, "weights": masked_floats(weights[h], trace.mask),
+    doc["heads"] = [{"head": h, "weights": masked_floats(weights[h], trace.layer_mask(layer)),
                      "entropy_bits": [entropy_bits(row) for row in weights[h]]}
                     for h in range(weights.shape[0])]
     return doc
@@ -121,7 +121,7 @@ def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, tr
         {"layer": L, "heads": [
             {"head": h, "top_key": int(s.top_key[i, h]), "top_weight": float(s.top_weight[i, h]),
              "entropy_bits": float(s.entropy_bits[i, h]),
-             "weights": masked_floats(s.weights[i, h], s.masked)}
+             "weights": masked_floats(s.weights[i, h], s.masked[i])}
             for h in range(s.top_key.shape[1])]}
         for i, L in enumerate(s.layers)
     ]

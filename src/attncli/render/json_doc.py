@@ -140,7 +140,7 @@ def model_ref(model: Model) -> dict[str, Any]:
 def tokens_doc(tokens: list[Token]) -> list[dict[str, Any]]:
     return [{"index": t.index, "id": t.id, "token": t.token, "text": t.text, "start": t.start, "end": t.end,
              "word": t.word, "split": t.split, "continues": t.continues, "unknown": t.unknown,
-             "bytes": None if t.raw is None else t.raw.hex(), "partial": t.partial} for t in tokens]
+             "bytes": None if t.raw is None else t.raw.hex(), "partial": t.partial, "special": t.special} for t in tokens]
 
 
 def predictions_doc(preds: list[Prediction]) -> list[dict[str, Any]]:
@@ -165,10 +165,11 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
     for L in trace.layers:
         scores = trace.block(L, "attn.scores")  # [H, T, T]
         weights = trace.block(L, "attn.weights")  # [H, T, T]
+        masked = trace.layer_mask(L)  # [T, T]
         layers.append({
             "layer": L,
             "heads": [
-                {"head": h, "scores": matrix(scores[h], trace.mask), "weights": matrix(weights[h], trace.mask)}
+                {"head": h, "scores": matrix(scores[h], masked), "weights": matrix(weights[h], masked)}
                 for h in range(scores.shape[0])
             ],
         })

@@ -42,7 +42,7 @@ def heatmaps(trace: Trace, layer: int, tokens: list[Token], fmt: str, size: tupl
     from matplotlib.figure import Figure
 
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
-    masked = trace.mask  # [T, T]
+    masked = trace.layer_mask(layer)  # [T, T]
     H = weights.shape[0]
     width, height = size or default_size(H, len(tokens))
     cols, rows = _grid(H)
@@ -63,7 +63,8 @@ def heatmaps(trace: Trace, layer: int, tokens: list[Token], fmt: str, size: tupl
         ax.set_xlabel("key (looked at)", fontsize=7)
         if h % cols == 0:
             ax.set_ylabel("query (looks)", fontsize=7)
-    fig.suptitle(f"Attention weights, layer {layer}  [blocks.{layer}.attn.weights]; blank = masked (future)", fontsize=10)
+    hidden = "future, or beyond the sliding window" if trace.config.is_sliding(layer) else "future"
+    fig.suptitle(f"Attention weights, layer {layer}  [blocks.{layer}.attn.weights]; blank = masked ({hidden})", fontsize=10)
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight (softmax, each row sums to 1)")
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=DPI)

@@ -79,20 +79,24 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
                         f"Dimmed rows come after {me}: it may not look at them."))
 
     # 3. scores
-    scale = math.sqrt(w.d_head)
+    scale = math.sqrt(w.scale_dim)
+    n = f"{w.scale_dim:g}"
     t = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("key", style="bold", no_wrap=True)
     t.add_column("q·k", justify="right")
-    t.add_column(f"÷ √{w.d_head} = score", justify="right")
+    t.add_column(f"÷ √{n} = score", justify="right")
     t.add_column("mask")
     for j in range(len(tokens)):
         if w.masked[j]:
-            t.add_row(Text(f"{j} {labels[j]}"), Text(MASKED, style="dim"), Text("-inf", style="dim"), Text("future: hidden", style="dim"))
+            why = "future: hidden" if j > w.position else "beyond the window: hidden"
+            t.add_row(Text(f"{j} {labels[j]}"), Text(MASKED, style="dim"), Text("-inf", style="dim"), Text(why, style="dim"))
         else:
             t.add_row(Text(f"{j} {labels[j]}"), f"{w.dots[j]:+.3f}", f"{float(w.scores[j]):+.3f}", "visible")
-    parts.append(_panel(f"3 · Scores: q·k ÷ √d_head  [blocks.{L}.attn.scores]", t,
-                        f"{me}'s query is compared with every key by a dot product, divided by √{w.d_head} = {scale:.2f} "
-                        f"so the scores do not grow with the head size; keys after it are set to -inf (masked)."))
+    divisor = "√d_head" if w.scale_dim == w.d_head else f"√{n} (the model's query_pre_attn_scalar; d_head is {w.d_head})"
+    window = " and keys too far before it, beyond this layer's sliding window," if w.masked[:w.position].any() else ""
+    parts.append(_panel(f"3 · Scores: q·k ÷ √{'d_head' if w.scale_dim == w.d_head else n}  [blocks.{L}.attn.scores]", t,
+                        f"{me}'s query is compared with every key by a dot product, divided by {divisor} = {scale:.2f} "
+                        f"so the scores do not grow with the head size; keys after it{window} are set to -inf (masked)."))
 
     # 4. softmax
     visible = int((~w.masked).sum())

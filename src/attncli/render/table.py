@@ -110,10 +110,11 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     how = (f"{name}: q·k/√d_head, before softmax" if show_scores
            else f"{name}: softmax of the scores, the share of attention; each row sums to 100%")
     masked = any(view.masked[q, k] for q in range(first, len(tokens)) for k in range(first, len(tokens)))
+    hidden = "token (future, or beyond the sliding window)" if np.tril(view.masked).any() else "(future) token"
     legend = Text(
         f"Each row is one token's query compared with the key of every token it may see ({how}). "
         f"* marks the row's strongest link"
-        f"{f'; {MASKED} a masked (future) token' if masked else ''}"
+        f"{f'; {MASKED} a masked ' + hidden if masked else ''}"
         f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.", style="dim"
     )
     if first:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import mmap
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from ...config import ModelConfig, param_shapes
 from ...errors import ModelError
 from ...model import Model, Params
-from .archs import Arch, arch_of, tensor_names, unpermute_rows
+from .archs import Arch, GGUFFile, arch_of, tensor_names, unpermute_rows
 from .quants import QUANT_TYPES, dequantize, scales_finite
 from .reader import MAGIC, TensorInfo, read_header
 from .vocab import read_tokenizer
@@ -41,65 +42,122 @@ def check_finite(w: np.ndarray, info: TensorInfo, file: Path) -> None:
         raise ModelError(f"{file}: tensor {info.name} holds NaN or infinite values; the weights are corrupt, download them again")
 
 
-def to_in_out(raw: np.ndarray, info: TensorInfo, ours: str, config: ModelConfig, arch: Arch, file: Path) -> np.ndarray:
-    """A stored [out, in] matrix -> a contiguous float32 [in, out] one, Q/K rows un-permuted if the arch says so.
+class Job(NamedTuple):
+    """One stored tensor and our parameters it holds: one, or several of a fused tensor, by output rows."""
+
+    info: TensorInfo
+    parts: tuple[str, ...]
+    sizes: tuple[int, ...]  # each part's output rows (a vector's elements), in order
+    unpermute: int  # heads to un-permute the rows over (llama.cpp's Q/K layout), 0 for none
+
+
+def plan(gf: GGUFFile, config: ModelConfig, arch: Arch) -> list[Job]:
+    """Which stored tensor gives each parameter, every name and shape checked, and nothing left over.
+
+    A fused tensor the file holds gives its parts; the others come from their own names. A
+    tensor the block does not use is refused: llama.cpp refuses it too, and it would mean a
+    feature (LongRoPE factors, experts, MLP biases, ...) that attncli would silently leave out.
+    """
+    expected = param_shapes(config)
+    names = tensor_names(arch, config)
+    used = {"rope_freqs.weight"} if arch.rope_freqs else set()  # read into the config
+    jobs: list[Job] = []
+    given: set[str] = set()
+
+    def add(name: str, parts: tuple[str, ...]) -> None:
+        info = gf.tensors[name]
+        shapes = [expected[p] for p in parts]  # ours: [in, out] matrices, or vectors
+        sizes = tuple(s[-1] for s in shapes)  # each part's outputs
+        if parts[0] == "embed.W_E":
+            want = shapes[0]  # [vocab, d], as stored
+        elif len(shapes[0]) == 1:
+            want = (sum(sizes),)  # a vector, or fused vectors end to end
+        else:
+            want = (sum(sizes), shapes[0][0])  # stored [out, in] row-major (GGUF dims [in, out]), parts stacked
+        if info.shape != want:
+            raise ModelError(f"{gf.path}: tensor {name} has GGUF dims {list(info.dims)}; the metadata implies {list(want[::-1])}")
+        n_heads = 0
+        if arch.unpermute_qk and len(parts) == 1 and parts[0].endswith(("attn.W_Q", "attn.b_Q", "attn.W_K", "attn.b_K")):
+            n_heads = config.n_head if parts[0][-1] == "Q" else config.n_kv_head
+        jobs.append(Job(info, parts, sizes, n_heads))
+        used.add(name)
+        given.update(parts)
+
+    for L in range(config.n_layer):
+        for theirs, parts in arch.fused.items():
+            ours = tuple(f"blocks.{L}.{p}" for p in parts)
+            if f"blk.{L}.{theirs}" in gf.tensors and all(p in expected for p in ours):
+                if arch.unpermute_qk and "attn.W_Q" in parts[0]:
+                    raise ModelError(f"{gf.path}: tensor blk.{L}.{theirs} fuses Q/K rows whose rotary layout "
+                                     f"attncli cannot un-permute in a {arch.name} file")
+                add(f"blk.{L}.{theirs}", ours)
+    for ours in expected:
+        if ours in given:
+            continue
+        theirs = names.get(ours)
+        if theirs is None or theirs not in gf.tensors:
+            missing = theirs or ours
+            raise ModelError(f"{gf.path}: tensor {missing} is missing; the file is not a complete {config.n_layer}-layer model")
+        add(theirs, (ours,))
+    left = sorted(set(gf.tensors) - used)
+    if left:
+        raise ModelError(f"{gf.path}: tensor {left[0]}{f' and {len(left) - 1} more' if len(left) > 1 else ''} is not "
+                         f"part of the {arch.name} block attncli computes (a feature it does not support); "
+                         "the file cannot be computed exactly")
+    return jobs
+
+
+def to_in_out(raw: np.ndarray, info: TensorInfo, r0: int, r1: int, unpermute: int, file: Path) -> np.ndarray:
+    """Output rows r0..r1 of a stored [out, in] matrix -> a contiguous float32 [in, r1 - r0] one,
+    Q/K rows un-permuted first if `unpermute` heads say so.
 
     Works on a few hundred rows at a time: a whole-matrix [out, in] temporary, freed after the
     transpose, would leave the process's peak memory ~0.5 GB higher on a 135M model.
     """
     n_out, n_in = info.shape
-    row_bytes = info.nbytes // n_out
-    rows = raw.reshape(n_out, row_bytes)  # [out, row bytes]: a row is whole blocks, so rows can be reordered as bytes
-    if arch.unpermute_qk and ours.endswith("attn.W_Q"):
-        rows = unpermute_rows(rows, config.n_head)  # [out, row bytes]
-    elif arch.unpermute_qk and ours.endswith("attn.W_K"):
-        rows = unpermute_rows(rows, config.n_kv_head)  # [out, row bytes]
-    dest = np.empty((n_in, n_out), dtype=np.float32)  # [in, out]
-    for r0 in range(0, n_out, ROWS_PER_CHUNK):
-        r1 = min(n_out, r0 + ROWS_PER_CHUNK)
-        w = dequantize(np.ascontiguousarray(rows[r0:r1]).reshape(-1), info.type, (r1 - r0, n_in))  # [rows, in]
+    rows = raw.reshape(n_out, info.nbytes // n_out)  # [out, row bytes]: a row is whole blocks, so rows reorder as bytes
+    if unpermute:
+        rows = unpermute_rows(rows, unpermute)  # [out, row bytes]
+    dest = np.empty((n_in, r1 - r0), dtype=np.float32)  # [in, out part]
+    for c0 in range(r0, r1, ROWS_PER_CHUNK):
+        c1 = min(r1, c0 + ROWS_PER_CHUNK)
+        w = dequantize(np.ascontiguousarray(rows[c0:c1]).reshape(-1), info.type, (c1 - c0, n_in))  # [rows, in]
         check_finite(w, info, file)
-        dest[:, r0:r1] = w.T
+        dest[:, c0 - r0:c1 - r0] = w.T
     return dest
 
 
-def read_tensors(buf: memoryview, tensors: dict[str, TensorInfo], config: ModelConfig, arch: Arch, file: Path) -> Params:
+def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch) -> Params:
     """Dequantize every parameter to float32 and map it to our name and [in, out] layout.
 
-    Every name and shape is checked first; dequantizing (and transposing to [in, out]) then
-    runs on a small thread pool: numpy releases the GIL, and the load time of a
+    Every name and shape is checked first (plan); dequantizing (and transposing to [in, out])
+    then runs on a small thread pool: numpy releases the GIL, and the load time of a
     135M-parameter model halves on two cores.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    expected = param_shapes(config)
-    names = tensor_names(arch, config)
-    data = np.frombuffer(buf, dtype=np.uint8)  # [file bytes], no copy
-    jobs: list[tuple[str, TensorInfo, np.ndarray]] = []
-    for ours, shape in expected.items():
-        info = tensors.get(names[ours])
-        if info is None:
-            raise ModelError(f"{file}: tensor {names[ours]} is missing; the file is not a complete {config.n_layer}-layer model")
-        # matrices are stored [out, in] row-major (GGUF dims [in, out]); the embedding is [vocab, d]
-        want = shape if ours == "embed.W_E" or len(shape) == 1 else shape[::-1]
-        if info.shape != want:
-            raise ModelError(f"{file}: tensor {info.name} has GGUF dims {list(info.dims)}; the metadata implies {list(want[::-1])}")
-        raw = data[info.offset:info.offset + info.nbytes]  # [nbytes]
-        if not scales_finite(raw, info.type):
-            raise ModelError(f"{file}: tensor {info.name} has NaN or infinite scales; the weights are corrupt, download them again")
-        jobs.append((ours, info, raw))
+    jobs = plan(gf, config, arch)
+    for job in jobs:
+        raw = gf.data[job.info.offset:job.info.offset + job.info.nbytes]  # [nbytes], no copy
+        if not scales_finite(raw, job.info.type):
+            raise ModelError(f"{gf.path}: tensor {job.info.name} has NaN or infinite scales; the weights are corrupt, "
+                             "download them again")
 
-    def one(job: tuple[str, TensorInfo, np.ndarray]) -> np.ndarray:
-        ours, info, raw = job
-        if len(info.shape) == 1 or ours == "embed.W_E":  # vectors, and the [vocab, d] embedding, as stored
-            w = dequantize(raw, info.type, info.shape)  # [d] or [vocab, d]
-            check_finite(w, info, file)
-            return w
-        return to_in_out(raw, info, ours, config, arch, file)
+    def one(job: Job) -> list[np.ndarray]:
+        info = job.info
+        raw = gf.data[info.offset:info.offset + info.nbytes]  # [nbytes]
+        if len(info.shape) == 1 or job.parts[0] == "embed.W_E":  # vectors, and the [vocab, d] embedding, as stored
+            w = dequantize(raw, info.type, info.shape)  # [n] or [vocab, d]
+            check_finite(w, info, gf.path)
+            if job.unpermute:
+                w = unpermute_rows(w, job.unpermute)  # [n]
+            return np.split(w, np.cumsum(job.sizes)[:-1]) if len(job.parts) > 1 else [w]
+        bounds = np.concatenate([[0], np.cumsum(job.sizes)])
+        return [to_in_out(raw, info, int(a), int(b), job.unpermute, gf.path) for a, b in zip(bounds[:-1], bounds[1:])]
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         arrays = list(pool.map(one, jobs))
-    return {ours: w for (ours, _, _), w in zip(jobs, arrays)}
+    return {ours: np.ascontiguousarray(w) for job, ws in zip(jobs, arrays) for ours, w in zip(job.parts, ws)}
 
 
 def load(path: Path, name: str | None = None) -> Model:
@@ -116,8 +174,10 @@ def load(path: Path, name: str | None = None) -> Model:
     try:
         meta, tensors = read_header(buf, path)
         arch = arch_of(meta, path)
-        config = arch.config(arch, meta, tensors, path)
-        params = read_tensors(buf, tensors, config, arch, path)  # float32 copies: nothing refers to the map after this
+        gf = GGUFFile(path, meta, tensors, np.frombuffer(buf, dtype=np.uint8))
+        config = arch.config(arch, gf)
+        params = read_tensors(gf, config, arch)  # float32 copies: nothing refers to the map after this
+        del gf
     finally:
         try:
             buf.release()

@@ -1,8 +1,14 @@
-"""GGUF architectures as data: one Arch per `general.architecture`, saying where its metadata
-lives, how it builds a ModelConfig, which tensor is which of attncli's weights, whether
-llama.cpp permuted its Q/K rows, and which tensors are fused and split how.
+"""GGUF architectures as data: one Arch per `general.architecture`, saying how its metadata builds a
+ModelConfig, whether llama.cpp permuted its Q/K rows, which fused tensors it may hold, and whether
+its graph divides the rotary frequencies by rope_freqs.weight. Tensor names are llama.cpp's, the
+same in every architecture (BLOCK).
 
-Adding an architecture is one entry of ARCHS (plus, at most, one config builder).
+Every architecture shares block_config, the block llama.cpp builds for all of them: RMSNorm,
+rotary positions, grouped-query attention, a gated MLP, with Q/K/V and output biases, Q/K norms
+and post-norms wherever the file holds their tensors (as llama.cpp loads them when present).
+Adding an architecture is one entry of ARCHS, plus at most one config builder for what only its
+metadata says (gemma3_config). What llama.cpp would compute differently, or not at all (other rope
+scalings, experts, softcapping, tensors no block uses), is refused in one line.
 """
 
 from __future__ import annotations
@@ -10,58 +16,63 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ...config import ModelConfig
 from ...errors import ModelError
+from .quants import dequantize
 from .reader import TensorInfo
 
 Meta = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Arch:
-    name: str  # general.architecture, and the prefix of its metadata keys
-    config: Callable[["Arch", Meta, dict[str, TensorInfo], Path], ModelConfig]
-    # our name inside blocks.{L} -> llama.cpp's name inside blk.{L}
-    block_tensors: dict[str, str]
-    # llama.cpp's convert_hf_to_gguf permutes Q/K rows of rotate-half (HF Llama) models into
-    # its interleaved rotary layout; attncli rotates halves, so those rows are un-permuted.
-    # NEOX-style models (Qwen2, ...) are stored as they are: un-permuting them would be wrong.
-    unpermute_qk: bool
-    # a fused GGUF tensor inside blk.{L} -> our names it is split into, by output rows, in order
-    fused: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    layer_tensors: int = 9  # tensors per block at least: bounds block_count before any loop
+class GGUFFile(NamedTuple):
+    """A parsed GGUF file: what config builders and the tensor reader work from."""
 
-    def key(self, name: str) -> str:
-        return f"{self.name}.{name}"
+    path: Path
+    meta: Meta
+    tensors: dict[str, TensorInfo]
+    data: np.ndarray  # [file bytes] uint8, a view of the memory map
+
+    def array(self, name: str) -> np.ndarray:
+        """Tensor `name` dequantized in its stored (row-major) shape, e.g. a 1-D rope_freqs."""
+        info = self.tensors[name]
+        return dequantize(self.data[info.offset:info.offset + info.nbytes], info.type, info.shape)
 
 
-def meta_value(meta: Meta, key: str, file: Path, kind: type = int, default: Any = None) -> Any:
-    value = meta.get(key, default)
-    if value is None:
-        raise ModelError(f"{file}: metadata {key} is missing; the file is not a complete {key.split('.')[0]}-architecture GGUF")
-    if kind is int and not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
-        raise ModelError(f"{file}: metadata {key} is {value!r}, expected an integer")
-    if kind is float and not isinstance(value, (int, float, np.floating)):
-        raise ModelError(f"{file}: metadata {key} is {value!r}, expected a number")
-    return kind(value)
+# our name inside blocks.{L} -> llama.cpp's inside blk.{L}; only what the config implies is read
+BLOCK = {
+    "ln1.w": "attn_norm.weight", "ln1_post.w": "post_attention_norm.weight",
+    "ln2.w": "ffn_norm.weight", "ln2_post.w": "post_ffw_norm.weight",
+    "attn.W_Q": "attn_q.weight", "attn.W_K": "attn_k.weight", "attn.W_V": "attn_v.weight", "attn.W_O": "attn_output.weight",
+    "attn.b_Q": "attn_q.bias", "attn.b_K": "attn_k.bias", "attn.b_V": "attn_v.bias", "attn.b_O": "attn_output.bias",
+    "attn.q_norm.w": "attn_q_norm.weight", "attn.k_norm.w": "attn_k_norm.weight",
+    "mlp.W_gate": "ffn_gate.weight", "mlp.W_in": "ffn_up.weight", "mlp.W_out": "ffn_down.weight",
+}
+# llama.cpp's fused Q/K/V, which any architecture's file may hold instead of attn_q/k/v
+QKV_FUSED = {"attn_qkv.weight": ("attn.W_Q", "attn.W_K", "attn.W_V"), "attn_qkv.bias": ("attn.b_Q", "attn.b_K", "attn.b_V")}
 
 
-def llama_config(arch: Arch, meta: Meta, tensors: dict[str, TensorInfo], file: Path) -> ModelConfig:
-    """RMSNorm, rotary, grouped-query attention, SwiGLU, no biases: the llama block."""
-    k = arch.key
+def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
+    """The ModelConfig of llama.cpp's shared block; `variant` sets what only an architecture's own
+    builder knows (activation, scaled embeddings, sliding layers, the attention scale)."""
+    meta, tensors, file, k = gf.meta, gf.tensors, gf.path, arch.key
     d_model = meta_value(meta, k("embedding_length"), file)
     n_head = meta_value(meta, k("attention.head_count"), file)
     d_head = meta_value(meta, k("attention.key_length"), file, int, d_model // max(n_head, 1))
+    if meta_value(meta, k("attention.value_length"), file, int, d_head) != d_head:
+        raise ModelError(f"{file}: value heads of another size than key heads ({k('attention.value_length')}) "
+                         "are not supported")
     rope_dims = meta_value(meta, k("rope.dimension_count"), file, int, d_head)
-    if rope_dims != d_head:
-        raise ModelError(f"{file}: rotary covers {rope_dims} of {d_head} head dimensions; partial rotary is not supported")
-    scaling = meta.get(k("rope.scaling.type"), "none")
-    if scaling not in ("none", "") and meta.get(k("rope.scaling.factor"), 1.0) not in (0.0, 1.0):
-        raise ModelError(f"{file}: rope scaling {scaling!r} is not supported; use a model without it")
+    if rope_dims != d_head and arch.unpermute_qk:
+        raise ModelError(f"{file}: rotary covers {rope_dims} of {d_head} head dimensions; llama.cpp refuses that "
+                         f"in a {arch.name} file too")
+    for key in ("expert_count", "attn_logit_softcapping", "final_logit_softcapping"):
+        if meta.get(k(key)):
+            raise ModelError(f"{file}: {k(key)} is {meta[k(key)]!r}; "
+                             f"{'mixture of experts' if key == 'expert_count' else 'softcapping'} is not supported")
     n_layer = meta_value(meta, k("block_count"), file)
     if not 1 <= n_layer <= len(tensors) // arch.layer_tensors:
         raise ModelError(f"{file}: metadata {k('block_count')} is {n_layer} but the file holds {len(tensors)} tensors; "
@@ -75,48 +86,131 @@ def llama_config(arch: Arch, meta: Meta, tensors: dict[str, TensorInfo], file: P
     n_ctx = meta_value(meta, k("context_length"), file)
     norm_eps = meta_value(meta, k("attention.layer_norm_rms_epsilon"), file, float)
     rope_theta = meta_value(meta, k("rope.freq_base"), file, float, 10000.0)
+    factors = rope_factors(arch, gf, rope_dims)
+    has = {ours: f"blk.0.{theirs}" in tensors for ours, theirs in BLOCK.items()}
+    has["attn.b_Q"] = has["attn.b_Q"] or "blk.0.attn_qkv.bias" in tensors
+    hyper = dict(
+        vocab_size=int(embd.dims[1]), n_layer=n_layer, n_head=n_head, n_kv_head=n_kv_head, d_model=d_model,
+        d_head=d_head, d_mlp=d_mlp, n_ctx=n_ctx, norm="rmsnorm", norm_eps=norm_eps, positions="rotary",
+        rope_theta=rope_theta, rope_dims=rope_dims, rope_freq_factors=factors, mlp="swiglu", activation="silu",
+        attn_bias=has["attn.b_Q"], attn_out_bias=has["attn.b_O"], mlp_bias=False, qk_norm=has["attn.q_norm.w"],
+        post_norms=has["ln1_post.w"], tied_embeddings="output.weight" not in tensors, architecture=arch.name,
+    )
     try:
-        return ModelConfig(
-            vocab_size=int(embd.dims[1]), n_layer=n_layer, n_head=n_head, n_kv_head=n_kv_head, d_model=d_model,
-            d_head=d_head, d_mlp=d_mlp, n_ctx=n_ctx, norm="rmsnorm", norm_eps=norm_eps, positions="rotary",
-            rope_theta=rope_theta, mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False,
-            tied_embeddings="output.weight" not in tensors, architecture=arch.name,
-        )
+        return ModelConfig(**{**hyper, **variant})
     except ModelError as e:  # the config's own checks (positive sizes, heads divisible), said about this file
         raise ModelError(f"{file}: the metadata gives an unusable {e}") from None
 
 
-LLAMA_BLOCK = {
-    "ln1.w": "attn_norm.weight", "ln2.w": "ffn_norm.weight",
-    "attn.W_Q": "attn_q.weight", "attn.W_K": "attn_k.weight", "attn.W_V": "attn_v.weight", "attn.W_O": "attn_output.weight",
-    "mlp.W_gate": "ffn_gate.weight", "mlp.W_in": "ffn_up.weight", "mlp.W_out": "ffn_down.weight",
-}
+def rope_factors(arch: "Arch", gf: GGUFFile, rope_dims: int) -> tuple[float, ...]:
+    """The divisors of the rotary frequencies: rope_freqs.weight (Llama 3's scaling, where the graph
+    uses it) times a linear scaling factor; llama.cpp's other scalings are refused."""
+    meta, file, k = gf.meta, gf.path, arch.key
+    kind = meta.get(k("rope.scaling.type"), "linear")  # llama.cpp's default: linear, factor 1
+    factor = float(meta.get(k("rope.scaling.factor"), meta.get(k("rope.scale_linear"), 0.0)) or 1.0)
+    if kind not in ("none", "linear", "") and factor != 1.0:
+        raise ModelError(f"{file}: rope scaling {kind!r} is not supported; attncli computes linear scaling and "
+                         "Llama 3's (rope_freqs.weight)")
+    linear = factor if kind == "linear" else 1.0
+    if arch.rope_freqs and "rope_freqs.weight" in gf.tensors:
+        freqs = gf.array("rope_freqs.weight").astype(np.float64)  # [rope_dims / 2]
+        if freqs.shape != (rope_dims // 2,) or not (np.isfinite(freqs).all() and (freqs > 0).all()):
+            raise ModelError(f"{file}: tensor rope_freqs.weight is not {rope_dims // 2} positive numbers; "
+                             "the file is corrupt")
+        return tuple(float(f) * linear for f in freqs)
+    return (linear,) * (rope_dims // 2) if linear != 1.0 else ()
+
+
+def gemma3_config(arch: "Arch", gf: GGUFFile) -> ModelConfig:
+    """Gemma 3 as llama.cpp computes it: GELU-tanh MLP, embeddings times sqrt(d_model), every 6th
+    layer global (unless attention.sliding_window_pattern says otherwise) and the others sliding,
+    turning at rope.freq_base_swa, unscaled; scores / sqrt(head_dim) (n_embd / n_head for the 62-layer
+    27B), since the file has no query_pre_attn_scalar. Its norms are stored with the + 1 added, so
+    they are plain RMSNorm gains here."""
+    meta, file, k = gf.meta, gf.path, arch.key
+    n_layer = meta_value(meta, k("block_count"), file)
+    window = meta_value(meta, k("attention.sliding_window"), file, int, 0)
+    pattern = meta.get(k("attention.sliding_window_pattern"), 6)
+    if isinstance(pattern, (list, np.ndarray)):  # one flag per layer
+        sliding = [bool(x) for x in pattern]
+        if len(sliding) != n_layer:
+            raise ModelError(f"{file}: {k('attention.sliding_window_pattern')} has {len(sliding)} entries for "
+                             f"{n_layer} layers; the file is corrupt")
+    else:  # llama.cpp's set_swa_pattern: the last layer of every `pattern` is global
+        n = int(meta_value(meta, k("attention.sliding_window_pattern"), file, int, 6))
+        sliding = [n == 0 or i % n < n - 1 for i in range(n_layer)]
+    layers = tuple(i for i, s in enumerate(sliding) if s) if window > 0 else ()
+    d_model = meta_value(meta, k("embedding_length"), file)
+    n_head = meta_value(meta, k("attention.head_count"), file)
+    d_head = meta_value(meta, k("attention.key_length"), file, int, d_model // max(n_head, 1))
+    return block_config(arch, gf, activation="gelu_tanh", scale_embed=True,
+                        query_pre_attn_scalar=float(d_model // n_head if n_layer == 62 else d_head),
+                        sliding_window=window if layers else 0, sliding_layers=layers,
+                        rope_local_theta=meta_value(meta, k("rope.freq_base_swa"), file, float, 10000.0) if layers else 0.0)
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str  # general.architecture, and the prefix of its metadata keys
+    config: Callable[["Arch", GGUFFile], ModelConfig] = block_config
+    # llama.cpp's convert_hf_to_gguf permutes Q/K rows of rotate-half (HF Llama) models into
+    # its interleaved rotary layout; attncli rotates halves, so those rows are un-permuted.
+    # NEOX-style models (Qwen2, Qwen3, Gemma 3, Phi-3) are stored as they are: un-permuting them would be wrong.
+    unpermute_qk: bool = False
+    # fused tensors inside blk.{L} it may hold -> our names, split by output rows in order
+    fused: dict[str, tuple[str, ...]] = field(default_factory=lambda: QKV_FUSED)
+    block: dict[str, str] = field(default_factory=lambda: BLOCK)  # where its fused tensors are not
+    rope_freqs: bool = False  # its llama.cpp graph divides the rotary frequencies by rope_freqs.weight
+    layer_tensors: int = 9  # tensors per block at least: bounds block_count before any loop
+
+    def key(self, name: str) -> str:
+        return f"{self.name}.{name}"
+
+
+# Phi-3 fuses gate and up into ffn_up ([2 * d_mlp, d]: gate first, as ggml's swiglu splits it)
+PHI3_FUSED = {**QKV_FUSED, "ffn_up.weight": ("mlp.W_gate", "mlp.W_in")}
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
-    Arch("llama", llama_config, LLAMA_BLOCK, unpermute_qk=True),
+    Arch("llama", unpermute_qk=True, rope_freqs=True),  # Llama 2/3, SmolLM2, TinyLlama, and Mistral (written as llama)
+    Arch("qwen2"),
+    Arch("qwen3"),
+    Arch("gemma3", gemma3_config, layer_tensors=13),
+    Arch("phi3", fused=PHI3_FUSED, block={k: v for k, v in BLOCK.items() if k not in ("mlp.W_gate", "mlp.W_in")},
+         layer_tensors=5),
 )}
+
+
+def meta_value(meta: Meta, key: str, file: Path, kind: type = int, default: Any = None) -> Any:
+    value = meta.get(key, default)
+    if value is None:
+        raise ModelError(f"{file}: metadata {key} is missing; the file is not a complete {key.split('.')[0]}-architecture GGUF")
+    if kind is int and not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
+        raise ModelError(f"{file}: metadata {key} is {value!r}, expected an integer")
+    if kind is float and not isinstance(value, (int, float, np.floating)):
+        raise ModelError(f"{file}: metadata {key} is {value!r}, expected a number")
+    return kind(value)
 
 
 def arch_of(meta: Meta, file: Path) -> Arch:
     name = meta.get("general.architecture")
     if name not in ARCHS:
         raise ModelError(f"{file}: architecture {name!r} is not supported; attncli reads GGUF files of the "
-                         f"{', '.join(ARCHS)} architecture (Llama, SmolLM2, TinyLlama, ...)")
+                         f"{', '.join(ARCHS)} architectures (Llama 2/3, Mistral, SmolLM2, Qwen2/2.5/3, Gemma 3, Phi-3)")
     return ARCHS[name]
 
 
 def tensor_names(arch: Arch, config: ModelConfig) -> dict[str, str]:
-    """Our parameter name -> the GGUF tensor name llama.cpp writes (fused tensors excluded)."""
+    """Our parameter name -> the GGUF tensor name llama.cpp writes (unfused)."""
     names = {"embed.W_E": "token_embd.weight", "ln_final.w": "output_norm.weight"}
     if not config.tied_embeddings:
         names["unembed.W_U"] = "output.weight"
     for L in range(config.n_layer):
-        names.update({f"blocks.{L}.{ours}": f"blk.{L}.{theirs}" for ours, theirs in arch.block_tensors.items()})
+        names.update({f"blocks.{L}.{ours}": f"blk.{L}.{theirs}" for ours, theirs in arch.block.items()})
     return names
 
 
 def unpermute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
-    """Undo llama.cpp's convert_hf_to_gguf `permute` of Q/K rows ([out, in]) for its rotary layout.
+    """Undo llama.cpp's convert_hf_to_gguf `permute` of Q/K rows ([out, in], or a bias [out]) for its rotary layout.
 
     llama.cpp interleaves each head's two rotary halves (pairs (i, i + dh/2) become adjacent
     rows); Hugging Face and our core rotate halves, so the rows go back.

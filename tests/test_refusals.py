@@ -1,0 +1,134 @@
+"""What attncli cannot compute exactly it refuses: one ModelError line naming the feature, never
+a model that runs with the feature left out. Each case takes a model that loads and adds one
+feature to its config.json (a Hugging Face folder) or to its metadata or tensors (a GGUF file).
+(test_families.py refuses yarn, softcapping, LongRoPE and an unknown model_type on real
+transformers models; these need neither torch nor transformers.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from attncli.checkpoints import load
+from attncli.errors import ModelError
+from known_models import hf_llama_files, write_files
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(ModelError) as e:
+        load(path)
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    return msg.replace(str(path), "")  # what the message says, not what the path happens to hold
+
+
+# ---- Hugging Face folders ---------------------------------------------------------------------------
+
+HF = {  # config.json changes -> a word the message must hold
+    "yarn": ({"rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16}}, "'yarn'"),
+    "dynamic": ({"rope_scaling": {"type": "dynamic", "factor": 2.0}}, "'dynamic'"),
+    "longrope": ({"rope_parameters": {"rope_type": "longrope", "rope_theta": 1e4}}, "'longrope'"),
+    "unknown model_type": ({"model_type": "mamba"}, "'mamba'"),
+    "attention softcapping": ({"attn_logit_softcapping": 50.0}, "attn_logit_softcapping"),
+    "final softcapping": ({"final_logit_softcapping": 30.0}, "final_logit_softcapping"),
+    "bidirectional": ({"use_bidirectional_attention": True}, "bidirectional"),
+    "mlp bias": ({"mlp_bias": True}, "mlp_bias"),
+    "partial rotary": ({"partial_rotary_factor": 0.5}, "partial rotary"),
+    "activation": ({"hidden_act": "relu"}, "'relu'"),
+    "layer type": ({"model_type": "qwen2", "use_sliding_window": True, "sliding_window": 4,
+                    "layer_types": ["chunked_attention"]}, "'chunked_attention'"),
+    "gemma3 without text_config": ({"model_type": "gemma3"}, "text_config"),
+    "sliding rope scaled": ({"model_type": "gemma3_text", "layer_types": ["sliding_attention"], "sliding_window": 4,
+                             "rope_parameters": {"full_attention": {"rope_theta": 1e6},
+                                                 "sliding_attention": {"rope_type": "linear", "factor": 2.0}}},
+                            "sliding layers"),
+}
+
+
+@pytest.mark.parametrize("case", list(HF))
+def test_a_folder_with_an_unsupported_feature_is_refused(tmp_path, tokenizer_json, tokenizer_vocab_size, case):
+    edit, word = HF[case]
+    folder = write_files(tmp_path / "m", hf_llama_files(tokenizer_json, tokenizer_vocab_size, **edit))
+    assert word in refusal(folder)
+
+
+def test_the_folder_loads_without_them(tmp_path, tokenizer_json, tokenizer_vocab_size):
+    assert load(write_files(tmp_path / "m", hf_llama_files(tokenizer_json, tokenizer_vocab_size))).config.n_layer == 1
+
+
+# ---- GGUF files -----------------------------------------------------------------------------------------
+
+gguf = pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
+
+D, M, H, HKV, DH = 16, 24, 2, 1, 8
+
+
+def write_gguf(path: Path, meta: dict[str, Any] | None = None, extra: dict[str, np.ndarray] | None = None,
+               drop: tuple[str, ...] = (), tokenizer: str = "gpt2") -> Path:
+    """A one-layer random llama-architecture GGUF (F32), `meta` keys added, `extra` tensors added, `drop` left out."""
+    from attncli.tokenizer import byte_level_alphabet
+
+    tokens = [c for _, c in sorted(byte_level_alphabet().items())] + ["Ġt", "<|endoftext|>"]
+    rng = np.random.default_rng(0)
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(1)
+    w.add_context_length(32)
+    w.add_embedding_length(D)
+    w.add_feed_forward_length(M)
+    w.add_head_count(H)
+    w.add_head_count_kv(HKV)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_tokenizer_model(tokenizer)
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(tokens)
+    w.add_token_types([1] * (len(tokens) - 1) + [3])
+    w.add_token_merges(["Ġ t"])
+    for key, value in (meta or {}).items():
+        (w.add_string if isinstance(value, str) else w.add_float32 if isinstance(value, float) else w.add_uint32)(key, value)
+    shapes = {"token_embd.weight": (len(tokens), D), "output_norm.weight": (D,), "blk.0.attn_norm.weight": (D,),
+              "blk.0.ffn_norm.weight": (D,), "blk.0.attn_q.weight": (H * DH, D), "blk.0.attn_k.weight": (HKV * DH, D),
+              "blk.0.attn_v.weight": (HKV * DH, D), "blk.0.attn_output.weight": (D, H * DH),
+              "blk.0.ffn_gate.weight": (M, D), "blk.0.ffn_up.weight": (M, D), "blk.0.ffn_down.weight": (D, M)}
+    tensors = {n: (0.3 * rng.standard_normal(s)).astype(np.float32) for n, s in shapes.items() if n not in drop}
+    for name, arr in {**tensors, **(extra or {})}.items():
+        w.add_tensor(name, arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+GGUF = {  # write_gguf arguments -> a word the message must hold
+    "yarn": (dict(meta={"llama.rope.scaling.type": "yarn", "llama.rope.scaling.factor": 4.0}), "'yarn'"),
+    "experts": (dict(meta={"llama.expert_count": 8}), "mixture of experts"),
+    "attention softcapping": (dict(meta={"llama.attn_logit_softcapping": 50.0}), "softcapping"),
+    "partial rotary in llama": (dict(meta={"llama.rope.dimension_count": DH // 2}), "rotary covers 4 of 8"),
+    "value heads": (dict(meta={"llama.attention.value_length": DH * 2}), "value heads"),
+    "LongRoPE factors": (dict(extra={"rope_factors_long.weight": np.ones(DH // 2, np.float32)}), "rope_factors_long"),
+    "MLP bias": (dict(extra={"blk.0.ffn_up.bias": np.zeros(M, np.float32)}), "blk.0.ffn_up.bias"),
+    "fused Q/K in llama": (dict(extra={"blk.0.attn_qkv.weight": np.zeros(((H + 2 * HKV) * DH, D), np.float32)},
+                                drop=("blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight")), "un-permute"),
+    "WordPiece vocabulary": (dict(tokenizer="bert"), "'bert'"),
+    "a rope_freqs of the wrong size": (dict(extra={"rope_freqs.weight": np.ones(DH, np.float32)}), "rope_freqs.weight"),
+}
+
+
+@pytest.mark.parametrize("case", list(GGUF))
+def test_a_gguf_with_an_unsupported_feature_is_refused(tmp_path, case):
+    kwargs, word = GGUF[case]
+    assert word in refusal(write_gguf(tmp_path / "m.gguf", **kwargs))
+
+
+def test_the_gguf_loads_without_them_and_with_rope_freqs(tmp_path):
+    plain = load(write_gguf(tmp_path / "plain.gguf"))
+    assert plain.config.rope_freq_factors == ()
+    factors = np.array([1.0, 1.5, 3.0, 4.0], np.float32)
+    scaled = load(write_gguf(tmp_path / "scaled.gguf", extra={"rope_freqs.weight": factors}))
+    assert scaled.config.rope_freq_factors == tuple(factors.tolist())
+    ids = [5, 9, 2, 7, 1]
+    assert not np.allclose(plain.forward(ids)["logits"], scaled.forward(ids)["logits"])  # no longer ignored
+    np.testing.assert_allclose(plain.forward(ids[:1])["logits"], scaled.forward(ids[:1])["logits"], atol=1e-6)  # position 0: no turn
