@@ -257,6 +257,38 @@ def test_every_family_variant_matches_the_naive_reference(make_params, cfg, T, s
         np.testing.assert_allclose(trace[f"blocks.{L}.attn.z"], ref.z[L], rtol=1e-6, atol=1e-6)
 
 
+@st.composite
+def encoder_configs(draw) -> ModelConfig:
+    """BERT-style encoders: post-norm blocks, embedding LayerNorm, token types, RoBERTa's position
+    offset, erf GELU, and each of the three heads (masked-LM transform, plain unembedding, none)."""
+    return ModelConfig(
+        vocab_size=11, n_ctx=8, n_layer=draw(st.integers(1, 3)), n_head=draw(st.sampled_from([1, 2])), d_model=8,
+        d_mlp=12, causal=False, activation=draw(st.sampled_from(["gelu", "gelu_tanh"])),
+        post_norm=draw(st.booleans()), embed_norm=draw(st.booleans()), type_vocab_size=draw(st.sampled_from([0, 1, 2])),
+        position_offset=draw(st.sampled_from([0, 2])), head=draw(st.sampled_from(["mlm", "lm", "none"])),
+        tied_embeddings=draw(st.booleans()), attn_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=encoder_configs(), T=st.integers(1, 7), seed=st.integers(0, 2**32 - 1))
+def test_every_encoder_variant_matches_the_naive_reference(make_params, cfg, T, seed):
+    """Post-norm blocks, the embedding norm, token types, shifted positions, the MLM transform and its
+    bias, or no head at all: the trace against the naive pass's reading of the same config."""
+    P = make_params(cfg, seed=seed % 1000, dtype=np.float64)
+    ids = np.random.default_rng(seed).integers(0, cfg.vocab_size, size=T)
+    ref = naive_forward(cfg.to_dict(), P, ids.tolist())
+    trace = forward(P, cfg, ids)
+    if cfg.head == "none":
+        assert "logits" not in trace
+    else:
+        np.testing.assert_allclose(trace["logits"], ref.logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(trace[f"blocks.{cfg.n_layer - 1}.resid_post"], ref.hidden, rtol=1e-6, atol=1e-6)
+    for L in range(cfg.n_layer):
+        assert not np.isnan(ref.weights[L]).any()  # nothing masked: every query sees every key
+        np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], ref.weights[L], rtol=1e-6, atol=1e-6)
+    assert "mask" not in trace
+
+
 def test_forward_bidirectional_lets_the_first_token_see_the_last(make_params):
     cfg = ModelConfig(vocab_size=11, n_layer=1, n_head=2, d_model=8, n_ctx=8, causal=False)
     trace = forward(make_params(cfg), cfg, [1, 2, 3])

@@ -151,7 +151,17 @@ def test_unknown_format_version(make_model_dir, version):
     path = make_model_dir()
     cfg = edit_config(path, lambda d: d.update(format_version=version))
     msg = load_error(path)
-    assert str(cfg) in msg and f"format_version {version!r}" in msg and f"versions 1 and {FORMAT_VERSION}" in msg
+    assert str(cfg) in msg and f"format_version {version!r}" in msg and f"versions 1 to {FORMAT_VERSION}" in msg
+
+
+def test_an_encoder_saves_as_version_3_and_loads_back(make_model_dir):
+    path = make_model_dir(causal=False, post_norm=True, embed_norm=True, type_vocab_size=2, head="mlm", activation="gelu")
+    doc = json.loads((path / "config.json").read_text())
+    assert doc["format_version"] == 3 and doc["model"]["post_norm"] is True
+    model = load(path)
+    assert model.config.head == "mlm" and model.config.is_encoder
+    edit_config(path, lambda d: d.update(format_version=2))
+    assert "needs format_version 3, but the file says 2" in load_error(path)
 
 
 def test_a_version_2_field_in_a_version_1_file_is_refused(make_model_dir):

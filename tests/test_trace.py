@@ -28,7 +28,7 @@ def documented() -> dict[str, tuple[str, ...]]:
 def test_docstring_parses_into_the_names_we_expect():
     # Guards the parser itself: if it found nothing, every test below would pass vacuously.
     names = documented()
-    assert len(names) == 21
+    assert len(names) == 24
     for name in ("embed", "pos_embed", "blocks.{L}.attn.scores", "blocks.{L}.attn.weights", "blocks.{L}.attn.z", "logits"):
         assert name in names
     assert names["blocks.{L}.attn.k"] == ("Hkv", "T", "dh")
@@ -47,6 +47,11 @@ def expand(config: ModelConfig, T: int, layers) -> dict[str, tuple[int, ...]]:
             continue  # documented as absent in a bidirectional model
         if name in ("blocks.{L}.ln1_post", "blocks.{L}.ln2_post") and not config.post_norms:
             continue  # documented as present only with sandwich norms
+        if (name == "type_embed" and not config.type_vocab_size) or (name == "embed_norm" and not config.embed_norm):
+            continue  # documented as present only in encoders that have them (BERT)
+        if (name == "ln_final" and config.post_norm) or (name == "mlm.out" and config.head != "mlm") \
+                or (name == "logits" and config.head == "none"):
+            continue  # documented: a post-norm stream has no final norm; the heads differ
         concrete = tuple(sym[s] for s in shape)
         if "{L}" in name:
             for L in layers:
@@ -61,6 +66,10 @@ CONFIGS = {
     "llama-gqa": dict(n_layer=3, n_head=4, n_kv_head=2, d_model=8, d_head=6, norm="rmsnorm", positions="rotary",
                       mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False, tied_embeddings=False),
     "encoder-nopos": dict(n_layer=1, n_head=1, d_model=4, positions="none", causal=False),
+    "bert-mlm": dict(n_layer=2, n_head=2, d_model=8, causal=False, post_norm=True, embed_norm=True, type_vocab_size=2,
+                     activation="gelu", head="mlm"),
+    "roberta-nohead": dict(n_layer=1, n_head=2, d_model=8, causal=False, post_norm=True, embed_norm=True,
+                           position_offset=2, head="none"),
 }
 
 

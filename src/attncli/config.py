@@ -17,14 +17,15 @@ from .errors import ModelError
 from .numerics import ACTIVATIONS
 
 # attncli's own config.json: 1 holds the fields up to `architecture`; 2 adds the family variants
-# below it. A model is saved as the lowest version that can state it, so an attncli that
+# below it; 3 the encoders' (BERT). A model is saved as the lowest version that can state it, so an attncli that
 # predates a field refuses the file instead of ignoring the field and computing wrong numbers.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary", "none")
 MLPS = ("gelu", "swiglu")
+HEADS = ("lm", "mlm", "none")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,15 @@ class ModelConfig:
     sliding_layers: tuple[int, ...] = ()  # Mistral and Phi-3: every layer; Gemma 3: five of every six
     rope_local_theta: float = 0.0  # 0 means rope_theta; Gemma 3's sliding layers turn at their own base
     #                                (10k against the global layers' 1M), unscaled
+    # ---- format version 3: encoders (BERT, DistilBERT, RoBERTa); all off: a pre-norm decoder
+    post_norm: bool = False  # BERT's blocks norm after each sublayer: x = norm(x + attn(x)), then
+    #                          norm(x + mlp(x)); the stream leaves the last block normed (no final norm)
+    embed_norm: bool = False  # a LayerNorm (embed_ln) over the summed embeddings before block 0
+    type_vocab_size: int = 0  # BERT's token type (segment) embeddings; every token of one text is type 0
+    position_offset: int = 0  # RoBERTa numbers positions from padding_idx + 1, so position t reads row t + 2
+    head: str = "lm"  # what turns the last vectors into vocabulary logits: "lm", the final norm and the
+    #                   unembedding (next token); "mlm", BERT's transform (dense, activation, LayerNorm) then
+    #                   the unembedding plus a bias (the token at each position); "none", a sentence encoder
 
     def __post_init__(self) -> None:
         # Resolve the 0 = "derive it" defaults once so the rest of the code never guesses.
@@ -93,7 +103,8 @@ class ModelConfig:
             raise ModelError(f"config: n_head ({self.n_head}) must be a multiple of n_kv_head ({self.n_kv_head})")
         if self.positions == "rotary" and self.d_head % 2:
             raise ModelError(f"config: rotary positions need an even d_head, got {self.d_head}")
-        for name, allowed in (("norm", NORMS), ("positions", POSITIONS), ("mlp", MLPS), ("activation", ACTIVATIONS)):
+        for name, allowed in (("norm", NORMS), ("positions", POSITIONS), ("mlp", MLPS), ("activation", ACTIVATIONS),
+                              ("head", HEADS)):
             if getattr(self, name) not in allowed:
                 raise ModelError(f"config: {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not self.norm_eps > 0:
@@ -133,6 +144,22 @@ class ModelConfig:
             raise ModelError(f"config: rope_local_theta must be 0 or positive, got {self.rope_local_theta!r}")
         if self.rope_local_theta and not layers:
             raise ModelError("config: rope_local_theta is the sliding layers' rotary base; it needs sliding_layers")
+        self.validate_encoder()
+
+    def validate_encoder(self) -> None:
+        """The format-3 fields."""
+        if self.head not in HEADS:
+            raise ModelError(f"config: head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        for name in ("type_vocab_size", "position_offset"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ModelError(f"config: {name} must be 0 or a positive integer, got {value!r}")
+        if self.position_offset and self.positions != "learned":
+            raise ModelError("config: position_offset shifts learned position embeddings; it needs positions learned")
+        if (self.post_norm or self.embed_norm or self.head == "mlm") and self.norm != "layernorm":
+            raise ModelError("config: post_norm, embed_norm and the mlm head are LayerNorms; they need norm layernorm")
+        if self.post_norm and (self.post_norms or self.sliding_layers):
+            raise ModelError("config: post_norm blocks have no sandwich norms or sliding windows")
 
     @property
     def attn_scale(self) -> float:
@@ -145,12 +172,16 @@ class ModelConfig:
 
     @property
     def format_version(self) -> int:
-        """The lowest version of attncli's config.json that states this config: 2 if it uses a variant."""
+        """The lowest version of attncli's config.json that states this config: 3 with an encoder's
+        field, 2 with a family variant, else 1."""
         derived = {"attn_out_bias": self.attn_bias, "query_pre_attn_scalar": float(self.d_head), "rope_dims": self.d_head}
-        for f in fields(self):
-            if f.name in V2_FIELDS and getattr(self, f.name) != derived.get(f.name, f.default):
-                return 2
-        return 1
+        used = {f.name for f in fields(self) if getattr(self, f.name) != derived.get(f.name, f.default)}
+        return 3 if used & V3_FIELDS else 2 if used & V2_FIELDS else 1
+
+    @property
+    def is_encoder(self) -> bool:
+        """Every token sees every other: a bidirectional encoder (BERT), not a next-token model."""
+        return not self.causal
 
     @property
     def n_params(self) -> int:
@@ -163,10 +194,10 @@ class ModelConfig:
         return total
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields of `format_version` (a version-1 config leaves the version-2 fields out)."""
+        """The fields of `format_version` (a version-1 config leaves the later fields out, and so on)."""
         d = asdict(self)
-        if self.format_version == 1:
-            d = {k: v for k, v in d.items() if k not in V2_FIELDS}
+        later = {1: V2_FIELDS | V3_FIELDS, 2: V3_FIELDS, 3: frozenset()}[self.format_version]
+        d = {k: v for k, v in d.items() if k not in later}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
@@ -187,7 +218,9 @@ class ModelConfig:
 
 
 _NAMES = [f.name for f in fields(ModelConfig)]
-V2_FIELDS = frozenset(_NAMES[_NAMES.index("architecture") + 1:])  # the fields format version 2 added
+V2_FIELDS = frozenset(_NAMES[_NAMES.index("architecture") + 1:_NAMES.index("post_norm")])  # what version 2 added
+V3_FIELDS = frozenset(_NAMES[_NAMES.index("post_norm"):])  # what version 3 added: the encoders'
+
 
 NOUNS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
          "bool | None": "true, false or null", "tuple[float, ...]": "a list of numbers",
@@ -219,12 +252,17 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     qd, kvd, m = config.n_head * dh, config.n_kv_head * dh, config.d_mlp
     shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (V, d)}
     if config.positions == "learned":
-        shapes["pos_embed.W_pos"] = (config.n_ctx, d)
+        shapes["pos_embed.W_pos"] = (config.n_ctx + config.position_offset, d)
+    if config.type_vocab_size:
+        shapes["type_embed.W_T"] = (config.type_vocab_size, d)
 
     def norm(prefix: str) -> None:
         shapes[f"{prefix}.w"] = (d,)
         if config.norm == "layernorm":
             shapes[f"{prefix}.b"] = (d,)
+
+    if config.embed_norm:
+        norm("embed_ln")
 
     for L in range(config.n_layer):
         b = f"blocks.{L}"
@@ -254,7 +292,13 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes[f"{b}.mlp.b_out"] = (d,)
         if config.post_norms:
             norm(f"{b}.ln2_post")
-    norm("ln_final")
-    if not config.tied_embeddings:
+    if not config.post_norm:  # a post-norm stream leaves the last block normed already
+        norm("ln_final")
+    if config.head == "mlm":  # BERT's prediction transform before the unembedding, and its bias
+        shapes["mlm.W"] = (d, d)
+        shapes["mlm.b"] = (d,)
+        norm("mlm.ln")
+        shapes["unembed.b"] = (V,)
+    if config.head != "none" and not config.tied_embeddings:
         shapes["unembed.W_U"] = (d, V)
     return shapes

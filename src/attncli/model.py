@@ -51,8 +51,13 @@ def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder) -
     if config.scale_embed:  # rounded to the embedding's dtype first, as transformers does
         x = x * np.asarray(np.sqrt(config.d_model), dtype=x.dtype)  # [T, d]
     x = rec("embed", x)  # [T, d]
-    if config.positions == "learned":
-        x = x + rec("pos_embed", params["pos_embed.W_pos"][: ids.shape[0]])  # [T, d]
+    if config.positions == "learned":  # RoBERTa's positions start position_offset rows in
+        start = config.position_offset
+        x = x + rec("pos_embed", params["pos_embed.W_pos"][start:start + ids.shape[0]])  # [T, d]
+    if config.type_vocab_size:  # one text: every token is of type 0
+        x = x + rec("type_embed", np.broadcast_to(params["type_embed.W_T"][0], x.shape))  # [T, d]
+    if config.embed_norm:
+        x = rec("embed_norm", norm(params, config, "embed_ln", x))  # [T, d]
     return x  # [T, d]
 
 
@@ -193,9 +198,14 @@ def post_norm(params: Params, config: ModelConfig, layer: int, name: str, y: np.
 
 def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend, rec: Recorder) -> np.ndarray:
     """One pre-norm block: x + attention(norm(x)), then x + mlp(norm(x)) (each sublayer's output
-    normed again first in sandwich-norm models)."""
+    normed again first in sandwich-norm models); or a post-norm one (BERT)."""
     b = f"blocks.{layer}"
     x = rec(f"{b}.resid_pre", x, layer)  # [T, d]
+    if config.post_norm:  # BERT: attention reads the stream as it is; each sum is normed after
+        x = rec(f"{b}.resid_mid", x + self_attention(params, config, layer, x, at, rec), layer)  # [T, d]
+        h = rec(f"{b}.ln1", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
+        out = rec(f"{b}.ln2", norm(params, config, f"{b}.ln2", h + mlp(params, config, layer, h, rec)), layer)  # [T, d]
+        return rec(f"{b}.resid_post", out, layer)  # [T, d]
     h = rec(f"{b}.ln1", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
     a = post_norm(params, config, layer, "ln1_post", self_attention(params, config, layer, h, at, rec), rec)  # [T, d]
     x = rec(f"{b}.resid_mid", x + a, layer)  # [T, d]
@@ -205,9 +215,23 @@ def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: At
 
 
 def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
-    """Step 6: the final vectors against every vocabulary entry (tied: W_E's transpose)."""
+    """Step 6: the final vectors against every vocabulary entry (tied: W_E's transpose), plus a
+    bias where the model has one (BERT's masked-LM decoder)."""
     W_U = params["embed.W_E"].T if config.tied_embeddings else params["unembed.W_U"]  # [d, V]
-    return h @ W_U  # [T, d] @ [d, V] -> [T, V]
+    logits = h @ W_U  # [T, d] @ [d, V] -> [T, V]
+    if "unembed.b" in params:
+        logits = logits + params["unembed.b"]  # [T, V]
+    return logits
+
+
+def final(params: Params, config: ModelConfig, x: np.ndarray, rec: Recorder) -> np.ndarray:
+    """What the unembedding reads: the final norm of a pre-norm stream; a post-norm stream as it
+    is; then, for a masked-LM head, BERT's transform (dense, activation, LayerNorm)."""
+    h = x if config.post_norm else rec("ln_final", norm(params, config, "ln_final", x))  # [T, d]
+    if config.head == "mlm":
+        t = ACTIVATIONS[config.activation](linear(params, h, "mlm.W", "mlm.b"))  # [T, d] -> [T, d]
+        h = rec("mlm.out", norm(params, config, "mlm.ln", t))  # [T, d]
+    return h
 
 
 def check_ids(ids: np.ndarray | list[int], config: ModelConfig) -> np.ndarray:
@@ -234,8 +258,8 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
     at = attends(config, ids.shape[0], x.dtype, rec)  # per block: what it may see (a causal model: not ahead)
     for L in range(config.n_layer):
         x = block(params, config, L, x, at[L], rec)  # steps 2 to 5, once per block: [T, d]
-    h = rec("ln_final", norm(params, config, "ln_final", x))  # [T, d]
-    rec("logits", unembed(params, config, h))  # step 6: [T, V]
+    if config.head != "none":  # a sentence encoder stops at the last block's vectors
+        rec("logits", unembed(params, config, final(params, config, x, rec)))  # step 6: [T, d] -> [T, V]
     return Trace(ids, rec.arrays, config)
 
 

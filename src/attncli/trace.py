@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("embed", ("T", "d"), "token embeddings (rows of W_E; times sqrt(d) in models that scale them, Gemma)"),
     ("pos_embed", ("T", "d"), "learned position embeddings (only with positions=learned)"),
+    ("type_embed", ("T", "d"), "token type (segment) embeddings, type 0 for every token (BERT)"),
+    ("embed_norm", ("T", "d"), "the summed embeddings normed (BERT's embedding LayerNorm): what block 0 reads"),
     ("mask", ("T", "T"), "the causal mask: True where a query may NOT look in any layer (later keys); "
                          "only in causal models"),
     ("blocks.{L}.resid_pre", ("T", "d"), "the residual stream entering block L"),
-    ("blocks.{L}.ln1", ("T", "d"), "after the first norm: what Q, K, V are made from"),
+    ("blocks.{L}.ln1", ("T", "d"), "after the first norm: what Q, K, V are made from (post-norm encoders: "
+                                   "resid_mid normed, what the MLP reads)"),
     ("blocks.{L}.attn.q", ("H", "T", "dh"), "queries as the scores use them (after the Q/K norm and rotary, if any)"),
     ("blocks.{L}.attn.k", ("Hkv", "T", "dh"), "keys as the scores use them (after the Q/K norm and rotary, if any)"),
     ("blocks.{L}.attn.v", ("Hkv", "T", "dh"), "values"),
@@ -37,13 +40,17 @@ NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("blocks.{L}.ln1_post", ("T", "d"), "attn.out normed again, what joins the residual stream; only with "
                                         "sandwich norms (Gemma 3)"),
     ("blocks.{L}.resid_mid", ("T", "d"), "resid_pre + attn.out (+ ln1_post instead, with sandwich norms)"),
-    ("blocks.{L}.ln2", ("T", "d"), "after the second norm"),
+    ("blocks.{L}.ln2", ("T", "d"), "after the second norm (post-norm encoders: ln1 + mlp.out normed, the block's "
+                                   "output)"),
     ("blocks.{L}.mlp.out", ("T", "d"), "the MLP's output"),
     ("blocks.{L}.ln2_post", ("T", "d"), "mlp.out normed again, what joins the residual stream; only with "
                                         "sandwich norms (Gemma 3)"),
-    ("blocks.{L}.resid_post", ("T", "d"), "resid_mid + mlp.out (+ ln2_post instead): the block's output"),
-    ("ln_final", ("T", "d"), "after the final norm"),
-    ("logits", ("T", "vocab"), "next-token logits at every position"),
+    ("blocks.{L}.resid_post", ("T", "d"), "resid_mid + mlp.out (+ ln2_post instead): the block's output (post-norm "
+                                          "encoders: ln2)"),
+    ("ln_final", ("T", "d"), "after the final norm (pre-norm models)"),
+    ("mlm.out", ("T", "d"), "BERT's prediction transform of the last vectors (dense, activation, norm)"),
+    ("logits", ("T", "vocab"), "next-token logits at every position (masked-LM encoders: the logits of each "
+                               "position's own token); absent in a model without a vocabulary head"),
 )
 
 BLOCK = "blocks.{L}."
@@ -51,6 +58,9 @@ BLOCK_NAMES = tuple(name.removeprefix(BLOCK) for name, _, _ in NAMES if name.sta
 # Names that only some models have: the masks only when causal, "pos_embed" only with learned
 # positions, the post-norms only with sandwich norms.
 OPTIONAL = {"pos_embed": lambda c: c.positions == "learned", "mask": lambda c: c.causal,
+            "type_embed": lambda c: c.type_vocab_size > 0, "embed_norm": lambda c: c.embed_norm,
+            "ln_final": lambda c: not c.post_norm,
+            "mlm.out": lambda c: c.head == "mlm", "logits": lambda c: c.head != "none",
             "blocks.{L}.attn.mask": lambda c: c.causal, "blocks.{L}.ln1_post": lambda c: c.post_norms,
             "blocks.{L}.ln2_post": lambda c: c.post_norms}
 

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model import Model, norm, top_k, unembed
-from ..trace import Trace
+from ..model import Model, final, top_k, unembed
+from ..trace import Recorder, Trace
 
 MAX_READ = 32  # tokens whose vector is unembedded: the last ones (each costs a d x vocab product)
 
@@ -25,6 +25,7 @@ class Readout(NamedTuple):
     turned: np.ndarray  # [T] degrees between resid_pre and resid_mid
     positions: list[int]  # the tokens `nearest` covers (the last MAX_READ)
     nearest: list[list[tuple[int, float]]]  # per position, (id, probability) of the k nearest entries
+    after: str  # the trace name of the vector after attention (see after_attention)
 
 
 def turned_degrees(before: np.ndarray, after: np.ndarray) -> np.ndarray:
@@ -34,12 +35,20 @@ def turned_degrees(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))  # [T]
 
 
+def after_attention(trace: Trace, layer: int) -> str:
+    """The trace name of a token's vector once the layer's attention is added: resid_mid, or in a
+    post-norm encoder ln1 (the stream is normed right after attention there)."""
+    return f"blocks.{layer}.{'ln1' if trace.config.post_norm else 'resid_mid'}"
+
+
 def readout(model: Model, trace: Trace, layer: int, k: int = 3) -> Readout:
     before = trace.block(layer, "resid_pre")  # [T, d]
-    after = trace.block(layer, "resid_mid")  # [T, d]
+    after = trace[after_attention(trace, layer)]  # [T, d]
     T = after.shape[0]
-    positions = list(range(max(0, T - MAX_READ), T))
-    h = norm(model.params, model.config, "ln_final", after[positions])  # [n, d]
-    logits = unembed(model.params, model.config, h)  # [n, V]
-    nearest = [[(i, p) for i, p, _ in top_k(row, k)] for row in logits]
-    return Readout(layer, turned_degrees(before, after), positions, nearest)
+    positions = list(range(max(0, T - MAX_READ), T)) if model.config.head != "none" else []
+    nearest = []
+    if positions:  # a sentence encoder has no vocabulary to read it in
+        h = final(model.params, model.config, after[positions], Recorder(keep=set()))  # [n, d]
+        logits = unembed(model.params, model.config, h)  # [n, V]
+        nearest = [[(i, p) for i, p, _ in top_k(row, k)] for row in logits]
+    return Readout(layer, turned_degrees(before, after), positions, nearest, after_attention(trace, layer))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import READABLE_VERSIONS, V2_FIELDS, ModelConfig, param_shapes
+from ..config import READABLE_VERSIONS, V2_FIELDS, V3_FIELDS, ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
@@ -39,7 +39,7 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     doc = read_json_object(cfg_path)
     version = doc.get("format_version")
     if type(version) is not int or version not in READABLE_VERSIONS:  # true and 1.0 are not 1
-        readable = " and ".join(map(str, READABLE_VERSIONS))
+        readable = f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
         raise ModelError(
             f"{cfg_path}: format_version {version!r} is not supported (this attncli reads versions {readable}); "
             "upgrade attncli or re-export the model"
@@ -47,9 +47,11 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     hp = doc.get("model")
     if not isinstance(hp, dict):
         raise ModelError(f"{cfg_path}: missing the \"model\" object of hyperparameters")
-    later = sorted(V2_FIELDS & set(hp)) if version == 1 else []
-    if later:  # a version-1 reader would ignore it: the file cannot be what it says
-        raise ModelError(f"{cfg_path}: {later[0]} needs format_version 2, but the file says 1; fix the version")
+    for needs, added in ((2, V2_FIELDS), (3, V3_FIELDS)):
+        later = sorted(added & set(hp)) if version < needs else []
+        if later:  # an older reader would ignore it: the file cannot be what it says
+            raise ModelError(f"{cfg_path}: {later[0]} needs format_version {needs}, but the file says {version}; "
+                             "fix the version")
     return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
 
 

@@ -185,9 +185,9 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
         L = readout.layer
         tok = model.tokenizer
         doc["contextual_vectors"]["turned_degrees"] = {
-            "from": f"blocks.{L}.resid_pre", "to": f"blocks.{L}.resid_mid", "degrees": floats(readout.turned)}
+            "from": f"blocks.{L}.resid_pre", "to": readout.after, "degrees": floats(readout.turned)}
         doc["contextual_vectors"]["reads_like"] = [
-            {"index": pos, "name": f"blocks.{L}.resid_mid through ln_final and the unembedding",
+            {"index": pos, "name": f"{readout.after} through the final norm (or head) and the unembedding",
              "top": [{"id": i, "token": tok.id_to_token(i), "text": tok.display(i), "probability": p} for i, p in near]}
             for pos, near in zip(readout.positions, readout.nearest)]
     doc["predictions"] = predictions_doc(preds)

@@ -172,7 +172,7 @@ def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int 
         deg = float(readout.turned[i])
         t.add_row(f"{i} {token_label(tok)}", f"{deg:.0f}°", bar(deg / 90.0, 12), reads.get(i, ""))
     caption = (f"turned: the angle between the token's vector before and after this layer's attention "
-               f"(blocks.{L}.resid_pre to blocks.{L}.resid_mid; 0° = attention left it as it was). "
+               f"(blocks.{L}.resid_pre to {readout.after}; 0° = attention left it as it was). "
                f"reads like: that vector through the final norm and the unembedding, the entries it is nearest to, "
                f"as if the model stopped here.")
     return titled(f"What layer {L}'s attention did to each token", t, caption)
