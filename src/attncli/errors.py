@@ -39,6 +39,10 @@ class MissingExtraError(AttnError):
     """An optional feature whose extra is not installed (e.g. matplotlib for --save)."""
 
 
+class WriteError(AttnError):
+    """A file could not be written (a full disk, a read-only folder); the previous file is kept."""
+
+
 class Interrupted(TrainingError):
     """Ctrl-C during a long run, after its work so far was saved."""
 
