@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from attncli import atomic, registry
+from attncli.checkpoints import native
 
 from fake_registry import fake_index
-from run_cli import HOWS, assert_one_error_line, attn
+from run_cli import HOWS, assert_one_error_line, attn, ok
+from train_helpers import TINY_FLAGS, write_corpus
 
 TEXT = "I do not like spinach"
 
@@ -159,6 +161,35 @@ def test_explain_writing_over_a_good_file_on_a_full_disk(small_disk, tiny_model_
     message = assert_one_error_line(run)
     assert option in message and "No space left" in message and "previous file is unchanged" in message
     assert "free some space" in message
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_train_on_a_full_disk_keeps_the_last_checkpoint(small_disk, tmp_path, how):
+    corpus, out = write_corpus(tmp_path), small_disk / "model"
+    # One checkpoint (~150 KB) fits; the next needs room for a second copy beside it, and the
+    # filler leaves too little for that.
+    ok(attn(how, ["train", str(corpus), "--out", str(out), "--steps", "2", *TINY_FLAGS]))
+    size = sum(len(b) for b in listing(out).values())
+    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+    (small_disk / "filler").write_bytes(b"\0" * max(0, free - size // 2))
+    before = listing(out)
+    run = attn(how, ["train", str(corpus), "--out", str(out), "--steps", "4", "--resume", *TINY_FLAGS])
+    assert run.code == 1 and run.stdout == ""
+    message = assert_one_error_line(run)
+    assert "cannot write the checkpoint of step 4" in message and "No space left" in message
+    assert "last complete checkpoint (step 2) is kept" in message and "free some space" in message
+    assert listing(out) == before
+    assert native.load(out).card["steps"] == 2
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_train_into_a_full_disk_leaves_nothing(small_disk, tmp_path, how):
+    corpus = write_corpus(tmp_path)
+    fill(small_disk)
+    run = attn(how, ["train", str(corpus), "--out", str(small_disk / "m"), "--steps", "2", *TINY_FLAGS])
+    assert run.code == 1 and run.stdout == ""
+    assert "No space left" in assert_one_error_line(run)
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # not even the folder it made
 
 
 def test_pull_into_a_full_cache_leaves_nothing(small_disk, tmp_path, monkeypatch):

@@ -13,7 +13,8 @@ import pytest
 from attncli import registry
 
 from fake_registry import fake_index
-from run_cli import HOWS, attn
+from run_cli import HOWS, attn, ok
+from train_helpers import TINY_FLAGS, write_corpus
 
 
 @pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])
@@ -26,6 +27,15 @@ def umask(request):
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_trained_model_files(tmp_path, how, umask):
+    corpus, out = write_corpus(tmp_path), tmp_path / "m"
+    ok(attn(how, ["train", str(corpus), "--out", str(out), "--steps", "3", "--checkpoint-every", "1", *TINY_FLAGS]))
+    files = {p.name: mode(p) for p in out.iterdir()}
+    assert files == {name: 0o666 & ~umask for name in ("config.json", "model.safetensors", "tokenizer.json",
+                                                        "train_state.safetensors", "train_state.json")}
 
 
 @pytest.mark.parametrize("how", HOWS)

@@ -96,10 +96,30 @@ def test_nan_loss_on_resume_loses_nothing(tmp_path, how):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_nan_before_any_checkpoint_says_so(tmp_path, how):
+def test_nan_before_any_checkpoint_says_so_and_leaves_no_folder(tmp_path, how):
     corpus = write_corpus(tmp_path)
-    run = attn(how, ["train", str(corpus), "--out", str(tmp_path / "m"), "--steps", "20", "--lr", "1e30", *TINY_FLAGS])
-    fails(run, 1, "NaN", "no checkpoint was written yet")
+    for out in (tmp_path / "m", tmp_path / "new" / "nested" / "m"):
+        run = attn(how, ["train", str(corpus), "--out", str(out), "--steps", "20", "--lr", "1e30", *TINY_FLAGS])
+        fails(run, 1, "NaN", "no checkpoint was written yet", f"{out} was removed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]  # nor the folders made for it
+
+
+def test_nan_before_any_checkpoint_keeps_what_was_there(tmp_path, how):
+    """An empty folder given as --out stays; a model trained before, overwritten with --force, stays whole."""
+    corpus = write_corpus(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = attn(how, ["train", str(corpus), "--out", str(empty), "--steps", "20", "--lr", "1e30", *TINY_FLAGS])
+    fails(run, 1, "NaN", f"{empty} is as it was")
+    assert empty.is_dir() and list(empty.iterdir()) == []
+
+    trained = tmp_path / "trained"
+    ok(attn(how, ["train", str(corpus), "--out", str(trained), "--steps", "2", *TINY_FLAGS]))
+    (trained / "notes.txt").write_text("mine", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in trained.iterdir()}
+    run = attn(how, ["train", str(corpus), "--out", str(trained), "--steps", "20", "--lr", "1e30", "--force", *TINY_FLAGS])
+    fails(run, 1, "NaN", f"{trained} is as it was")
+    assert {p.name: p.read_bytes() for p in trained.iterdir()} == before
 
 
 @pytest.mark.parametrize("flag, value, fragment", [("--d-model", "15", "multiple of --heads"), ("--lr", "-1", "--lr"),
