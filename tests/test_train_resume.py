@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from attncli.errors import TrainingError
+from attncli.errors import Interrupted, TrainingError
 from attncli.train.trainer import TrainOptions, train
 
 from run_cli import HOWS, assert_one_error_line, attn, ok
@@ -26,7 +26,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
         if p.phase == "train" and p.step == 5:
             pressed.append(True)
 
-    with pytest.raises(TrainingError, match="interrupted at step 5"):
+    with pytest.raises(Interrupted, match="interrupted at step 5"):
         train(TrainOptions(corpus=corpus, out=tmp_path / "split", steps=12, seed=3, **TINY_OPTIONS), ctrl_c_at_5,
               stop=lambda: bool(pressed))
     state = json.loads((tmp_path / "split" / "train_state.json").read_text())
