@@ -57,7 +57,7 @@ def test_resume_through_the_cli(tmp_path, how):
     assert "--steps 9" in second and "--resume" in second
 
     again = attn(how, ["train", str(corpus), "--out", str(out), "--steps", "9", "--resume", *TINY_FLAGS])
-    assert again.code == 1
+    assert again.code == 2  # a --steps that asks for no more training is a usage mistake
     assert "already trained for 9 steps" in assert_one_error_line(again)
 
 

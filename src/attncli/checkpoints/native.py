@@ -89,7 +89,8 @@ def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *
         limit = float(np.finfo(np.float16).max)
         for n in expected:
             if np.abs(params[n]).max() > limit:
-                raise ModelError(f"cannot save as float16: tensor {n} has values beyond float16's range (±{limit:g}); save as float32")
+                raise ModelError(f"cannot save as float16: tensor {n} has values beyond float16's range (±{limit:g}); "
+                                 "save as float32 (attn train --dtype float32)")
     path.mkdir(parents=True, exist_ok=True)
     tensors = {n: np.ascontiguousarray(params[n], dtype=np_dtype) for n in expected}
     atomic.save_safetensors(tensors, path / "model.safetensors", {"format": "attncli", "format_version": str(FORMAT_VERSION)})

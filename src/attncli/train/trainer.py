@@ -112,13 +112,13 @@ def _check_options(o: TrainOptions) -> None:
 def _check_out(o: TrainOptions) -> None:
     out = o.out
     if out.exists() and not out.is_dir():
-        raise TrainingError(f"{out} exists and is not a directory; give --out a directory path")
+        raise UsageError(f"{out} exists and is not a directory; give --out a directory path")
     if o.resume:
         missing = [f for f in STATE_FILES + native.FILES if not (out / f).is_file()]
         if missing:
             raise TrainingError(f"{out}: cannot resume, {missing[0]} is missing; train without --resume")
     elif out.is_dir() and any(out.iterdir()) and not o.force:
-        raise TrainingError(f"{out} already exists; add --force to overwrite it or --resume to continue training it")
+        raise UsageError(f"{out} already exists; add --force to overwrite it or --resume to continue training it")
 
 
 STAGING = ".checkpoint.tmp"  # a checkpoint's files are written here, then moved over the last one's
@@ -272,7 +272,7 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
         config = ModelConfig.from_dict(state["model"], source=str(o.out / STATE_FILES[1]))
         tok_json = (o.out / "tokenizer.json").read_text(encoding="utf-8")
         if o.steps <= state["step"]:
-            raise TrainingError(f"{o.out} is already trained for {state['step']} steps; give --steps more than that to continue")
+            raise UsageError(f"{o.out} is already trained for {state['step']} steps; give --steps more than that to continue")
         run.last_checkpoint = int(state["step"])
     else:
         emit(Progress("tokenizer"))
@@ -282,14 +282,15 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
     emit(Progress("encode"))
     ids = encode_documents(tokenizer, docs)  # [N]
     if ids.shape[0] < o.n_ctx + 2:
-        raise TrainingError(f"{o.corpus}: the corpus gives {ids.shape[0]} tokens, too few for --context {o.n_ctx}; "
-                            f"give at least {o.n_ctx + 2} tokens of text or a smaller --context")
+        raise UsageError(f"{o.corpus}: the corpus gives {ids.shape[0]} tokens, too few for --context {o.n_ctx}; "
+                         f"give at least {o.n_ctx + 2} tokens of text or a smaller --context")
     if not o.resume:
         config = ModelConfig(vocab_size=tokenizer.vocab_size, n_layer=o.n_layer, n_head=o.n_head,
                              d_model=o.d_model, n_ctx=o.n_ctx)
     valid_ids = encode_documents(tokenizer, documents(valid_text)) if valid_text else None  # [Nv]
     if valid_ids is not None and valid_ids.shape[0] < config.n_ctx + 2:
-        raise TrainingError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context {config.n_ctx}")
+        raise UsageError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context "
+                         f"{config.n_ctx}; give a longer validation text")
     stop_before_the_first_step()
 
     rng = np.random.default_rng(o.seed)
