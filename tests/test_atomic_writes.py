@@ -204,7 +204,7 @@ def test_pull_into_a_full_cache_leaves_nothing(small_disk, tmp_path, monkeypatch
     assert run.code == 1 and run.stdout == ""
     pulling, error = run.stderr.splitlines()
     assert pulling.startswith("pulling fake:") and error.startswith("attn: error: ")
-    assert "No space left" in error and "partial download was removed" in error
+    assert "No space left" in error and "no partial file was left" in error
     assert "free some space" in error and "ATTN_CACHE" in error
     assert listing(folder) == {"model.gguf": b"an older pull"}
 

@@ -159,7 +159,7 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False) ->
                                      f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
     except OSError as e:  # making or writing files in the cache (network and zip errors are typed where they happen)
         todo = "free some space" if atomic.disk_full(e) else "check its permissions"
-        raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); the partial download was removed; "
+        raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); no partial file was left; "
                          f"{todo}, or set ATTN_CACHE to another folder, and run the pull again") from None
     return dest
 
