@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from attncli.errors import TrainingError
+from attncli.errors import Interrupted, TrainingError
 from attncli.train.trainer import TrainOptions, train
 
 from run_cli import HOWS, assert_one_error_line, attn, ok
@@ -26,7 +26,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
         if p.phase == "train" and p.step == 5:
             pressed.append(True)
 
-    with pytest.raises(TrainingError, match="interrupted at step 5"):
+    with pytest.raises(Interrupted, match="interrupted at step 5"):
         train(TrainOptions(corpus=corpus, out=tmp_path / "split", steps=12, seed=3, **TINY_OPTIONS), ctrl_c_at_5,
               stop=lambda: bool(pressed))
     state = json.loads((tmp_path / "split" / "train_state.json").read_text())
@@ -57,7 +57,7 @@ def test_resume_through_the_cli(tmp_path, how):
     assert "--steps 9" in second and "--resume" in second
 
     again = attn(how, ["train", str(corpus), "--out", str(out), "--steps", "9", "--resume", *TINY_FLAGS])
-    assert again.code == 1
+    assert again.code == 2  # a --steps that asks for no more training is a usage mistake
     assert "already trained for 9 steps" in assert_one_error_line(again)
 
 

@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
-import typer
-from typer.core import TyperGroup
 
-from . import __version__
-from .commands.common import PROG, error_line, writing_stdout
-from .errors import AttnError, ExitCode
+def _interrupted_while_loading(kind, value, tb, previous=sys.excepthook) -> None:
+    """Ctrl-C while Python loads attn's modules, before the error boundary exists: one line
+    and exit 130, as at any other moment, rather than a traceback."""
+    if not issubclass(kind, KeyboardInterrupt):
+        return previous(kind, value, tb)
+    try:
+        sys.stderr.write(("\n" if sys.stderr.isatty() else "") + "attn: interrupted while starting; nothing was done\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(130)
+
+
+sys.excepthook = _interrupted_while_loading  # before the imports below, which take most of startup
+
+from typing import Any  # noqa: E402
+
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .commands.common import PROG, error_line, interrupted_line, writing_stdout  # noqa: E402
+from .errors import AttnError, ExitCode, Interrupted  # noqa: E402
 
 
 def _is_click_error(e: BaseException) -> bool:
@@ -44,6 +60,20 @@ def _report_click_error(e: Any) -> int:
 class AttnGroup(TyperGroup):
     """Typer's group with one error boundary: every failure is one stderr line and an exit code."""
 
+    # Typer turns a KeyboardInterrupt in parsing or in a command into a silent exit 130; as
+    # Interrupted it reaches main below, which says so.
+    def make_context(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+
+    def invoke(self, ctx):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))
@@ -54,6 +84,9 @@ class AttnGroup(TyperGroup):
             code = rv if isinstance(rv, int) else ExitCode.OK
             with writing_stdout():  # what is still buffered must reach stdout, or say why not
                 sys.stdout.flush()
+        except Interrupted as e:
+            interrupted_line(str(e), e.line_is_clear)
+            code = e.exit_code
         except AttnError as e:
             if debug:
                 import traceback
@@ -62,7 +95,7 @@ class AttnGroup(TyperGroup):
             error_line(str(e))
             code = e.exit_code
         except (typer.Abort, KeyboardInterrupt):
-            typer.echo(f"{PROG}: interrupted", err=True)
+            interrupted_line("interrupted")
             code = ExitCode.INTERRUPTED
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, and keep Python from

@@ -43,7 +43,19 @@ class MissingExtraError(AttnError):
     """An optional feature whose extra is not installed (e.g. matplotlib for --save)."""
 
 
-class Interrupted(TrainingError):
-    """Ctrl-C during a long run, after its work so far was saved."""
+class WriteError(AttnError):
+    """A file could not be written (a full disk, a read-only folder); the previous file is kept."""
+
+
+class Interrupted(AttnError):
+    """Ctrl-C: the message starts with "interrupted" and says what was kept or written.
+
+    `line_is_clear` says a progress display was redrawn after the Ctrl-C, so the terminal's
+    echoed ^C is gone and the message needs no newline before it.
+    """
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str = "interrupted", line_is_clear: bool = False) -> None:
+        super().__init__(message)
+        self.line_is_clear = line_is_clear

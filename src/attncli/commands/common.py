@@ -46,6 +46,17 @@ def error_line(message: str) -> None:
     typer.echo(f"{PROG}: error: {printable(' '.join(str(message).split()))}", err=True)
 
 
+def interrupted_line(message: str, line_is_clear: bool = False) -> None:
+    """Ctrl-C's one line on stderr, "attn: interrupted ...". On a terminal it starts on a new
+    line: the cursor is after the ^C the terminal echoed, or after a prompt such as text>
+    (unless a progress display was redrawn since: `line_is_clear`)."""
+    try:
+        fresh = line_is_clear or not sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        fresh = True
+    typer.echo(f"{'' if fresh else chr(10)}{PROG}: {' '.join(str(message).split())}", err=True)
+
+
 def stdout_console():
     """Rich's console on stdout: color only on a terminal, NO_COLOR honored (by Rich).
 

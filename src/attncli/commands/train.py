@@ -42,8 +42,9 @@ def _fmt_eta(seconds: float) -> str:
 
 @contextmanager
 def ctrl_c_stops_between_steps() -> Iterator[Callable[[], bool]]:
-    """The first Ctrl-C asks training to stop after the step it is in (and checkpoint it); a
-    second one interrupts at once. Yields the question `stop()` that train() asks each step."""
+    """The first Ctrl-C asks training to stop after the step it is in (and checkpoint it), or,
+    before the first step, to stop with nothing written; a second one interrupts at once.
+    Yields the question `stop()` that train() asks between phases and steps."""
     pressed: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
@@ -97,15 +98,31 @@ def train_command(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save weights and optimizer state every N steps."),
 ) -> None:
     """Train a byte-level BPE and a GPT-2-style model on a text, in numpy, into a model directory."""
-    from ..train.trainer import TrainOptions, train
+    with ctrl_c_stops_between_steps() as stop:  # first: a Ctrl-C while the trainer loads is not lost
+        from ..train.trainer import TrainOptions
 
-    flags = {"--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
-             "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr, "--seed": seed,
-             "--lowercase": lowercase, "--resume": resume, "--dtype": dtype, "--corpus-license": corpus_license}
-    opts = TrainOptions(corpus=corpus, out=out, valid=valid, vocab_size=vocab_size, n_layer=layers, n_head=heads,
-                        d_model=d_model, n_ctx=context, steps=steps, batch=batch, lr=lr, seed=seed, lowercase=lowercase,
-                        resume=resume, force=force, dtype=dtype, corpus_license=corpus_license,
-                        checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name)
+        flags = {"--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
+                 "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr, "--seed": seed,
+                 "--lowercase": lowercase, "--resume": resume, "--dtype": dtype, "--corpus-license": corpus_license}
+        opts = TrainOptions(corpus=corpus, out=out, valid=valid, vocab_size=vocab_size, n_layer=layers, n_head=heads,
+                            d_model=d_model, n_ctx=context, steps=steps, batch=batch, lr=lr, seed=seed, lowercase=lowercase,
+                            resume=resume, force=force, dtype=dtype, corpus_license=corpus_license,
+                            checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name)
+        result = _train_with_progress(opts, stop)
+    lines = [f"wrote {result.out}: {result.steps} steps, {result.tokens_seen:,} tokens, {result.wall_time_s:.0f} s, "
+             f"last training loss {result.loss:.4f}"]
+    if result.valid is not None:
+        v = result.valid
+        lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
+                     f"per word {v.ppl_word:.2f} ({v.tokens:,} tokens, {v.words:,} words)")
+    echo("\n".join(lines))
+
+
+def _train_with_progress(opts, stop: Callable[[], bool]):
+    """train() with a progress bar on stderr (on a terminal); the bar is gone before any message."""
+    from ..errors import Interrupted
+    from ..train.trainer import train
+
     bar = _progress_bar()
     task = ev = None
 
@@ -113,7 +130,7 @@ def train_command(
         nonlocal task, ev
         if task is None:
             bar.start()
-            task = bar.add_task("train", total=steps, info="")
+            task = bar.add_task("train", total=opts.steps, info="")
         if p.phase == "train":
             valid_txt = f"  valid {p.valid_loss:.3f} (ppl/token {math.exp(p.valid_loss):.1f})" if p.valid_loss is not None else ""
             bar.update(task, completed=p.step, info=f"loss {p.loss:.3f}{valid_txt}  {p.tokens_per_s:,.0f} tok/s  eta {_fmt_eta(p.eta_s)}")
@@ -125,19 +142,13 @@ def train_command(
             bar.update(task, info={"tokenizer": "training the tokenizer", "encode": "encoding the corpus"}[p.phase])
 
     try:
-        with ctrl_c_stops_between_steps() as stop:
-            result = train(opts, on_progress, stop)
+        return train(opts, on_progress, stop)
+    except Interrupted as e:
+        e.line_is_clear = task is not None and not bar.disable  # the bar's last frame, drawn below, ends its line
+        raise
     finally:
         if task is not None:
             bar.stop()
-    lines = [f"wrote {result.out}: {result.steps} steps, {result.tokens_seen:,} tokens, {result.wall_time_s:.0f} s, "
-             f"last training loss {result.loss:.4f}"]
-    if result.valid is not None:
-        v = result.valid
-        lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
-                     f"per word {v.ppl_word:.2f} ({v.tokens:,} tokens, {v.words:,} words)")
-    echo("\n".join(lines))
-
 
 def eval_command(
     file: Path = typer.Argument(..., help="A UTF-8 text to score."),

@@ -1,11 +1,13 @@
-"""Output files (--save, --html): the path is checked before any work, and written once."""
+"""Output files (--save, --html): the path is checked before any work, and written once,
+whole or not at all (atomic.py): a failed write keeps the previous file."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from ..errors import UsageError
+from .. import atomic
+from ..errors import UsageError, WriteError
 
 IMAGE_FORMATS = ("png", "svg")
 
@@ -29,9 +31,8 @@ def check_path(path: str, formats: tuple[str, ...], option: str) -> str:
 
 def write(path: str, data: bytes | str, option: str) -> None:
     try:
-        if isinstance(data, str):
-            Path(path).write_text(data, encoding="utf-8")
-        else:
-            Path(path).write_bytes(data)
+        atomic.write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
     except OSError as e:
-        raise UsageError(f"{option} {path!r}: cannot write it ({e.strerror or e}); choose another path") from None
+        kept = "the previous file is unchanged" if Path(path).exists() else "nothing was written"
+        todo = "free some space or choose another path" if atomic.disk_full(e) else "choose another path"
+        raise WriteError(f"{option} {path!r}: cannot write it ({e.strerror or e}); {kept}; {todo}") from None

@@ -20,8 +20,12 @@ def read_text(path: Path, what: str = "corpus") -> str:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file; give the path of the {what}, a UTF-8 text file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder; give the path of the {what}, a UTF-8 text file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: no permission to read it; give a {what} you can read, or change its permissions") from None
     except OSError as e:
-        raise UsageError(f"{path}: cannot read it ({e.strerror})") from None
+        raise UsageError(f"{path}: cannot read it ({e.strerror or e}); give the path of the {what}, a UTF-8 text file") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import atomic
 from ..checkpoints import native
 from ..config import ModelConfig
-from ..errors import Interrupted, TrainingError, UsageError
+from ..errors import Interrupted, TrainingError, UsageError, WriteError
 from .evaluate import EvalResult, evaluate
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
@@ -111,33 +112,91 @@ def _check_options(o: TrainOptions) -> None:
 def _check_out(o: TrainOptions) -> None:
     out = o.out
     if out.exists() and not out.is_dir():
-        raise TrainingError(f"{out} exists and is not a directory; give --out a directory path")
+        raise UsageError(f"{out} exists and is not a directory; give --out a directory path")
     if o.resume:
         missing = [f for f in STATE_FILES + native.FILES if not (out / f).is_file()]
         if missing:
             raise TrainingError(f"{out}: cannot resume, {missing[0]} is missing; train without --resume")
     elif out.is_dir() and any(out.iterdir()) and not o.force:
-        raise TrainingError(f"{out} already exists; add --force to overwrite it or --resume to continue training it")
+        raise UsageError(f"{out} already exists; add --force to overwrite it or --resume to continue training it")
 
 
-def _write_checkpoint(o: TrainOptions, config: ModelConfig, params: Params, tok_json: str, opt: AdamW,
-                      rng: np.random.Generator, state: dict[str, Any], card: dict[str, Any]) -> None:
-    """Model files and training state, written beside the old ones and then moved over them."""
-    from safetensors.numpy import save_file
+STAGING = ".checkpoint.tmp"  # a checkpoint's files are written here, then moved over the last one's
 
-    tmp = o.out / ".checkpoint.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    native.save(tmp, config, params, tok_json, name=o.name or o.out.name, card=card, dtype=o.dtype)
-    tensors = {f"param.{n}": p for n, p in params.items()}
-    tensors.update({f"adam_m.{n}": m for n, m in opt.m.items()})
-    tensors.update({f"adam_v.{n}": v for n, v in opt.v.items()})
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(tmp / STATE_FILES[0]))
-    doc = dict(state, version=STATE_VERSION, adam_step=opt.step, rng=rng.bit_generator.state, model=config.to_dict())
-    (tmp / STATE_FILES[1]).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+def _stage_checkpoint(o: TrainOptions, config: ModelConfig, params: Params, tok_json: str, opt: AdamW,
+                      rng: np.random.Generator, state: dict[str, Any], card: dict[str, Any]) -> Path:
+    """Write a checkpoint's files into a staging folder inside o.out; any failure (a full disk,
+    Ctrl-C) removes the folder, so the last complete checkpoint is all there is."""
+    staging = o.out / STAGING
+    if staging.exists():  # left by a run that was killed
+        shutil.rmtree(staging)
+    try:
+        native.save(staging, config, params, tok_json, name=o.name or o.out.name, card=card, dtype=o.dtype)
+        tensors = {f"param.{n}": p for n, p in params.items()}
+        tensors.update({f"adam_m.{n}": m for n, m in opt.m.items()})
+        tensors.update({f"adam_v.{n}": v for n, v in opt.v.items()})
+        atomic.save_safetensors({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, staging / STATE_FILES[0])
+        doc = dict(state, version=STATE_VERSION, adam_step=opt.step, rng=rng.bit_generator.state, model=config.to_dict())
+        atomic.write_text(staging / STATE_FILES[1], json.dumps(doc, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def _commit_checkpoint(staging: Path, out: Path) -> None:
+    """Move a staged checkpoint's files over the last one's. Run it with Ctrl-C deferred
+    (atomic.interrupts_deferred), so that all five files move or none do."""
     for f in native.FILES + STATE_FILES:
-        os.replace(tmp / f, o.out / f)
-    tmp.rmdir()
+        os.replace(staging / f, out / f)
+    staging.rmdir()
+    atomic.fsync_dir(out)
+
+
+BEFORE = "before the first step"
+
+
+@dataclass
+class _Run:
+    """What a run has done to its --out folder, to clean up after a failure and to say what is kept."""
+
+    path: Path
+    checkpoint_every: int
+    last_checkpoint: int | None = None  # the step of the checkpoint in `path` (a resumed run starts with one)
+    made: list[Path] = field(default_factory=list)  # folders this run created, outermost first
+    removed: bool = False
+    doing: str = BEFORE  # for the message of a Ctrl-C that cannot wait: "during step 7", ...
+
+    def create(self) -> None:
+        missing = []
+        p = self.path
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.made = missing[::-1]
+
+    def clean_up(self) -> None:
+        """After a failure with no checkpoint written: remove the folders this run made, never
+        anything that was there before (rmdir removes only an empty folder)."""
+        if self.last_checkpoint is not None or not self.made:
+            return
+        shutil.rmtree(self.path / STAGING, ignore_errors=True)
+        for folder in reversed(self.made):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+        self.removed = True
+
+    def kept(self, resume_hint: bool = True) -> str:
+        """What is in the folder now, for the message that ends the run."""
+        if self.last_checkpoint is not None:
+            hint = ", continue with --resume" if resume_hint else ""
+            return f"the last complete checkpoint (step {self.last_checkpoint}) is kept in {self.path}{hint}"
+        where = f"{self.path} was removed" if self.removed else f"{self.path} is as it was"
+        return f"no checkpoint was written yet (one every {self.checkpoint_every} steps), so {where}"
 
 
 def _read_state(out: Path) -> tuple[dict[str, Any], Params, Params, Params]:
@@ -173,43 +232,67 @@ def _valid_loss(params: Params, config: ModelConfig, xv: np.ndarray, yv: np.ndar
 
 
 def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Train (or resume) a model as `o` says and write it to o.out; raises UsageError/TrainingError.
+    """Train (or resume) a model as `o` says and write it to o.out; raises UsageError/TrainingError,
+    WriteError (a checkpoint could not be written) or Interrupted.
 
-    `stop()` is asked between steps (the CLI's Ctrl-C sets it): when it says so, the weights of
-    the last whole step are checkpointed and Interrupted is raised. Nothing is ever saved from
-    the middle of an update.
+    `stop()` is asked between phases and steps (the CLI's first Ctrl-C sets it): before the
+    first step nothing is written; after it, the weights of the last whole step are
+    checkpointed. A KeyboardInterrupt (a second Ctrl-C) ends the run at once. Either way the
+    last complete checkpoint is kept: its files are staged and moved into place with Ctrl-C
+    deferred, so nothing is ever saved from the middle of an update or of a write. A run that
+    ends before its first checkpoint removes the folders it created, and nothing else.
     """
     emit = callback or (lambda p: None)
-    stop = stop or (lambda: False)
     _check_options(o)
     _check_out(o)
+    run = _Run(o.out, o.checkpoint_every)
+    try:
+        return _train(o, emit, stop or (lambda: False), run)
+    except KeyboardInterrupt:
+        run.clean_up()
+        if run.doing == BEFORE and not run.made and run.last_checkpoint is None:
+            raise Interrupted(f"interrupted {BEFORE}; nothing was written to {o.out}") from None
+        raise Interrupted(f"interrupted {run.doing}; {run.kept()}") from None
+    except BaseException:
+        run.clean_up()
+        raise
+
+
+def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run) -> TrainResult:
+    def stop_before_the_first_step() -> None:  # Ctrl-C while the corpus was read, the tokenizer trained...
+        if stop():
+            raise Interrupted(f"interrupted {BEFORE}; nothing was written to {o.out}")
+
     docs = documents(read_text(o.corpus, "corpus"))
     valid_text = read_text(o.valid, "validation file") if o.valid else None
+    stop_before_the_first_step()
 
     if o.resume:
         state, params, m, v = _read_state(o.out)
         config = ModelConfig.from_dict(state["model"], source=str(o.out / STATE_FILES[1]))
         tok_json = (o.out / "tokenizer.json").read_text(encoding="utf-8")
         if o.steps <= state["step"]:
-            raise TrainingError(f"{o.out} is already trained for {state['step']} steps; give --steps more than that to continue")
+            raise UsageError(f"{o.out} is already trained for {state['step']} steps; give --steps more than that to continue")
+        run.last_checkpoint = int(state["step"])
     else:
         emit(Progress("tokenizer"))
         tok_json = train_bpe(docs, o.vocab_size, o.lowercase)
+        stop_before_the_first_step()
     tokenizer = Tokenizer.from_str(tok_json)
     emit(Progress("encode"))
     ids = encode_documents(tokenizer, docs)  # [N]
     if ids.shape[0] < o.n_ctx + 2:
-        raise TrainingError(f"{o.corpus}: the corpus gives {ids.shape[0]} tokens, too few for --context {o.n_ctx}; "
-                            f"give at least {o.n_ctx + 2} tokens of text or a smaller --context")
+        raise UsageError(f"{o.corpus}: the corpus gives {ids.shape[0]} tokens, too few for --context {o.n_ctx}; "
+                         f"give at least {o.n_ctx + 2} tokens of text or a smaller --context")
     if not o.resume:
         config = ModelConfig(vocab_size=tokenizer.vocab_size, n_layer=o.n_layer, n_head=o.n_head,
                              d_model=o.d_model, n_ctx=o.n_ctx)
     valid_ids = encode_documents(tokenizer, documents(valid_text)) if valid_text else None  # [Nv]
     if valid_ids is not None and valid_ids.shape[0] < config.n_ctx + 2:
-        raise TrainingError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context {config.n_ctx}")
+        raise UsageError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context "
+                         f"{config.n_ctx}; give a longer validation text")
+    stop_before_the_first_step()
 
-    if stop():  # Ctrl-C while the tokenizer was trained or the corpus encoded
-        raise Interrupted(f"interrupted before the first step; nothing was written to {o.out}")
     rng = np.random.default_rng(o.seed)
     opt = AdamW(lr=o.lr, weight_decay=o.weight_decay)
     if o.resume:
@@ -218,10 +301,12 @@ def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], 
         start, tokens_seen, wall_before = int(state["step"]), int(state["tokens_seen"]), float(state["wall_time_s"])
         lowercase = bool(state["options"].get("lowercase"))
     else:
-        if o.out.exists() and o.force:
-            for f in native.FILES + STATE_FILES:
-                (o.out / f).unlink(missing_ok=True)
-        o.out.mkdir(parents=True, exist_ok=True)
+        # With --force the old files stay until the first checkpoint replaces them, so a run that
+        # fails before it leaves the folder as it was.
+        try:
+            run.create()
+        except OSError as e:
+            raise WriteError(f"cannot create {o.out} ({e.strerror or e}); choose another --out") from None
         params = gpt.init_params(config, rng)
         start, tokens_seen, wall_before = 0, 0, 0.0
         lowercase = o.lowercase
@@ -238,58 +323,62 @@ def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], 
     t0 = time.perf_counter()
     run_tokens = 0
     loss = valid_loss = math.nan
-    step = start
 
     def state_doc(step: int) -> dict[str, Any]:
         return {"step": step, "steps": o.steps, "tokens_seen": tokens_seen, "seed": o.seed,
                 "wall_time_s": wall_before + time.perf_counter() - t0, "corpus": str(o.corpus),
                 "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}}
 
-    last_checkpoint = start if o.resume else None
-
-    def checkpoint(step: int) -> None:
-        nonlocal last_checkpoint
-        last_checkpoint = step
+    def checkpoint(step: int, state: dict[str, Any], card: dict[str, Any]) -> None:
         emit(Progress("checkpoint", step=step, steps=o.steps, loss=loss))
-        _write_checkpoint(o, config, params, tok_json, opt, rng, state_doc(step),
-                          dict(card, steps=step, tokens_seen=tokens_seen, wall_time_s=round(wall_before + time.perf_counter() - t0, 1)))
+        try:
+            staging = _stage_checkpoint(o, config, params, tok_json, opt, rng, state, card)
+            with atomic.interrupts_deferred():  # all five files move, or none
+                _commit_checkpoint(staging, o.out)
+                run.last_checkpoint = step
+        except OSError as e:
+            run.clean_up()
+            todo = "free some space, then train again" if atomic.disk_full(e) else "check the folder, then train again"
+            raise WriteError(f"cannot write the checkpoint of step {step} to {o.out} ({e.strerror or e}); "
+                             f"{run.kept(resume_hint=False)}; {todo}") from None
 
-    try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is caught by the NaN check
-            for step in range(start + 1, o.steps + 1):
-                x, y = sample_batch(ids, o.batch, config.n_ctx, rng)  # [B, T], [B, T]
-                loss, grads = gpt.loss_and_grads(params, config, x, y)
-                norm = clip_grads(grads, o.clip)
-                if not (math.isfinite(loss) and math.isfinite(norm)):
-                    kept = (f"the last good checkpoint (step {last_checkpoint}) is kept in {o.out}" if last_checkpoint is not None
-                            else f"no checkpoint was written yet (one every {o.checkpoint_every} steps)")
-                    raise TrainingError(f"the loss became NaN at step {step}; stopped, {kept}; lower --lr and train again")
-                lr = lr_at(step, o.lr, warmup, o.steps)
-                opt.update(params, grads, lr)
-                tokens_seen += x.size
-                run_tokens += x.size
-                if xv is not None and (step % eval_every == 0 or step == o.steps):
-                    valid_loss = _valid_loss(params, config, xv, yv)
-                elapsed = time.perf_counter() - t0
-                emit(Progress("train", step=step, steps=o.steps, loss=loss, lr=lr, tokens_per_s=run_tokens / elapsed,
-                              eta_s=elapsed / (step - start) * (o.steps - step),
-                              valid_loss=None if math.isnan(valid_loss) else valid_loss))
-                if step % o.checkpoint_every == 0 and step < o.steps:
-                    checkpoint(step)
-                if stop():
-                    break
-    except KeyboardInterrupt:  # an interrupt that could not wait for the step to end (a second Ctrl-C)
-        kept = (f"the last complete checkpoint (step {last_checkpoint}) is in {o.out}, continue with --resume"
-                if last_checkpoint is not None else "no checkpoint was written yet")
-        raise Interrupted(f"interrupted during step {opt.step + 1}; {kept}") from None
-    if stop():
-        done = opt.step  # updates fully applied
-        if last_checkpoint != done:
-            checkpoint(done)
-        raise Interrupted(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume")
+    def checkpoint_now(step: int) -> None:
+        checkpoint(step, state_doc(step), dict(card, steps=step, tokens_seen=tokens_seen,
+                                               wall_time_s=round(wall_before + time.perf_counter() - t0, 1)))
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is caught by the NaN check
+        for step in range(start + 1, o.steps + 1):
+            run.doing = f"during step {step}"
+            x, y = sample_batch(ids, o.batch, config.n_ctx, rng)  # [B, T], [B, T]
+            loss, grads = gpt.loss_and_grads(params, config, x, y)
+            norm = clip_grads(grads, o.clip)
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                run.clean_up()
+                raise TrainingError(f"the loss became NaN at step {step}; stopped, {run.kept(resume_hint=False)}; "
+                                    "lower --lr and train again")
+            lr = lr_at(step, o.lr, warmup, o.steps)
+            opt.update(params, grads, lr)
+            tokens_seen += x.size
+            run_tokens += x.size
+            if xv is not None and (step % eval_every == 0 or step == o.steps):
+                valid_loss = _valid_loss(params, config, xv, yv)
+            elapsed = time.perf_counter() - t0
+            emit(Progress("train", step=step, steps=o.steps, loss=loss, lr=lr, tokens_per_s=run_tokens / elapsed,
+                          eta_s=elapsed / (step - start) * (o.steps - step),
+                          valid_loss=None if math.isnan(valid_loss) else valid_loss))
+            if step % o.checkpoint_every == 0 and step < o.steps:
+                run.doing = "while saving a checkpoint"
+                checkpoint_now(step)
+            if stop():
+                done = opt.step  # updates fully applied
+                run.doing = "while saving a checkpoint"
+                if run.last_checkpoint != done:
+                    checkpoint_now(done)
+                raise Interrupted(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume")
 
     valid = None
     if valid_text is not None:
+        run.doing = "while the held-out text was scored"
         # Score the weights as they are shipped: rounded to o.dtype, as model.safetensors holds them.
         shipped = {n: p.astype(o.dtype).astype(np.float32) for n, p in params.items()}
         model = Model(config=config, params=shipped, tokenizer=tokenizer, name=o.name or o.out.name, source=str(o.out))
@@ -303,5 +392,6 @@ def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], 
                 trained_by="attncli attn train (numpy, hand-written backward pass, AdamW)")
     card.setdefault("valid_loss_token", None)
     card.update(steps=o.steps, tokens_seen=tokens_seen, wall_time_s=round(wall, 1))
-    _write_checkpoint(o, config, params, tok_json, opt, rng, dict(state_doc(o.steps), wall_time_s=wall), card)
+    run.doing = "while saving the trained model"
+    checkpoint(o.steps, dict(state_doc(o.steps), wall_time_s=wall), card)
     return TrainResult(out=o.out, steps=o.steps, loss=loss, wall_time_s=wall, tokens_seen=tokens_seen, valid=valid, card=card)
