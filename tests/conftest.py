@@ -100,3 +100,31 @@ def bundled_model():
     from attncli.checkpoints import load
 
     return load(None)
+
+
+
+@pytest.fixture(scope="session")
+def smollm2_model():
+    """SmolLM2-135M from its pulled GGUF, loaded once for every test that needs it (skips if not pulled)."""
+    from attncli import registry
+    from attncli.checkpoints import load
+    from attncli.errors import ModelError
+
+    try:
+        registry.resolve("smollm2")
+    except ModelError:
+        pytest.skip("SmolLM2 is not pulled (run: attn models pull smollm2; CI pulls it)")
+    return load("smollm2")
+
+
+@pytest.fixture(scope="session")
+def smollm2_transformers(smollm2_model):
+    """(torch, transformers' model, its tokenizer) loaded from the same GGUF, once per session."""
+    from attncli import registry
+    from references import need, transformers_from_gguf
+
+    torch = need("torch")
+    need("transformers")
+    need("accelerate")
+    model, tokenizer = transformers_from_gguf(registry.resolve("smollm2"))
+    return torch, model, tokenizer

@@ -24,7 +24,7 @@ REFUSED = {
     "attribution-head": (["--attribution", "--head", "1"], "--head has no effect with --attribution"),
     "steps-scores": (["--steps", "--scores"], "--scores has no effect with --steps"),
     "heads-dims": (["--head", "all", "--dims", "3"], "--dims has no effect with --head all"),
-    "token-alone": (["--token", "like"], "--token picks the query token of --steps or --summary"),
+    "token-alone": (["--token", "like"], "--token picks the query token of --steps, --summary"),
     "temperature-alone": (["--temperature", "0.5"], "--temperature is a what-if of --steps"),
 }
 

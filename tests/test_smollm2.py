@@ -13,7 +13,7 @@ from attncli import registry
 from attncli.errors import ModelError
 
 from fake_registry import fake_index
-from references import need, transformers_from_gguf, transformers_run
+from references import transformers_run
 
 SENTENCES = [
     "I do not like spinach",
@@ -32,20 +32,13 @@ def smollm2_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ours():
-    from attncli.checkpoints import load
-
-    smollm2_path()
-    return load("smollm2")
+def ours(smollm2_model):
+    return smollm2_model
 
 
 @pytest.fixture(scope="module")
-def reference():
-    torch = need("torch")
-    need("transformers")
-    need("accelerate")
-    model, tokenizer = transformers_from_gguf(smollm2_path())
-    return torch, model, tokenizer
+def reference(smollm2_transformers):
+    return smollm2_transformers
 
 
 def test_config_is_smollm2(ours) -> None:

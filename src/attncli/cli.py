@@ -137,6 +137,7 @@ COMMANDS = {
     "explain": ("explain", "explain"),
     "predict": ("predict", "predict"),
     "compare": ("compare", "compare"),
+    "patch": ("patch", "patch"),
     "info": ("info", "info"),
     "train": ("train", "train_command"),
     "eval": ("train", "eval_command"),

@@ -105,7 +105,10 @@ def norm(params: Params, config: ModelConfig, prefix: str, x: np.ndarray) -> np.
 
 
 def linear(params: Params, x: np.ndarray, w: str, b: str | None = None) -> np.ndarray:
-    """x @ W (+ b when the model has that bias)."""
+    """x @ W (+ b when the model has that bias). A batch of sequences ([B, T, in], activation
+    patching) is one matrix product over all its rows: numpy would otherwise read W once per sequence."""
+    if x.ndim > 2:
+        return linear(params, x.reshape(-1, x.shape[-1]), w, b).reshape(*x.shape[:-1], -1)  # [B, T, out]
     y = x @ params[w]  # [T, in] @ [in, out] -> [T, out]
     if b is not None and b in params:
         y = y + params[b]  # [T, out]
@@ -113,8 +116,8 @@ def linear(params: Params, x: np.ndarray, w: str, b: str | None = None) -> np.nd
 
 
 def split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:
-    T = x.shape[0]
-    return x.reshape(T, n_heads, -1).transpose(1, 0, 2)  # [T, n_heads*dh] -> [n_heads, T, dh]
+    """[..., T, n_heads*dh] -> [..., n_heads, T, dh] (any leading batch axes are kept: activation patching)."""
+    return np.swapaxes(x.reshape(*x.shape[:-1], n_heads, -1), -2, -3)
 
 
 def project_qkv(params: Params, config: ModelConfig, layer: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,15 +131,15 @@ def project_qkv(params: Params, config: ModelConfig, layer: int, h: np.ndarray) 
 
 def share_kv(k: np.ndarray, n_head: int) -> np.ndarray:
     """Grouped-query attention: each key/value head serves n_head / Hkv query heads."""
-    group = n_head // k.shape[0]
-    return np.repeat(k, group, axis=0) if group > 1 else k  # [Hkv, T, dh] -> [H, T, dh]
+    group = n_head // k.shape[-3]
+    return np.repeat(k, group, axis=-3) if group > 1 else k  # [..., Hkv, T, dh] -> [..., H, T, dh]
 
 
 def attention_scores(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None, scale: float | None = None) -> np.ndarray:
     """Step 3: every query dotted with every key, times `scale` (1/sqrt(d_head) unless the model
     says otherwise); -inf where masked."""
     scale = np.asarray(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale, dtype=q.dtype)
-    scores = (q @ k.transpose(0, 2, 1)) * scale  # [H, T, dh] @ [H, dh, T] -> [H, T, T]
+    scores = (q @ np.swapaxes(k, -1, -2)) * scale  # [H, T, dh] @ [H, dh, T] -> [H, T, T]
     if mask is not None:
         scores = np.where(mask, np.asarray(-np.inf, dtype=scores.dtype), scores)  # [H, T, T]
     return scores
@@ -149,7 +152,7 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | No
     q [H, T, dh]; k, v [Hkv, T, dh] shared by H/Hkv query heads each (grouped-query);
     mask [T, T] True = hidden. scores are q.k * scale (1/sqrt(dh) by default) with -inf where hidden.
     """
-    k, v = share_kv(k, q.shape[0]), share_kv(v, q.shape[0])  # [H, T, dh] each
+    k, v = share_kv(k, q.shape[-3]), share_kv(v, q.shape[-3])  # [H, T, dh] each
     scores = attention_scores(q, k, mask, scale)  # [H, T, T]
     weights = softmax(scores, axis=-1)  # step 4: [H, T, T], each row sums to 1
     z = weights @ v  # step 5: [H, T, T] @ [H, T, dh] -> [H, T, dh]
@@ -171,7 +174,7 @@ def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarra
     rec(f"{a}.scores", scores, layer)
     rec(f"{a}.weights", weights, layer)
     z = rec(f"{a}.z", z, layer)  # a hook may change a head's output here (ablation, patching)
-    merged = z.transpose(1, 0, 2).reshape(z.shape[1], -1)  # [H, T, dh] -> [T, H*dh]
+    merged = np.swapaxes(z, -2, -3).reshape(*z.shape[:-3], z.shape[-2], -1)  # [H, T, dh] -> [T, H*dh]
     return rec(f"{a}.out", linear(params, merged, f"{a}.W_O", f"{a}.b_O"), layer)  # [T, H*dh] -> [T, d]
 
 
@@ -181,7 +184,7 @@ def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Rec
     m = f"blocks.{layer}.mlp"
     act = ACTIVATIONS[config.activation]
     if config.mlp == "swiglu":
-        gate = act(h @ params[f"{m}.W_gate"])  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
+        gate = act(linear(params, h, f"{m}.W_gate"))  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
         hidden = gate * linear(params, h, f"{m}.W_in", f"{m}.b_in")  # [T, d_mlp]
     else:
         hidden = act(linear(params, h, f"{m}.W_in", f"{m}.b_in"))  # [T, d] -> [T, d_mlp]
@@ -232,6 +235,16 @@ def final(params: Params, config: ModelConfig, x: np.ndarray, rec: Recorder) -> 
         t = ACTIVATIONS[config.activation](linear(params, h, "mlm.W", "mlm.b"))  # [T, d] -> [T, d]
         h = rec("mlm.out", norm(params, config, "mlm.ln", t))  # [T, d]
     return h
+
+
+def chain_hooks(first: dict[str, Hook] | None, then: dict[str, Hook] | None) -> dict[str, Hook] | None:
+    """Two sets of hooks as one: where both change a name, `first` runs, then `then`."""
+    if not first or not then:
+        return then or first or None
+    out = dict(first)
+    for name, hook in then.items():
+        out[name] = (lambda a, b: lambda x: b(a(x)))(first[name], hook) if name in first else hook
+    return out
 
 
 def check_ids(ids: np.ndarray | list[int], config: ModelConfig) -> np.ndarray:
@@ -295,10 +308,12 @@ class Model:
         self.name = name
         self.source = source  # where it was loaded from
         self.card = card if card is not None else {}  # provenance for `attn info`
+        self.hooks: dict[str, Hook] = {}  # applied in every forward pass (an ablation)
+        self.ablation: tuple[list[tuple[int, int]], str] | None = None  # (heads, mode), for every header
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None) -> Trace:
-        return forward(self.params, self.config, ids, layers, hooks)
+        return forward(self.params, self.config, ids, layers, chain_hooks(self.hooks, hooks))
 
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
         """Tokens of `text` that fit the context, after BOS if the tokenizer adds one; (tokens,

@@ -34,6 +34,8 @@ class Context(NamedTuple):
     temperature: float = 1.0  # --temperature
     dims: int = 8  # --dims
     scores: bool = False  # --scores
+    target: str | None = None  # --target: the word the lens tracks or DLA attributes
+    contrast: str | None = None  # --contrast: DLA's second word (the logit difference)
 
 
 Renderable = Any  # a Rich renderable
@@ -167,6 +169,71 @@ def _summary_json(s: Any, c: Context) -> dict[str, Any]:
     return summary_doc(c.model, c.text, c.tokens, s, c.truncated)
 
 
+def _words(c: Context, *words: str | None) -> tuple[list[int | None], list[str]]:
+    """The token ids of --target/--contrast words, and a note for each word that is several tokens."""
+    ids, notes = [], []
+    for word in words:
+        if word is None:
+            ids.append(None)
+            continue
+        i, note = c.model.tokenizer.word_id(word)
+        ids.append(i)
+        if note:
+            notes.append(note)
+    return ids, notes
+
+
+def _with_notes(renderable: Renderable, notes: list[str]) -> Renderable:
+    if not notes:
+        return renderable
+    from rich.console import Group
+    from rich.text import Text
+
+    from .labels import printable
+
+    return Group(renderable, *(Text(printable(n), style="yellow") for n in notes))
+
+
+def _lens_run(c: Context) -> Any:
+    from .analysis.lens import logit_lens
+    from .analysis.steps import resolve_token
+
+    (target,), notes = _words(c, c.target)
+    return logit_lens(c.model, c.trace, resolve_token(c.token, c.tokens), c.top_k, target), notes
+
+
+def _lens_rich(result: Any, c: Context, width: int) -> Renderable:
+    from .render.why import lens_table
+
+    return _with_notes(lens_table(result[0], c.tokens, c.model.tokenizer), result[1])
+
+
+def _lens_json(result: Any, c: Context) -> dict[str, Any]:
+    from .render.json_analysis import lens_doc
+
+    return dict(lens_doc(c.model, c.text, c.tokens, result[0], c.truncated), notes=result[1])
+
+
+def _dla_run(c: Context) -> Any:
+    from .analysis.dla import direct_logit_attribution
+    from .analysis.steps import resolve_token
+
+    (target, contrast), notes = _words(c, c.target, c.contrast)
+    return direct_logit_attribution(c.model, c.trace, resolve_token(c.token, c.tokens), target, contrast), notes
+
+
+def _dla_rich(result: Any, c: Context, width: int) -> Renderable:
+    from .render.why import dla_view
+
+    return _with_notes(dla_view(result[0], c.tokens, c.model.tokenizer), result[1])
+
+
+def _dla_json(result: Any, c: Context) -> dict[str, Any]:
+    from .render.json_analysis import dla_doc
+
+    return dict(dla_doc(c.model, c.text, c.tokens, result[0], c.truncated), notes=result[1])
+
+
 def _heads_rich(_: Any, c: Context, width: int) -> Renderable:
     from .render.analysis import heads_grid
 
@@ -195,6 +262,10 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          options=frozenset({"--top-k"}), all_layers=True),
     Mode("heads", "--head all", lambda c: None, _heads_rich, _heads_json,
          options=frozenset({"--layer", "--head"}), files=PICTURES),
+    Mode("lens", "--lens", _lens_run, _lens_rich, _lens_json,
+         options=frozenset({"--token", "--target", "--top-k"}), all_layers=True),
+    Mode("dla", "--dla", _dla_run, _dla_rich, _dla_json,
+         options=frozenset({"--token", "--target", "--contrast"}), all_layers=True),
 )}
 
 # The options that only some modes take; any other option goes with every mode.
@@ -213,7 +284,7 @@ def _takers(option: str) -> str:
     flags = [m.flag for m in MODES.values() if option in m.options and m.flag]
     if option in MODES["table"].options:
         flags.insert(0, "the default tables")
-    return " or ".join(flags)
+    return flags[0] if len(flags) == 1 else f"{', '.join(flags[:-1])} or {flags[-1]}"
 
 
 # With --save/--html (and no --json) nothing goes to the terminal: options that shape only the
@@ -226,7 +297,7 @@ def check_options(mode: Mode, given: set[str], files: dict[str, str], as_json: b
     """Refuse, in one usage line, an option or a file the mode would otherwise ignore."""
     for option in sorted(given & OPTIONS - mode.options):
         if option == "--token":  # the wording a learner meets first
-            raise UsageError("--token picks the query token of --steps or --summary; add one of them")
+            raise UsageError(f"--token picks the query token of {_takers(option)}; add one of them")
         if option == "--temperature":
             raise UsageError("--temperature is a what-if of --steps; add --steps")
         raise UsageError(f"{option} has no effect with {mode.flag}; it goes with {_takers(option)}")

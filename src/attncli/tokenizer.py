@@ -259,5 +259,20 @@ class Tokenizer:
             )
         return tokens
 
+    def word_id(self, word: str) -> tuple[int, str]:
+        """The token a word is as the next word of a text: ' word' when the vocabulary has it whole,
+        else 'word', else the first token of ' word' (and a note saying so)."""
+        w = word.strip()
+        if not w:
+            raise UsageError("the word is empty; give a word, e.g. --target hate")
+        for candidate in (" " + w, w):
+            ids = self.backend.encode(candidate, add_special_tokens=False).ids
+            if len(ids) == 1:
+                return ids[0], ""
+        ids = self.backend.encode(" " + w, add_special_tokens=False).ids
+        if not ids:
+            raise UsageError(f"{w!r} gives no token for this model's tokenizer; give another word")
+        return ids[0], f"{w!r} is {len(ids)} tokens for this model; its first, {self.display(ids[0])!r}, is used"
+
     def decode(self, ids: list[int]) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=False)

@@ -136,10 +136,37 @@ def read_stdin_text(what: str) -> str:
                          "convert the input, e.g. with iconv -t UTF-8") from None
 
 
-def load_model(spec: Optional[str]):
+AblateOpt = typer.Option(None, "--ablate", metavar="L.H[,L.H...]",
+                         help="Run the model without these heads (layer.head, e.g. 1.3,0.2): their outputs are zeroed or "
+                              "mean-ablated in the forward pass, and every output says so.")
+AblateModeOpt = typer.Option("zero", "--ablate-mode", metavar="zero|mean",
+                             help="zero: the heads' outputs become 0; mean: their mean over the input's positions.")
+
+
+def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: str = "zero"):
+    """The model at `spec`; with `ablate`, the same model with those heads ablated in every forward pass."""
     from ..checkpoints import load
 
-    return load(spec)
+    model = load(spec)
+    if ablate is None:
+        if ablate_mode != "zero":
+            raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")
+        return model
+    from ..analysis.ablation import ablate as ablated, parse_heads
+
+    return ablated(model, parse_heads(ablate, model.config), ablate_mode)
+
+
+def noted(model, renderable: Any) -> Any:
+    """The renderable under a line saying which heads are ablated, so no output passes for the model's own."""
+    if model.ablation is None:
+        return renderable
+    from rich.console import Group
+    from rich.text import Text
+
+    from ..analysis.ablation import describe
+
+    return Group(Text(f"! {describe(*model.ablation)}: not the model's own numbers", style="bold yellow"), renderable)
 
 
 def default_view(model) -> tuple[int, int | str]:

@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from .common import ColorOpt, JsonOpt, ModelOpt, TopKOpt, default_view, emit_json, load_model, show
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, default_view, emit_json,
+                     load_model, noted, show)
 
 
 def compare(
@@ -16,6 +17,8 @@ def compare(
     layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to compare (negative counts from the end)."),
     head: Optional[str] = typer.Option(None, "--head", help="A head number, or 'mean' for the average of the layer's heads."),
     top_k: int = TopKOpt,
+    ablate: Optional[str] = AblateOpt,
+    ablate_mode: str = AblateModeOpt,
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
@@ -23,7 +26,7 @@ def compare(
     from ..analysis.compare import compare as run_compare
     from ..views import resolve_head, resolve_layer
 
-    model = load_model(model_spec)
+    model = load_model(model_spec, ablate, ablate_mode)
     d_layer, d_head = default_view(model)
     L = resolve_layer(layer, model.config.n_layer, d_layer)
     h = resolve_head(head, model.config.n_head, d_head)
@@ -37,4 +40,4 @@ def compare(
         return
     from ..render.compare import compare_view
 
-    show(compare_view(result, (text_a, text_b), tokens, model.tokenizer))
+    show(noted(model, compare_view(result, (text_a, text_b), tokens, model.tokenizer)))

@@ -9,8 +9,8 @@ import typer
 
 from ..errors import UsageError
 from ..labels import printable
-from .common import (ColorOpt, JsonOpt, ModelOpt, PROG, TopKOpt, TruncateOpt, default_view, emit_json, given, load_model, read_stdin_text, show,
-                     stdout_console)
+from .common import (PROG, AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, default_view,
+                     emit_json, given, load_model, noted, read_stdin_text, show, stdout_console)
 
 # Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
 # past this only the viewed layer is computed and written, so long inputs on deep models stay small.
@@ -19,7 +19,7 @@ MAX_CELLS = 50_000_000  # ~200 MB of float32: the most a mode that needs every l
 
 # parameter -> flag, for the options that only some modes take (modes.OPTIONS)
 MODE_OPTIONS = {"layer": "--layer", "head": "--head", "scores": "--scores", "top_k": "--top-k", "dims": "--dims",
-                "token": "--token", "temperature": "--temperature"}
+                "token": "--token", "temperature": "--temperature", "target": "--target", "contrast": "--contrast"}
 
 
 def explain(
@@ -37,7 +37,13 @@ def explain(
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="With --steps: a what-if that divides the scores by T before softmax (the model uses 1)."),
     attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
     rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
-    summary: bool = typer.Option(False, "--summary", help="For one query token (--token, default the last): which key every layer's every head attends to most."),
+    summary: bool = typer.Option(False, "--summary", help="For one query token (--token, default the last): which key every layer's every head attends to most, and the heads with a clear pattern."),
+    lens: bool = typer.Option(False, "--lens", help="Logit lens: for one query token (--token), every layer's stream through the final norm and the unembedding."),
+    dla: bool = typer.Option(False, "--dla", help="Direct logit attribution: what each head and MLP adds to the logit of the top token (or --target) at one query token."),
+    target: Optional[str] = typer.Option(None, "--target", help="With --lens or --dla: the word to track (default: the model's top prediction)."),
+    contrast: Optional[str] = typer.Option(None, "--contrast", help="With --dla: attribute the logit difference target minus this word."),
+    ablate: Optional[str] = AblateOpt,
+    ablate_mode: str = AblateModeOpt,
     save: Optional[str] = typer.Option(None, "--save", help="Write every head of the layer as one figure: a .png or .svg file (needs the plot extra: pip install 'attncli\\[plot]')."),
     html: Optional[str] = typer.Option(None, "--html", help="Write one self-contained interactive HTML page of the attention."),
     as_json: bool = JsonOpt,
@@ -53,12 +59,12 @@ def explain(
     if text is None or text == "-":
         text = read_stdin_text("text")
     mode = modes.pick({"steps": steps, "attribution": attribution, "rollout": rollout,
-                       "heads": (head or "").strip().lower() == "all", "summary": summary})
+                       "heads": (head or "").strip().lower() == "all", "summary": summary, "lens": lens, "dla": dla})
     if not 0 < temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be a positive number, got {temperature:g}")
     files = modes.check_files(save, html)
     modes.check_options(mode, given(ctx, MODE_OPTIONS), files, as_json, head)
-    model = load_model(model_spec)
+    model = load_model(model_spec, ablate, ablate_mode)
     c = model.config
     d_layer, d_head = default_view(model)
     L = resolve_layer(layer, c.n_layer, d_layer)
@@ -74,7 +80,8 @@ def explain(
     keep = None if mode.all_layers or cells <= ALL_LAYERS_CELLS else [L]
     trace = model.forward([t.id for t in tokens], layers=keep)
     context = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=L, head=h, top_k=top_k,
-                            truncated=truncated, token=token, temperature=temperature, dims=dims, scores=scores)
+                            truncated=truncated, token=token, temperature=temperature, dims=dims, scores=scores,
+                            target=target, contrast=contrast)
     if files:
         for line in modes.write_files(files, context):
             typer.echo(f"{PROG}: {printable(line)}", err=True)
@@ -85,4 +92,4 @@ def explain(
         emit_json(mode.json(result, context))
         return
     console = stdout_console()
-    show(mode.rich(result, context, console.width), console)
+    show(noted(model, mode.rich(result, context, console.width)), console)

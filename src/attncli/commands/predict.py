@@ -8,7 +8,8 @@ from typing import Any, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json, error_line, load_model, show
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json,
+                     error_line, load_model, noted, show)
 
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
@@ -42,7 +43,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     if generated is not None:
         parts.append(rt.generated_text(text, generated["text"]))
     parts.append(rt.predictions_table(preds, after=text))
-    show(Group(*parts))
+    show(noted(model, Group(*parts)))
 
 
 def stdin_lines():
@@ -73,13 +74,15 @@ def predict(
     temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling, for a repeatable continuation."),
     truncate: bool = TruncateOpt,
+    ablate: Optional[str] = AblateOpt,
+    ablate_mode: str = AblateModeOpt,
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
     """Show what comes next: the top-k next tokens and their probabilities."""
     if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
-    model = load_model(model_spec)
+    model = load_model(model_spec, ablate, ablate_mode)
     if text is not None:
         _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json)
         return

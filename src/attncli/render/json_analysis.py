@@ -14,7 +14,7 @@ import numpy as np
 from ..analysis.attribution import Attribution
 from ..analysis.compare import Comparison
 from ..analysis.steps import Walkthrough, entropy_bits
-from ..analysis.summary import HeadSummary
+from ..analysis.summary import THRESHOLDS, HeadSummary
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..trace import Trace
@@ -121,8 +121,69 @@ def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, tr
         {"layer": L, "heads": [
             {"head": h, "top_key": int(s.top_key[i, h]), "top_weight": float(s.top_weight[i, h]),
              "entropy_bits": float(s.entropy_bits[i, h]),
-             "weights": masked_floats(s.weights[i, h], s.masked[i])}
+             "weights": masked_floats(s.weights[i, h], s.masked[i]),
+             "label": None if s.labels[i][h] is None else {
+                 "name": s.labels[i][h].name, "share": s.labels[i][h].share, "queries": s.labels[i][h].queries}}
             for h in range(s.top_key.shape[1])]}
         for i, L in enumerate(s.layers)
     ]
+    doc["label_thresholds"] = dict(THRESHOLDS)
+    return doc
+
+
+def lens_doc(model: Model, text: str, tokens: list[Token], lens: Any, truncated: bool = False) -> dict[str, Any]:
+    """--lens: per layer, the stream read through the final norm and unembedding at one query token."""
+    tok = model.tokenizer
+    doc = _start("explain-lens", model, text, tokens, truncated)
+    doc["query"] = {"index": lens.query, "label": token_label(tokens[lens.query])}
+    doc["target"] = {"id": lens.target, "token": tok.id_to_token(lens.target), "text": tok.display(lens.target)}
+    doc["lens"] = [
+        {"layer": r.layer, "name": r.name,
+         "top": [{"id": i, "text": tok.display(i), "probability": p} for i, p in r.top],
+         "target": {"rank": r.target_rank, "probability": r.target_probability}}
+        for r in lens.rows]
+    return doc
+
+
+def dla_doc(model: Model, text: str, tokens: list[Token], d: Any, truncated: bool = False) -> dict[str, Any]:
+    """--dla: each head's and MLP's direct contribution to the target logit (difference)."""
+    tok = model.tokenizer
+
+    def ref(i: int) -> dict[str, Any]:
+        return {"id": i, "token": tok.id_to_token(i), "text": tok.display(i)}
+
+    doc = _start("explain-dla", model, text, tokens, truncated)
+    doc["query"] = {"index": d.query, "label": token_label(tokens[d.query])}
+    doc["target"] = ref(d.target)
+    doc["contrast"] = None if d.contrast is None else ref(d.contrast)
+    doc["method"] = ("direct logit attribution: each head's attn.z through its rows of W_O, each MLP's output, the "
+                     "embeddings and the biases, through the final norm with its scale at this token held fixed, "
+                     "dotted with the unembedding of the target (minus the contrast's)")
+    doc["heads"] = floats(d.heads)
+    doc["mlps"] = floats(d.mlps)
+    doc["embeddings"] = d.embed
+    doc["biases"] = d.biases
+    doc["sum"] = {"total": d.total, "logit": d.logit, "difference": d.total - d.logit,
+                  "note": "heads + mlps + embeddings + biases = total, which equals the model's logit (difference) "
+                          "up to float32 rounding"}
+    return doc
+
+
+def patch_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token], list[Token]], p: Any) -> dict[str, Any]:
+    """attn patch: how much of the clean-vs-corrupt logit difference each patch restores."""
+    tok = model.tokenizer
+    doc = envelope("patch", model)
+    doc["clean"] = {"text": texts[0], "tokens": tokens_doc(tokens[0])}
+    doc["corrupt"] = {"text": texts[1], "tokens": tokens_doc(tokens[1])}
+    doc["target"] = {"id": p.target, "token": tok.id_to_token(p.target), "text": tok.display(p.target)}
+    doc["contrast"] = {"id": p.contrast, "token": tok.id_to_token(p.contrast), "text": tok.display(p.contrast)}
+    doc["metric"] = {"name": "logit[target] - logit[contrast] at the last token", "clean": p.clean_diff,
+                     "corrupt": p.corrupt_diff}
+    doc["pairs"] = [list(x) for x in p.pairs]
+    doc["resid"] = {"rows": [f"blocks.{L}.resid_pre" for L in range(p.resid.shape[0] - 1)]
+                    + [f"blocks.{p.resid.shape[0] - 2}.resid_post"],
+                    "restored": masked_floats(np.nan_to_num(p.resid), np.isnan(p.resid)),
+                    "metric": masked_floats(np.nan_to_num(p.resid_diff), np.isnan(p.resid_diff))}
+    doc["heads"] = {"name": "blocks.L.attn.z[h] patched at every aligned position",
+                    "restored": masked_floats(np.nan_to_num(p.heads), np.isnan(p.heads))}
     return doc

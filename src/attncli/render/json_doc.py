@@ -150,8 +150,12 @@ def predictions_doc(preds: list[Prediction]) -> list[dict[str, Any]]:
 
 def envelope(command: str, model: Model | None) -> dict[str, Any]:
     """What every --json document starts with; `model` is null for a command that loads none."""
-    return {"schema_version": SCHEMA_VERSION, "attncli_version": __version__, "command": command,
-            "model": None if model is None else model_ref(model)}
+    doc = {"schema_version": SCHEMA_VERSION, "attncli_version": __version__, "command": command,
+           "model": None if model is None else model_ref(model)}
+    if model is not None and model.ablation is not None:  # the numbers are not the model's own: say so first
+        heads, mode = model.ablation
+        doc["ablation"] = {"heads": [[L, h] for L, h in heads], "mode": mode}
+    return doc
 
 
 def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view: HeadView,

@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..analysis.summary import HeadSummary
+from ..analysis.summary import THRESHOLDS, HeadSummary
 from ..tokenizer import Token
 from ..labels import token_label
 from .style import cell_style
@@ -28,6 +28,21 @@ def summary_table(s: HeadSummary, tokens: list[Token]) -> Group:
             w = float(s.top_weight[i, h])
             cells.append(Text(f"{labels[int(s.top_key[i, h])][:8]} {100 * w:.0f}%", style=cell_style(w)))
         t.add_row(str(L), *cells)
+    named: dict[str, list[str]] = {}
+    for i, L in enumerate(s.layers):
+        for h, label in enumerate(s.labels[i]):
+            if label is not None:
+                named.setdefault(label.name, []).append(f"{L}.{h} ({100 * label.share:.0f}%)")
+    worth = Text("Heads worth a look, over every query of this text:", style="bold")
+    for name in THRESHOLDS:
+        if name in named:
+            worth.append(f"\n  {name}: ", style="bold")
+            worth.append(", ".join(named[name]))
+    if not named:
+        worth.append(" none has a pattern above the thresholds.")
+    thresholds = ", ".join(f"{name} {100 * v:.0f}%" for name, v in THRESHOLDS.items())
     note = Text("Bright cells are heads that put most of this token's attention on one key; dark ones spread it. "
-                "--steps --layer L --head H --token T shows one of them step by step.", style="dim")
-    return Group(title, t, note)
+                "--steps --layer L --head H --token T shows one of them step by step. A head is named by the pattern "
+                f"that holds the most of its weight, averaged over the queries it can be measured on, at least: "
+                f"{thresholds} (layer.head (mean share)).", style="dim")
+    return Group(title, t, Text(""), worth, note)

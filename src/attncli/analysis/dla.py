@@ -1,0 +1,104 @@
+"""Direct logit attribution: how much each head and each MLP writes toward one token's logit.
+
+In a pre-norm model the stream after the last block is a sum: the embeddings, every head's
+output (its slice of attn.z through its rows of W_O), every attention output bias and every
+MLP's output. The final norm is not linear, but at one position its scale is one number (and,
+for LayerNorm, its centering a linear map): holding that scale fixed, as TransformerLens does,
+makes the logit a sum over those parts, exactly. Each part's share is its contribution.
+
+DLA says what a part writes directly into the logit; it ignores what later layers do with that
+part's output (a head that only feeds later heads shows 0 here).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import UsageError
+from ..model import Model
+from ..trace import Trace
+
+
+class DLA(NamedTuple):
+    query: int
+    target: int
+    contrast: int | None  # with --contrast: contributions to logit[target] - logit[contrast]
+    heads: np.ndarray  # [n_layer, H] float64
+    mlps: np.ndarray  # [n_layer]
+    embed: float  # the token (and position) embeddings
+    biases: float  # attention output biases, the final norm's bias, the unembedding's bias
+    total: float  # the sum of every part above
+    logit: float  # the model's own logit (difference), from the trace
+
+
+def _norm_map(model: Model, prefix: str, u: np.ndarray):
+    """The norm at `prefix`, linearized at its input u ([d]): (linear map, constant)."""
+    c = model.config
+    p = model.params
+    w = p[f"{prefix}.w"].astype(np.float64)  # [d]
+    u = u.astype(np.float64)
+    if c.norm == "rmsnorm":
+        gain = (w + 1.0 if c.norm_plus_one else w) / np.sqrt((u * u).mean() + c.norm_eps)  # [d]
+        return (lambda v: v * gain), np.zeros_like(w)
+    gain = w / np.sqrt(u.var() + c.norm_eps)  # [d]
+    return (lambda v: (v - v.mean(axis=-1, keepdims=True)) * gain), p[f"{prefix}.b"].astype(np.float64)
+
+
+def _direction(model: Model, target: int, contrast: int | None) -> tuple[np.ndarray, float]:
+    p, c = model.params, model.config
+    W_U = p["embed.W_E"].T if c.tied_embeddings else p["unembed.W_U"]  # [d, V]
+    b = p.get("unembed.b")
+    direction = W_U[:, target].astype(np.float64)  # [d]
+    bias = float(b[target]) if b is not None else 0.0
+    if contrast is not None:
+        direction = direction - W_U[:, contrast].astype(np.float64)
+        bias -= float(b[contrast]) if b is not None else 0.0
+    return direction, bias
+
+
+def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int | None = None,
+                             contrast: int | None = None) -> DLA:
+    c = model.config
+    if c.post_norm or c.head != "lm":
+        raise UsageError("--dla needs a pre-norm model with a next-token head: in a post-norm encoder (BERT) every "
+                         "block renormalizes the stream, so its logit is not a sum of the blocks' outputs")
+    if trace.layers != list(range(c.n_layer)):
+        raise UsageError("--dla reads every layer; this text is too long to keep them all: shorten it")
+    logits = trace["logits"][query]  # [V]
+    if target is None:
+        target = int(np.argmax(logits))
+    if contrast == target:
+        raise UsageError("--contrast is the same token as the target; give another word")
+    H, dh = c.n_head, c.d_head
+    direction, unembed_bias = _direction(model, target, contrast)  # [d]
+    final_map, final_bias = _norm_map(model, "ln_final", trace[f"blocks.{c.n_layer - 1}.resid_post"][query])
+
+    def score(v: np.ndarray) -> np.ndarray:
+        return final_map(v) @ direction  # [..., d] -> [...]
+
+    embed = trace["embed"][query].astype(np.float64)
+    if "pos_embed" in trace:
+        embed = embed + trace["pos_embed"][query]
+    heads = np.zeros((c.n_layer, H))
+    mlps = np.zeros(c.n_layer)
+    biases = float(final_bias @ direction) + unembed_bias
+    for L in range(c.n_layer):
+        z = trace[f"blocks.{L}.attn.z"][:, query].astype(np.float64)  # [H, dh]
+        W_O = model.params[f"blocks.{L}.attn.W_O"].astype(np.float64).reshape(H, dh, -1)  # [H*dh, d] -> [H, dh, d]
+        per_head = np.einsum("hk,hkd->hd", z, W_O)  # [H, d]: what each head adds to attn.out
+        b_O = model.params.get(f"blocks.{L}.attn.b_O")
+        b_O = np.zeros(c.d_model) if b_O is None else b_O.astype(np.float64)  # [d]
+        mlp = trace[f"blocks.{L}.mlp.out"][query].astype(np.float64)  # [d]
+        if c.post_norms:  # Gemma 3: each sublayer's output is normed before it joins the stream
+            attn_map, attn_const = _norm_map(model, f"blocks.{L}.ln1_post", trace[f"blocks.{L}.attn.out"][query])
+            mlp_map, mlp_const = _norm_map(model, f"blocks.{L}.ln2_post", mlp)
+            per_head, b_O = attn_map(per_head), attn_map(b_O) + attn_const  # [H, d], [d]
+            mlp = mlp_map(mlp) + mlp_const
+        heads[L] = score(per_head)  # [H]
+        mlps[L] = float(score(mlp))
+        biases += float(score(b_O))
+    total = float(heads.sum() + mlps.sum() + score(embed) + biases)
+    logit = float(logits[target]) - (float(logits[contrast]) if contrast is not None else 0.0)
+    return DLA(query, target, contrast, heads, mlps, float(score(embed)), biases, total, logit)
