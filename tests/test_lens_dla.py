@@ -121,7 +121,7 @@ def test_lens_and_dla_on_smollm2_equal_transformers_with_hooks(smollm2_model, sm
     # RMSNorm's scale held fixed, onto the unembedding of the model's top token
     d = direct_logit_attribution(ours, trace, q)
     target = d.target
-    H, dh = ours.config.n_head, ours.config.d_head
+    dh = ours.config.d_head
     x = final["x"][q].double()
     scale = ref.model.norm.weight.detach().double() / torch_.sqrt((x * x).mean() + ref.model.norm.variance_epsilon)
     direction = ref.lm_head.weight[target].detach().double()
