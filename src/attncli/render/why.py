@@ -14,7 +14,7 @@ from rich.text import Text
 from ..analysis.dla import DLA
 from ..analysis.lens import Lens
 from ..analysis.patching import Patching
-from ..labels import printable, token_label
+from ..labels import token_label
 from ..tokenizer import Token, Tokenizer
 from .grid import Grid
 from .style import bar
@@ -22,7 +22,12 @@ from .style import bar
 
 def word(tok: Tokenizer, i: int) -> str:
     """A vocabulary entry as a prediction table writes it: quoted, spaces visible."""
-    return repr(printable(tok.display(i)))
+    return repr(tok.display(i))  # repr shows every character a terminal would obey as an escape
+
+
+def signed(x: float, digits: int = 2) -> str:
+    """A signed number, but one that rounds to zero prints as 0 (no -0.00 from rounding noise)."""
+    return f"{0.0:.{digits}f}".rjust(digits + 3) if round(x, digits) == 0 else f"{x:+.{digits}f}"
 
 
 def _signed_style(x: float, scale: float) -> str:
@@ -66,8 +71,8 @@ def dla_view(d: DLA, tokens: list[Token], tok: Tokenizer) -> Group:
         t.add_column(f"h{h}", justify="right", no_wrap=True)
     t.add_column("MLP", justify="right", no_wrap=True)
     for L in range(n_layer):
-        cells = [Text(f"{x:+.2f}", style=_signed_style(x, scale)) for x in d.heads[L]]
-        cells.append(Text(f"{d.mlps[L]:+.2f}", style=_signed_style(float(d.mlps[L]), scale)))
+        cells = [Text(signed(x), style=_signed_style(x, scale)) for x in d.heads[L]]
+        cells.append(Text(signed(float(d.mlps[L])), style=_signed_style(float(d.mlps[L]), scale)))
         t.add_row(str(L), *cells)
     best = np.unravel_index(int(np.argmax(np.abs(d.heads))), d.heads.shape)
     sums = Text(f"heads {d.heads.sum():+.3f} + MLPs {d.mlps.sum():+.3f} + embeddings {d.embed:+.3f} + biases "
@@ -94,7 +99,7 @@ def patch_view(p: Patching, tokens_clean: list[Token], tokens_corrupt: list[Toke
         cells: list[Any] = []
         for j in range(T):
             x = float(p.resid[L, j])
-            cells.append(Text("·", style="dim") if np.isnan(x) else Text(f"{x:+.2f}", style=_signed_style(x, 1.0)))
+            cells.append(Text("·", style="dim") if np.isnan(x) else Text(signed(x), style=_signed_style(x, 1.0)))
         t.add_row(name, *cells)
     n_layer, H = p.heads.shape
     h = Table(box=None, padding=(0, 1, 0, 0))
@@ -102,7 +107,7 @@ def patch_view(p: Patching, tokens_clean: list[Token], tokens_corrupt: list[Toke
     for k in range(H):
         h.add_column(f"h{k}", justify="right", no_wrap=True)
     for L in range(n_layer):
-        h.add_row(str(L), *(Text(f"{x:+.2f}", style=_signed_style(float(x), 1.0)) for x in p.heads[L]))
+        h.add_row(str(L), *(Text(signed(float(x)), style=_signed_style(float(x), 1.0)) for x in p.heads[L]))
     note = Text("1 = the patch brings back all of the clean run's logit difference, 0 = none of it; · = a position the "
                 "corrupted text has no aligned token for. Patching finds what carries the difference between these two "
                 "texts; another corruption may find other parts.", style="dim")
