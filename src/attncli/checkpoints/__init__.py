@@ -65,7 +65,13 @@ def load(spec: str | os.PathLike | None = None) -> Model:
         if str(spec) in registry.KNOWN:
             from . import gguf
 
-            return gguf.load(registry.resolve(str(spec)), name=str(spec))
+            entry = registry.KNOWN[str(spec)]
+            model = gguf.load(registry.resolve(str(spec)), name=str(spec))
+            model.card["license"] = entry.license  # the registry's word, over the file's short tag ("gemma")
+            text = registry.license_path(entry)
+            if text is not None and text.is_file():
+                model.card["license_file"] = str(text)
+            return model
         if hf_cache.is_repo_id(str(spec)):
             return load_path(hf_cache.resolve(str(spec)), name=str(spec))
         known = ", ".join(registry.KNOWN)
