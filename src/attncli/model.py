@@ -26,11 +26,12 @@ from .config import ModelConfig
 from .errors import UsageError
 from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles, softmax
 from .trace import Hook, Recorder, Trace
+from .weights import dense, take_rows, unembed_chunked
 
 if TYPE_CHECKING:
     from .tokenizer import Token, Tokenizer
 
-Params = dict[str, np.ndarray]
+Params = dict[str, Any]  # name -> float32 array, or a matrix kept quantized (weights.py)
 Rope = tuple[np.ndarray, np.ndarray]  # cos, sin: [T, rope_dims] each
 
 
@@ -47,7 +48,7 @@ class Attend(NamedTuple):
 def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder) -> np.ndarray:
     """Step 1: each token id becomes its row of W_E (Gemma: times sqrt(d_model)), plus its position's
     row of W_pos (if learned)."""
-    x = params["embed.W_E"][ids]  # [T] -> [T, d]
+    x = take_rows(params["embed.W_E"], ids)  # [T] -> [T, d]: only these rows, if W_E is kept quantized
     if config.scale_embed:  # rounded to the embedding's dtype first, as transformers does
         x = x * np.asarray(np.sqrt(config.d_model), dtype=x.dtype)  # [T, d]
     x = rec("embed", x)  # [T, d]
@@ -100,8 +101,8 @@ def norm(params: Params, config: ModelConfig, prefix: str, x: np.ndarray) -> np.
 
 
 def linear(params: Params, x: np.ndarray, w: str, b: str | None = None) -> np.ndarray:
-    """x @ W (+ b when the model has that bias)."""
-    y = x @ params[w]  # [T, in] @ [in, out] -> [T, out]
+    """x @ W (+ b when the model has that bias); a W kept quantized is dequantized for this product only."""
+    y = x @ dense(params[w])  # [T, in] @ [in, out] -> [T, out]
     if b is not None and b in params:
         y = y + params[b]  # [T, out]
     return y
@@ -176,7 +177,7 @@ def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Rec
     m = f"blocks.{layer}.mlp"
     act = ACTIVATIONS[config.activation]
     if config.mlp == "swiglu":
-        gate = act(h @ params[f"{m}.W_gate"])  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
+        gate = act(linear(params, h, f"{m}.W_gate"))  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
         hidden = gate * linear(params, h, f"{m}.W_in", f"{m}.b_in")  # [T, d_mlp]
     else:
         hidden = act(linear(params, h, f"{m}.W_in", f"{m}.b_in"))  # [T, d] -> [T, d_mlp]
@@ -205,9 +206,11 @@ def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: At
 
 
 def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
-    """Step 6: the final vectors against every vocabulary entry (tied: W_E's transpose)."""
-    W_U = params["embed.W_E"].T if config.tied_embeddings else params["unembed.W_U"]  # [d, V]
-    return h @ W_U  # [T, d] @ [d, V] -> [T, V]
+    """Step 6: the final vectors against every vocabulary entry (tied: W_E's transpose), a chunk of
+    the vocabulary at a time (weights.unembed_chunked)."""
+    if config.tied_embeddings:
+        return unembed_chunked(h, params["embed.W_E"], transposed=False)  # [T, d] @ [d, V] -> [T, V]
+    return unembed_chunked(h, params["unembed.W_U"], transposed=True)  # [T, d] @ [d, V] -> [T, V]
 
 
 def check_ids(ids: np.ndarray | list[int], config: ModelConfig) -> np.ndarray:
@@ -271,6 +274,7 @@ class Model:
         self.name = name
         self.source = source  # where it was loaded from
         self.card = card if card is not None else {}  # provenance for `attn info`
+        self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None) -> Trace:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json, error_line, load_model, show
+from .common import MaxMemoryOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json, error_line, load_model, show
 
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
@@ -68,6 +68,7 @@ def stdin_lines():
 def predict(
     text: Optional[str] = typer.Argument(None, help="The text to continue. Without it, reads one text per line from stdin."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     top_k: int = TopKOpt,
     generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Also continue the text by N tokens."),
     temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
@@ -79,7 +80,7 @@ def predict(
     """Show what comes next: the top-k next tokens and their probabilities."""
     if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
-    model = load_model(model_spec)
+    model = load_model(model_spec, max_memory)
     if text is not None:
         _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json)
         return
