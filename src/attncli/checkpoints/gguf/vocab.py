@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ModelError
+from . import spm_merges
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -482,7 +483,7 @@ def _spm(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], sour
         have = "is missing" if scores is None else f"has {len(scores)} entries for {len(tokens)} tokens"
         raise ModelError(f"{source}: tokenizer.ggml.scores {have}; a SentencePiece vocabulary needs one score per token")
     _needs_bytes(vocab, source)
-    backend = HFTokenizer(BPE(vocab=vocab, merges=_score_merges(scores, vocab), fuse_unk=False,
+    backend = HFTokenizer(BPE(vocab=vocab, merges=spm_merges.merges(tokens, scores), fuse_unk=False,  # = _score_merges, cached
                               byte_fallback=True))
     # llama.cpp puts a space before the text and after every special token: `tokenizers`
     # normalizes each stretch between added tokens separately, so Prepend does both
