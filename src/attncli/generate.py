@@ -15,7 +15,7 @@ def generate(model: Model, ids: list[int], n: int, temperature: float | None = N
     out: list[int] = []
     for _ in range(n):
         window = ctx[-model.config.n_ctx:]  # the model sees at most its context
-        logits = model.forward(window, layers=[])["logits"][-1].astype(np.float64)  # [V]
+        logits = model.forward(window, layers=[]).row("logits", -1).astype(np.float64)  # [V]
         if not temperature:
             nxt = int(np.argmax(logits))
         else:

@@ -122,19 +122,24 @@ def project_qkv(params: Params, config: ModelConfig, layer: int, h: np.ndarray) 
     return q, k, v
 
 
-def share_kv(k: np.ndarray, n_head: int) -> np.ndarray:
-    """Grouped-query attention: each key/value head serves n_head / Hkv query heads."""
-    group = n_head // k.shape[0]
-    return np.repeat(k, group, axis=0) if group > 1 else k  # [Hkv, T, dh] -> [H, T, dh]
+def grouped(x: np.ndarray, n_kv: int) -> np.ndarray:
+    """Grouped-query attention: each key/value head serves H / Hkv query heads, so the query side
+    is viewed as [Hkv, group, T, n] and multiplied against the shared k or v broadcast over the
+    group: the same products as repeating k and v per query head (bit for bit), without the copies."""
+    H, T, n = x.shape
+    return x.reshape(n_kv, H // n_kv, T, n)  # [H, T, n] -> [Hkv, group, T, n]
 
 
 def attention_scores(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None, scale: float | None = None) -> np.ndarray:
     """Step 3: every query dotted with every key, times `scale` (1/sqrt(d_head) unless the model
-    says otherwise); -inf where masked."""
-    scale = np.asarray(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale, dtype=q.dtype)
-    scores = (q @ k.transpose(0, 2, 1)) * scale  # [H, T, dh] @ [H, dh, T] -> [H, T, T]
+    says otherwise); -inf where masked. k [Hkv, T, dh] may be shared by several query heads."""
+    H, T, dh = q.shape
+    scale = np.asarray(1.0 / np.sqrt(dh) if scale is None else scale, dtype=q.dtype)
+    kT = k.transpose(0, 2, 1)[:, None]  # [Hkv, 1, dh, T]
+    scores = (grouped(q, k.shape[0]) @ kT).reshape(H, T, k.shape[1])  # [Hkv, group, T, dh] @ [Hkv, 1, dh, T] -> [H, T, T]
+    scores *= scale
     if mask is not None:
-        scores = np.where(mask, np.asarray(-np.inf, dtype=scores.dtype), scores)  # [H, T, T]
+        np.copyto(scores, np.asarray(-np.inf, dtype=scores.dtype), where=mask)  # [H, T, T]
     return scores
 
 
@@ -145,11 +150,10 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | No
     q [H, T, dh]; k, v [Hkv, T, dh] shared by H/Hkv query heads each (grouped-query);
     mask [T, T] True = hidden. scores are q.k * scale (1/sqrt(dh) by default) with -inf where hidden.
     """
-    k, v = share_kv(k, q.shape[0]), share_kv(v, q.shape[0])  # [H, T, dh] each
     scores = attention_scores(q, k, mask, scale)  # [H, T, T]
     weights = softmax(scores, axis=-1)  # step 4: [H, T, T], each row sums to 1
-    z = weights @ v  # step 5: [H, T, T] @ [H, T, dh] -> [H, T, dh]
-    return scores, weights, z
+    z = grouped(weights, v.shape[0]) @ v[:, None]  # step 5: [Hkv, group, T, T] @ [Hkv, 1, T, dh] -> [Hkv, group, T, dh]
+    return scores, weights, z.reshape(q.shape[0], q.shape[1], v.shape[-1])  # [H, T, dh]
 
 
 def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarray, at: Attend,
@@ -177,8 +181,8 @@ def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Rec
     m = f"blocks.{layer}.mlp"
     act = ACTIVATIONS[config.activation]
     if config.mlp == "swiglu":
-        gate = act(linear(params, h, f"{m}.W_gate"))  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
-        hidden = gate * linear(params, h, f"{m}.W_in", f"{m}.b_in")  # [T, d_mlp]
+        hidden = act(linear(params, h, f"{m}.W_gate"))  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
+        hidden *= linear(params, h, f"{m}.W_in", f"{m}.b_in")  # [T, d_mlp], gated in place
     else:
         hidden = act(linear(params, h, f"{m}.W_in", f"{m}.b_in"))  # [T, d] -> [T, d_mlp]
     return rec(f"{m}.out", linear(params, hidden, f"{m}.W_out", f"{m}.b_out"), layer)  # [T, d_mlp] -> [T, d]
@@ -238,8 +242,8 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
     for L in range(config.n_layer):
         x = block(params, config, L, x, at[L], rec)  # steps 2 to 5, once per block: [T, d]
     h = rec("ln_final", norm(params, config, "ln_final", x))  # [T, d]
-    rec("logits", unembed(params, config, h))  # step 6: [T, V]
-    return Trace(ids, rec.arrays, config)
+    rec.later("logits", lambda rows: unembed(params, config, h[rows]))  # step 6: [T, V], the rows read
+    return Trace(ids, rec.arrays, config, rec.lazy)
 
 
 # ---- predictions and the loaded model ----------------------------------------------------------
@@ -303,6 +307,6 @@ class Model:
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [
             Prediction(rank=r + 1, id=i, token=self.tokenizer.id_to_token(i), text=self.tokenizer.display(i), probability=p, logit=lg)
-            for r, (i, p, lg) in enumerate(top_k(trace["logits"][position], k))
+            for r, (i, p, lg) in enumerate(top_k(trace.row("logits", position), k))
         ]
 

@@ -129,7 +129,8 @@ def to_in_out(raw: np.ndarray, info: TensorInfo, r0: int, r1: int, unpermute: in
     return dest
 
 
-def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozenset[str] = frozenset()) -> Params:
+def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozenset[str] = frozenset(),
+                 vocab_copy_after: int | None = None) -> Params:
     """Map every parameter to our name and layout: dequantized to float32, or, for the names in
     `in_place`, left quantized in the file (a Quantized, dequantized when used).
 
@@ -164,7 +165,7 @@ def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozen
         if job.parts[0] in ("embed.W_E", "unembed.W_U"):  # [vocab, d] as stored: embedding rows, unembedding chunks
             transposed = job.parts[0] == "unembed.W_U"
             if job.parts[0] in in_place:
-                return [Quantized(info.name, rows, info.type, n_in, transposed)]
+                return [Quantized(info.name, rows, info.type, n_in, transposed, vocab_copy_after)]
             w = dequantize(raw, info.type, info.shape)  # [vocab, d]
             check_finite(w, info, gf.path)
             return [w.T if transposed else w]  # W_U [d, vocab]: the transpose of the stored rows, as Quantized gives them
@@ -207,7 +208,7 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
         gf = GGUFFile(path, meta, tensors, np.frombuffer(buf, dtype=np.uint8))
         config = arch.config(arch, gf)
         plan_ = memory.plan_memory(gf, config, plan(gf, config, arch), max_memory)
-        params = read_tensors(gf, config, arch, plan_.in_place)
+        params = read_tensors(gf, config, arch, plan_.in_place, plan_.vocab_copy_after)
         del gf
     finally:
         try:  # with nothing left in place, nothing refers to the map any more and it closes now

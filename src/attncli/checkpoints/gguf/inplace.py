@@ -20,7 +20,8 @@ class Quantized:
     """A parameter whose stored rows are quantized bytes: a linear matrix ([in, out], the transpose
     of its stored [out, in] rows) or the token embedding ([vocab, d], as stored)."""
 
-    def __init__(self, name: str, raw_rows: np.ndarray, type_id: int, n_cols: int, transposed: bool) -> None:
+    def __init__(self, name: str, raw_rows: np.ndarray, type_id: int, n_cols: int, transposed: bool,
+                 copy_after: int | None = None) -> None:
         self.name = name  # the GGUF tensor's, for messages
         self.raw = raw_rows  # uint8 [stored rows, row bytes]: a view of the memory map (or, un-permuted, a copy)
         self.type = type_id
@@ -29,6 +30,11 @@ class Quantized:
         n_rows = raw_rows.shape[0]
         self.shape = (n_cols, n_rows) if transposed else (n_rows, n_cols)
         self.dtype = np.dtype(np.float32)
+        # a vocabulary read whole more than `copy_after` times (generation, attribution: one pass per
+        # forward) keeps a float32 copy from then on, when the budget allowed it (None: never)
+        self.copy_after = copy_after
+        self.passes = 0
+        self.copy: np.ndarray | None = None  # [stored rows, n_cols]
 
     @property
     def nbytes_quantized(self) -> int:
@@ -39,15 +45,24 @@ class Quantized:
 
     def stored_rows(self, r0: int, r1: int) -> np.ndarray:
         """Stored rows r0..r1 as float32 [r1 - r0, n_cols]."""
+        if self.copy is not None:
+            return self.copy[r0:r1]
         return self._decode(self.raw[r0:r1], r1 - r0)
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` of an embedding ([vocab, d] as stored): only those are dequantized."""
         ids = np.asarray(ids)
+        if self.copy is not None:
+            return self.copy[ids]
         return self._decode(self.raw[ids.reshape(-1)], ids.size).reshape(*ids.shape, self.n_cols)  # [..., d]
 
     def vocab_rows(self, r0: int, r1: int) -> np.ndarray:
-        """Vocabulary entries r0..r1 as [r1 - r0, d]: stored rows, whether the parameter is W_E or W_U."""
+        """Vocabulary entries r0..r1 as [r1 - r0, d]: stored rows, whether the parameter is W_E or W_U.
+        A pass over the vocabulary starts at row 0: that is where passes are counted."""
+        if r0 == 0 and self.copy is None and self.copy_after is not None:
+            self.passes += 1
+            if self.passes > self.copy_after:
+                self.copy = self._decode(self.raw, self.raw.shape[0])  # [rows, n_cols], the same values
         return self.stored_rows(r0, r1)
 
     def as_array(self) -> np.ndarray:

@@ -6,7 +6,8 @@ The budget is --max-memory, else half of the memory available now (MemAvailable)
 fast path the token embedding stays quantized, read row by row, when that is cheaper: when the
 model has its own unembedding (the embedding is then only ever looked up), or when the
 embedding is most of the model (Gemma's 262k-entry vocabulary: a float32 copy would cost most
-of the load time and memory, and a forward reads it once, in chunks).
+of the load time and memory, and a forward reads it once, in chunks; read more often, it gets
+the copy after all, see COPY_AFTER).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from typing import Any, NamedTuple
 from ...config import ModelConfig
 from ...weights import vocab_chunk
 from .archs import GGUFFile
+
+# Passes over a tied embedding left quantized before it gets a float32 copy: `attn explain` makes two
+# (the prediction, and what each token reads like), so it stays at the file's size; generating, or
+# leaving each token out in turn, makes one a forward, and the copy then saves a dequantization each.
+COPY_AFTER = 2
 
 
 class MemoryPlan(NamedTuple):
@@ -28,6 +34,8 @@ class MemoryPlan(NamedTuple):
     budget: int | None  # bytes; None when the available memory cannot be read (no limit)
     path: str  # "float32" or "quantized in place"
     in_place: frozenset[str]  # the parameters left quantized
+    vocab_copy_after: int | None  # an embedding kept quantized on the fast path gets a float32 copy after this
+    #                               many passes over it (one a forward), when the whole float32 model fits
 
     def as_dict(self) -> dict[str, Any]:
         d = self._asdict()
@@ -68,8 +76,11 @@ def plan_memory(gf: GGUFFile, config: ModelConfig, jobs: list, max_memory: int |
     embed_f32 = 4 * config.vocab_size * config.d_model
     keep_embed = not config.tied_embeddings or 2 * embed_f32 > f32
     fast = f32 - embed_f32 + embed.info.nbytes if keep_embed else f32
+    copy_after = None
     if budget is None or fast <= budget:
         path, in_place = "float32", frozenset({"embed.W_E"} if keep_embed else ())
+        if keep_embed and config.tied_embeddings and (budget is None or f32 <= budget):
+            copy_after = COPY_AFTER
     else:
         path, in_place = "quantized in place", frozenset(p for j in matrices for p in j.parts)
-    return MemoryPlan(config.n_params, gf.data.size, f32, fast, in_place_bytes, budget, path, in_place)
+    return MemoryPlan(config.n_params, gf.data.size, f32, fast, in_place_bytes, budget, path, in_place, copy_after)
