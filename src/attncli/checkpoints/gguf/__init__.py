@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -208,7 +209,12 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
         gf = GGUFFile(path, meta, tensors, np.frombuffer(buf, dtype=np.uint8))
         config = arch.config(arch, gf)
         plan_ = memory.plan_memory(gf, config, plan(gf, config, arch), max_memory)
-        params = read_tensors(gf, config, arch, plan_.in_place, plan_.vocab_copy_after)
+        # the tokenizer is built beside the weights: it is mostly one thread's work (Python and
+        # tokenizers' BPE), the dequantizing mostly numpy's, which lets go of the GIL
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            tokenizer = pool.submit(read_tokenizer, meta, config, path)
+            params = read_tensors(gf, config, arch, plan_.in_place, plan_.vocab_copy_after)
+            tokenizer = tokenizer.result()
         del gf
     finally:
         try:  # with nothing left in place, nothing refers to the map any more and it closes now
@@ -216,7 +222,6 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
             mm.close()
         except BufferError:  # a Quantized (or, on an error path, a traceback frame) still reads it: the GC closes it
             pass
-    tokenizer = read_tokenizer(meta, config, path)
     card = {
         "format": "gguf",
         "gguf_version": meta["GGUF.version"],
