@@ -1,14 +1,20 @@
-"""SmolLM2-135M speed and memory: attncli (numpy) against transformers (torch, eager) on one BLAS thread.
+"""Speed and memory of a pulled model (smollm2 or gemma3-270m): attncli (numpy) against transformers
+(torch, eager attention) on one BLAS thread each, on the same GGUF file.
 
-Measures, on the pulled GGUF (attn models pull smollm2):
-  load      attncli's GGUF load, and transformers' from_pretrained(gguf_file=...) for comparison
-  forward   numpy forward / transformers eager forward, 6- and 128-token inputs (goal <= 1.0),
-            timed alternately and reported as the median of per-pair ratios
-  process   `attn explain -m smollm2 "I do not like spinach"` as a whole process (goal <= 2 s)
-  memory    peak RSS of a 1,024-token forward keeping one layer (goal < 1 GB)
+Measures:
+  blas      which OpenBLAS kernel numpy's bundled library chose (openblas_get_corename), and torch's BLAS
+  load      attncli's GGUF load in a fresh process (wall and CPU), and transformers' from_pretrained(gguf_file=...)
+  forward   numpy / transformers at 6 and 128 tokens, timed alternately, the median of per-pair ratios:
+              all   both compute the logits of every position (attncli's trace["logits"] whole)
+              last  both compute the last position's only (what a prediction needs: attncli's logits
+                    are computed per position when read; transformers' logits_to_keep=1)
+  process   `attn explain -m MODEL "I do not like spinach"` as a whole process under /usr/bin/time:
+            wall, CPU and peak memory
+  memory    peak RSS of a 1,024-token forward keeping one layer (VmHWM, in a child process)
 
-Run: python benchmarks/smollm2_speed.py [--quick] [--json]; transformers and torch are optional
-(without them only attncli's numbers are printed). Timings are medians of repeated runs.
+Run: python benchmarks/model_speed.py [--model smollm2|gemma3-270m] [--quick] [--json]; transformers and
+torch are optional (without them only attncli's numbers are printed). Every speed is a ratio or a
+median: the machine is shared, and the 1-minute load average is printed with the numbers.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"  # before numpy or torch load their BLAS
 
 import argparse
+import ctypes
+import glob
 import json
 import statistics
 import subprocess
@@ -30,22 +38,36 @@ import numpy as np
 SENTENCE = "I do not like spinach"
 LONG = ("The old lighthouse keeper climbed the stairs every evening, counting the steps as his father had taught him. "
         "Ships passed in the dark, and each one carried people who never knew his name, yet trusted the light. ")
+GOALS = {"smollm2": {"load": 1.0, "process": 2.0, "memory": 1e9},
+         "gemma3-270m": {"load": 1.5, "process": 3.0, "memory": 1e9}}
 
 
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm up: first-touch pages, BLAS buffers
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def openblas_kernel() -> str:
+    """The kernel numpy's bundled OpenBLAS chose for this CPU (DYNAMIC_ARCH picks one at load)."""
+    folder = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
+    for path in glob.glob(os.path.join(folder, "*openblas*")):
+        lib = ctypes.CDLL(path)
+        for name in ("openblas_get_corename", "scipy_openblas_get_corename64_", "scipy_openblas_get_corename"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    try:
+        import threadpoolctl
+
+        for info in threadpoolctl.threadpool_info():
+            if info.get("internal_api") == "openblas":
+                return str(info.get("architecture"))
+    except ImportError:
+        pass
+    return "unknown"
 
 
 def paired(ours, theirs, repeat: int) -> tuple[float, float, float]:
     """Median times of two functions run alternately, and the median of their per-pair ratios:
     both see the same load from whatever else runs on the machine."""
-    ours(), theirs()
+    for _ in range(3):  # warm up: first-touch pages, BLAS buffers, a vocabulary's float32 copy
+        ours(), theirs()
     a, b = [], []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -58,75 +80,95 @@ def paired(ours, theirs, repeat: int) -> tuple[float, float, float]:
 
 
 def child(code: str) -> str:
-    env = dict(os.environ)
-    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout.strip()
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def timed_process(argv: list[str]) -> tuple[float, float, int]:
+    """(wall s, CPU s, peak RSS bytes) of a whole process, by /usr/bin/time."""
+    out = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", *argv], check=True, capture_output=True, text=True)
+    wall, user, system, kb = out.stderr.strip().splitlines()[-1].split()
+    return float(wall), float(user) + float(system), int(kb) * 1024
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2", choices=sorted(GOALS))
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
-    reps_small, reps_long, reps_load = (5, 3, 2) if args.quick else (21, 9, 5)
+    reps_small, reps_long, reps_load = (5, 3, 3) if args.quick else (21, 9, 5)
+    name = args.model
 
     from attncli import registry
     from attncli.checkpoints import load
 
-    path = registry.resolve("smollm2")
-    results: dict[str, float | None] = {}
+    path = registry.resolve(name)
+    results: dict[str, float | str | None] = {"model": name, "openblas_kernel": openblas_kernel()}
 
     # load: in a fresh process each time, so nothing is cached in memory but the OS's file cache
-    code = ("import time; t=time.perf_counter(); from attncli.checkpoints import load; load('smollm2'); "
-            "print(time.perf_counter()-t)")
-    child(code)
-    results["load_attncli_s"] = statistics.median(float(child(code)) for _ in range(reps_load))
+    code = ("import time; t=time.perf_counter(); c=time.process_time(); from attncli.checkpoints import load; "
+            f"load({name!r}); print(time.perf_counter()-t, time.process_time()-c)")
+    child(code)  # fills the file cache (and the tokenizer's merge cache)
+    loads = [tuple(map(float, child(code).split())) for _ in range(reps_load)]
+    results["load_attncli_s"] = statistics.median(w for w, _ in loads)
+    results["load_attncli_cpu_s"] = statistics.median(c for _, c in loads)
 
-    model = load("smollm2")
-    ids6 = [t.id for t in model.tokenizer.encode(SENTENCE + ".")]
-    long_ids = [t.id for t in model.tokenizer.encode(LONG * 8)][:128]
+    model = load(name)
+    ids6 = [t.id for t in model.encode(SENTENCE + ".")[0]][:6]
+    long_ids = [t.id for t in model.encode(LONG * 8)[0]][:128]
     assert len(ids6) == 6 and len(long_ids) == 128
+
+    def ours_all(ids):
+        return lambda: model.forward(ids)["logits"]
+
+    def ours_last(ids):
+        return lambda: model.forward(ids).row("logits", -1)
 
     try:
         import torch
         import transformers
     except ImportError:
         torch = transformers = None
-        results["forward6_attncli_s"] = median_time(lambda: model.forward(ids6), reps_small)
-        results["forward128_attncli_s"] = median_time(lambda: model.forward(long_ids), reps_long)
     if torch is not None:
         torch.set_num_threads(1)
+        results["torch_blas"] = "MKL" if torch.backends.mkl.is_available() else "other"
         transformers.logging.set_verbosity_error()
         t = time.perf_counter()
         ref = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32,
                                                                  attn_implementation="eager").eval()
         results["load_transformers_s"] = time.perf_counter() - t
 
-        def hf(ids, attentions=False):
+        def hf(ids, keep=0):
             x = torch.tensor([ids])
-            return lambda: ref(x, output_attentions=attentions)
+            return lambda: ref(x, logits_to_keep=keep).logits
 
         with torch.no_grad():
             for n, ids, reps in (("6", ids6, reps_small), ("128", long_ids, reps_long)):
-                ours_s, theirs_s, ratios = paired(lambda: model.forward(ids), hf(ids), reps)
-                results[f"forward{n}_attncli_s"], results[f"forward{n}_transformers_s"], results[f"ratio{n}"] = ours_s, theirs_s, ratios
-                _, theirs_s, ratios = paired(lambda: model.forward(ids), hf(ids, True), reps)
-                results[f"forward{n}_transformers_attn_s"], results[f"ratio{n}_vs_attn"] = theirs_s, ratios
+                for kind, ours, keep in (("all", ours_all, 0), ("last", ours_last, 1)):
+                    a, b, r = paired(ours(ids), hf(ids, keep), reps)
+                    results[f"forward{n}_{kind}_attncli_s"], results[f"forward{n}_{kind}_transformers_s"] = a, b
+                    results[f"ratio{n}_{kind}"] = r
+    else:
+        for n, ids in (("6", ids6), ("128", long_ids)):
+            for kind, ours in (("all", ours_all), ("last", ours_last)):
+                f = ours(ids)
+                f(), f(), f()
+                ts = []
+                for _ in range(reps_small):
+                    t = time.perf_counter()
+                    f()
+                    ts.append(time.perf_counter() - t)
+                results[f"forward{n}_{kind}_attncli_s"] = statistics.median(ts)
 
     attn = os.path.join(os.path.dirname(sys.executable), "attn")
-
-    def explain() -> None:
-        subprocess.run([attn, "explain", "-m", "smollm2", SENTENCE], check=True, capture_output=True)
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    results["process_explain_s"] = median_time(explain, reps_load)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    results["process_explain_cpu_s"] = cpu / (reps_load + 1)  # user + system, all threads: immune to waiting for a core
+    runs = [timed_process([attn, "explain", "-m", name, SENTENCE]) for _ in range(reps_load)]
+    results["process_explain_s"] = statistics.median(r[0] for r in runs)
+    results["process_explain_cpu_s"] = statistics.median(r[1] for r in runs)
+    results["process_explain_peak_bytes"] = max(r[2] for r in runs)
 
     # VmHWM, not ru_maxrss: Linux carries a parent's peak into ru_maxrss across fork + exec
-    mem = ("import numpy as np; from attncli.checkpoints import load; m=load('smollm2'); "
-           "ids=np.random.default_rng(0).integers(3, 49152, 1024); m.forward(ids, layers=[15]); "
+    mem = (f"import numpy as np; from attncli.checkpoints import load; m=load({name!r}); "
+           f"ids=np.random.default_rng(0).integers(3, m.config.vocab_size, 1024); m.forward(ids, layers=[m.config.n_layer // 2]).row('logits', -1); "
            "print([int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     results["peak_rss_1024_bytes"] = float(child(mem))
     results["load_average_1min"] = os.getloadavg()[0]  # other work on the machine inflates every time above
@@ -134,27 +176,32 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
+    goal = GOALS[name]
+    ms = lambda key: (results.get(key) or 0) * 1e3 or None  # noqa: E731
     rows = [
-        ("load (attncli, GGUF -> float32)", results["load_attncli_s"], "s", "<= 1 s"),
+        ("load (attncli, GGUF)", results["load_attncli_s"], "s", f"<= {goal['load']} s"),
+        ("  its CPU time", results["load_attncli_cpu_s"], "s", ""),
         ("load (transformers, same GGUF)", results.get("load_transformers_s"), "s", ""),
-        ("forward, 6 tokens (attncli)", results["forward6_attncli_s"] * 1e3, "ms", ""),
-        ("forward, 6 tokens (transformers eager)", (results.get("forward6_transformers_s") or 0) * 1e3 or None, "ms", ""),
-        ("  ratio attncli / transformers (median pair)", results.get("ratio6"), "", "<= 1.0"),
-        ("  ratio vs transformers with attentions", results.get("ratio6_vs_attn"), "", ""),
-        ("forward, 128 tokens (attncli)", results["forward128_attncli_s"] * 1e3, "ms", ""),
-        ("forward, 128 tokens (transformers eager)", (results.get("forward128_transformers_s") or 0) * 1e3 or None, "ms", ""),
-        ("  ratio attncli / transformers (median pair)", results.get("ratio128"), "", "<= 1.0"),
-        ("  ratio vs transformers with attentions", results.get("ratio128_vs_attn"), "", ""),
-        (f'attn explain -m smollm2 "{SENTENCE}"', results["process_explain_s"], "s", "<= 2 s"),
-        ("  (its CPU time, user + system)", results["process_explain_cpu_s"], "s", ""),
-        ("peak RSS, 1,024 tokens, one layer kept", results["peak_rss_1024_bytes"] / 2**20, "MiB", "< 1 GB"),
     ]
-    print(f"SmolLM2-135M-Instruct Q4_1, one BLAS thread, numpy {np.__version__}"
-          + (f", torch {torch.__version__}, transformers {transformers.__version__}" if torch is not None else ""))
-    for name, value, unit, goal in rows:
-        shown = "-" if value is None else f"{value:.3f}" if unit in ("", "s") else f"{value:.1f}"
-        print(f"  {name:<44} {shown:>9} {unit:<4} {goal}")
-    print(f"  (1-minute load average during the run: {results['load_average_1min']:.1f} on {os.cpu_count()} cores)")
+    for n in ("6", "128"):
+        for kind, what in (("all", "every position's logits"), ("last", "the last position's logits")):
+            rows += [(f"forward, {n} tokens, {what}", None, "", ""),
+                     ("  attncli", ms(f"forward{n}_{kind}_attncli_s"), "ms", ""),
+                     ("  transformers eager", ms(f"forward{n}_{kind}_transformers_s"), "ms", ""),
+                     ("  ratio attncli / transformers (median pair)", results.get(f"ratio{n}_{kind}"), "", "<= 1.0")]
+    rows += [
+        (f'attn explain -m {name} "{SENTENCE}"', results["process_explain_s"], "s", f"<= {goal['process']} s"),
+        ("  its CPU time, user + system", results["process_explain_cpu_s"], "s", ""),
+        ("  its peak memory", results["process_explain_peak_bytes"] / 2**20, "MiB", f"<= {goal['memory'] / 1e9:.0f} GB"),
+        ("peak RSS, 1,024 tokens, one layer kept", results["peak_rss_1024_bytes"] / 2**20, "MiB", ""),
+    ]
+    print(f"{name}, one BLAS thread, numpy {np.__version__} (OpenBLAS kernel {results['openblas_kernel']})"
+          + (f", torch {torch.__version__} ({results['torch_blas']}), transformers {transformers.__version__}"
+             if torch is not None else ""))
+    for label, value, unit, target in rows:
+        shown = "" if value is None and not unit else "-" if value is None else f"{value:.3f}" if unit in ("", "s") else f"{value:.1f}"
+        print(f"  {label:<48} {shown:>9} {unit:<4} {target}")
+    print(f"  (1-minute load average at the end of the run: {results['load_average_1min']:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
