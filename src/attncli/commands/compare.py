@@ -6,14 +6,15 @@ from typing import Optional
 
 import typer
 
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, default_view, emit_json,
-                     load_model, noted, show)
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, default_view,
+                     emit_json, load_model, noted, show)
 
 
 def compare(
     text_a: str = typer.Argument(..., help="The first sentence (A)."),
     text_b: str = typer.Argument(..., help="The second sentence (B)."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to compare (negative counts from the end)."),
     head: Optional[str] = typer.Option(None, "--head", help="A head number, or 'mean' for the average of the layer's heads."),
     top_k: int = TopKOpt,
@@ -26,7 +27,7 @@ def compare(
     from ..analysis.compare import compare as run_compare
     from ..views import resolve_head, resolve_layer
 
-    model = load_model(model_spec, ablate, ablate_mode)
+    model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
     d_layer, d_head = default_view(model)
     L = resolve_layer(layer, model.config.n_layer, d_layer)
     h = resolve_head(head, model.config.n_head, d_head)

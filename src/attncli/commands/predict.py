@@ -8,7 +8,7 @@ from typing import Any, NamedTuple, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json,
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json,
                      error_line, load_model, noted, show, stdout_console)
 
 
@@ -109,6 +109,7 @@ def stdin_lines():
 def predict(
     text: Optional[str] = typer.Argument(None, help="The text to continue. Without it, reads one text per line from stdin."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     top_k: int = TopKOpt,
     generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Also continue the text by N tokens."),
     temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
@@ -136,7 +137,7 @@ def predict(
         check_path(html, ("html", "htm"), "--html")
         if text is None:
             raise UsageError("--html writes one page, for one text: give the text as an argument")
-    model = load_model(model_spec, ablate, ablate_mode)
+    model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
     watch = None
     if explain:
         from ..views import resolve_head, resolve_layer

@@ -127,6 +127,9 @@ def model_info(model: Model) -> dict[str, Any]:
     }
     if model.card:
         info["card"] = model.card
+    memory = getattr(model, "memory", None)
+    if memory is not None:  # a GGUF model: how its weights are kept, and what each way takes
+        info["memory"] = memory.as_dict()
     return info
 
 

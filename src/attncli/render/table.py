@@ -287,6 +287,10 @@ def info_table(model: Model, info: dict[str, Any]) -> Group:
         for k2, v2 in (value.items() if isinstance(value, dict) else [(None, value)]):
             if v2 is None:  # a field the card leaves empty (e.g. no validation file): nothing to show
                 continue
+            if key == "memory" and isinstance(v2, int) and (k2 == "budget" or str(k2).endswith("_bytes")):
+                v2 = f"{v2 / 1e6:,.1f} MB"
+            elif key == "memory" and isinstance(v2, list):
+                v2 = ", ".join(v2) if 0 < len(v2) <= 2 else f"{len(v2)} matrices" if v2 else "nothing"
             t.add_row(printable(key if k2 is None else f"{key}.{k2}"), show(v2))
     parts: list[Any] = [titled(f"Model: {printable(model.name)}", t)]
     warn = provisional_warning(model)
