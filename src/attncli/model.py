@@ -198,6 +198,25 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | No
     return scores, weights, z.reshape(*q.shape[:-1], v.shape[-1])  # [H, T, dh]
 
 
+# Past this many score cells (heads x queries x keys) a layer whose scores and weights are not kept
+# runs its attention a band of query rows at a time: a 2,000-token text on a 9-head model would
+# otherwise hold two [9, 2000, 2000] float32 arrays (288 MB) per layer for nothing.
+ATTN_CHUNK_CELLS = 1 << 22
+
+
+def attention_in_bands(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+                       scale: float | None = None) -> np.ndarray:
+    """attention()'s z, computed for ATTN_CHUNK_CELLS score cells at a time: each query row's
+    softmax and weighted sum only ever need that row, so the bands give the rows' own values."""
+    T = q.shape[-2]
+    rows = max(1, ATTN_CHUNK_CELLS // max(1, (q.size // (q.shape[-1] * T)) * k.shape[-2]))
+    z = np.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype)  # [H, T, dh]
+    for r0 in range(0, T, rows):
+        band = slice(r0, min(T, r0 + rows))
+        z[..., band, :] = attention(q[..., band, :], k, v, None if mask is None else mask[band], scale)[2]
+    return z
+
+
 def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarray, at: Attend,
                    rec: Recorder) -> np.ndarray:
     """Steps 2 to 5 for every head of one block, then the heads joined through W_O."""
@@ -211,9 +230,13 @@ def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarra
     if at.cache is not None:  # generating: the new queries attend to every position so far
         k, v = at.cache.extend(k, v)  # [Hkv, t + n, dh] each
     mask = None if at.mask is None else rec(f"{a}.mask", at.mask, layer)  # [T, T]: this layer's
-    scores, weights, z = attention(q, k, v, mask, config.attn_scale)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
-    rec(f"{a}.scores", scores, layer)
-    rec(f"{a}.weights", weights, layer)
+    seen = rec.keeps(f"{a}.scores", layer) or rec.keeps(f"{a}.weights", layer)
+    if seen or q.size // q.shape[-1] * k.shape[-2] <= ATTN_CHUNK_CELLS:
+        scores, weights, z = attention(q, k, v, mask, config.attn_scale)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
+        rec(f"{a}.scores", scores, layer)
+        rec(f"{a}.weights", weights, layer)
+    else:  # a long text in a layer nobody looks at: the same steps, a band of queries at a time
+        z = attention_in_bands(q, k, v, mask, config.attn_scale)  # [H, T, dh]
     z = rec(f"{a}.z", z, layer)  # a hook may change a head's output here (ablation, patching)
     merged = np.swapaxes(z, -2, -3).reshape(*z.shape[:-3], z.shape[-2], -1)  # [H, T, dh] -> [T, H*dh]
     return rec(f"{a}.out", linear(params, merged, f"{a}.W_O", f"{a}.b_O"), layer)  # [T, H*dh] -> [T, d]

@@ -136,6 +136,10 @@ class Recorder:
         else:
             self.lazy[name] = rows
 
+    def keeps(self, name: str, layer: int | None = None) -> bool:
+        """Whether `name` at `layer` is kept in the trace or changed by a hook (then it must be computed whole)."""
+        return name in self.hooks or layer is None or self.keep is None or layer in self.keep
+
     def __call__(self, name: str, x: np.ndarray, layer: int | None = None) -> np.ndarray:
         hook = self.hooks.get(name)
         if hook is not None:
