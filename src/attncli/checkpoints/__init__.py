@@ -65,7 +65,10 @@ def load(spec: str | os.PathLike | None = None) -> Model:
         if str(spec) in registry.KNOWN:
             from . import gguf
 
-            return gguf.load(registry.resolve(str(spec)), name=str(spec))
+            pulled = registry.resolve(str(spec))
+            if pulled.is_dir():  # a model folder (minilm's), in whichever format it is
+                return load_path(pulled, name=str(spec))
+            return gguf.load(pulled, name=str(spec))
         if hf_cache.is_repo_id(str(spec)):
             return load_path(hf_cache.resolve(str(spec)), name=str(spec))
         known = ", ".join(registry.KNOWN)

@@ -28,7 +28,8 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
     if as_json:
         doc = envelope("models-list", None)
         doc.update({"cache_dir": str(registry.cache_dir()), "models": [
-            {"name": s.entry.name, "description": s.entry.description, "license": s.entry.license, "pulled": s.pulled,
+            {"name": s.entry.name, "kind": s.entry.kind, "description": s.entry.description, "license": s.entry.license,
+             "pulled": s.pulled,
              "path": str(s.path), "size_bytes": s.size if s.pulled else s.entry.size, "sha256": s.entry.sha256,
              "source": f"{s.entry.package}=={s.entry.version}:{s.entry.member}"} for s in rows]})
         emit_json(doc)
@@ -39,12 +40,12 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
 
     # The model's description and, under it, where it is (or how to get it): a long path folds, never cut.
     table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
-    for col in ("name", "pulled", "size", "license"):
+    for col in ("name", "kind", "pulled", "size", "license"):
         table.add_column(col, no_wrap=True)
     table.add_column("model", overflow="fold")
     for s in rows:
         where = printable(str(s.path)) if s.pulled else f"run: attn models pull {s.entry.name}"
-        table.add_row(s.entry.name, "yes" if s.pulled else "no", _size(s.size if s.pulled else s.entry.size),
+        table.add_row(s.entry.name, s.entry.kind, "yes" if s.pulled else "no", _size(s.size if s.pulled else s.entry.size),
                       s.entry.license, Text(s.entry.description + "\n") + Text(where, style="dim"))
     show(Group(Text(f"Models known by name (cache: {printable(str(registry.cache_dir()))})", style="italic"), table))
 
@@ -78,4 +79,4 @@ def pull_command(
     with progress:
         path = registry.pull(entry, progress=report, force=force)
     state = "already pulled" if already else "pulled, sha256 verified"
-    echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")
+    echo(f"{name}: {state}, {path} ({_size(registry.size_on_disk(path))}); use it with: attn explain -m {name} \"...\"")
