@@ -25,15 +25,20 @@ def last_hidden_name(trace: Trace) -> str:
     return "ln_final" if "ln_final" in trace else f"blocks.{trace.config.n_layer - 1}.resid_post"
 
 
-def sentence_embedding(trace: Trace, pooling: dict[str, Any] | None = None) -> np.ndarray:
-    """[d] float64: the tokens' last vectors ([CLS] and [SEP] included, as sentence-transformers
-    pools them) pooled by `pooling` (DEFAULT when None)."""
+def pool(h: np.ndarray, pooling: dict[str, Any] | None = None) -> np.ndarray:
+    """[T, d] last vectors ([CLS] and [SEP] included, as sentence-transformers pools them) ->
+    [d] float64, pooled by `pooling` (DEFAULT when None)."""
     p = pooling or DEFAULT
-    h = trace[last_hidden_name(trace)].astype(np.float64)  # [T, d]
+    h = h.astype(np.float64)  # [T, d]
     e = {"mean": lambda: h.mean(axis=0), "cls": lambda: h[0], "max": lambda: h.max(axis=0)}[p["pooling"]]()  # [d]
     if p.get("normalize"):
         e = e / max(float(np.linalg.norm(e)), 1e-12)  # [d]
     return e
+
+
+def sentence_embedding(trace: Trace, pooling: dict[str, Any] | None = None) -> np.ndarray:
+    """[d] float64: the trace's last vectors pooled (see pool)."""
+    return pool(trace[last_hidden_name(trace)], pooling)
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -42,8 +47,8 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def describe(pooling: dict[str, Any] | None) -> str:
-    """How the embedding was made, in words: 'mean pooling (1_Pooling/config.json), normalized'."""
+    """How the embedding was made, in words: 'mean pooling as 1_Pooling/config.json says, normalized'."""
     p = pooling or DEFAULT
     what = {"mean": "mean pooling", "cls": "the [CLS] token's vector", "max": "max pooling"}[p["pooling"]]
-    where = f" ({p['from']})" if p.get("from") else " of the last layer's vectors (the model names no pooling)"
+    where = f" as {p['from']} says" if p.get("from") else " of the last layer's vectors, as the model names no pooling"
     return what + where + (", normalized" if p.get("normalize") else "")

@@ -1,4 +1,5 @@
-"""`attn predict [TEXT]`: the next tokens and their probabilities; with no TEXT, one text per line of stdin."""
+"""`attn predict [TEXT]`: the next tokens and their probabilities (a masked-language model: the
+fillers of each [MASK]); with no TEXT, one text per line of stdin."""
 
 from __future__ import annotations
 
@@ -13,10 +14,21 @@ from .common import ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
                  seed: Optional[int], as_json: bool) -> None:
+    from ..analysis import masked
     from ..render import json_doc
 
     tokens, truncated = model.encode(text, truncate)
     ids = [t.id for t in tokens]
+    if masked.fills_masks(model):
+        masked.require_masks(model, tokens)
+        fills = masked.fill(model, model.forward(ids, layers=[]), tokens, top_k)
+        if as_json:
+            emit_json(json_doc.predict_doc(model, text, tokens, [], truncated, masks=fills))
+            return
+        from ..render import table as rt
+
+        show(rt.mask_tables(fills, tokens, text))
+        return
     trace = model.forward(ids, layers=[])
     preds = model.predict(trace, top_k)
     generated = None
@@ -66,7 +78,7 @@ def stdin_lines():
 
 
 def predict(
-    text: Optional[str] = typer.Argument(None, help="The text to continue. Without it, reads one text per line from stdin."),
+    text: Optional[str] = typer.Argument(None, help="The text to continue (for a masked-language model: with [MASK] where a word is missing). Without it, reads one text per line from stdin."),
     model_spec: Optional[str] = ModelOpt,
     top_k: int = TopKOpt,
     generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Also continue the text by N tokens."),
@@ -76,10 +88,13 @@ def predict(
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
-    """Show what comes next: the top-k next tokens and their probabilities."""
+    """Show what comes next: the top-k next tokens and their probabilities (a masked-language model: the top-k fillers of each [MASK])."""
+    from ..analysis.masked import check_predicts
+
     if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
     model = load_model(model_spec)
+    check_predicts(model, generate_n)
     if text is not None:
         _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json)
         return
