@@ -173,6 +173,8 @@ class Tokenizer:
         # how a vocabulary entry spells its bytes: GPT-2's byte alphabet, SentencePiece's <0xXX>, or plain text
         self._byte_level = b'"ByteLevel"' in spec
         self._byte_fallback = b'"ByteFallback"' in spec
+        # WordPiece (BERT) marks a piece that continues a word with a prefix ("##ach"): it stands for "ach"
+        self._piece_prefix = getattr(decoder, "prefix", "##") if b'"WordPiece"' in spec else ""
 
     @classmethod
     def from_file(cls, path: Path) -> "Tokenizer":
@@ -221,6 +223,8 @@ class Tokenizer:
             raw = bytes([int(tok[3:5], 16)])
         elif self._byte_fallback:
             raw = tok.replace("\u2581", " ").encode("utf-8")  # SentencePiece's ▁ is a space
+        elif self._piece_prefix and tok.startswith(self._piece_prefix) and len(tok) > len(self._piece_prefix):
+            raw = tok[len(self._piece_prefix):].encode("utf-8")
         else:
             raw = self.backend.decode([i], skip_special_tokens=False).encode("utf-8")
         self._bytes_cache[i] = raw
@@ -232,7 +236,9 @@ class Tokenizer:
         s = self._display_cache.get(i)
         if s is None:
             raw = self.token_bytes(i)
-            if raw is None:
+            if self._piece_prefix and self.id_to_token(i).startswith(self._piece_prefix):
+                s = self.id_to_token(i)  # on its own, a WordPiece continuation reads as one: "##ach"
+            elif raw is None:
                 s = self.id_to_token(i)
             else:
                 try:

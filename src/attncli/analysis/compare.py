@@ -108,10 +108,11 @@ def vector_names(n_layer: int) -> list[str]:
 
 
 def _words(tokens: list[Token]) -> list[tuple[str, list[int]]]:
-    """(the word as the input spells it, its tokens' indices) for each word of the text, special tokens left out."""
+    """(the word as the input spells it, its tokens' indices) for each word of the text; the tokens the
+    template adds ([CLS], [SEP], BOS: they span no character) left out."""
     out: dict[int, tuple[str, list[int]]] = {}
     for t in tokens:
-        if t.special:
+        if t.special and t.start == t.end:
             continue
         text = t.word_text or t.text.strip()
         out.setdefault(t.word, (text, []))[1].append(t.index)

@@ -101,4 +101,4 @@ def heads_grid(trace: Trace, layer: int, tokens: list[Token], width: int) -> Gro
     maps = [_heatmap(weights[h], masked, f"head {h}", cell) for h in range(H)]
     key = Text("tokens: " + "  ".join(f"{i}={token_label(t)}" for i, t in enumerate(tokens)), style="dim")
     return Group(Text(f"Attention weights of every head, layer {layer}  [blocks.{layer}.attn.weights]", style="bold"),
-                 Columns(maps, padding=(0, 2)), RampLegend("keys → / queries ↓   "), key)
+                 Columns(maps, padding=(0, 2)), RampLegend("keys → / queries ↓   ", masked=bool(masked.any())), key)

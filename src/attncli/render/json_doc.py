@@ -157,7 +157,7 @@ def model_info(model: Model) -> dict[str, Any]:
 def model_ref(model: Model) -> dict[str, Any]:
     c = model.config
     return {"name": model.name, "source": model.source, "architecture": c.architecture,
-            "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head, "d_model": c.d_model,
+            "kind": "encoder" if c.is_encoder else "causal", "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head, "d_model": c.d_model,
             "d_head": c.d_head, "vocab_size": c.vocab_size, "context_length": c.n_ctx}
 
 
