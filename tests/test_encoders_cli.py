@@ -217,3 +217,20 @@ def test_files_for_an_encoder(enc, tmp_path) -> None:
     png = tmp_path / "heads.svg"
     assert attn("runner", ["explain", TEXT, *m, "--save", str(png)]).code == 0
     assert "nothing masked" in png.read_text()
+
+
+def test_a_native_encoder_reads_its_tokenizers_template(enc, tmp_path, make_params) -> None:
+    """attncli's own format (the bundled masked-LM's): an encoder config puts tokenizer.json's
+    [CLS] ... [SEP] around the text and reads [MASK] as its mask token."""
+    from attncli.checkpoints import load, native
+    from attncli.config import ModelConfig
+
+    tokenizer_json = (enc("bert").mlm / "tokenizer.json").read_text()
+    cfg = ModelConfig(vocab_size=encoders.VOCAB, n_layer=1, n_head=2, d_model=8, n_ctx=16, causal=False, post_norm=True,
+                      embed_norm=True, head="mlm", activation="gelu")
+    native.save(tmp_path / "m", cfg, make_params(cfg), tokenizer_json, name="tiny-mlm")
+    model = load(tmp_path / "m")
+    tokens, _ = model.encode("I do [MASK]")
+    assert [t.token for t in tokens] == ["[CLS]", "i", "do", "[MASK]", "[SEP]"]
+    doc = ok(attn("runner", ["predict", "I do [MASK]", "-m", str(tmp_path / "m"), "--json"])).json()
+    assert [m["index"] for m in doc["masks"]] == [3]
