@@ -125,8 +125,11 @@ def word_table(m: WordDistance, tokens: tuple[list[Token], list[Token]]) -> Grou
         t.add_row(*row)
     lines = [f'cosine distance (1 - cos, 0 = the same direction) of "{word}"\'s vector in A '
              f"(tokens {spelled(m.a, tokens[0])}) and in B (tokens {spelled(m.b, tokens[1])}); a word cut into pieces "
-             "is the mean of its pieces. At the embedding the word is the same token in both: only its position "
-             "differs. Each layer mixes in the words around it: the further the two vectors move apart, the more "
+             "is the mean of its pieces. "
+             + ("At the embedding the two are the same vector (the same token, and no position or the same one). "
+                if float(m.distance[0]) < 1e-9 else
+                "At the embedding the word is the same token in both, at different positions. ")
+             + "Each layer mixes in the words around it: the further the two vectors move apart, the more "
              "differently the model reads the word in the two texts."]
     if m.control is not None:
         lines.append(f'"{printable(m.control)}" is the control, a word of both texts whose sense does not change: '
