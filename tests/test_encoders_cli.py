@@ -234,3 +234,12 @@ def test_a_native_encoder_reads_its_tokenizers_template(enc, tmp_path, make_para
     assert [t.token for t in tokens] == ["[CLS]", "i", "do", "[MASK]", "[SEP]"]
     doc = ok(attn("runner", ["predict", "I do [MASK]", "-m", str(tmp_path / "m"), "--json"])).json()
     assert [m["index"] for m in doc["masks"]] == [3]
+
+
+@pytest.mark.parametrize("which", ["mlm", "bare"])
+def test_eval_refuses_an_encoder_in_one_line(enc, tmp_path, which) -> None:
+    text = tmp_path / "t.txt"
+    text.write_text("she sat on the river bank. he took money from the bank.\n")
+    b = enc("bert")
+    run = attn("runner", ["eval", str(text), "-m", str(b.mlm if which == "mlm" else b.bare)])
+    assert run.code == 2 and run.stdout == "" and "no next-token perplexity" in assert_one_error_line(run)

@@ -285,10 +285,6 @@ class Tokenizer:
         out += [self._special(len(out) + j, tid, end, word + j) for j, tid in enumerate(self.after)]
         return out
 
-    def with_bos(self, tokens: list[Token]) -> list[Token]:
-        """with_specials: kept under its old name for callers that only ever add BOS."""
-        return self.with_specials(tokens)
-
     def _aliased(self, text: str) -> tuple[str, list[tuple[int, int, int]]]:
         """`text` with each MASK_ALIAS spelled as this model's mask token, and the edits made as
         (start in the new text, length there, length in the original), to map offsets back."""
