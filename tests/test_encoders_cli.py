@@ -68,6 +68,13 @@ def test_every_mode_shows_full_matrices_and_validates(enc, name: str, head: str)
         for layer in doc.get("attention", []):
             for h in layer["heads"]:
                 assert all(x is not None for row in h["weights"] for x in row), "an encoder's weights hold no null"
+    doc = ok(attn("runner", ["explain", TEXT, *m, "--json"])).json()
+    assert doc["predictions"] == []
+    if head == "mlm":  # the fillers of the one mask, as predict gives them
+        (mask,) = [t["index"] for t in doc["tokens"] if t["token"].strip() in ("[MASK]", "<mask>")]
+        assert [x["index"] for x in doc["masks"]] == [mask] and len(doc["masks"][0]["predictions"]) == 5
+    else:
+        assert "masks" not in doc
     table = ok(attn("runner", ["explain", TEXT, *m])).stdout
     assert "added before the text" in table and "added after the text" in table and "Nothing is masked" in table
 

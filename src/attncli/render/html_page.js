@@ -66,18 +66,20 @@ function el(tag, props, ...children) {
 
 // ---- state ----
 const firstLayer = hasRows(doc.view.layer) ? doc.view.layer : doc.attention[0].layer;
+const ENCODER = !!meta.encoder; // every query sees every key: no masked cell anywhere
+const ENCODER_QUERY = ENCODER && (doc.masks || []).length && doc.masks[0].index >= Q0 ? doc.masks[0].index : T - 1;
 const state = {
   layer: firstLayer,
   head: typeof doc.view.head === "number" && doc.view.head < H ? doc.view.head : 0, // the head the steps and shades follow
   visible: new Set(Array.from({length: H}, (_, h) => h)), // heads drawn in the head view
-  query: T - 1,
+  query: ENCODER_QUERY, // the last token; an encoder's first mask
   pinned: false, // the head view shows only the query's lines (a tap, a click, the keys)
   focused: false, // keyboard focus is on a query
   hoverQ: null, hoverK: null, // what the mouse is over
   allKeys: false, // the steps list every key, not only the largest weights
   mv: {L: firstLayer, h: 0}, // the model view's keyboard position
 };
-const ENCODER = !!meta.encoder; // every query sees every key: no masked cell anywhere
+
 const lineCount = () => state.visible.size * (T - Q0) * (ENCODER ? T : (T + Q0 + 1) / 2); // lines of every visible head
 const allAllowed = () => lineCount() <= MAX_LINES;
 function say(msg) { $("status").textContent = msg; }

@@ -216,6 +216,8 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
              "top": [{"id": i, "token": tok.id_to_token(i), "text": tok.display(i), "probability": p} for i, p in near]}
             for pos, near in zip(readout.positions, readout.nearest)]
     doc["predictions"] = predictions_doc(preds)
+    if masks is not None:
+        doc["masks"] = masks_doc(masks)
     return doc
 
 
