@@ -412,16 +412,16 @@ class Model:
         return [LayerCache() for _ in range(self.config.n_layer)]
 
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
-        """Tokens of `text` that fit the context, after BOS if the tokenizer adds one; (tokens,
-        whether the start of the text was cut off)."""
+        """Tokens of `text` that fit the context, inside the tokenizer's special-token template (BOS;
+        an encoder's [CLS] ... [SEP]); (tokens, whether the start of the text was cut off)."""
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise UsageError("the text is not valid UTF-8; convert it, e.g. with iconv -t UTF-8") from None
         tokens = self.tokenizer.encode(text)
-        limit = self.config.n_ctx - (1 if self.tokenizer.add_bos else 0)  # BOS takes a place of the context
+        limit = self.config.n_ctx - self.tokenizer.n_special  # BOS, [CLS], [SEP] take places of the context
         if len(tokens) <= limit:
-            return self.tokenizer.with_bos(tokens), False
+            return self.tokenizer.with_specials(tokens), False
         if not truncate:
             raise UsageError(
                 f"the text is {len(tokens)} tokens long; this model reads at most {limit}. "
@@ -429,7 +429,7 @@ class Model:
             )
         kept = tokens[-limit:]  # the first kept token has no piece before it any more
         kept = [t._replace(index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)]
-        return self.tokenizer.with_bos(kept), True
+        return self.tokenizer.with_specials(kept), True
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [

