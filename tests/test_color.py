@@ -64,7 +64,8 @@ def test_the_attention_table_has_a_color_key(how):
 
 
 @pytest.mark.parametrize("how", HOWS)
-@pytest.mark.parametrize("command", [["predict", TEXT], ["compare", TEXT, "I do like spinach"], ["info"]])
+@pytest.mark.parametrize("command", [["predict", TEXT], ["compare", TEXT, "I do like spinach"], ["info"],
+                                     ["models", "list"]])
 def test_every_command_takes_color(how, command):
     assert ANSI.search(ok(attn(how, [*command, "--color", "always"])).stdout)  # styles, into a pipe
     assert not ANSI.search(ok(attn(how, [*command, "--color", "never"], env={"FORCE_COLOR": "1"})).stdout)
@@ -76,3 +77,19 @@ def test_shade_steps_cover_zero_to_one():
     levels = np.linspace(0, 1, 101)
     assert [shade(x) for x in (0.0, 0.19, 0.2, 0.39, 0.4, 0.6, 0.8, 1.0)] == list("  ░░▒▓██")
     assert {shade(x) for x in levels} == set(SHADES)
+
+
+@pytest.mark.parametrize("command", [["train"], ["eval"], ["models", "list"], ["models", "pull"], ["explain"],
+                                     ["predict"], ["compare"], ["info"], ["patch"]])
+def test_color_is_an_option_of_every_command(command):
+    """Every command takes --color and refuses a wrong value in one line, before doing any work."""
+    assert "--color" in ANSI.sub("", ok(attn("runner", [*command, "--help"])).stdout)
+    bad = attn("runner", [*command, "--color", "sometimes"])
+    assert bad.code == 2 and bad.stdout == "" and "--color 'sometimes' is not one of auto, always, never" in bad.stderr
+
+
+def test_eval_with_color_never_writes_plain_text(tmp_path):
+    story = tmp_path / "story.txt"
+    story.write_text("Once upon a time there was a little girl. She liked to play in the park.\n", encoding="utf-8")
+    run = ok(attn("process", ["eval", str(story), "--color", "never"], env={"FORCE_COLOR": "1"}))
+    assert "perplexity/word" in run.stdout and not ANSI.search(run.stdout + run.stderr)

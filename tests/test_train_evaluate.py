@@ -9,6 +9,8 @@ import pytest
 
 from attncli.train.evaluate import encode_text, evaluate, windows, words
 from attncli.numerics import log_softmax
+from run_cli import HOWS, attn, ok
+from schema import validate
 
 
 def test_words_are_counted_on_lowercased_text_with_straight_quotes():
@@ -77,3 +79,20 @@ def test_trained_tokenizers_read_curly_quotes_as_straight():
     tok = Tokenizer.from_str(train_bpe(["lily's cat said \"hi\"."] * 20, 300, lowercase=True))
     ids = lambda text: [t.id for t in tok.encode(text)]  # noqa: E731
     assert ids("Lily\u2019s cat said \u201cHi\u201d.") == ids("lily's cat said \"hi\".")
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_eval_dash_reads_the_text_from_stdin(how, tmp_path):
+    """`attn eval -` scores stdin: the same numbers as the same text in a file, named <stdin>."""
+    text = "Once upon a time there was a little girl. She did not like spinach, but she ate it.\n"
+    story = tmp_path / "story.txt"
+    story.write_text(text, encoding="utf-8")
+    from_file = ok(attn(how, ["eval", str(story), "--json"])).json()
+    from_stdin = ok(attn(how, ["eval", "-", "--json"], input=text)).json()
+    validate(from_stdin)
+    assert from_stdin["file"] == "<stdin>"
+    for key in ("tokens_scored", "words", "nll", "perplexity_per_token", "perplexity_per_word"):
+        assert from_stdin[key] == from_file[key], key
+    plain = ok(attn(how, ["eval", "-"], input=text))
+    assert plain.stdout.startswith("bundled on <stdin>: ")
+

@@ -99,6 +99,27 @@ def stdout_console():
     return console
 
 
+def stderr_console():
+    """Rich's console on stderr (progress bars, notices), with this run's --color: never drops
+    color, always keeps it even off a terminal. Whether a progress bar animates is the caller's
+    business (only on a real terminal: see is_stderr_terminal)."""
+    from rich.console import Console
+
+    mode = _color["mode"]
+    if mode == "never":
+        return Console(stderr=True, color_system=None)
+    if mode == "always":
+        return Console(stderr=True, force_terminal=True, no_color=False, color_system="256")
+    return Console(stderr=True)
+
+
+def is_stderr_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @contextmanager
 def writing_stdout() -> Iterator[None]:
     """Writes to stdout inside this turn a failure (a full disk, say) into one OutputError.
@@ -142,11 +163,11 @@ def emit_json(doc: dict[str, Any]) -> None:
         out.flush()
 
 
-def read_stdin_text(what: str) -> str:
+def read_stdin_text(what: str, example: str = 'echo "I do not like spinach" | attn explain') -> str:
     """All of stdin as one text (for `-`, or no TEXT with a pipe), its final line break dropped."""
     stream = typer.get_binary_stream("stdin")
     if stream.isatty():
-        raise UsageError(f"give the {what} as an argument, or pipe it in: echo \"I do not like spinach\" | attn explain")
+        raise UsageError(f"give the {what} as an argument, or pipe it in: {example}")
     raw = stream.read()
     try:
         return raw.decode("utf-8").removesuffix("\n").removesuffix("\r")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from ..labels import printable
-from .common import echo, emit_json, show
+from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console
 
 models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them.", no_args_is_help=True)
 
@@ -27,7 +27,8 @@ def _license_file(entry) -> str | None:
 
 
 @models_app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")) -> None:
+def list_command(as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
+                 color: str = ColorOpt) -> None:
     """Known models: whether each is pulled, where it is kept and its size."""
     from .. import registry
     from ..render.json_doc import envelope
@@ -70,17 +71,17 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
 def pull_command(
     name: str = typer.Argument(..., help="A known model's name (see attn models list), e.g. smollm2."),
     force: bool = typer.Option(False, "--force", help="Download again even if the model is already there."),
+    color: str = ColorOpt,
 ) -> None:
     """Download a known model into the cache (checked against its sha256), then use it with -m NAME."""
-    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from .. import registry
 
     entry = registry.get(name)
-    err = Console(stderr=True)
+    err = stderr_console()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                        console=err, disable=not err.is_terminal, transient=True)
+                        console=err, disable=not is_stderr_terminal(), transient=True)
     tasks: dict[str, int] = {}
 
     def report(phase: str, done: int, total: int) -> None:

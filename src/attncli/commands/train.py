@@ -17,17 +17,16 @@ from typing import Any, Optional
 
 import typer
 
-from .common import MaxMemoryOpt, ModelOpt, echo, emit_json, load_model
+from .common import ColorOpt, MaxMemoryOpt, ModelOpt, echo, emit_json, is_stderr_terminal, load_model, stderr_console
 
 
 def _progress_bar():
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=True)
-    # Off a terminal (a log, a pipe, a test) a bar prints only its last frame: show none there.
+    # Off a terminal (a log, a pipe, a test) a bar prints only its last frame: show none there,
+    # whatever --color says.
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+                    TimeElapsedColumn(), console=stderr_console(), disable=not is_stderr_terminal())
 
 
 def count(n: int, noun: str) -> str:
@@ -96,6 +95,7 @@ def train_command(
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float16 for model.safetensors (training is float32)."),
     corpus_license: str = typer.Option("not stated", "--corpus-license", help="The corpus's license, for the model card."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save weights and optimizer state every N steps."),
+    color: str = ColorOpt,
 ) -> None:
     """Train a byte-level BPE and a GPT-2-style model on a text, in numpy, into a model directory."""
     with ctrl_c_stops_between_steps() as stop:  # first: a Ctrl-C while the trainer loads is not lost
@@ -151,10 +151,11 @@ def _train_with_progress(opts, stop: Callable[[], bool]):
             bar.stop()
 
 def eval_command(
-    file: Path = typer.Argument(..., help="A UTF-8 text to score."),
+    file: Path = typer.Argument(..., help="A UTF-8 text to score; '-' reads it from stdin."),
     model_spec: Optional[str] = ModelOpt,
     max_memory: Optional[str] = MaxMemoryOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
+    color: str = ColorOpt,
 ) -> None:
     """Held-out loss and perplexity per token and per word of a model on a text."""
     from ..train.data import read_text
@@ -162,7 +163,12 @@ def eval_command(
 
     from ..analysis.masked import check_next_token
 
-    text = read_text(file, "text to score")
+    if str(file) == "-":
+        from .common import read_stdin_text
+
+        text, file = read_stdin_text("text to score", "attn eval - < story.txt"), "<stdin>"
+    else:
+        text = read_text(file, "text to score")
     model = load_model(model_spec, max_memory=max_memory)
     check_next_token(model, "attn eval")  # an encoder predicts no next token: no perplexity to score
     with _progress_bar() as bar:
