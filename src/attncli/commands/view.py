@@ -1,0 +1,89 @@
+"""`attn view [TEXT]`: explore the attention of one text by hand, in the terminal (tui/).
+
+The trace is computed once, every layer kept when it fits (explain's --summary limit);
+Textual is imported only here, inside the command, after the model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import typer
+
+from ..errors import UsageError
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, ModelOpt, TopKOpt, TruncateOpt, color_mode, default_view,
+                     load_model, read_stdin_text)
+
+
+def _terminal_for_keys() -> None:
+    """Textual draws on stderr and reads keys from stdin: both must be a terminal. Text piped
+    in on stdin leaves no keys there, so stdin is reopened on the terminal, as less and fzf do."""
+    if not os.isatty(2):
+        raise UsageError("attn view is interactive and draws on the terminal, but stderr is not one; "
+                         "use attn explain for output you can redirect")
+    if os.isatty(0):
+        return
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        raise UsageError("attn view reads keys from the terminal, and there is none (stdin is not one, and "
+                         "/dev/tty cannot be opened); use attn explain") from None
+    os.dup2(fd, 0)  # sys.__stdin__, which Textual's driver reads, is fd 0: now the terminal
+    os.close(fd)
+
+
+def color_wanted() -> bool:
+    """Color unless --color never, or NO_COLOR (any value but empty) with --color auto."""
+    mode = color_mode()
+    if mode == "never":
+        return False
+    return mode == "always" or not os.environ.get("NO_COLOR")
+
+
+def view(
+    text: Optional[str] = typer.Argument(None, help="The sentence to explore; '-' or none (with a pipe) reads it from stdin."),
+    model_spec: Optional[str] = ModelOpt,
+    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="The layer to open on (negative counts from the end). Default: the model's suggested layer, else 0."),
+    head: Optional[str] = typer.Option(None, "--head", help="The head to open on: a number, or 'mean' for the average of the layer's heads."),
+    token: Optional[str] = typer.Option(None, "--token", help="The query token to open on, by its text (first match) or index. Default: the last."),
+    top_k: int = TopKOpt,
+    truncate: bool = TruncateOpt,
+    ablate: Optional[str] = AblateOpt,
+    ablate_mode: str = AblateModeOpt,
+    color: str = ColorOpt,
+) -> None:
+    """Explore the attention interactively: keys move between layers, heads and query tokens.
+
+    The screen shows the tokens shaded by the query's attention, the head's heatmap, every layer × head
+    colored by a statistic, and the query's steps, predictions, logit lens and DLA. Press ? for the keys, q to quit.
+    """
+    from ..tui.timing import since_start
+
+    timings = {"command": since_start()}  # Python, Typer and attncli imported, the options parsed
+    from ..analysis.steps import resolve_token
+    from ..views import resolve_head, resolve_layer
+    from .explain import MAX_CELLS
+
+    if text is None or text == "-":
+        text = read_stdin_text("text")
+    model = load_model(model_spec, ablate, ablate_mode)
+    c = model.config
+    d_layer, d_head = default_view(model)
+    L = resolve_layer(layer, c.n_layer, d_layer)
+    h = resolve_head(head, c.n_head, d_head)
+    tokens, truncated = model.encode(text, truncate)
+    query = resolve_token(token, tokens)
+    T = len(tokens)
+    keep = None if c.n_layer * c.n_head * T * T <= MAX_CELLS else [L]  # the other layers do not fit: say so
+    trace = model.forward([t.id for t in tokens], layers=keep)
+    timings["trace"] = since_start()
+
+    from ..tui.explorer import Explorer
+
+    explorer = Explorer(model, text, tokens, trace, truncated, top_k)
+    _terminal_for_keys()  # last: a wrong option is reported as it is by every command
+    from ..tui.app import ViewApp
+
+    timings["textual imported"] = since_start()
+    ViewApp(explorer, explorer.start(L, h, query), color=color_wanted(), timings=timings).run()
