@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
+
 from rich.console import Console
 
 from attncli.render import table as rt
@@ -66,3 +68,35 @@ def test_vectors_table_follows_the_window(tiny_model):
     text = render(rt.vectors_table(view, toks, 4, width=120, first=first), 120)
     rows = [l.split()[0] for l in text.splitlines() if re.match(r"\s*\d+ ", l)]
     assert rows == [str(i) for i in range(first, len(toks))]
+
+
+LONG_TEXT = " ".join(["the cat sat on the mat and the dog sat on the log"] * 4)
+
+
+def test_a_long_text_shows_where_the_last_tokens_look(bundled_model):
+    """Too long for the matrix: each of the last three tokens' strongest keys, with weights and positions."""
+    from run_cli import attn, ok
+
+    run = ok(attn("runner", ["explain", LONG_TEXT]))
+    toks, _ = bundled_model.encode(LONG_TEXT)
+    T = len(toks)
+    assert T > 24 and "the 8 keys each query token looks at most" in run.stdout
+    w = bundled_model.forward([t.id for t in toks])["blocks.1.attn.weights"][3]  # the default view: layer 1, head 3
+    for q in range(T - 3, T):
+        k = int(np.argmax(w[q]))
+        assert re.search(rf"^{q} \S+\s+{k} \S+\s+{100 * w[q, k]:.1f}%", run.stdout, re.M), q  # the strongest key first
+    assert "Tokens 42 to 51 of 52" in run.stdout
+    one = ok(attn("runner", ["explain", LONG_TEXT, "--token", "10"])).stdout
+    assert re.search(r"^10 \S+\s+\d+ ", one, re.M) and not re.search(r"^51 ", one, re.M)
+    assert "Tokens 5 to 14 of 52" in " ".join(one.split())
+
+
+def test_window_shows_any_slice_of_the_matrix(bundled_model):
+    from run_cli import assert_one_error_line, attn, ok
+
+    run = ok(attn("runner", ["explain", LONG_TEXT, "--window", "20:26"]))
+    assert header_indices(run.stdout) == list(range(20, 26))
+    assert "Showing tokens 20 to 25 of 52" in " ".join(run.stdout.split())
+    for bad in ("26:20", "x", "0:99"):
+        err = attn("runner", ["explain", LONG_TEXT, "--window", bad])
+        assert err.code == 2 and "--window" in assert_one_error_line(err)

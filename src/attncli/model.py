@@ -34,26 +34,42 @@ Params = dict[str, np.ndarray]
 Rope = tuple[np.ndarray, np.ndarray]  # cos, sin: [T, rope_dims] each
 
 
+class LayerCache:
+    """One block's keys and values of the positions seen so far (after rotary), for generation:
+    a new token's attention reads them instead of recomputing the whole text (a KV cache)."""
+
+    def __init__(self) -> None:
+        self.k: np.ndarray | None = None  # [Hkv, t, dh]
+        self.v: np.ndarray | None = None
+
+    def extend(self, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append the new positions' k and v ([Hkv, n, dh]) and return every position's."""
+        self.k = k if self.k is None else np.concatenate([self.k, k], axis=-2)  # [Hkv, t + n, dh]
+        self.v = v if self.v is None else np.concatenate([self.v, v], axis=-2)
+        return self.k, self.v
+
+
 class Attend(NamedTuple):
     """What one block's attention may see and how it knows positions (they differ by layer only
     in models with sliding-window layers)."""
 
-    mask: np.ndarray | None  # [T, T], True where a query may NOT look; None: it sees everything
-    rope: Rope | None  # the rotary angles; None without rotary positions
+    mask: np.ndarray | None  # [T, T] ([n, t + n] with a cache), True where a query may NOT look; None: it sees all
+    rope: Rope | None  # the rotary angles of the queries' positions; None without rotary positions
+    cache: LayerCache | None = None  # the earlier positions' keys and values, when generating
 
 
 # ---- the steps -------------------------------------------------------------------------------
 
-def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder) -> np.ndarray:
+def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder, start: int = 0) -> np.ndarray:
     """Step 1: each token id becomes its row of W_E (Gemma: times sqrt(d_model)), plus its position's
-    row of W_pos (if learned)."""
+    row of W_pos (if learned); the ids sit at positions start, start + 1, ..."""
     x = params["embed.W_E"][ids]  # [T] -> [T, d]
     if config.scale_embed:  # rounded to the embedding's dtype first, as transformers does
         x = x * np.asarray(np.sqrt(config.d_model), dtype=x.dtype)  # [T, d]
     x = rec("embed", x)  # [T, d]
     if config.positions == "learned":  # RoBERTa's positions start position_offset rows in
-        start = config.position_offset
-        x = x + rec("pos_embed", params["pos_embed.W_pos"][start:start + ids.shape[0]])  # [T, d]
+        first = config.position_offset + start
+        x = x + rec("pos_embed", params["pos_embed.W_pos"][first:first + ids.shape[0]])  # [T, d]
     if config.type_vocab_size:  # one text: every token is of type 0
         x = x + rec("type_embed", np.broadcast_to(params["type_embed.W_T"][0], x.shape))  # [T, d]
     if config.embed_norm:
@@ -91,6 +107,25 @@ def attends(config: ModelConfig, n: int, dtype: np.dtype, rec: Recorder) -> list
     local_rope = rotary(config, n, config.rope_local_theta, (), dtype) if config.rope_local_theta else rope
     local = Attend(sliding_window_mask(n, config.sliding_window), local_rope)  # [T, T]
     return [local if config.is_sliding(L) else every for L in range(config.n_layer)]
+
+
+def attends_from(config: ModelConfig, start: int, n: int, dtype: np.dtype, caches: list[LayerCache]) -> list[Attend]:
+    """What `attends` gives, for n new positions after `start` cached ones: each block's mask rows
+    [n, start + n], the new positions' rotary angles, and its cache."""
+    query = np.arange(start, start + n)[:, None]  # [n, 1]: the new positions
+    key = np.arange(start + n)[None, :]  # [1, start + n]
+    causal = key > query if config.causal else None  # [n, start + n]: as causal_mask's rows
+    rope = rotary(config, start + n, config.rope_theta, config.rope_freq_factors, dtype)
+    rope = None if rope is None else (rope[0][start:], rope[1][start:])  # [n, rope_dims] each
+    out = []
+    for L, cache in enumerate(caches):
+        if config.is_sliding(L):  # as sliding_window_mask's rows, at the sliding layers' own rotary base
+            mask = causal | (key <= query - config.sliding_window)  # [n, start + n]
+            local = rotary(config, start + n, config.rope_local_theta, (), dtype) if config.rope_local_theta else None
+            out.append(Attend(mask, rope if local is None else (local[0][start:], local[1][start:]), cache))
+        else:
+            out.append(Attend(causal, rope, cache))
+    return out
 
 
 def norm(params: Params, config: ModelConfig, prefix: str, x: np.ndarray) -> np.ndarray:
@@ -169,6 +204,8 @@ def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarra
     if at.rope is not None:  # rotary positions: q and k are turned by an angle that grows with the position
         q, k = apply_rope(q, *at.rope), apply_rope(k, *at.rope)  # [H, T, dh], [Hkv, T, dh]
     q, k, v = rec(f"{a}.q", q, layer), rec(f"{a}.k", k, layer), rec(f"{a}.v", v, layer)
+    if at.cache is not None:  # generating: the new queries attend to every position so far
+        k, v = at.cache.extend(k, v)  # [Hkv, t + n, dh] each
     mask = None if at.mask is None else rec(f"{a}.mask", at.mask, layer)  # [T, T]: this layer's
     scores, weights, z = attention(q, k, v, mask, config.attn_scale)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
     rec(f"{a}.scores", scores, layer)
@@ -276,6 +313,25 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
     return Trace(ids, rec.arrays, config)
 
 
+def forward_step(params: Params, config: ModelConfig, ids: np.ndarray | list[int], caches: list[LayerCache],
+                 start: int, layers: list[int] | None = None, hooks: dict[str, Hook] | None = None) -> dict[str, np.ndarray]:
+    """Run new tokens at positions start.. against the earlier positions' cached keys and values
+    (which it extends): the same numbers forward() gives those positions, for one new token's
+    work. Returns what was recorded for the new positions (blocks.L.attn.weights: [H, n, start + n]
+    for the kept `layers`) and their `logits`."""
+    ids = np.asarray(ids, dtype=np.int64)  # [n]
+    if config.positions == "learned" and start + ids.shape[0] > config.n_ctx:
+        raise UsageError(f"position {start + ids.shape[0] - 1} is past this model's context of {config.n_ctx}")
+    rec = Recorder(set(layers or []), hooks)
+    x = embed(params, config, ids, rec, start)  # [n, d]
+    at = attends_from(config, start, ids.shape[0], x.dtype, caches)
+    for L in range(config.n_layer):
+        x = block(params, config, L, x, at[L], rec)  # [n, d]
+    if config.head != "none":
+        rec("logits", unembed(params, config, final(params, config, x, rec)))  # [n, V]
+    return rec.arrays
+
+
 # ---- predictions and the loaded model ----------------------------------------------------------
 
 class Prediction(NamedTuple):
@@ -314,6 +370,14 @@ class Model:
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None) -> Trace:
         return forward(self.params, self.config, ids, layers, chain_hooks(self.hooks, hooks))
+
+    def step(self, ids: np.ndarray | list[int], caches: list[LayerCache], start: int,
+             layers: list[int] | None = None) -> dict[str, np.ndarray]:
+        """forward_step with this model's hooks (an ablation applies while generating too)."""
+        return forward_step(self.params, self.config, ids, caches, start, layers, self.hooks or None)
+
+    def new_cache(self) -> list[LayerCache]:
+        return [LayerCache() for _ in range(self.config.n_layer)]
 
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
         """Tokens of `text` that fit the context, after BOS if the tokenizer adds one; (tokens,

@@ -34,6 +34,7 @@ class Context(NamedTuple):
     temperature: float = 1.0  # --temperature
     dims: int = 8  # --dims
     scores: bool = False  # --scores
+    window: str | None = None  # --window A:B: the slice of the matrix the tables show
     target: str | None = None  # --target: the word the lens tracks or DLA attributes
     contrast: str | None = None  # --contrast: DLA's second word (the logit difference)
 
@@ -76,13 +77,49 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
         parts.append(warn)
     if c.truncated:
         parts.append(Text(f"(the text was cut to its last {len(c.tokens)} tokens to fit the context)", style="yellow"))
-    first = rt.first_shown([token_label(t) for t in c.tokens], width)  # one window for both tables
-    parts += [Text(""), rt.tokens_table(c.tokens), Text(""),
-              rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=first), Text(""),
-              rt.vectors_table(view, c.tokens, c.dims, width=width, first=first), Text(""),
-              rt.readout_table(read, c.tokens, c.model.tokenizer, first=first), Text(""),
-              rt.predictions_table(preds, after=c.text)]
+    T = len(c.tokens)
+    first = rt.first_shown([token_label(t) for t in c.tokens], width)  # one window for every table
+    if c.window is not None or (first and c.token is None and T <= LONG):  # a slice of the matrix
+        a, b = window_span(c.window, T) if c.window is not None else (first, T)
+        listed = (a, b) if c.window is not None else (0, T)  # a short text lists all its tokens
+        parts += [Text(""), rt.tokens_table(c.tokens, *listed), Text(""),
+                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=a, last=b), Text(""),
+                  rt.vectors_table(view, c.tokens, c.dims, width=width, first=a, last=b), Text(""),
+                  rt.readout_table(read, c.tokens, c.model.tokenizer, first=a, last=b), Text("")]
+    elif first or c.token is not None:  # too long for the matrix: where the chosen queries look
+        from .analysis.steps import resolve_token
+
+        queries = [resolve_token(c.token, c.tokens)] if c.token is not None else list(range(max(0, T - 3), T))
+        lo = max(0, min(queries[0] - 5, T - 10))  # the tokens around the (first) query
+        parts += [Text(""), rt.tokens_table(c.tokens, lo, min(T, lo + 10)), Text(""),
+                  rt.focus_table(view, c.tokens, queries), Text(""),
+                  rt.vectors_table(view, c.tokens, c.dims, width=width, rows=queries), Text(""),
+                  rt.readout_table(read, c.tokens, c.model.tokenizer, rows=queries), Text("")]
+    else:
+        parts += [Text(""), rt.tokens_table(c.tokens), Text(""),
+                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=0), Text(""),
+                  rt.vectors_table(view, c.tokens, c.dims, width=width), Text(""),
+                  rt.readout_table(read, c.tokens, c.model.tokenizer), Text("")]
+    parts.append(rt.predictions_table(preds, after=c.text))
     return Group(*parts)
+
+
+# Past this many tokens a text that does not fit the width gets the query-focused view, not its last columns.
+LONG = 24
+
+
+def window_span(spec: str, T: int) -> tuple[int, int]:
+    """--window A:B -> (A, B), rows and keys A to B-1; either side may be left out (A: or :B)."""
+    a, sep, b = spec.partition(":")
+    try:
+        lo = int(a) if a.strip() else 0
+        hi = int(b) if b.strip() else T
+    except ValueError:
+        lo = hi = -1
+    if not sep or not 0 <= lo < hi <= T:
+        raise UsageError(f"--window {spec!r} is not a slice of this text's {T} tokens: give A:B with 0 <= A < B <= {T}, "
+                         "e.g. --window 0:10")
+    return lo, hi
 
 
 def _table_json(result: Any, c: Context, stream: bool = True) -> dict[str, Any]:
@@ -252,7 +289,7 @@ PICTURES = frozenset({"png", "svg", "html"})
 
 MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("table", None, _table_run, _table_rich, _table_json,
-         options=frozenset({"--scores", "--dims", "--top-k", "--layer", "--head"}), files=PICTURES),
+         options=frozenset({"--scores", "--dims", "--top-k", "--layer", "--head", "--token", "--window"}), files=PICTURES),
     Mode("steps", "--steps", _steps_run, _steps_rich, _steps_json,
          options=frozenset({"--token", "--temperature", "--dims", "--top-k", "--layer", "--head"}), one_head=True),
     Mode("summary", "--summary", _summary_run, _summary_rich, _summary_json,

@@ -19,7 +19,8 @@ MAX_CELLS = 50_000_000  # ~200 MB of float32: the most a mode that needs every l
 
 # parameter -> flag, for the options that only some modes take (modes.OPTIONS)
 MODE_OPTIONS = {"layer": "--layer", "head": "--head", "scores": "--scores", "top_k": "--top-k", "dims": "--dims",
-                "token": "--token", "temperature": "--temperature", "target": "--target", "contrast": "--contrast"}
+                "token": "--token", "temperature": "--temperature", "target": "--target", "contrast": "--contrast",
+                "window": "--window"}
 
 
 def explain(
@@ -33,7 +34,8 @@ def explain(
     dims: int = typer.Option(8, "--dims", min=1, help="How many dimensions of each contextual vector to show."),
     truncate: bool = TruncateOpt,
     steps: bool = typer.Option(False, "--steps", help="Walk through attention step by step for one query token (see --token)."),
-    token: Optional[str] = typer.Option(None, "--token", help="With --steps or --summary: the query token, by its text (first match) or index. Default: the last."),
+    token: Optional[str] = typer.Option(None, "--token", help="The query token of --steps, --summary, --lens, --dla, or of a long text's table: its text (first match) or index. Default: the last."),
+    window: Optional[str] = typer.Option(None, "--window", metavar="A:B", help="Show rows and keys A to B-1 of the attention matrix (a long text's slice)."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="With --steps: a what-if that divides the scores by T before softmax (the model uses 1)."),
     attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
     rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
@@ -81,7 +83,7 @@ def explain(
     trace = model.forward([t.id for t in tokens], layers=keep)
     context = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=L, head=h, top_k=top_k,
                             truncated=truncated, token=token, temperature=temperature, dims=dims, scores=scores,
-                            target=target, contrast=contrast)
+                            target=target, contrast=contrast, window=window)
     if files:
         for line in modes.write_files(files, context):
             typer.echo(f"{PROG}: {printable(line)}", err=True)

@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import typer
 
 from ..errors import AttnError, UsageError
 from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json,
-                     error_line, load_model, noted, show)
+                     error_line, load_model, noted, show, stdout_console)
+
+
+class Watch(NamedTuple):
+    """--explain: which layer and head's attention each generated token is shown with, and --html."""
+
+    layer: int
+    head: int | str
+    html: Optional[str]
 
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
-                 seed: Optional[int], as_json: bool) -> None:
+                 seed: Optional[int], as_json: bool, watch: Optional[Watch] = None) -> None:
     from ..render import json_doc
 
     tokens, truncated = model.encode(text, truncate)
     ids = [t.id for t in tokens]
     trace = model.forward(ids, layers=[])
     preds = model.predict(trace, top_k)
-    generated = None
+    generated = steps = None
     if generate_n:
-        from ..generate import generate
+        from ..generate import generate_steps
 
-        new_ids = generate(model, ids, generate_n, temperature, seed)
+        steps = generate_steps(model, ids, generate_n, temperature, seed, watch.layer if watch else None, k=top_k)
+        new_ids = [s.id for s in steps]
         generated = {
             "text": model.tokenizer.decode(new_ids),
             "ids": new_ids,
@@ -32,18 +41,49 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
             "temperature": temperature or 0.0,
             "seed": seed,
         }
+        if watch is not None:
+            generated["steps"] = json_doc.generation_steps(model, tokens, steps, watch.layer, watch.head)
+    if watch is not None and watch.html:
+        _write_page(model, text, tokens, truncated, watch, generated, top_k)
     if as_json:
         emit_json(json_doc.predict_doc(model, text, tokens, preds, truncated, generated))
+        return
+    if watch is not None and watch.html:
         return
     from rich.console import Group
 
     from ..render import table as rt
 
+    console = stdout_console()
     parts: list[Any] = []
     if generated is not None:
         parts.append(rt.generated_text(text, generated["text"]))
+    if steps is not None and watch is not None:
+        parts.append(rt.generation_table(generated["steps"], watch.layer, watch.head, tokens, console.width))
     parts.append(rt.predictions_table(preds, after=text))
-    show(noted(model, Group(*parts)))
+    show(noted(model, Group(*parts)), console)
+
+
+def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: int) -> None:
+    """--html with --explain: the prompt's explain page, with a generation section to step through."""
+    from .. import modes
+    from ..render import html as rhtml
+    from ..render.files import write
+    from ..views import head_view
+
+    trace = model.forward([t.id for t in tokens])
+    head = 0 if watch.head == "mean" else watch.head
+    view_ctx = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=watch.layer, head=head,
+                             top_k=top_k, truncated=truncated)
+    doc = modes.MODES["table"].json((head_view(trace, watch.layer, head), model.predict(trace, top_k),
+                                     None), view_ctx)
+    if generated is not None:
+        doc["generation"] = {"layer": watch.layer, "head": watch.head, "steps": [
+            {"text": s["text"], "probability": s["probability"],
+             "alternatives": [{"text": a["text"], "probability": a["probability"]} for a in s["alternatives"]],
+             "weights": s["attention"]["weights"]} for s in generated["steps"]]}
+    write(watch.html, rhtml.page(doc), "--html")
+    typer.echo(f"attn: wrote {watch.html} (open it in a browser; it needs no network)", err=True)
 
 
 def stdin_lines():
@@ -74,6 +114,10 @@ def predict(
     temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling, for a repeatable continuation."),
     truncate: bool = TruncateOpt,
+    explain: bool = typer.Option(False, "--explain", help="With -g: for every generated token, its probability, the alternatives, and the keys it attended to most."),
+    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="With --explain: the layer whose attention is shown (default: the model's suggested one)."),
+    head: Optional[str] = typer.Option(None, "--head", help="With --explain: a head number, or 'mean' (default: the model's suggested one)."),
+    html: Optional[str] = typer.Option(None, "--html", help="With --explain: write a page to step through the generation instead of the tables."),
     ablate: Optional[str] = AblateOpt,
     ablate_mode: str = AblateModeOpt,
     as_json: bool = JsonOpt,
@@ -82,9 +126,27 @@ def predict(
     """Show what comes next: the top-k next tokens and their probabilities."""
     if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
+    if explain and not generate_n:
+        raise UsageError("--explain shows the attention of generated tokens; add -g N")
+    if not explain and (layer is not None or head is not None or html is not None):
+        raise UsageError("--layer, --head and --html go with --explain (-g N --explain)")
+    if html is not None:
+        from ..render.files import check_path
+
+        check_path(html, ("html", "htm"), "--html")
+        if text is None:
+            raise UsageError("--html writes one page, for one text: give the text as an argument")
     model = load_model(model_spec, ablate, ablate_mode)
+    watch = None
+    if explain:
+        from ..views import resolve_head, resolve_layer
+        from .common import default_view
+
+        d_layer, d_head = default_view(model)
+        watch = Watch(resolve_layer(layer, model.config.n_layer, d_layer),
+                      resolve_head(head, model.config.n_head, d_head), html)
     if text is not None:
-        _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json)
+        _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json, watch)
         return
     first_error: Optional[AttnError] = None
     for n, line in stdin_lines():
@@ -95,7 +157,7 @@ def predict(
         if not line.strip():
             continue  # blank lines separate nothing; skip them
         try:
-            _predict_one(model, line, top_k, truncate, generate_n, temperature, seed, as_json)
+            _predict_one(model, line, top_k, truncate, generate_n, temperature, seed, as_json, watch)
         except AttnError as e:  # one bad line is reported; the others are still answered
             error_line(f"stdin line {n}: {e}")
             first_error = first_error or e

@@ -198,6 +198,23 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
     return doc
 
 
+def generation_steps(model: Model, tokens: list[Token], steps: list[Any], layer: int, head: int | str) -> list[dict[str, Any]]:
+    """--explain: per generated token, its probability, the alternatives, and its attention row in
+    `layer` (one head, or the mean of the heads) over the prompt and the tokens generated before it."""
+    tok = model.tokenizer
+    out = []
+    for n, s in enumerate(steps):
+        row = s.weights.mean(axis=0) if head == "mean" else s.weights[head]  # [keys]
+        keys = [t.index for t in tokens] + [len(tokens) + j for j in range(n)]
+        out.append({
+            "id": s.id, "token": tok.id_to_token(s.id), "text": tok.display(s.id), "probability": s.probability,
+            "alternatives": [{"id": i, "text": tok.display(i), "probability": p} for i, p in s.alternatives],
+            "attention": {"layer": layer, "head": head, "name": f"blocks.{layer}.attn.weights",
+                          "keys": keys, "weights": floats(row)},
+        })
+    return out
+
+
 def predict_doc(model: Model, text: str, tokens: list[Token], preds: list[Prediction], truncated: bool = False,
                 generated: dict[str, Any] | None = None) -> dict[str, Any]:
     doc = envelope("predict", model)

@@ -18,6 +18,12 @@ from .grid import Grid
 from .style import MASKED, RampLegend, bar, cell_style, head_name
 
 
+def percent(p: float) -> str:
+    """A probability as a percentage with the digits that matter: 78.2%, 0.11%, <0.01%."""
+    pct = 100 * p
+    return f"{pct:.1f}%" if pct >= 1 else f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
+
+
 def titled(title: str, table: Any, caption: str | None = None) -> Group:
     """A table under its title (and over its caption), each its own line: a title never wraps
     to the width of a narrow table."""
@@ -27,15 +33,17 @@ def titled(title: str, table: Any, caption: str | None = None) -> Group:
     return Group(*parts)
 
 
-def tokens_table(tokens: list[Token]) -> Group:
+def tokens_table(tokens: list[Token], first: int = 0, last: int | None = None) -> Group:
     t = Grid(box=None, pad_edge=False, padding=(0, 2, 0, 0))
     t.add_column("#", justify="right", style="dim")
     t.add_column("token")
     t.add_column("id", justify="right", style="cyan")
     t.add_column("note", style="yellow")
-    for tok in tokens:
+    last = len(tokens) if last is None else last
+    for tok in tokens[first:last]:
         t.add_row(str(tok.index), token_label(tok), str(tok.id), token_note(tok, tokens))
-    return titled("Tokens", t)
+    shown = "" if (first, last) == (0, len(tokens)) else f" {first} to {last - 1} of {len(tokens)}"
+    return titled(f"Tokens{shown}", t)
 
 
 CORNER = "query ↓ / key →"  # the attention table's corner header
@@ -71,7 +79,7 @@ def first_shown(labels: list[str], width: int | None) -> int:
 
 
 def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = False, width: int | None = None,
-                    first: int | None = None) -> Group:
+                    first: int | None = None, last: int | None = None) -> Group:
     """Rows look (queries), columns are looked at (keys). Weights as percentages, or scores.
 
     A text too long for `width` shows its last tokens' rows and columns from `first` (by
@@ -83,16 +91,17 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     what = "scores" if show_scores else "weights"
     t = Grid()
     t.add_column(corner_for(labels, width), style="bold", no_wrap=True)
-    for i in range(first, len(tokens)):
+    last = len(tokens) if last is None else last
+    for i in range(first, last):
         t.add_column(Text(f"{labels[i]}\n") + Text(str(i), style="dim"), justify="right", no_wrap=True)
-    for q in range(first, len(tokens)):
+    for q in range(first, last):
         visible = ~view.masked[q]  # [T]
         best = int(np.argmax(np.where(visible, view.weights[q], -1.0)))
         if show_scores:
             row_s = view.scores[q][visible]
             lo, hi = float(row_s.min()), float(row_s.max())
         cells: list[Any] = []
-        for k in range(first, len(tokens)):
+        for k in range(first, last):
             if view.masked[q, k]:
                 cells.append(Text(MASKED, style="dim"))
                 continue
@@ -109,7 +118,7 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     name = f"blocks.{view.layer}.attn.{what}"
     how = (f"{name}: q·k/√d_head, before softmax" if show_scores
            else f"{name}: softmax of the scores, the share of attention; each row sums to 100%")
-    masked = any(view.masked[q, k] for q in range(first, len(tokens)) for k in range(first, len(tokens)))
+    masked = any(view.masked[q, k] for q in range(first, last) for k in range(first, last))
     hidden = "token (future, or beyond the sliding window)" if np.tril(view.masked).any() else "(future) token"
     legend = Text(
         f"Each row is one token's query compared with the key of every token it may see ({how}). "
@@ -117,7 +126,10 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
         f"{f'; {MASKED} a masked ' + hidden if masked else ''}"
         f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.", style="dim"
     )
-    if first:
+    if last < len(tokens):
+        legend.append(f"\nShowing tokens {first} to {last - 1} of {len(tokens)} (--window); a row's strongest link may lie "
+                      "outside them, and --json or --html has every cell.", style="yellow")
+    elif first:
         legend.append(f"\nShowing the last {len(tokens) - first} of {len(tokens)} tokens, as many as fit the width "
                       "(a row's strongest link may lie to the left); --json or --html has every cell.", style="yellow")
     key = RampLegend("cell colors: " if not show_scores else "cell colors, from the row's lowest score to its highest: ",
@@ -125,7 +137,33 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
     return Group(Text(f"Attention {what}, layer {view.layer}, {head_name(view.head)}", style="italic"), t, key, legend)
 
 
-def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120, first: int = 0) -> Group:
+def focus_table(view: HeadView, tokens: list[Token], queries: list[int], k: int = 8) -> Group:
+    """For a text too long for the matrix: each chosen query token's strongest keys, with their weights
+    and positions, read from the same view (blocks.L.attn.weights of one head, or the mean)."""
+    labels = [token_label(t) for t in tokens]
+    t = Grid(box=None, padding=(0, 2, 0, 0), pad_edge=False)
+    t.add_column("query", no_wrap=True, style="bold")
+    t.add_column("key", no_wrap=True)
+    t.add_column("weight", justify="right")
+    t.add_column("", no_wrap=True, style="green")
+    for q in queries:
+        row = np.where(view.masked[q], -1.0, view.weights[q])  # [T]
+        top = np.lexsort((np.arange(row.shape[0]), -row))[:k]  # strongest first, ties by position
+        for n, key in enumerate(top):
+            if row[key] < 0:
+                break
+            w = float(row[key])
+            t.add_row(f"{q} {labels[q]}" if n == 0 else "", f"{key} {labels[key]}", f"{100 * w:.1f}%", bar(w, 16))
+    title = (f"Attention weights, layer {view.layer}, {head_name(view.head)}: the {k} keys each query token looks at "
+             f"most  [blocks.{view.layer}.attn.weights]")
+    note = Text(f"The text is {len(tokens)} tokens: its {len(tokens)}x{len(tokens)} matrix does not fit the width. "
+                "--token picks the query (text or index), --window A:B shows rows and keys A to B-1 as a table, "
+                "and --json or --html has every cell.", style="dim")
+    return Group(Text(title, style="italic"), t, note)
+
+
+def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 120, first: int = 0,
+                  last: int | None = None, rows: list[int] | None = None) -> Group:
     """The first `dims` dims of each contextual vector (fewer if `width` columns cannot hold them)."""
     vec = view.vectors  # [T, n]
     n = vec.shape[1]
@@ -144,9 +182,9 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
         t.add_column("…", justify="center", style="dim")
     t.add_column("norm", justify="right", style="cyan")
     norms = view.norms  # [T]
-    for i, tok in enumerate(tokens):
-        if i < first:  # the attention table's window: the same tokens in both
-            continue
+    shown_rows = rows if rows is not None else range(first, len(tokens) if last is None else last)
+    for i in shown_rows:  # the attention table's window: the same tokens in both
+        tok = tokens[i]
         row = [f"{float(x):+.3f}" for x in vec[i, :shown]]
         if shown < n:
             row.append("…")
@@ -155,7 +193,8 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
     return titled(f"Contextual vectors, layer {view.layer}: {what}", t, caption)
 
 
-def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int = 0) -> Group:
+def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int = 0, last: int | None = None,
+                  rows: list[int] | None = None) -> Group:
     """For a reader: how far this layer's attention turned each token's vector, and what that
     vector reads like through the model's own unembedding (analysis/readout.py)."""
     L = readout.layer
@@ -166,9 +205,8 @@ def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int 
     t.add_column("turned", justify="right", no_wrap=True)
     t.add_column("", no_wrap=True, style="yellow")
     t.add_column("reads like", no_wrap=True, style="green")
-    for i, tok in enumerate(tokens):
-        if i < first:
-            continue
+    for i in (rows if rows is not None else range(first, len(tokens) if last is None else last)):
+        tok = tokens[i]
         deg = float(readout.turned[i])
         t.add_row(f"{i} {token_label(tok)}", f"{deg:.0f}°", bar(deg / 90.0, 12), reads.get(i, ""))
     caption = (f"turned: the angle between the token's vector before and after this layer's attention "
@@ -186,10 +224,33 @@ def predictions_table(preds: list[Prediction], after: str | None = None) -> Grou
     t.add_column("probability", justify="right")
     t.add_column("", style="green", no_wrap=True)
     for p in preds:
-        pct = 100 * p.probability
-        shown = f"{pct:.1f}%" if pct >= 1 else f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
-        t.add_row(str(p.rank), repr(p.text), shown, bar(p.probability))
+        t.add_row(str(p.rank), repr(p.text), percent(p.probability), bar(p.probability))
     return Group(Text(title, style="italic"), t)
+
+
+def generation_table(steps: list[dict[str, Any]], layer: int, head: int | str, tokens: list[Token],
+                     width: int = 120) -> Group:
+    """--explain: every generated token, how sure the model was, what else it weighed, and where it
+    looked; three alternatives and three keys from 100 columns, two below."""
+    most = 3 if width >= 100 else 2
+    t = Grid(box=None, padding=(0, 2, 0, 0), pad_edge=False)
+    t.add_column("#", justify="right", style="dim")
+    t.add_column("token", no_wrap=True, style="bold green")
+    t.add_column("probability", justify="right")
+    t.add_column("alternatives", no_wrap=True)
+    t.add_column("attended to most", no_wrap=True)
+    words = [token_label(t) for t in tokens]  # what each key reads as: the prompt's tokens, then the generated ones
+    for n, s in enumerate(steps):
+        row = s["attention"]["weights"]
+        top = sorted(range(len(row)), key=lambda k: -row[k])[:most]
+        others = [a for a in s["alternatives"] if a["id"] != s["id"]][:most]
+        alts = "  ".join(f"{repr(a['text'])} {percent(a['probability'])}" for a in others)
+        looks = "  ".join(f"{k} {words[k]} {100 * row[k]:.0f}%" for k in top)
+        t.add_row(str(n + 1), repr(s["text"]), percent(s["probability"]), alts, looks)
+        words.append(printable(s["text"]).strip() or repr(s["text"]))
+    return titled(f"Generation, token by token (layer {layer}, {head_name(head)})", t,
+                  f"attended to most: the largest weights in the row of blocks.{layer}.attn.weights "
+                  "of the position that chose the token")
 
 
 def generated_text(prompt: str, continuation: str) -> Text:
