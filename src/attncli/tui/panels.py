@@ -9,6 +9,8 @@ render/style.py's SHADES, and the selection is marked by characters (▶ ◀ [ ]
 from __future__ import annotations
 
 import math
+from typing import Any
+
 import numpy as np
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
