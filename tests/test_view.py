@@ -314,6 +314,60 @@ def test_without_color_no_panel_uses_color(bundled_model):
     assert any(isinstance(f, NoColor) for f in app._filters)  # and Textual's own colors are dropped too
 
 
+# ---- stepping through a generation (-g N) ------------------------------------------------------
+
+
+def test_generated_tokens_join_the_trace_with_the_kv_caches_attention(bundled_model):
+    from attncli.generate import generate_steps
+
+    ex = explorer(bundled_model, generate=4)
+    prompt = [t.id for t in bundled_model.encode(TEXT)[0]]
+    assert ex.prompt == len(prompt) and ex.T == len(prompt) + 4
+    logits = ex.trace["logits"].astype(np.float64)  # [T, V]: the whole text, no cache
+    cached = generate_steps(bundled_model, prompt, 4, layer=1)  # the cache's own rows, computed step by step
+    for n in range(4):
+        q = ex.prompt - 1 + n
+        assert ex.step_at(q) == n
+        assert ex.tokens[q + 1].id == int(np.argmax(logits[q]))  # greedy: the likeliest at the step's query
+        assert np.allclose(ex.trace["blocks.1.attn.weights"][:, q, :q + 1], cached[n].weights, atol=1e-5)
+        assert not ex.trace["blocks.1.attn.weights"][:, q, q + 1:].any()  # it could not see later tokens
+    assert ex.step_at(ex.prompt - 2) is None and ex.step_at(ex.T - 1) is None  # the last token chose nothing
+
+
+def test_the_step_keys_walk_the_generation(bundled_model):
+    ex = explorer(bundled_model, generate=3)
+    sel = ex.start(1, 3, 0)
+    assert ex.move(sel, "step", 1).query == ex.prompt - 1  # from the prompt: to the first step
+    assert ex.move(sel, "step", -1).query == ex.prompt + 1  # ... or back to the last
+    at = ex.move(sel, "step", 1)
+    assert ex.move(at, "step", 1).query == ex.prompt and ex.move(at, "step", -1).query == at.query
+    plain = explorer(bundled_model)
+    assert plain.move(sel, "step", 1) == sel  # without -g the key does nothing
+
+
+def test_generation_through_the_pilot(bundled_model):
+    first = drive(make_app(bundled_model, generate=3))
+    ex = explorer(bundled_model, generate=3)
+    words = [bundled_model.tokenizer.display(t.id) for t in ex.tokens[ex.prompt:]]
+    assert first["strip"].split("\n")[0] == " ".join(ex.labels)  # the generated tokens are in the strip
+    assert "step 1/3" in first["header"] and f'query {ex.prompt - 1} "##ach"' in first["header"]
+    assert f"step 1 of 3 (greedy): chose {words[0]!r}" in first["side"]
+    second = drive(make_app(bundled_model, generate=3), ["n"])
+    assert "step 2/3" in second["header"] and f"chose {words[1]!r}" in second["side"]
+    assert second["sel"].query == ex.prompt
+    # the strip's shades are the step's query row, whose weights reach the token generated before it
+    row = ex.trace["blocks.1.attn.weights"][3, ex.prompt]  # [T]
+    heat = second["strip"].split("\n")[1]
+    no_color = drive(make_app(bundled_model, generate=3, color=False), ["n"])["strip"].split("\n")[1]
+    assert heat != no_color
+    for j in (0, ex.prompt - 1, ex.prompt, ex.prompt + 1):  # the first, the step's, the query, one it cannot see
+        at = len(" ".join(ex.labels[:j])) + (1 if j else 0)
+        expected = "·" if j > ex.prompt else shade(float(row[j]))
+        assert no_color[at:at + len(ex.labels[j])] == expected * len(ex.labels[j]), j
+    back = drive(make_app(bundled_model, generate=3), ["n", "n", "n", "b"])
+    assert "step 2/3" in back["header"]
+
+
 # ---- the command -----------------------------------------------------------------------------
 
 
@@ -336,6 +390,26 @@ def test_view_errors_are_one_line(args, words):
     assert r.code == 2 and r.stdout == ""
     message = assert_one_error_line(r)
     assert all(w in message for w in words), message
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--temperature", "0.5"], ("add -g N",)),
+    (["-g", "2", "--temperature", "-1"], ("--temperature must be",)),
+    (["-g", "9999"], ("-g 9999 goes past this model's context",)),
+    (["-g", "-1"], ("-g",)),
+])
+def test_view_generation_errors_are_one_line(args, words):
+    r = attn("runner", ["view", TEXT, *args])
+    assert r.code == 2 and r.stdout == ""
+    message = assert_one_error_line(r)
+    assert all(w in message for w in words), message
+
+
+def test_an_encoder_cannot_generate(make_model_dir):
+    path = make_model_dir(causal=False, post_norm=True, embed_norm=True, type_vocab_size=2, head="mlm",
+                          activation="gelu", name="enc")
+    r = attn("runner", ["view", "the cat sat", "-m", str(path), "-g", "2"])
+    assert r.code == 2 and "not a left-to-right language model" in assert_one_error_line(r)
 
 
 def test_view_reads_the_text_from_stdin_like_explain():

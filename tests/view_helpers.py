@@ -11,18 +11,29 @@ TEXT = "I do not like spinach"
 PANELS = ("header", "strip", "heatmap", "overview", "side")
 
 
-def explorer(model: Any, text: str = TEXT, layers: list[int] | None = None) -> Explorer:
+def explorer(model: Any, text: str = TEXT, layers: list[int] | None = None, generate: int = 0,
+             temperature: float | None = None, seed: int | None = None) -> Explorer:
+    """The Explorer as `attn view` builds it (with `generate`: as -g N does, through its _generate)."""
+    from attncli.commands.view import _generate
+
     tokens, truncated = model.encode(text)
-    return Explorer(model, text, tokens, model.forward([t.id for t in tokens], layers=layers), truncated)
+    generation = None
+    if generate:
+        tokens, generation = _generate(model, tokens, generate, temperature, seed, 5)
+    return Explorer(model, text, tokens, model.forward([t.id for t in tokens], layers=layers), truncated,
+                    generation=generation)
 
 
 def make_app(model: Any, text: str = TEXT, color: bool = True, layer: int = 1, head: int | str = 3,
-             query: int | None = None, layers: list[int] | None = None):
-    """The app as `attn view` starts it on the bundled model (layer 1, head 3, the last token)."""
+             query: int | None = None, layers: list[int] | None = None, generate: int = 0):
+    """The app as `attn view` starts it on the bundled model (layer 1, head 3, the last token;
+    with `generate`, the first step's query)."""
     from attncli.tui.app import ViewApp
 
-    ex = explorer(model, text, layers)
-    return ViewApp(ex, ex.start(layer, head, ex.T - 1 if query is None else query), color=color)
+    ex = explorer(model, text, layers, generate)
+    if query is None:
+        query = ex.prompt - 1 if generate else ex.T - 1
+    return ViewApp(ex, ex.start(layer, head, query), color=color)
 
 
 def drive(app: Any, keys: list[str] = (), size: tuple[int, int] = (80, 24), then: Any = None) -> dict[str, Any]:

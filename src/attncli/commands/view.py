@@ -33,6 +33,24 @@ def _terminal_for_keys() -> None:
     os.close(fd)
 
 
+def _generate(model, prompt: list, n: int, temperature: Optional[float], seed: Optional[int], top_k: int):
+    """-g N: the prompt's tokens and the N generated after them, and the Generation (tui/explorer.py)."""
+    from ..generate import generate_steps
+    from ..tui.explorer import Generation, generated_tokens
+
+    c = model.config
+    if c.head != "lm" or not c.causal:
+        raise UsageError("-g continues the text, and this model is not a left-to-right language model; "
+                         "leave out -g")
+    room = c.n_ctx - len(prompt)
+    if n > room:
+        raise UsageError(f"-g {n} goes past this model's context of {c.n_ctx} tokens: the text has {len(prompt)}, "
+                         f"so at most -g {room}" + (" (shorten the text)" if room < 1 else ""))
+    steps = generate_steps(model, [t.id for t in prompt], n, temperature, seed, k=top_k)
+    tokens = prompt + generated_tokens(model, prompt, [s.id for s in steps])
+    return tokens, Generation(len(prompt), steps, temperature, seed)
+
+
 def color_wanted() -> bool:
     """Color unless --color never, or NO_COLOR (any value but empty) with --color auto."""
     mode = color_mode()
@@ -46,7 +64,10 @@ def view(
     model_spec: Optional[str] = ModelOpt,
     layer: Optional[int] = typer.Option(None, "--layer", "-l", help="The layer to open on (negative counts from the end). Default: the model's suggested layer, else 0."),
     head: Optional[str] = typer.Option(None, "--head", help="The head to open on: a number, or 'mean' for the average of the layer's heads."),
-    token: Optional[str] = typer.Option(None, "--token", help="The query token to open on, by its text (first match) or index. Default: the last."),
+    token: Optional[str] = typer.Option(None, "--token", help="The query token to open on, by its text (first match) or index. Default: the last (with -g: the first step's)."),
+    generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Continue the text by N tokens first; n and b step through the generation."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="With -g: sample at this temperature (0 or unset: greedy)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="With -g: the seed for sampling, for a repeatable continuation."),
     top_k: int = TopKOpt,
     truncate: bool = TruncateOpt,
     ablate: Optional[str] = AblateOpt,
@@ -61,6 +82,10 @@ def view(
     from ..tui.timing import since_start
 
     timings = {"command": since_start()}  # Python, Typer and attncli imported, the options parsed
+    if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
+        raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
+    if not generate_n and (temperature is not None or seed is not None):
+        raise UsageError("--temperature and --seed say how to generate; add -g N")
     from ..analysis.steps import resolve_token
     from ..views import resolve_head, resolve_layer
     from .explain import MAX_CELLS
@@ -73,7 +98,10 @@ def view(
     L = resolve_layer(layer, c.n_layer, d_layer)
     h = resolve_head(head, c.n_head, d_head)
     tokens, truncated = model.encode(text, truncate)
-    query = resolve_token(token, tokens)
+    generation = None
+    if generate_n:
+        tokens, generation = _generate(model, tokens, generate_n, temperature, seed, top_k)
+    query = resolve_token(token, tokens) if token is not None or generation is None else generation.prompt - 1
     T = len(tokens)
     keep = None if c.n_layer * c.n_head * T * T <= MAX_CELLS else [L]  # the other layers do not fit: say so
     trace = model.forward([t.id for t in tokens], layers=keep)
@@ -81,7 +109,7 @@ def view(
 
     from ..tui.explorer import Explorer
 
-    explorer = Explorer(model, text, tokens, trace, truncated, top_k)
+    explorer = Explorer(model, text, tokens, trace, truncated, top_k, generation)
     _terminal_for_keys()  # last: a wrong option is reported as it is by every command
     from ..tui.app import ViewApp
 

@@ -104,6 +104,8 @@ class ViewApp(App[None]):
         Binding("m", "mean", "mean of heads", show=False),
         Binding("s", "scores", "scores/weights", show=False),
         Binding("o", "move('stat', 1)", "statistic", show=False),
+        Binding("n", "move('step', 1)", "next step", show=False),
+        Binding("b", "move('step', -1)", "previous step", show=False),
         Binding("p,tab", "move('section', 1)", "panel", show=False, priority=True),
         Binding("shift+tab", "move('section', -1)", "panel", show=False, priority=True),
         Binding("pageup", "side_scroll(-1)", "scroll", show=False),
@@ -128,7 +130,7 @@ class ViewApp(App[None]):
 
     def compose(self) -> ComposeResult:
         ex = self.ex
-        yield Panel(lambda w, h: panels.header(ex, self.sel), lambda w: 1 + len(panels.notes(ex)), id="header")
+        yield Panel(lambda w, h: panels.header(ex, self.sel, w), lambda w: 1 + len(panels.notes(ex)), id="header")
         yield Panel(lambda w, h: panels.token_strip(ex, self.sel, w, 8, self.color),
                     lambda w: panels.strip_height(ex, w, 8), lambda: panels.strip_title(ex, self.sel),
                     self._click_strip, id="strip")
@@ -141,7 +143,7 @@ class ViewApp(App[None]):
                             self._click_overview, id="overview")
             with Side(id="side"):
                 yield Static(id="side-text")
-        yield Static(Text(panels.FOOTER, style="bold"), id="keys")
+        yield Static(Text(panels.footer(ex), style="bold"), id="keys")
 
     def on_mount(self) -> None:
         self.timings["mounted"] = since_start()

@@ -14,6 +14,7 @@ from ..labels import token_label
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..trace import Trace
+from ..generate import Step
 from ..views import MEAN, HeadView, head_view
 
 # The overview's statistics, each a number in [0, 1] per layer and head (and the mean of heads).
@@ -37,6 +38,29 @@ class Selection(NamedTuple):
     scores: bool = False  # show the scores (before softmax) instead of the weights
     stat: str = STATS[0]  # the overview's statistic
     section: str = SECTIONS[0]  # the side panel's page
+
+
+class Generation(NamedTuple):
+    """`attn view -g N`: the tokens generated after the prompt (generate.py's Steps). The trace
+    covers the prompt and every generated token, so step n's query is position prompt - 1 + n:
+    the position whose prediction chose generated token n, at prompt + n."""
+
+    prompt: int  # how many of the tokens are the prompt's
+    steps: list[Step]
+    temperature: float | None  # None or 0: greedy
+    seed: int | None
+
+
+def generated_tokens(model: Model, prompt: list[Token], ids: list[int]) -> list[Token]:
+    """Tokens for generated ids, numbered after the prompt's, so they can join the strip."""
+    tok, end = model.tokenizer, max((t.end for t in prompt), default=0)
+    out = []
+    for n, i in enumerate(ids):
+        piece = tok.id_to_token(i)
+        out.append(Token(index=len(prompt) + n, id=i, token=piece, text=tok.display(i), start=end, end=end,
+                         word=len(prompt) + n, split=False, continues=piece.startswith("##"), unknown=False,
+                         raw=tok.token_bytes(i), special=i in tok.special_ids))
+    return out
 
 
 class MeanRow(NamedTuple):
@@ -83,9 +107,9 @@ class Explorer:
     """The model, the input and its trace, and every number the screen draws from them."""
 
     def __init__(self, model: Model, text: str, tokens: list[Token], trace: Trace, truncated: bool = False,
-                 top_k: int = 5) -> None:
+                 top_k: int = 5, generation: Generation | None = None) -> None:
         self.model, self.text, self.tokens, self.trace = model, text, tokens, trace
-        self.truncated, self.top_k = truncated, top_k
+        self.truncated, self.top_k, self.generation = truncated, top_k, generation
         self.config = model.config
         self.layers = trace.layers  # the layers kept: every one, unless the text is too long
         self.labels = [token_label(t) for t in tokens]
@@ -104,14 +128,28 @@ class Explorer:
     def T(self) -> int:
         return len(self.tokens)
 
+    @property
+    def prompt(self) -> int:
+        """How many tokens the prompt has (all of them, without -g)."""
+        return self.generation.prompt if self.generation is not None else self.T
+
+    def step_at(self, query: int) -> int | None:
+        """The generation step whose prediction was made at `query`, if any."""
+        if self.generation is None:
+            return None
+        n = query - (self.prompt - 1)
+        return n if 0 <= n < len(self.generation.steps) else None
+
     # ---- moving -------------------------------------------------------------------------
 
     def start(self, layer: int, head: int | str, query: int) -> Selection:
-        """The selection to open on; a layer that was not kept falls back to the first kept one."""
-        return Selection(layer if layer in self.layers else self.layers[0], head, query)
+        """The selection to open on; a layer that was not kept falls back to the first kept one.
+        A generation opens on the side panel's predictions, where each step's choice is."""
+        section = SECTIONS[0] if self.generation is None else "predictions"
+        return Selection(layer if layer in self.layers else self.layers[0], head, query, section=section)
 
     def move(self, sel: Selection, what: str, delta: int = 1) -> Selection:
-        """The selection after one key: what is "query", "layer", "head", "stat" or "section";
+        """The selection after one key: what is "query", "layer", "head", "stat", "step" or "section";
         the query and layer stop at the ends, the head cycles through the heads and then the mean."""
         if what == "query":
             return sel._replace(query=min(max(sel.query + delta, 0), self.T - 1))
@@ -122,6 +160,13 @@ class Explorer:
             return sel._replace(head=self.heads[(self.heads.index(sel.head) + delta) % len(self.heads)])
         if what == "stat":
             return sel._replace(stat=STATS[(STATS.index(sel.stat) + delta) % len(STATS)])
+        if what == "step":  # to the next (previous) step's query; from outside the steps, to the first (last)
+            if self.generation is None:
+                return sel
+            n = self.step_at(sel.query)
+            last = len(self.generation.steps) - 1
+            n = (0 if delta > 0 else last) if n is None else min(max(n + delta, 0), last)
+            return sel._replace(query=self.prompt - 1 + n)
         if what == "section":
             return sel._replace(section=SECTIONS[(SECTIONS.index(sel.section) + delta) % len(SECTIONS)])
         raise ValueError(f"cannot move {what!r}")

@@ -31,12 +31,19 @@ KEYS = [  # (keys, what they do): the footer shows the short form, the help all 
     ("m", "the mean of heads, or back to a head"),
     ("s", "scores (before softmax) or weights (after): the strip and the heatmap"),
     ("o", "the overview's statistic: entropy, first token, previous token, from the query"),
+    ("n b", "with -g: the next / previous generation step (the query that chose each generated token)"),
     ("p  Tab", "the side panel's page: steps, next-token predictions, logit lens, DLA"),
     ("PgUp PgDn", "scroll the side panel"),
     ("?", "this help (Esc or ? closes it)"),
     ("q", "quit"),
 ]
 FOOTER = "←→ query ↑↓ layer [ ] head m mean s scores o stat p panel ? help q quit"
+FOOTER_GENERATING = "←→ query ↑↓ layer [ ] head m mean s scores n b step p panel ? help q quit"
+GENERATED = "underline"  # a generated token in the strip: marked without color
+
+
+def footer(ex: Explorer) -> str:
+    return FOOTER if ex.generation is None else FOOTER_GENERATING
 
 
 def head_label(head: int | str) -> str:
@@ -79,12 +86,21 @@ def quoted(ex: Explorer, i: int) -> str:
 
 # ---- header and footer ---------------------------------------------------------------------
 
-def header(ex: Explorer, sel: Selection) -> Text:
+def header(ex: Explorer, sel: Selection, width: int = 200) -> Text:
+    """The model, then what is selected; the model's size is left out when the line would not fit."""
     c = ex.config
-    out = Text.assemble((cut(printable(ex.model.name), 24), "bold"), f" ({c.n_layer} layers × {c.n_head} heads)   ",
-                        (f"layer {sel.layer}", "bold"), " · ", (head_label(sel.head), "bold"), " · query ",
-                        (quoted(ex, sel.query), "bold"), " · ", ("scores" if sel.scores else "weights", "bold"),
-                        no_wrap=True, overflow="ellipsis")
+    what = Text.assemble((f"layer {sel.layer}", "bold"), " · ", (head_label(sel.head), "bold"), " · query ",
+                         (quoted(ex, sel.query), "bold"), " · ", ("scores" if sel.scores else "weights", "bold"))
+    if ex.generation is not None:
+        n = ex.step_at(sel.query)
+        what.append(f" · step {n + 1}/{len(ex.generation.steps)}" if n is not None else
+                    f" · {len(ex.generation.steps)} generated", style="bold")
+    name = cut(printable(ex.model.name), 24)
+    size = f" ({c.n_layer} layers × {c.n_head} heads)"
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(name, style="bold")
+    out.append((size if cell_len(name + size) + 3 + what.cell_len <= width else "") + "   ")
+    out.append_text(what)
     for note in notes(ex):
         out.append("\n")
         out.append(note, style="bold yellow")
@@ -167,6 +183,8 @@ def token_strip(ex: Explorer, sel: Selection, width: int, max_lines: int | None 
                 out.append(" ")
                 heat.append(" ")
             style = SELECTED if j == sel.query else "dim" if levels[j] is None else ""
+            if j >= ex.prompt:
+                style = f"{style} {GENERATED}".strip()
             out.append(label, style=style)
             x = levels[j]
             if x is None:
@@ -185,7 +203,8 @@ def strip_height(ex: Explorer, width: int, max_lines: int) -> int:
 
 
 def strip_title(ex: Explorer, sel: Selection) -> str:
-    return f"tokens, shaded by query {quoted(ex, sel.query)}'s {'scores' if sel.scores else 'weights'}"
+    title = f"tokens, shaded by query {quoted(ex, sel.query)}'s {'scores' if sel.scores else 'weights'}"
+    return title if ex.generation is None else title + " · generated underlined"
 
 
 # ---- the heatmap ---------------------------------------------------------------------------
@@ -430,6 +449,9 @@ def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> T
     out = Text()
     if isinstance(preds, str):
         return Text(preds, style="yellow")
+    step = ex.step_at(sel.query)
+    if step is not None:
+        out.append_text(_step_lines(ex, step))
     upto = "".join(t.text for t in ex.tokens[:sel.query + 1])
     if len(upto) > 40:
         upto = "…" + upto[-39:]
@@ -445,6 +467,20 @@ def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> T
         if bar_w:
             out.append(" " + bar(p.probability, bar_w - 1), style="green")
         out.append("\n")
+    return out
+
+
+def _step_lines(ex: Explorer, n: int) -> Text:
+    """The generation step made at this query: the token it chose, how likely, the alternatives."""
+    g = ex.generation
+    s = g.steps[n]
+    how = "greedy" if not g.temperature else f"sampled at temperature {g.temperature:g}" + (
+        f", seed {g.seed}" if g.seed is not None else "")
+    out = Text()
+    out.append(f"step {n + 1} of {len(g.steps)} ({how}): chose {_word(ex, s.id)} at {_pct(s.probability)}\n",
+               style="bold")
+    out.append("alternatives: " + ", ".join(f"{_word(ex, i)} {_pct(p)}" for i, p in s.alternatives) + "\n\n",
+               style="dim")
     return out
 
 
