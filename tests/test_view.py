@@ -334,6 +334,17 @@ def test_generated_tokens_join_the_trace_with_the_kv_caches_attention(bundled_mo
     assert ex.step_at(ex.prompt - 2) is None and ex.step_at(ex.T - 1) is None  # the last token chose nothing
 
 
+def test_a_sampled_generation_follows_its_seed(bundled_model):
+    from attncli.generate import generate_steps
+
+    prompt = [t.id for t in bundled_model.encode(TEXT)[0]]
+    a = explorer(bundled_model, generate=6, temperature=1.5, seed=7)
+    expected = [s.id for s in generate_steps(bundled_model, prompt, 6, 1.5, 7)]
+    assert [t.id for t in a.tokens[a.prompt:]] == expected
+    sel = a.start(1, 3, a.prompt - 1)
+    assert "sampled at temperature 1.5, seed 7" in panels.predictions_page(a, sel, 40, False).plain
+
+
 def test_the_step_keys_walk_the_generation(bundled_model):
     ex = explorer(bundled_model, generate=3)
     sel = ex.start(1, 3, 0)
@@ -351,7 +362,9 @@ def test_generation_through_the_pilot(bundled_model):
     words = [bundled_model.tokenizer.display(t.id) for t in ex.tokens[ex.prompt:]]
     assert first["strip"].split("\n")[0] == " ".join(ex.labels)  # the generated tokens are in the strip
     assert "step 1/3" in first["header"] and f'query {ex.prompt - 1} "##ach"' in first["header"]
-    assert f"step 1 of 3 (greedy): chose {words[0]!r}" in first["side"]
+    assert "step 1 of 3 · greedy" in first["side"] and f"chose {words[0]!r}" in first["side"]
+    marked = [line for line in first["side"].split("\n") if line.startswith("*")]
+    assert len(marked) == 1 and repr(words[0]) in marked[0]  # the chosen token, in the predictions
     second = drive(make_app(bundled_model, generate=3), ["n"])
     assert "step 2/3" in second["header"] and f"chose {words[1]!r}" in second["side"]
     assert second["sel"].query == ex.prompt

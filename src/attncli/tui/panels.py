@@ -450,8 +450,9 @@ def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> T
     if isinstance(preds, str):
         return Text(preds, style="yellow")
     step = ex.step_at(sel.query)
+    chosen = ex.tokens[sel.query + 1].id if step is not None else None
     if step is not None:
-        out.append_text(_step_lines(ex, step))
+        out.append_text(_step_lines(ex, step, any(p.id == chosen for p in preds)))
     upto = "".join(t.text for t in ex.tokens[:sel.query + 1])
     if len(upto) > 40:
         upto = "…" + upto[-39:]
@@ -461,26 +462,26 @@ def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> T
         out.append(f"what the model reads at {quoted(ex, sel.query)} (masked LM)\n", style="bold")
     tw = max(cell_len(repr(p.text)) for p in preds)
     tw = min(tw, 16)
-    bar_w = max(width - (3 + tw + 9), 0)
+    bar_w = max(width - (4 + tw + 9), 0)
     for p in preds:
-        out.append(f"{p.rank:>2} {cut(repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
+        out.append(f"{'*' if p.id == chosen else ' '}{p.rank:>2} ")
+        out.append(f"{cut(repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
         if bar_w:
             out.append(" " + bar(p.probability, bar_w - 1), style="green")
         out.append("\n")
     return out
 
 
-def _step_lines(ex: Explorer, n: int) -> Text:
-    """The generation step made at this query: the token it chose, how likely, the alternatives."""
+def _step_lines(ex: Explorer, n: int, listed: bool) -> Text:
+    """The generation step made at this query: how, and the token it chose (marked * below)."""
     g = ex.generation
     s = g.steps[n]
     how = "greedy" if not g.temperature else f"sampled at temperature {g.temperature:g}" + (
         f", seed {g.seed}" if g.seed is not None else "")
     out = Text()
-    out.append(f"step {n + 1} of {len(g.steps)} ({how}): chose {_word(ex, s.id)} at {_pct(s.probability)}\n",
-               style="bold")
-    out.append("alternatives: " + ", ".join(f"{_word(ex, i)} {_pct(p)}" for i, p in s.alternatives) + "\n\n",
-               style="dim")
+    out.append(f"step {n + 1} of {len(g.steps)} · {how}\n", style="bold")
+    out.append(f"chose {_word(ex, s.id)} at {_pct(s.probability)}", style="bold")
+    out.append(" (*)\n\n" if listed else ", not in the list\n\n", style="bold")
     return out
 
 
