@@ -1,6 +1,6 @@
 """The real `attn view` on a real terminal: the installed program started in tmux at 80 × 24,
 keys sent as a user types them, the screen read back with capture-pane. Each test runs its own
-tmux server (a private socket) and stops only that server."""
+tmux server (a socket in its tmp_path) and stops only that server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shlex
 import shutil
 import subprocess
 import time
-import uuid
+from pathlib import Path
 
 import pytest
 from run_cli import TERMINAL_ENV, attn_executable
@@ -24,8 +24,9 @@ TEXT = "I do not like spinach"
 class Terminal:
     """One tmux server with one 80 × 24 window running a shell command."""
 
-    def __init__(self, command: str, env: dict[str, str] | None = None, size: tuple[int, int] = (80, 24)) -> None:
-        self.socket = f"attn-test-{uuid.uuid4().hex[:8]}"
+    def __init__(self, socket: Path, command: str, env: dict[str, str] | None = None,
+                 size: tuple[int, int] = (80, 24)) -> None:
+        self.socket = str(socket)
         penv = {k: v for k, v in os.environ.items() if k not in TERMINAL_ENV and k != "TMUX"}
         penv.update({"TERM": "xterm-256color", **(env or {})})
         # the command's exit code is printed when it ends, and the window stays to be read
@@ -33,7 +34,7 @@ class Terminal:
         self._tmux("new-session", "-d", "-x", str(size[0]), "-y", str(size[1]), "sh", "-c", shell, env=penv)
 
     def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        return subprocess.run([TMUX, "-L", self.socket, *args], capture_output=True, text=True, check=True,
+        return subprocess.run([TMUX, "-S", self.socket, *args], capture_output=True, text=True, check=True,
                               env=env, timeout=30).stdout
 
     def screen(self, escapes: bool = False) -> str:
@@ -55,15 +56,15 @@ class Terminal:
             time.sleep(0.1)
 
     def close(self) -> None:
-        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+        subprocess.run([TMUX, "-S", self.socket, "kill-server"], capture_output=True, timeout=30)
 
 
 @pytest.fixture
-def terminal():
+def terminal(tmp_path):
     opened: list[Terminal] = []
 
     def start(args: list[str], env: dict[str, str] | None = None) -> Terminal:
-        t = Terminal(shlex.join([attn_executable(), *args]), env)
+        t = Terminal(tmp_path / f"tmux{len(opened)}", shlex.join([attn_executable(), *args]), env)
         opened.append(t)
         return t
 
