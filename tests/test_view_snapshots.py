@@ -40,3 +40,16 @@ def test_a_generation_step(snap_compare, bundled_model):
 def test_a_long_text_at_80x24(snap_compare, bundled_model):
     text = " ".join(["the little dog ran to the park"] * 6)
     assert snap_compare(make_app(bundled_model, text, query=20), press=["p", "p", "p"], terminal_size=(80, 24))
+
+
+def test_the_readme_picture_is_current():
+    # docs/view.svg is what docs/view_screenshot.py renders now; rerun the script after a change to the screen
+    import importlib.util
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    spec = importlib.util.spec_from_file_location("view_screenshot", docs / "view_screenshot.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert (docs / "view.svg").read_text(encoding="utf-8") == script.render(), \
+        "docs/view.svg is out of date: python docs/view_screenshot.py"
