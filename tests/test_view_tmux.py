@@ -38,7 +38,7 @@ class Terminal:
                               env=env, timeout=30).stdout
 
     def screen(self, escapes: bool = False) -> str:
-        return self._tmux("capture-pane", "-p", *(["-e"] if escapes else []))
+        return self._tmux("capture-pane", "-p", "-J", *(["-e"] if escapes else []))  # -J: wrapped lines joined
 
     def keys(self, *keys: str) -> None:
         for key in keys:
@@ -63,8 +63,10 @@ class Terminal:
 def terminal(tmp_path):
     opened: list[Terminal] = []
 
-    def start(args: list[str], env: dict[str, str] | None = None) -> Terminal:
-        t = Terminal(tmp_path / f"tmux{len(opened)}", shlex.join([attn_executable(), *args]), env)
+    def start(args: list[str], env: dict[str, str] | None = None, before: str = "", after: str = "") -> Terminal:
+        """attn ARGS in a new terminal; `before` and `after` are shell text around it (a pipe, a redirect)."""
+        command = f"{before}{shlex.join([attn_executable(), *args])}{after}"
+        t = Terminal(tmp_path / f"tmux{len(opened)}", command, env)
         opened.append(t)
         return t
 
@@ -130,3 +132,21 @@ def test_a_wrong_option_is_one_line_on_the_terminal(terminal):
     assert "exit code 2" in shown
     lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
     assert lines == ["attn: error: --layer 9 is out of range: this model has 2 layers (0 to 1)"]
+
+
+def test_text_piped_in_and_keys_from_the_terminal(terminal):
+    t = terminal(["view"], before=f"echo {shlex.quote(TEXT)} | ")
+    t.wait_for('query 5 "##ach"')
+    t.keys("Home")
+    t.wait_for('query 0 "i"')
+    t.keys("q")
+    assert "exit code 0" in t.wait_for("exit code")
+
+
+def test_stdout_redirected_is_refused_in_one_line(terminal, tmp_path):
+    t = terminal(["view", TEXT], after=f" > {shlex.quote(str(tmp_path / 'out.txt'))}")
+    shown = t.wait_for("exit code")
+    assert "exit code 2" in shown
+    lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
+    assert len(lines) == 1 and "stdout is not one" in lines[0] and "attn explain" in lines[0], lines
+    assert (tmp_path / "out.txt").read_text() == ""

@@ -17,11 +17,13 @@ from .common import (AblateModeOpt, AblateOpt, ColorOpt, ModelOpt, TopKOpt, Trun
 
 
 def _terminal_for_keys() -> None:
-    """Textual draws on stderr and reads keys from stdin: both must be a terminal. Text piped
-    in on stdin leaves no keys there, so stdin is reopened on the terminal, as less and fzf do."""
-    if not os.isatty(2):
-        raise UsageError("attn view is interactive and draws on the terminal, but stderr is not one; "
-                         "use attn explain for output you can redirect")
+    """Textual draws on stderr and reads keys from stdin, and output redirected from stdout would
+    be lost: stdout and stderr must be the terminal. Text piped in on stdin leaves no keys
+    there, so stdin is reopened on the terminal, as less and fzf do."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if not os.isatty(fd):
+            raise UsageError(f"attn view is interactive and draws on the terminal, but {name} is not one; "
+                             "use attn explain for output you can redirect")
     if os.isatty(0):
         return
     try:
