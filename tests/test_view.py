@@ -425,6 +425,14 @@ def test_an_encoder_cannot_generate(make_model_dir):
     assert r.code == 2 and "not a left-to-right language model" in assert_one_error_line(r)
 
 
+@pytest.mark.parametrize("how", HOWS)
+def test_an_unknown_model_and_an_empty_text_are_one_line(how, tmp_path):
+    r = attn(how, ["view", TEXT, "-m", str(tmp_path / "nope")])
+    assert r.code == 1 and r.stdout == "" and "no such file or directory" in assert_one_error_line(r)
+    r = attn(how, ["view", " "])
+    assert r.code == 2 and r.stdout == "" and "the text is empty" in assert_one_error_line(r)
+
+
 def test_view_reads_the_text_from_stdin_like_explain():
     r = attn("runner", ["view"], input="")
     assert r.code == 2 and "empty" in assert_one_error_line(r)
