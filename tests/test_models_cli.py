@@ -62,3 +62,67 @@ def test_pull_through_the_cli(tmp_path: Path, monkeypatch) -> None:
     assert "already pulled" in again.stdout
     listed = ok(attn("runner", ["models", "list", "--json"], env=env)).json()
     assert [m["pulled"] for m in listed["models"] if m["name"] == "fake"] == [True]
+
+
+# ---- "pulled" means verified (issue 9, item 5) ------------------------------------------------
+
+def _listed(env: dict[str, str]) -> dict:
+    doc = ok(attn("runner", ["models", "list", "--json"], env=env)).json()
+    validate(doc)
+    (fake,) = [m for m in doc["models"] if m["name"] == "fake"]
+    return fake
+
+
+def test_a_file_of_the_right_size_but_other_bytes_is_not_pulled(tmp_path: Path, monkeypatch) -> None:
+    payload = b"GGUF" + bytes(range(256)) * 16
+    entry = fake_index(tmp_path, payload)
+    monkeypatch.setitem(registry.KNOWN, "fake", entry)
+    env = {"ATTN_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
+    path = tmp_path / "cache" / "models" / "fake" / "model.gguf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"X" * len(payload))  # the expected size, not the expected sha256
+    fake = _listed(env)
+    assert (fake["pulled"], fake["present"]) == (False, True)
+    table = ok(attn("runner", ["models", "list"], env=env)).stdout
+    (row,) = [line for line in table.splitlines() if line.startswith("fake ")]
+    assert "unverified" in row and "yes" not in row.split()
+    assert "not verified; run: attn models pull fake" in table
+    # pull does not keep it: the file is replaced by the verified download
+    run = attn("runner", ["models", "pull", "fake"], env=env)
+    assert run.code == 0 and "checking the sha256" in run.stderr and "pulling fake" in run.stderr
+    assert "fake: pulled, sha256 verified" in run.stdout and path.read_bytes() == payload
+    assert _listed(env)["pulled"] is True
+
+
+def test_a_pulled_file_changed_afterwards_is_no_longer_pulled(tmp_path: Path, monkeypatch) -> None:
+    payload = b"GGUF" + b"\2" * 4096
+    monkeypatch.setitem(registry.KNOWN, "fake", fake_index(tmp_path, payload))
+    env = {"ATTN_CACHE": str(tmp_path / "cache")}
+    assert attn("runner", ["models", "pull", "fake"], env=env).code == 0
+    assert _listed(env)["pulled"] is True
+    path = tmp_path / "cache" / "models" / "fake" / "model.gguf"
+    with open(path, "r+b") as f:  # one byte flipped, size unchanged
+        f.seek(100)
+        f.write(b"\3")
+    fake = _listed(env)
+    assert (fake["pulled"], fake["present"]) == (False, True)
+
+
+def test_a_complete_file_without_a_record_is_verified_in_place(tmp_path: Path, monkeypatch) -> None:
+    """A model copied into the cache by hand (or pulled by an older attncli) is hashed where it is:
+    no download is needed, so a broken index URL does not matter."""
+    from dataclasses import replace
+
+    payload = b"GGUF" + b"\4" * 4096
+    entry = fake_index(tmp_path, payload)
+    gone = tuple(replace(p, json_url=(tmp_path / "no-such-index.json").as_uri()) for p in entry.parts)
+    monkeypatch.setitem(registry.KNOWN, "fake", replace(entry, parts=gone))
+    env = {"ATTN_CACHE": str(tmp_path / "cache")}
+    path = tmp_path / "cache" / "models" / "fake" / "model.gguf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(payload)
+    assert _listed(env)["pulled"] is False
+    run = attn("runner", ["models", "pull", "fake"], env=env)
+    assert run.code == 0 and run.stderr.startswith("checking the sha256") and "pulling" not in run.stderr
+    assert "fake: already pulled, sha256 verified" in run.stdout
+    assert _listed(env)["pulled"] is True

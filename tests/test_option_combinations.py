@@ -24,7 +24,8 @@ REFUSED = {
     "attribution-head": (["--attribution", "--head", "1"], "--head has no effect with --attribution"),
     "steps-scores": (["--steps", "--scores"], "--scores has no effect with --steps"),
     "heads-dims": (["--head", "all", "--dims", "3"], "--dims has no effect with --head all"),
-    "token-alone": (["--token", "like"], "--token picks the query token of --steps, --summary"),
+    "token-rollout": (["--rollout", "--token", "like"], "--token picks the query token of the default tables, --steps"),
+    "window-steps": (["--steps", "--window", "0:3"], "--window has no effect with --steps"),
     "temperature-alone": (["--temperature", "0.5"], "--temperature is a what-if of --steps"),
 }
 

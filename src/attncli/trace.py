@@ -109,6 +109,7 @@ def block_name(layer: int, name: str) -> str:
 
 
 Hook = Callable[[np.ndarray], np.ndarray]
+Rows = Callable[[slice], np.ndarray]  # a slice of positions -> those rows of an intermediate
 
 
 class Recorder:
@@ -125,6 +126,19 @@ class Recorder:
         self.keep = keep
         self.hooks = dict(hooks or {})
         self.arrays: dict[str, np.ndarray] = {}
+        self.lazy: dict[str, Rows] = {}
+
+    def later(self, name: str, rows: "Rows") -> None:
+        """Record `name` as a function of the rows (positions) asked for, computed when read: the
+        logits of a position nobody reads are never computed. A hooked name is computed now."""
+        if name in self.hooks:
+            self(name, rows(slice(None)))
+        else:
+            self.lazy[name] = rows
+
+    def keeps(self, name: str, layer: int | None = None) -> bool:
+        """Whether `name` at `layer` is kept in the trace or changed by a hook (then it must be computed whole)."""
+        return name in self.hooks or layer is None or self.keep is None or layer in self.keep
 
     def __call__(self, name: str, x: np.ndarray, layer: int | None = None) -> np.ndarray:
         hook = self.hooks.get(name)
@@ -138,22 +152,40 @@ class Recorder:
 class Trace(Mapping[str, np.ndarray]):
     """A read-only mapping of canonical name -> array, plus the ids it was computed from."""
 
-    def __init__(self, ids: np.ndarray, arrays: dict[str, np.ndarray], config: "ModelConfig") -> None:
+    def __init__(self, ids: np.ndarray, arrays: dict[str, np.ndarray], config: "ModelConfig",
+                 lazy: dict[str, Rows] | None = None) -> None:
         self.ids = ids
         self.config = config
         self._arrays = arrays
+        self._lazy = dict(lazy or {})  # names computed when first read (the logits), whole or a row at a time
+        self._rows: dict[tuple[str, int], np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._arrays and name in self._lazy:
+            self._arrays[name] = self._lazy[name](slice(None))
         try:
             return self._arrays[name]
         except KeyError:
             raise KeyError(f"no intermediate named {name!r} in this trace") from None
 
+    def row(self, name: str, position: int) -> np.ndarray:
+        """trace[name][position], computing only that row when the name is lazy and not yet whole
+        (Model.predict reads the last position's logits: one row of [T, vocab], not T)."""
+        if name in self._arrays or name not in self._lazy:
+            return self[name][position]
+        T = self.ids.shape[0]
+        if not -T <= position < T:
+            raise IndexError(f"position {position} is out of range for {T} tokens")
+        position %= T
+        if (name, position) not in self._rows:
+            self._rows[(name, position)] = self._lazy[name](slice(position, position + 1))[0]
+        return self._rows[(name, position)]
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._arrays)
+        return iter({**self._arrays, **self._lazy})
 
     def __len__(self) -> int:
-        return len(self._arrays)
+        return len(self._arrays.keys() | self._lazy.keys())
 
     @property
     def layers(self) -> list[int]:

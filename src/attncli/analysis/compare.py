@@ -3,7 +3,12 @@
 Tokens are aligned by difflib's longest matching blocks of token ids. For each shared
 pair of query and key, the chosen head's weight in B minus that in A; for each shared
 token, the cosine distance between its contextual vectors (blocks.L.resid_post, the
-layer's output) in A and in B; and the top-k next-token probabilities of both.
+layer's output) in A and in B; and the top-k next-token probabilities of both (a
+masked-language model: the fillers of each text's first mask; a sentence encoder: none).
+
+Meaning in context (--word): one word's vector in A against the same word's in B, layer by
+layer (the embedding, then each blocks.L.resid_post), next to a control word whose sense does
+not change; a word cut into pieces is the mean of its pieces' vectors.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
+from ..labels import printable
 from ..model import top_k
+from ..tokenizer import Token
 from ..trace import Trace
 from ..views import HeadView, head_view
-from .attribution import last_probs
+from .attribution import probs_at
 
 VECTORS = "resid_post"  # the contextual vector compared: the layer's output at each token
 
@@ -51,7 +59,10 @@ def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - cos, 0.0, 2.0)  # [S]
 
 
-def compare(trace_a: Trace, trace_b: Trace, layer: int, head: int | str, k: int) -> Comparison:
+def compare(trace_a: Trace, trace_b: Trace, layer: int, head: int | str, k: int,
+            at: tuple[int, int] | None = (-1, -1)) -> Comparison:
+    """`at`: where each text's predictions are read (the last token: the next one; a mask's
+    position); None for a model that predicts no words there (a sentence encoder)."""
     ids_a, ids_b = trace_a.ids.tolist(), trace_b.ids.tolist()
     pairs, opcodes = align(ids_a, ids_b)
     ia = np.array([p[0] for p in pairs], dtype=np.int64)  # [S]
@@ -63,11 +74,88 @@ def compare(trace_a: Trace, trace_b: Trace, layer: int, head: int | str, k: int)
     diff = np.where(hidden, np.nan, wb.astype(np.float64) - wa.astype(np.float64))  # [S, S]
     vec_a = trace_a.block(layer, VECTORS)[ia]  # [S, d]
     vec_b = trace_b.block(layer, VECTORS)[ib]  # [S, d]
-    pa, pb = last_probs(trace_a), last_probs(trace_b)  # [V] each
-    top = [i for i, _, _ in top_k(trace_a["logits"][-1], k)]
-    top += [i for i, _, _ in top_k(trace_b["logits"][-1], k) if i not in top]
+    top: list[int] = []
+    pa = pb = np.zeros(0)
+    if at is not None:
+        pa, pb = probs_at(trace_a, at[0]), probs_at(trace_b, at[1])  # [V] each
+        top = [i for i, _, _ in top_k(trace_a["logits"][at[0]], k)]
+        top += [i for i, _, _ in top_k(trace_b["logits"][at[1]], k) if i not in top]
     return Comparison(
         layer=layer, head=head, pairs=pairs, opcodes=opcodes, view_a=va, view_b=vb, weight_diff=diff,
         vectors_name=f"blocks.{layer}.{VECTORS}", cosine_distance=cosine_distance(vec_a, vec_b),
         prediction_ids=top, prob_a=pa[top], prob_b=pb[top],
     )
+
+
+# ---- meaning in context: one word's vector in A and in B, layer by layer ------------------------
+
+@dataclass
+class WordDistance:
+    word: str  # as given (--word)
+    a: list[int]  # its tokens in A
+    b: list[int]  # its tokens in B
+    names: list[str]  # the vectors compared: blocks.0.resid_pre (the embedding), then blocks.L.resid_post
+    distance: np.ndarray  # [n_layer + 1]: cosine distance of the word's vector in A and in B
+    control: str | None  # a word whose sense does not change, or None when the texts share none
+    control_a: list[int]
+    control_b: list[int]
+    control_distance: np.ndarray | None  # [n_layer + 1]
+
+
+def vector_names(n_layer: int) -> list[str]:
+    """What --word compares: the input to the first block, then every block's output."""
+    return ["blocks.0.resid_pre"] + [f"blocks.{L}.resid_post" for L in range(n_layer)]
+
+
+def _words(tokens: list[Token]) -> list[tuple[str, list[int]]]:
+    """(the word as the input spells it, its tokens' indices) for each word of the text; the tokens the
+    template adds ([CLS], [SEP], BOS: they span no character) left out."""
+    out: dict[int, tuple[str, list[int]]] = {}
+    for t in tokens:
+        if t.special and t.start == t.end:
+            continue
+        text = t.word_text or t.text.strip()
+        out.setdefault(t.word, (text, []))[1].append(t.index)
+    return list(out.values())
+
+
+def find_word(tokens: list[Token], word: str, which: str, text: str, option: str = "--word") -> list[int]:
+    """The tokens of the first occurrence of `word` (compared ignoring case) in the text."""
+    want = word.strip().casefold()
+    for spelled, indices in _words(tokens):
+        if spelled.casefold() == want:
+            return indices
+    shown = ", ".join(dict.fromkeys(printable(w) for w, _ in _words(tokens)))
+    raise UsageError(f"{option} {word!r} is not a word of {which} ({text!r}); its words are: {shown}")
+
+
+def shared_word(tokens_a: list[Token], tokens_b: list[Token], word: str) -> str | None:
+    """A control word: the first word of A made of letters that B has too, other than `word`."""
+    in_b = {w.casefold() for w, _ in _words(tokens_b)}
+    for w, _ in _words(tokens_a):
+        if w.casefold() != word.strip().casefold() and w.isalpha() and w.casefold() in in_b:
+            return w
+    return None
+
+
+def word_distance(vectors_a: dict[str, np.ndarray], vectors_b: dict[str, np.ndarray], tokens: tuple[list[Token], list[Token]],
+                  texts: tuple[str, str], word: str, control: str | None = None) -> WordDistance:
+    """`vectors_*`: name -> [T, d] for every name of vector_names (captured during the forward passes)."""
+    names = list(vectors_a)
+
+    def distances(ia: list[int], ib: list[int]) -> np.ndarray:
+        a = np.stack([vectors_a[n][ia].astype(np.float64).mean(axis=0) for n in names])  # [n_names, d]
+        b = np.stack([vectors_b[n][ib].astype(np.float64).mean(axis=0) for n in names])  # [n_names, d]
+        return cosine_distance(a, b)  # [n_names]
+
+    ia, ib = find_word(tokens[0], word, "A", texts[0]), find_word(tokens[1], word, "B", texts[1])
+    if control is None:
+        control = shared_word(tokens[0], tokens[1], word)
+    ca = cb = []
+    control_distance = None
+    if control is not None:
+        ca = find_word(tokens[0], control, "A", texts[0], "--control")
+        cb = find_word(tokens[1], control, "B", texts[1], "--control")
+        control_distance = distances(ca, cb)
+    return WordDistance(word=word, a=ia, b=ib, names=names, distance=distances(ia, ib), control=control,
+                        control_a=ca, control_b=cb, control_distance=control_distance)

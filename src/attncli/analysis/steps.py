@@ -19,12 +19,12 @@ from ..tokenizer import Token
 from ..trace import Trace
 
 
-def resolve_token(spec: str | None, tokens: list[Token]) -> int:
-    """A query position: None = the last; an integer (negative counts from the end); or a
-    token's text, matched against the labels (exactly first, then ignoring case)."""
+def resolve_token(spec: str | None, tokens: list[Token], default: int | None = None) -> int:
+    """A query position: None = `default` (the last token if None); an integer (negative counts
+    from the end); or a token's text, matched against the labels (exactly first, then ignoring case)."""
     T = len(tokens)
     if spec is None:
-        return T - 1
+        return T - 1 if default is None else default
     s = spec.strip()
     try:
         i = int(s)
@@ -68,7 +68,8 @@ class Walkthrough:
     embed: np.ndarray  # [d]        embed[position]
     pos_embed: np.ndarray | None  # [d] pos_embed[position], None with rotary/no positions
     resid_pre: np.ndarray  # [d]    blocks.L.resid_pre[position]: what enters the layer
-    ln1: np.ndarray  # [d]          blocks.L.ln1[position]: what q, k, v are made from
+    ln1: np.ndarray | None  # [d]   blocks.L.ln1[position]: what q, k, v are made from; None in a post-norm
+    #                               block (BERT), whose q, k, v are made from resid_pre as it is
     q: np.ndarray  # [dh]           blocks.L.attn.q[head, position]
     k: np.ndarray  # [T, dh]        blocks.L.attn.k[kv_head]
     v: np.ndarray  # [T, dh]        blocks.L.attn.v[kv_head]
@@ -82,6 +83,9 @@ class Walkthrough:
     resid_mid: np.ndarray  # [d]    blocks.L.resid_mid[position]
     n_layer: int
     what_if: WhatIf | None
+    type_embed: np.ndarray | None = None  # [d] type_embed[position]: BERT's token type 0
+    embed_norm: np.ndarray | None = None  # [d] embed_norm[position]: the summed embeddings normed (BERT)
+    causal: bool = True  # False: an encoder, where nothing is masked
 
 
 def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature: float = 1.0) -> Walkthrough:
@@ -106,7 +110,7 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
         embed=trace["embed"][position],
         pos_embed=trace["pos_embed"][position] if "pos_embed" in trace else None,
         resid_pre=trace.block(layer, "resid_pre")[position],
-        ln1=trace.block(layer, "ln1")[position],
+        ln1=None if c.post_norm else trace.block(layer, "ln1")[position],
         q=trace.block(layer, "attn.q")[head, position],
         k=trace.block(layer, "attn.k")[kv],
         v=v,
@@ -116,4 +120,7 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
         resid_mid=trace.block(layer, "resid_mid")[position],
         n_layer=c.n_layer,
         what_if=what_if,
+        type_embed=trace["type_embed"][position] if "type_embed" in trace else None,
+        embed_norm=trace["embed_norm"][position] if "embed_norm" in trace else None,
+        causal=c.causal,
     )

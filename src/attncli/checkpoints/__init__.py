@@ -51,8 +51,11 @@ def bundled_path() -> Path:
     raise ModelError("the bundled model is missing from this installation; reinstall attncli or pass --model DIR")
 
 
-def load(spec: str | os.PathLike | None = None) -> Model:
-    """Load a model from a path or a name (see the module docstring); an existing path wins over a name."""
+def load(spec: str | os.PathLike | None = None, max_memory: int | None = None) -> Model:
+    """Load a model from a path or a name (see the module docstring); an existing path wins over a name.
+
+    `max_memory` (bytes) is the budget for the weights; a GGUF model whose float32 copy would not
+    fit keeps its matrices quantized (checkpoints/gguf/memory.py). Other formats load as float32."""
     from . import native
 
     if spec is None or str(spec) == BUNDLED:
@@ -65,17 +68,27 @@ def load(spec: str | os.PathLike | None = None) -> Model:
         if str(spec) in registry.KNOWN:
             from . import gguf
 
-            return gguf.load(registry.resolve(str(spec)), name=str(spec))
+            entry = registry.KNOWN[str(spec)]
+            pulled = registry.resolve(str(spec))
+            if pulled.is_dir():  # a model folder (minilm's), in whichever format it is
+                model = load_path(pulled, name=str(spec), max_memory=max_memory)
+            else:
+                model = gguf.load(pulled, name=str(spec), max_memory=max_memory)
+            model.card["license"] = entry.license  # the registry's word, over the file's short tag ("gemma")
+            text = registry.license_path(entry)
+            if text is not None and text.is_file():
+                model.card["license_file"] = str(text)
+            return model
         if hf_cache.is_repo_id(str(spec)):
-            return load_path(hf_cache.resolve(str(spec)), name=str(spec))
+            return load_path(hf_cache.resolve(str(spec)), name=str(spec), max_memory=max_memory)
         known = ", ".join(registry.KNOWN)
         raise ModelError(f"{path}: no such file or directory; pass --model with a model directory, a .gguf file, "
                          f"a known model name ({known}) or org/name of a model in the Hugging Face cache, "
                          "or leave --model out for the bundled model")
-    return load_path(path)
+    return load_path(path, max_memory=max_memory)
 
 
-def load_path(path: Path, name: str | None = None) -> Model:
+def load_path(path: Path, name: str | None = None, max_memory: int | None = None) -> Model:
     """The model at an existing path, in the first format whose detect() accepts it."""
     from . import native
 
@@ -88,6 +101,8 @@ def load_path(path: Path, name: str | None = None) -> Model:
     for fmt in FORMATS:
         module = _module(fmt)
         if module.detect(path):
+            if fmt.name == "gguf":
+                return module.load(path, name, max_memory=max_memory)
             return module.load(path, name)
     if path.is_dir():
         return native.load(path, name)  # says which of its files is missing

@@ -4,8 +4,10 @@ the family that maps its names and shapes onto attncli's.
 
 A family is one entry of FAMILIES: model_type -> the module (imported only when used) that
 provides `read_config(doc, cfg_path) -> ModelConfig` and `read_tensors(f, where, config) -> Params`
-(f a common.Shards: `keys()` and `tensor(key, shape)`). What every family shares (the files,
-the tokenizer and its BOS, the vocabulary check, the card) is here, once.
+(f a common.Shards: `keys()` and `tensor(key, shape)`), and optionally `settle(config, keys) ->
+ModelConfig` for what only the tensors say (whether an encoder has its masked-LM head). What every
+family shares (the files, the tokenizer and its special tokens, the vocabulary check, the card, a
+sentence-transformers folder's pooling) is here, once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ FAMILIES: dict[str, str] = {
     "gemma3_text": "hf_llama",
     "gemma3": "hf_llama",  # the multimodal folder: its text_config and language model, without the vision tower
     "phi3": "hf_llama",
+    "bert": "hf_bert",
+    "distilbert": "hf_bert",
+    "roberta": "hf_bert",
+    "xlm-roberta": "hf_bert",
 }
 
 
@@ -68,12 +74,18 @@ def read_bos(path: Path, backend: Any) -> int | None:
     return bos_id
 
 
-def read_tokenizer(path: Path) -> Tokenizer:
-    """tokenizer.json if present, else GPT-2's byte-level BPE from vocab.json + merges.txt."""
+def read_tokenizer(path: Path, encoder: bool = False) -> Tokenizer:
+    """tokenizer.json if present, else GPT-2's byte-level BPE from vocab.json + merges.txt. An
+    encoder's tokenizer puts its post-processor's special tokens around the text ([CLS] ... [SEP])."""
     if (path / "tokenizer.json").is_file():
         tok = Tokenizer.from_file(path / "tokenizer.json")
+        if encoder:
+            return tok.for_encoder()
         bos = read_bos(path, tok.backend)
         return Tokenizer(tok.backend, tok.source, bos_id=bos, add_bos=bos is not None)
+    if encoder:
+        raise ModelError(f"{path}: no tokenizer.json; attncli reads an encoder's WordPiece or BPE vocabulary, and its "
+                         "[CLS]/[SEP] template, from tokenizer.json (save the tokenizer with transformers to get one)")
     vocab, merges = path / "vocab.json", path / "merges.txt"
     if not (vocab.is_file() and merges.is_file()):
         raise ModelError(f"{path}: no tokenizer; a Hugging Face directory needs tokenizer.json, or vocab.json and merges.txt")
@@ -94,6 +106,51 @@ def read_tokenizer(path: Path) -> Tokenizer:
     return Tokenizer(backend, source=f"{vocab} + {merges.name}")
 
 
+POOLING_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean", "pooling_mode_max_tokens": "max"}
+
+
+def read_pooling(path: Path) -> dict[str, Any] | None:
+    """A sentence-transformers folder's pooling (modules.json's Pooling module, else 1_Pooling/):
+    {"pooling": "mean"|"cls"|"max", "normalize": bool, "from": its config}; None for a folder
+    without one. A pooling attncli does not compute (several modes at once, weighted) is refused."""
+    modules_path = path / "modules.json"
+    modules = []
+    if modules_path.is_file():
+        import json
+
+        try:
+            modules = json.loads(modules_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ModelError(f"{modules_path}: not valid JSON ({e}); restore the file") from None
+        if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+            raise ModelError(f"{modules_path}: expected a list of modules; restore the file")
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    where = next((str(m.get("path", "")) for m, k in zip(modules, kinds) if k == "Pooling"), "1_Pooling")
+    cfg_path = path / where / "config.json"
+    if Path(where).is_absolute() or ".." in Path(where).parts or not cfg_path.is_file():
+        return None
+    cfg = read_json_object(cfg_path)
+    on = [mode for key, mode in POOLING_MODES.items() if cfg.get(key) is True]
+    others = sorted(k for k, v in cfg.items() if k.startswith("pooling_mode_") and k not in POOLING_MODES and v is True)
+    if len(on) != 1 or others:
+        raise ModelError(f"{cfg_path}: pooling {', '.join(on + others) or 'none'}: attncli computes one of "
+                         "cls, mean or max pooling")
+    return {"pooling": on[0], "normalize": "Normalize" in kinds, "from": f"{where}/config.json"}
+
+
+def encoder_card(path: Path, tokenizer: Tokenizer) -> dict[str, Any]:
+    """What an encoder's card adds: the special tokens around every text, its mask token, and a
+    sentence-transformers folder's pooling."""
+    card: dict[str, Any] = {"special_tokens": {"before": [tokenizer.id_to_token(i) for i in tokenizer.before],
+                                               "after": [tokenizer.id_to_token(i) for i in tokenizer.after]}}
+    if tokenizer.mask_id is not None:
+        card["mask_token"] = tokenizer.mask_token
+    pooling = read_pooling(path)
+    if pooling is not None:
+        card["sentence_embedding"] = pooling
+    return card
+
+
 def load(path: Path, name: str | None = None) -> Model:
     cfg_path = path / "config.json"
     doc = read_json_object(cfg_path)
@@ -105,11 +162,15 @@ def load(path: Path, name: str | None = None) -> Model:
         raise ModelError(f"{path}: missing model.safetensors (or {INDEX} and its shards){hint}")
     config = fam.read_config(doc, cfg_path)
     with open_shards(path) as f:
+        if hasattr(fam, "settle"):
+            config = fam.settle(config, f.keys())
         params = fam.read_tensors(f, single if single.is_file() else index, config)
-    tokenizer = read_tokenizer(path)
+    tokenizer = read_tokenizer(path, encoder=config.is_encoder)
     check_vocab(tokenizer, config, path)
     card = {"format": f"huggingface-{doc['model_type']}", "name_or_path": doc.get("_name_or_path") or None,
             "transformers_version": doc.get("transformers_version"),
-            "bos_token_id": tokenizer.bos_id if tokenizer.add_bos else None}
+            "bos_token_id": tokenizer.bos_id if tokenizer.add_bos and not config.is_encoder else None}
+    if config.is_encoder:
+        card.update(encoder_card(path, tokenizer))
     return Model(config=config, params=params, tokenizer=tokenizer, name=name or path.name, source=str(path),
                  card={k: v for k, v in card.items() if v is not None and v != ""})

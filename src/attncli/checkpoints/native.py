@@ -75,6 +75,8 @@ def load(path: Path, name: str | None = None) -> Model:
     config, doc = read_config(path)
     params = read_tensors(path / "model.safetensors", config)
     tokenizer = Tokenizer.from_file(path / "tokenizer.json")
+    if config.is_encoder:  # its tokenizer.json's template ([CLS] ... [SEP]) around every text, [MASK] its mask
+        tokenizer = tokenizer.for_encoder()
     check_vocab(tokenizer, config, path / "tokenizer.json")
     card = doc.get("card") if isinstance(doc.get("card"), dict) else {}
     return Model(config=config, params=params, tokenizer=tokenizer, name=name or doc.get("name") or path.name,

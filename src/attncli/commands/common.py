@@ -23,6 +23,25 @@ JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout 
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value: str | None) -> int | None:
+    """'2G', '512M', '1.5GiB', '300000000' -> bytes (K, M, G, T are powers of 1024, as `free` and docker count)."""
+    if value is None:
+        return None
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
+    if m is None or float(m.group(1)) <= 0:
+        raise UsageError(f"--max-memory {value!r} is not a size; give bytes or a number with K, M, G or T, e.g. 2G")
+    return int(float(m.group(1)) * SIZE_UNITS[m.group(2).upper()])
+
+
+MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", callback=parse_size,
+                            help="Memory the weights may take, e.g. 2G (default: half of the memory available). A GGUF model "
+                                 "whose float32 copy would not fit keeps its matrices quantized and dequantizes each when used.")
+
 COLOR_MODES = ("auto", "always", "never")
 _color = {"mode": "auto"}  # this run's --color, set while the command line is parsed
 
@@ -148,11 +167,13 @@ AblateModeOpt = typer.Option("zero", "--ablate-mode", metavar="zero|mean",
                              help="zero: the heads' outputs become 0; mean: their mean over the input's positions.")
 
 
-def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: str = "zero"):
-    """The model at `spec`; with `ablate`, the same model with those heads ablated in every forward pass."""
+def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: str = "zero",
+               max_memory: Optional[int] = None):
+    """The model at `spec` (its weights within `max_memory` bytes); with `ablate`, the same model
+    with those heads ablated in every forward pass."""
     from ..checkpoints import load
 
-    model = load(spec)
+    model = load(spec, max_memory=max_memory)
     if ablate is None:
         if ablate_mode != "zero":
             raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")

@@ -9,8 +9,8 @@ import typer
 
 from ..errors import UsageError
 from ..labels import printable
-from .common import (PROG, AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, default_view,
-                     emit_json, given, load_model, noted, read_stdin_text, show, stdout_console)
+from .common import (PROG, AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
+                     default_view, emit_json, given, load_model, noted, read_stdin_text, show, stdout_console)
 
 # Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
 # past this only the viewed layer is computed and written, so long inputs on deep models stay small.
@@ -27,6 +27,7 @@ def explain(
     ctx: typer.Context,
     text: Optional[str] = typer.Argument(None, help="The sentence to look into; '-' or none (with a pipe) reads it from stdin."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to show (negative counts from the end). Default: the model's suggested layer, else 0."),
     head: Optional[str] = typer.Option(None, "--head", help="A head number, 'mean' for the average of the layer's heads, or 'all' for every head side by side."),
     scores: bool = typer.Option(False, "--scores", help="Show the scaled scores q·k/√d_head before softmax instead of the weights."),
@@ -66,7 +67,7 @@ def explain(
         raise UsageError(f"--temperature must be a positive number, got {temperature:g}")
     files = modes.check_files(save, html)
     modes.check_options(mode, given(ctx, MODE_OPTIONS), files, as_json, head)
-    model = load_model(model_spec, ablate, ablate_mode)
+    model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
     c = model.config
     d_layer, d_head = default_view(model)
     L = resolve_layer(layer, c.n_layer, d_layer)

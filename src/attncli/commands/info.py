@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .common import ColorOpt, JsonOpt, ModelOpt, emit_json, load_model, show
+from .common import MaxMemoryOpt, ColorOpt, JsonOpt, ModelOpt, emit_json, load_model, show
 
 
-def info(model_spec: Optional[str] = ModelOpt, as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
+def info(model_spec: Optional[str] = ModelOpt, max_memory: Optional[str] = MaxMemoryOpt, as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
     """Print the model card: architecture, parameters, vocabulary, context, and where the weights came from."""
     from ..render import json_doc
 
-    model = load_model(model_spec)
+    model = load_model(model_spec, max_memory=max_memory)
     if as_json:
         emit_json(json_doc.info_doc(model))
         return

@@ -7,13 +7,14 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import ColorOpt, JsonOpt, ModelOpt, emit_json, load_model, show
+from .common import ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, emit_json, load_model, show
 
 
 def patch(
     clean: str = typer.Argument(..., help="The clean text, e.g. \"I do not like spinach\"."),
     corrupt: str = typer.Argument(..., help="The corrupted text, e.g. \"I do like spinach\"."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     target: Optional[str] = typer.Option(None, "--target", help="The word whose logit is tracked (default: the clean text's top prediction)."),
     contrast: Optional[str] = typer.Option(None, "--contrast", help="The word it is measured against (default: the corrupted text's top prediction)."),
     as_json: bool = JsonOpt,
@@ -23,7 +24,7 @@ def patch(
     from ..analysis.patching import patch as run_patch
     from ..labels import printable
 
-    model = load_model(model_spec)
+    model = load_model(model_spec, max_memory=max_memory)
     if model.config.head != "lm":
         raise UsageError("attn patch reads a next-token prediction; this model has none (an encoder)")
     tokens = (model.encode(clean)[0], model.encode(corrupt)[0])

@@ -1,4 +1,5 @@
-"""`attn predict [TEXT]`: the next tokens and their probabilities; with no TEXT, one text per line of stdin."""
+"""`attn predict [TEXT]`: the next tokens and their probabilities (a masked-language model: the
+fillers of each [MASK]); with no TEXT, one text per line of stdin."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, NamedTuple, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json,
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json,
                      error_line, load_model, noted, show, stdout_console)
 
 
@@ -22,10 +23,21 @@ class Watch(NamedTuple):
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
                  seed: Optional[int], as_json: bool, watch: Optional[Watch] = None) -> None:
+    from ..analysis import masked
     from ..render import json_doc
 
     tokens, truncated = model.encode(text, truncate)
     ids = [t.id for t in tokens]
+    if masked.fills_masks(model):
+        masked.require_masks(model, tokens)
+        fills = masked.fill(model, model.forward(ids, layers=[]), tokens, top_k)
+        if as_json:
+            emit_json(json_doc.predict_doc(model, text, tokens, [], truncated, masks=fills))
+            return
+        from ..render import table as rt
+
+        show(rt.mask_tables(fills, tokens, text))
+        return
     trace = model.forward(ids, layers=[])
     preds = model.predict(trace, top_k)
     generated = steps = None
@@ -76,7 +88,7 @@ def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: 
     view_ctx = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=watch.layer, head=head,
                              top_k=top_k, truncated=truncated)
     doc = modes.MODES["table"].json((head_view(trace, watch.layer, head), model.predict(trace, top_k),
-                                     None), view_ctx)
+                                     None, None), view_ctx)  # (view, predictions, readout, fills): a causal model's
     if generated is not None:
         doc["generation"] = {"layer": watch.layer, "head": watch.head, "steps": [
             {"text": s["text"], "probability": s["probability"],
@@ -107,8 +119,9 @@ def stdin_lines():
 
 
 def predict(
-    text: Optional[str] = typer.Argument(None, help="The text to continue. Without it, reads one text per line from stdin."),
+    text: Optional[str] = typer.Argument(None, help="The text to continue (for a masked-language model: with [MASK] where a word is missing). Without it, reads one text per line from stdin."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     top_k: int = TopKOpt,
     generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Also continue the text by N tokens."),
     temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
@@ -123,7 +136,9 @@ def predict(
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
-    """Show what comes next: the top-k next tokens and their probabilities."""
+    """Show what comes next: the top-k next tokens and their probabilities (a masked-language model: the top-k fillers of each [MASK])."""
+    from ..analysis.masked import check_predicts
+
     if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
     if explain and not generate_n:
@@ -136,7 +151,8 @@ def predict(
         check_path(html, ("html", "htm"), "--html")
         if text is None:
             raise UsageError("--html writes one page, for one text: give the text as an argument")
-    model = load_model(model_spec, ablate, ablate_mode)
+    model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
+    check_predicts(model, generate_n)
     watch = None
     if explain:
         from ..views import resolve_head, resolve_layer

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import typer
 
-from .common import ModelOpt, echo, emit_json, load_model
+from .common import MaxMemoryOpt, ModelOpt, echo, emit_json, load_model
 
 
 def _progress_bar():
@@ -153,14 +153,18 @@ def _train_with_progress(opts, stop: Callable[[], bool]):
 def eval_command(
     file: Path = typer.Argument(..., help="A UTF-8 text to score."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
 ) -> None:
     """Held-out loss and perplexity per token and per word of a model on a text."""
     from ..train.data import read_text
     from ..train.evaluate import WORD_PATTERN, evaluate
 
+    from ..analysis.masked import check_next_token
+
     text = read_text(file, "text to score")
-    model = load_model(model_spec)
+    model = load_model(model_spec, max_memory=max_memory)
+    check_next_token(model, "attn eval")  # an encoder predicts no next token: no perplexity to score
     with _progress_bar() as bar:
         task = bar.add_task("eval", total=None, info="")
         result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))

@@ -19,24 +19,43 @@ from ..labels import token_label
 from .style import MASKED, Heat, RampLegend, bar, cell_style
 
 
-def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text: str) -> Group:
+def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text: str, pooling: str = "") -> Group:
     labels = [token_label(t) for t in tokens]
     scale = max(float(np.abs(a.delta).max()), 1e-12)
-    title = Text(f"Which token mattered: leave-one-out for the top prediction {target_text!r} "
-                 f"({100 * a.probability:.3g}% after {text!r})", style="italic")
+    embedding = a.measure == "embedding"
+    if embedding:
+        title = f"Which token mattered: leave-one-out, how far the sentence embedding of {text!r} moves without each token"
+    elif a.position is not None:
+        title = (f"Which token mattered: leave-one-out for the mask's top filler {target_text!r} "
+                 f"({100 * a.probability:.3g}% at token {a.position} of {text!r})")
+    else:
+        title = (f"Which token mattered: leave-one-out for the top prediction {target_text!r} "
+                 f"({100 * a.probability:.3g}% after {text!r})")
     t = Table(box=None, padding=(0, 2, 0, 0))
     t.add_column("#", justify="right", style="dim")
     t.add_column("token", no_wrap=True, style="bold")
-    t.add_column("without it", justify="right")
-    t.add_column("change", justify="right")
+    t.add_column("similarity" if embedding else "without it", justify="right")
+    t.add_column("distance" if embedding else "change", justify="right")
     t.add_column("", no_wrap=True)
     for r, i in enumerate(a.ranking):
         d = float(a.delta[i])
         change = Text(bar(abs(d) / scale, 24), style="green" if d >= 0 else "red")
-        t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{100 * float(a.without[i]):.3g}%", f"{100 * d:+.2g} pts", change)
-    note = Text("Each token is left out in turn and the model is run again: the change is how much the top "
-                "prediction's probability falls without it (green: the token helped it; red: it held it back).", style="dim")
-    return Group(title, t, note)
+        if embedding:
+            t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{float(a.without[i]):.4f}", f"{d:.4f}", change)
+        else:
+            t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{100 * float(a.without[i]):.3g}%", f"{100 * d:+.2g} pts", change)
+    if embedding:
+        note = Text("Each token is left out in turn and the model is run again: similarity is the cosine similarity of "
+                    f"the sentence embedding ({pooling}) without it to the whole text's, distance is 1 minus it. "
+                    "A sentence encoder predicts no words, so this is what it measures: the larger, the more the "
+                    "token shaped the embedding.", style="dim")
+    else:
+        what = "the mask's top filler's probability (read at the mask)" if a.position is not None \
+            else "the top prediction's probability"
+        note = Text(f"Each token is left out in turn and the model is run again: the change is how much {what} falls "
+                    "without it (green: the token helped it; red: it held it back)."
+                    + (" The mask itself is never left out." if a.position is not None else ""), style="dim")
+    return Group(Text(title, style="italic"), t, note)
 
 
 def rollout_table(r: np.ndarray, masked: np.ndarray, tokens: list[Token]) -> Group:
@@ -82,4 +101,4 @@ def heads_grid(trace: Trace, layer: int, tokens: list[Token], width: int) -> Gro
     maps = [_heatmap(weights[h], masked, f"head {h}", cell) for h in range(H)]
     key = Text("tokens: " + "  ".join(f"{i}={token_label(t)}" for i, t in enumerate(tokens)), style="dim")
     return Group(Text(f"Attention weights of every head, layer {layer}  [blocks.{layer}.attn.weights]", style="bold"),
-                 Columns(maps, padding=(0, 2)), RampLegend("keys → / queries ↓   "), key)
+                 Columns(maps, padding=(0, 2)), RampLegend("keys → / queries ↓   ", masked=bool(masked.any())), key)

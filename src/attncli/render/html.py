@@ -127,6 +127,7 @@ def fit(doc: dict[str, Any], limit: int) -> tuple[dict[str, Any], dict[str, Any]
                      f"with every key: all {T} rows would be {size[view]:,} cells. The earlier tokens cannot be "
                      "selected as the query; --json has every row.")
     meta = {
+        "encoder": doc["model"].get("kind") == "encoder",  # nothing is masked
         "limit_cells": limit,
         "cells": used,
         "first_query": first,
@@ -196,7 +197,7 @@ q&middot;k/&radic;d_head (<code>blocks.L.attn.scores</code>); each query's row o
 <section id="modelview" aria-labelledby="mv-h"><h2 id="mv-h">Model view: every layer &times; head</h2>
 <p class="muted small legend">Each square is one head's weights, query &darr; key &rarr;
 (<span class="ramp" aria-hidden="true"></span> 0 to 100%, <span class="swatch masked" aria-hidden="true"></span> masked:
-a future key). Click one, or move with the arrow keys and press Enter, to open it in the head view.</p>
+a future key; an encoder masks none). Click one, or move with the arrow keys and press Enter, to open it in the head view.</p>
 <div id="mv" role="grid" aria-label="layers and heads"></div>
 </section>
 <section id="predictions" aria-labelledby="pred-h"><h2 id="pred-h">Next-token predictions after the whole text</h2><ol id="preds"></ol></section>

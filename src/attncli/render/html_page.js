@@ -66,18 +66,21 @@ function el(tag, props, ...children) {
 
 // ---- state ----
 const firstLayer = hasRows(doc.view.layer) ? doc.view.layer : doc.attention[0].layer;
+const ENCODER = !!meta.encoder; // every query sees every key: no masked cell anywhere
+const ENCODER_QUERY = ENCODER && (doc.masks || []).length && doc.masks[0].index >= Q0 ? doc.masks[0].index : T - 1;
 const state = {
   layer: firstLayer,
   head: typeof doc.view.head === "number" && doc.view.head < H ? doc.view.head : 0, // the head the steps and shades follow
   visible: new Set(Array.from({length: H}, (_, h) => h)), // heads drawn in the head view
-  query: T - 1,
+  query: ENCODER_QUERY, // the last token; an encoder's first mask
   pinned: false, // the head view shows only the query's lines (a tap, a click, the keys)
   focused: false, // keyboard focus is on a query
   hoverQ: null, hoverK: null, // what the mouse is over
   allKeys: false, // the steps list every key, not only the largest weights
   mv: {L: firstLayer, h: 0}, // the model view's keyboard position
 };
-const lineCount = () => state.visible.size * (T - Q0) * (T + Q0 + 1) / 2; // lines of every visible head, causal
+
+const lineCount = () => state.visible.size * (T - Q0) * (ENCODER ? T : (T + Q0 + 1) / 2); // lines of every visible head
 const allAllowed = () => lineCount() <= MAX_LINES;
 function say(msg) { $("status").textContent = msg; }
 
@@ -201,7 +204,9 @@ function drawSteps() {
   const cmd = `attn explain TEXT --steps --token ${i} --layer ${L} --head ${h}`;
   const visible = w.filter(x => x !== null).length;
   const step1 = el("li", {}, el("b", {text: "Scores. "}),
-    `Each key's score is q·k ÷ √${d} (d_head = ${d}), the future keys masked: blocks.${L}.attn.scores[${h}][${i}]. ` +
+    `Each key's score is q·k ÷ √${d} (d_head = ${d}), ` +
+    (ENCODER ? "nothing masked (an encoder: the query sees the keys after it too, where a causal model hides them)"
+             : "the future keys masked") + `: blocks.${L}.attn.scores[${h}][${i}]. ` +
     "The vectors q, k and v are not in this page; ", el("code", {text: cmd}), " shows them.");
   const all = visible <= 24 || state.allKeys;
   const order = all ? range(0, T) : topKeys(w, 20).map(x => x[1]);
@@ -331,12 +336,24 @@ function openHead(L, h) {
 }
 
 // ---- predictions, lens, generation ----
-function drawPredictions() {
-  $("preds").replaceChildren(...doc.predictions.map(p => {
+function predictionItems(preds) {
+  return preds.map(p => {
     const b = el("span", {class: "bar pbar"});
     b.style.width = `${Math.max(1, Math.round(300 * p.probability))}px`;
     return el("li", {text: `${JSON.stringify(printable(p.text))}  ${(100 * p.probability).toFixed(2)}%`}, b);
-  }));
+  });
+}
+function drawPredictions() {
+  if (!ENCODER) {
+    $("preds").replaceChildren(...predictionItems(doc.predictions));
+    return;
+  }
+  const masks = doc.masks || [];
+  $("pred-h").textContent = masks.length ? "Masked-word predictions: the fillers of each mask" : "Predictions";
+  $("preds").replaceChildren(...(masks.length ? masks.map(m => el("li", {text: `the mask at token ${m.index} ${labels[m.index]}:`},
+    el("ol", {}, ...predictionItems(m.predictions)))) :
+    [el("li", {text: doc.masks ? "No [MASK] in the text: a masked-language model fills in a masked word."
+                               : "None: a sentence encoder has no vocabulary head, so it predicts no words."})]));
 }
 function drawLens() {
   const lens = doc.lens;

@@ -37,7 +37,10 @@ def steps_doc(model: Model, text: str, tokens: list[Token], w: Walkthrough, pred
     visible = int((~w.masked).sum())
     doc["steps"] = {
         "embedding": {"embed": floats(w.embed), "pos_embed": None if w.pos_embed is None else floats(w.pos_embed),
-                      f"blocks.{L}.resid_pre": floats(w.resid_pre), f"blocks.{L}.ln1": floats(w.ln1)},
+                      **({} if w.type_embed is None else {"type_embed": floats(w.type_embed)}),
+                      **({} if w.embed_norm is None else {"embed_norm": floats(w.embed_norm)}),
+                      f"blocks.{L}.resid_pre": floats(w.resid_pre),
+                      **({} if w.ln1 is None else {f"blocks.{L}.ln1": floats(w.ln1)})},
         "qkv": {f"blocks.{L}.attn.q": floats(w.q), f"blocks.{L}.attn.k": floats(w.k), f"blocks.{L}.attn.v": floats(w.v)},
         "scores": {"dots": masked_floats(np.nan_to_num(w.dots), w.masked), "scale": 1.0 / math.sqrt(w.scale_dim),
                    f"blocks.{L}.attn.scores": masked_floats(w.scores, w.masked), "masked": w.masked.tolist()},
@@ -58,7 +61,8 @@ def steps_doc(model: Model, text: str, tokens: list[Token], w: Walkthrough, pred
 
 
 def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token], list[Token]], c: Comparison,
-                k: int) -> dict[str, Any]:
+                k: int, meaning: Any = None, similarity: dict[str, Any] | None = None,
+                at: tuple[int, int] | None = (-1, -1)) -> dict[str, Any]:
     doc = envelope("compare", model)
     tok = model.tokenizer
     doc["a"] = {"text": texts[0], "tokens": tokens_doc(tokens[0]), "weights": masked_floats(c.view_a.weights, c.view_a.masked)}
@@ -76,13 +80,40 @@ def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token],
          "probability_b": float(pb), "delta": float(pb - pa)}
         for i, pa, pb in zip(c.prediction_ids, c.prob_a, c.prob_b)
     ]
+    doc["predictions_at"] = None if at is None else ("next" if at == (-1, -1) else {"a": at[0], "b": at[1]})
     doc["top_k"] = k
+    if meaning is not None:
+        layers = [{"name": name, "layer": None if name.endswith("resid_pre") else int(name.split(".")[1]),
+                   "distance": float(meaning.distance[j]),
+                   "control_distance": None if meaning.control_distance is None else float(meaning.control_distance[j])}
+                  for j, name in enumerate(meaning.names)]
+        doc["word"] = {"word": meaning.word, "a": meaning.a, "b": meaning.b,
+                       "control": None if meaning.control is None else
+                       {"word": meaning.control, "a": meaning.control_a, "b": meaning.control_b},
+                       "metric": "cosine distance (1 - cos) of the word's vector in A and in B (the mean of its tokens')",
+                       "layers": layers}
+    if similarity is not None:
+        doc["sentence_embedding"] = {"pooling": similarity["pooling"], "normalize": similarity["normalize"],
+                                     "from": similarity["from"], "cosine_similarity": similarity["cosine_similarity"]}
     return doc
 
 
 def attribution_doc(model: Model, text: str, tokens: list[Token], a: Attribution, truncated: bool = False) -> dict[str, Any]:
     doc = _start("explain-attribution", model, text, tokens, truncated)
-    doc["method"] = "leave-one-out: the model is run again without each token"
+    doc["measure"] = a.measure
+    if a.measure == "embedding":
+        from ..analysis.embedding import describe, pooling_of
+
+        doc["method"] = ("leave-one-out: the model is run again without each token; the cosine distance of its "
+                         f"sentence embedding ({describe(pooling_of(model.card))}) from the whole text's")
+        doc["target"] = None
+        doc["ranking"] = [{"rank": r + 1, "index": i, "label": token_label(tokens[i]),
+                           "cosine_similarity": float(a.without[i]), "delta": float(a.delta[i])}
+                          for r, i in enumerate(a.ranking)]
+        return doc
+    where = "the top filler of the mask at `position`" if a.position is not None else "the top next-token prediction"
+    doc["method"] = f"leave-one-out: the model is run again without each token; the probability of {where}"
+    doc["position"] = a.position
     doc["target"] = {"id": a.target, "token": model.tokenizer.id_to_token(a.target),
                      "text": model.tokenizer.display(a.target), "probability": a.probability}
     doc["ranking"] = [

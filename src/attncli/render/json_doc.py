@@ -103,6 +103,28 @@ def dump(doc: Any, write) -> None:
         write(enc(doc))
 
 
+def head_kind(model: Model) -> str:
+    """What the model's output is: next-token (a causal LM), masked-lm (BERT's head: it fills in
+    [MASK]), sentence-embedding (an encoder with no vocabulary head), or none (a causal model without one)."""
+    c = model.config
+    if c.head == "none":
+        return "sentence-embedding" if c.is_encoder else "none"
+    return "masked-lm" if c.is_encoder else "next-token"
+
+
+def kind_sentence(model: Model) -> str:
+    """One plain sentence on what kind of model this is, for `attn info`."""
+    if not model.config.is_encoder:
+        return ("A causal language model (like GPT): each token sees only the tokens before it, and the model "
+                "predicts the next token.")
+    what = "An encoder (like BERT): attention is bidirectional, every token sees every other, before and after it; "
+    if head_kind(model) == "masked-lm":
+        return what + "its masked-language-model head fills in a [MASK]ed word."
+    from ..analysis.embedding import describe, pooling_of
+
+    return what + f"it has no vocabulary head: its output is a sentence embedding ({describe(pooling_of(model.card))})."
+
+
 def model_info(model: Model) -> dict[str, Any]:
     c = model.config
     info: dict[str, Any] = {
@@ -123,17 +145,22 @@ def model_info(model: Model) -> dict[str, Any]:
         "mlp": c.mlp,
         "activation": c.activation,
         "causal": c.causal,
+        "kind": "encoder" if c.is_encoder else "causal",
+        "head": head_kind(model),
         "tied_embeddings": c.tied_embeddings,
     }
     if model.card:
         info["card"] = model.card
+    memory = getattr(model, "memory", None)
+    if memory is not None:  # a GGUF model: how its weights are kept, and what each way takes
+        info["memory"] = memory.as_dict()
     return info
 
 
 def model_ref(model: Model) -> dict[str, Any]:
     c = model.config
     return {"name": model.name, "source": model.source, "architecture": c.architecture,
-            "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head, "d_model": c.d_model,
+            "kind": "encoder" if c.is_encoder else "causal", "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head, "d_model": c.d_model,
             "d_head": c.d_head, "vocab_size": c.vocab_size, "context_length": c.n_ctx}
 
 
@@ -159,7 +186,8 @@ def envelope(command: str, model: Model | None) -> dict[str, Any]:
 
 
 def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view: HeadView,
-                preds: list[Prediction], truncated: bool = False, stream: bool = False, readout: Any = None) -> dict[str, Any]:
+                preds: list[Prediction], truncated: bool = False, stream: bool = False, readout: Any = None,
+                masks: list[Any] | None = None) -> dict[str, Any]:
     """The explain document; with `stream`, its attention matrices are Rows for `dump`."""
     matrix = Rows if stream else (lambda a, m: masked_floats(a, m))
     doc = envelope("explain", model)
@@ -195,6 +223,8 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
              "top": [{"id": i, "token": tok.id_to_token(i), "text": tok.display(i), "probability": p} for i, p in near]}
             for pos, near in zip(readout.positions, readout.nearest)]
     doc["predictions"] = predictions_doc(preds)
+    if masks is not None:
+        doc["masks"] = masks_doc(masks)
     return doc
 
 
@@ -213,12 +243,18 @@ def generation_steps(model: Model, tokens: list[Token], steps: list[Any], layer:
                           "keys": keys, "weights": floats(row)},
         })
     return out
+def masks_doc(fills: list[Any]) -> list[dict[str, Any]]:
+    """A masked-language model's fillers: per mask token, its index and top-k predictions."""
+    return [{"index": f.index, "predictions": predictions_doc(f.predictions)} for f in fills]
 
 
 def predict_doc(model: Model, text: str, tokens: list[Token], preds: list[Prediction], truncated: bool = False,
-                generated: dict[str, Any] | None = None) -> dict[str, Any]:
+                generated: dict[str, Any] | None = None, masks: list[Any] | None = None) -> dict[str, Any]:
+    """`predictions` are next tokens ([] for an encoder); a masked-language model's are `masks`."""
     doc = envelope("predict", model)
     doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens), "predictions": predictions_doc(preds)})
+    if masks is not None:
+        doc["masks"] = masks_doc(masks)
     if generated is not None:
         doc["generated"] = generated
     return doc

@@ -64,7 +64,9 @@ def heatmaps(trace: Trace, layer: int, tokens: list[Token], fmt: str, size: tupl
         if h % cols == 0:
             ax.set_ylabel("query (looks)", fontsize=7)
     hidden = "future, or beyond the sliding window" if trace.config.is_sliding(layer) else "future"
-    fig.suptitle(f"Attention weights, layer {layer}  [blocks.{layer}.attn.weights]; blank = masked ({hidden})", fontsize=10)
+    what = ("nothing masked: an encoder, every token sees every other" if trace.config.is_encoder
+            else f"blank = masked ({hidden})")
+    fig.suptitle(f"Attention weights, layer {layer}  [blocks.{layer}.attn.weights]; {what}", fontsize=10)
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight (softmax, each row sums to 1)")
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=DPI)

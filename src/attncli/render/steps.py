@@ -42,7 +42,14 @@ def _vectors_table(rows: list[tuple[str, np.ndarray, str]], dims: int) -> Table:
     return t
 
 
-def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], dims: int = 6, width: int = 120) -> Group:
+ENCODER_MASK = ("Nothing is masked: {me} sees the keys after it as well as those before it. A causal model (GPT, "
+                "Llama) sets the scores of later keys to -inf, because it is trained to predict the next word and must "
+                "not see it; an encoder like BERT is trained to fill in a masked word from both sides, so every token "
+                "sees the whole text.")
+
+
+def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], dims: int = 6, width: int = 120,
+                 model: Any = None) -> Group:
     L, h, i = w.layer, w.head, w.position
     labels = [token_label(t) for t in tokens]
     me = f'"{labels[i]}"'
@@ -56,11 +63,20 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
     rows = [("embed", w.embed, f"row {tokens[i].id} of W_E  [embed]")]
     if w.pos_embed is not None:
         rows.append(("+ pos_embed", w.pos_embed, f"row {i} of W_pos  [pos_embed]"))
-    rows += [("= resid_pre", w.resid_pre, f"[blocks.{L}.resid_pre]"), ("ln1", w.ln1, f"[blocks.{L}.ln1]")]
+    if w.type_embed is not None:
+        rows.append(("+ type_embed", w.type_embed, "row 0 of W_T (token type 0)  [type_embed]"))
+    if w.embed_norm is not None:
+        rows.append(("normed", w.embed_norm, "the sum, LayerNormed  [embed_norm]"))
+    rows.append(("= resid_pre" if L == 0 or w.embed_norm is None else "resid_pre", w.resid_pre, f"[blocks.{L}.resid_pre]"))
+    if w.ln1 is not None:
+        rows.append(("ln1", w.ln1, f"[blocks.{L}.ln1]"))
     where = "the token's embedding plus its position's" if w.pos_embed is not None else "the token's embedding"
+    if w.embed_norm is not None:
+        where += ", normed"
     first = f"{where}" if L == 0 else f"{where}, changed by layer 0" if L == 1 else f"{where}, changed by layers 0 to {L - 1}"
-    parts.append(_panel("1 · Embedding and position", _vectors_table(rows, dims),
-                        f"{me} enters layer {L} as {first}; the layer normalizes it (ln1) before making q, k and v."))
+    how = ("the layer normalizes it (ln1) before making q, k and v." if w.ln1 is not None else
+           "the layer makes q, k and v from it as it is (a post-norm block, as BERT's, normalizes after attention).")
+    parts.append(_panel("1 · Embedding and position", _vectors_table(rows, dims), f"{me} enters layer {L} as {first}; {how}"))
 
     # 2. q, and k and v of every token
     label_w = max(len(f"{j} {lab}") for j, lab in enumerate(labels))
@@ -74,9 +90,12 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
         t.add_row(Text(f"{j} {labels[j]}"), Text(_vec(w.k[j], kv_dims), style), Text(_vec(w.v[j], kv_dims), style))
     body = Group(_vectors_table([("q", w.q, f"[blocks.{L}.attn.q]")], dims), t)
     kv = "" if w.kv_head == h else f" (key/value head {w.kv_head}, shared by several query heads)"
+    src = "ln1" if w.ln1 is not None else "resid_pre"
+    seen = (f"Dimmed rows come after {me}: it may not look at them." if w.causal else
+            f"No row is dimmed: in an encoder {me} may look at every token, after it too.")
     parts.append(_panel("2 · Query, keys and values", body,
-                        f"ln1 times W_Q gives {me}'s query q; times W_K and W_V, every token's key k and value v{kv}. "
-                        f"Dimmed rows come after {me}: it may not look at them."))
+                        f"{src} times W_Q gives {me}'s query q; times W_K and W_V, every token's key k and value v{kv}. "
+                        + seen))
 
     # 3. scores
     scale = math.sqrt(w.scale_dim)
@@ -94,9 +113,10 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
             t.add_row(Text(f"{j} {labels[j]}"), f"{w.dots[j]:+.3f}", f"{float(w.scores[j]):+.3f}", "visible")
     divisor = "√d_head" if w.scale_dim == w.d_head else f"√{n} (the model's query_pre_attn_scalar; d_head is {w.d_head})"
     window = " and keys too far before it, beyond this layer's sliding window," if w.masked[:w.position].any() else ""
+    masking = (f"; keys after it{window} are set to -inf (masked)." if w.causal else ". " + ENCODER_MASK.format(me=me))
     parts.append(_panel(f"3 · Scores: q·k ÷ √{'d_head' if w.scale_dim == w.d_head else n}  [blocks.{L}.attn.scores]", t,
                         f"{me}'s query is compared with every key by a dot product, divided by {divisor} = {scale:.2f} "
-                        f"so the scores do not grow with the head size; keys after it{window} are set to -inf (masked)."))
+                        f"so the scores do not grow with the head size{masking}"))
 
     # 4. softmax
     visible = int((~w.masked).sum())
@@ -136,14 +156,33 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
                         f"{me}'s new vector in this head, mixed from the tokens it attended to."))
 
     # then the prediction
-    body = Group(_vectors_table([("attn.out", w.attn_out, f"[blocks.{L}.attn.out]  all heads through W_O"),
-                                 ("resid_mid", w.resid_mid, f"[blocks.{L}.resid_mid] = resid_pre + attn.out")], dims),
-                 Text(""), predictions_table(preds, after="".join(t.text for t in tokens[: i + 1])))
+    vectors = _vectors_table([("attn.out", w.attn_out, f"[blocks.{L}.attn.out]  all heads through W_O"),
+                              ("resid_mid", w.resid_mid, f"[blocks.{L}.resid_mid] = resid_pre + attn.out")], dims)
     later = [str(x) for x in range(L + 1, w.n_layer)]
     rest = (f"layer{'s' if len(later) > 1 else ''} {' to '.join(later[:1] + later[1:][-1:])} "
             f"do{'es' if len(later) == 1 else ''} the same" if later else "this was the last layer")
-    parts.append(_panel("Then: the next-token prediction", body,
-                        f"Every head's z is joined through W_O and added to {me}'s residual stream; its MLP adds more; "
-                        f"{rest}; the final norm and the unembedding turn the vector at position {i} into the "
-                        f"probabilities of the token that comes next."))
+    joined = f"Every head's z is joined through W_O and added to {me}'s residual stream; its MLP adds more; {rest}; "
+    if w.causal:
+        body = Group(vectors, Text(""), predictions_table(preds, after="".join(t.text for t in tokens[: i + 1])))
+        parts.append(_panel("Then: the next-token prediction", body,
+                            joined + f"the final norm and the unembedding turn the vector at position {i} into the "
+                            "probabilities of the token that comes next."))
+        return Group(*parts)
+    if not preds:  # a sentence encoder
+        from ..analysis.embedding import describe, pooling_of
+
+        pooled = describe(pooling_of(model.card)) if model is not None else "mean pooling"
+        parts.append(_panel("Then: the sentence embedding", vectors,
+                            joined + f"the last layer's vectors of every token are pooled ({pooled}) into one "
+                            "sentence embedding. A sentence encoder has no vocabulary head: it predicts no words."))
+        return Group(*parts)
+    is_mask = model is not None and tokens[i].id == model.tokenizer.mask_id
+    title = f"Fillers for the mask at token {i}" if is_mask else f"What the model reads at token {i}"
+    body = Group(vectors, Text(""), predictions_table(preds, title=title))
+    what = ("the words that fill the mask, from the words on both sides of it" if is_mask else
+            "the word at that position (a masked-language model predicts the token at each place; at a mask it "
+            "fills in the missing word)")
+    parts.append(_panel("Then: the masked-word prediction" if is_mask else "Then: the prediction at this position", body,
+                        joined + f"the masked-LM head (dense, GELU, LayerNorm) and the unembedding turn the vector at "
+                        f"position {i} into the probabilities of {what}."))
     return Group(*parts)

@@ -86,8 +86,8 @@ class RampLegend:
     """The key to the heatmap colors, with percentages; without color, the key to the shades
     that Heat draws instead, or (`shades=False`, for tables whose cells print their numbers) nothing."""
 
-    def __init__(self, prefix: str = "", shades: bool = True) -> None:
-        self.prefix, self.shades = prefix, shades
+    def __init__(self, prefix: str = "", shades: bool = True, masked: bool = True) -> None:
+        self.prefix, self.shades, self.masked = prefix, shades, masked  # masked: the view has masked cells to key
 
     def __rich_console__(self, console, options):
         from rich.text import Text
@@ -104,5 +104,6 @@ class RampLegend:
             for i, ch in enumerate(SHADES):
                 lo, hi = 100 * i // steps, 100 * (i + 1) // steps
                 out.append(f"[{ch * 2}] {lo}-{hi}%  ")
-            out.append(f"[{MASKED * 2}] masked")
+            if self.masked:
+                out.append(f"[{MASKED * 2}] masked")
         yield out

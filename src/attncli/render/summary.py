@@ -19,7 +19,7 @@ def summary_table(s: HeadSummary, tokens: list[Token]) -> Group:
     title = Text(f"Where each head looks from query token {s.query} {labels[s.query]!r}: "
                  "the key it attends to most, and its weight [blocks.L.attn.weights]", style="italic")
     t = Table(box=None, padding=(0, 1, 0, 0))
-    t.add_column("layer", justify="right", style="dim")
+    t.add_column("layer", justify="right", style="dim", no_wrap=True, min_width=5)  # kept when many heads squeeze the rest
     for h in range(n_head):
         t.add_column(f"h{h}", justify="left", no_wrap=True)
     for i, L in enumerate(s.layers):

@@ -79,7 +79,7 @@ def first_shown(labels: list[str], width: int | None) -> int:
 
 
 def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = False, width: int | None = None,
-                    first: int | None = None, last: int | None = None) -> Group:
+                    first: int | None = None, last: int | None = None, encoder: bool = False) -> Group:
     """Rows look (queries), columns are looked at (keys). Weights as percentages, or scores.
 
     A text too long for `width` shows its last tokens' rows and columns from `first` (by
@@ -124,7 +124,9 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
         f"Each row is one token's query compared with the key of every token it may see ({how}). "
         f"* marks the row's strongest link"
         f"{f'; {MASKED} a masked ' + hidden if masked else ''}"
-        f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}.", style="dim"
+        f"{f'; {PIECE} a piece of the word before' if any(t.continues for t in tokens) else ''}."
+        + (" Nothing is masked: in an encoder every token sees every other, before and after it (a causal model "
+           "hides the later ones)." if encoder else ""), style="dim"
     )
     if last < len(tokens):
         legend.append(f"\nShowing tokens {first} to {last - 1} of {len(tokens)} (--window); a row's strongest link may lie "
@@ -200,24 +202,27 @@ def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int 
     L = readout.layer
     reads = {pos: ", ".join(printable(tokenizer.display(i)).strip() or repr(tokenizer.display(i)) for i, _ in near)
              for pos, near in zip(readout.positions, readout.nearest)}
+    vocabulary = bool(readout.positions)  # a sentence encoder has no vocabulary head to read a vector in
     t = Grid(box=None, padding=(0, 2, 0, 0), pad_edge=False)
     t.add_column("token", style="bold", no_wrap=True)
     t.add_column("turned", justify="right", no_wrap=True)
     t.add_column("", no_wrap=True, style="yellow")
-    t.add_column("reads like", no_wrap=True, style="green")
+    if vocabulary:
+        t.add_column("reads like", no_wrap=True, style="green")
     for i in (rows if rows is not None else range(first, len(tokens) if last is None else last)):
         tok = tokens[i]
         deg = float(readout.turned[i])
-        t.add_row(f"{i} {token_label(tok)}", f"{deg:.0f}°", bar(deg / 90.0, 12), reads.get(i, ""))
+        t.add_row(f"{i} {token_label(tok)}", f"{deg:.0f}°", bar(deg / 90.0, 12), *([reads.get(i, "")] if vocabulary else []))
     caption = (f"turned: the angle between the token's vector before and after this layer's attention "
-               f"(blocks.{L}.resid_pre to {readout.after}; 0° = attention left it as it was). "
-               f"reads like: that vector through the final norm and the unembedding, the entries it is nearest to, "
-               f"as if the model stopped here.")
+               f"(blocks.{L}.resid_pre to {readout.after}; 0° = attention left it as it was). ")
+    caption += ("reads like: that vector through the final norm (or head) and the unembedding, the entries it is "
+                "nearest to, as if the model stopped here." if vocabulary else
+                "(No \"reads like\": this model has no vocabulary head to read a vector in.)")
     return titled(f"What layer {L}'s attention did to each token", t, caption)
 
 
-def predictions_table(preds: list[Prediction], after: str | None = None) -> Group:
-    title = "Next-token predictions" + (f" after {after!r}" if after is not None else "")
+def predictions_table(preds: list[Prediction], after: str | None = None, title: str | None = None) -> Group:
+    title = title or "Next-token predictions" + (f" after {after!r}" if after is not None else "")
     t = Grid(box=None, padding=(0, 2, 0, 0))
     t.add_column("#", justify="right", style="dim")
     t.add_column("token", no_wrap=True)
@@ -251,6 +256,40 @@ def generation_table(steps: list[dict[str, Any]], layer: int, head: int | str, t
     return titled(f"Generation, token by token (layer {layer}, {head_name(head)})", t,
                   f"attended to most: the largest weights in the row of blocks.{layer}.attn.weights "
                   "of the position that chose the token")
+def mask_title(index: int, tokens: list[Token], n: int, j: int) -> str:
+    """'Fillers for the mask at token 4, between "not" and "spinach"' (with 'mask 2 of 3' when several)."""
+    def near(i: int) -> str | None:
+        return token_label(tokens[i]) if 0 <= i < len(tokens) and not tokens[i].special else None
+
+    before, after = near(index - 1), near(index + 1)
+    where = (f', between "{before}" and "{after}"' if before and after else f', after "{before}"' if before
+             else f', before "{after}"' if after else "")
+    which = f"mask {j + 1} of {n}" if n > 1 else "the mask"
+    return f"Fillers for {which} at token {index}{where}"
+
+
+def mask_tables(fills: list[Any], tokens: list[Token], text: str | None = None) -> Group:
+    """A masked-language model's top-k words for each mask, one table per mask."""
+    parts: list[Any] = []
+    if text is not None:
+        parts.append(Text(printable(text), style="bold"))
+    for j, f in enumerate(fills):
+        parts.append(predictions_table(f.predictions, title=mask_title(f.index, tokens, len(fills), j)))
+    parts.append(Text("Each masked word is predicted from the words on both sides of it: an encoder's attention "
+                      "sees the whole text.", style="dim"))
+    return Group(*parts)
+
+
+def encoder_note(model: Model, tokens: list[Token]) -> Text:
+    """What an encoder's explain shows instead of next-token predictions."""
+    if model.config.head == "none":
+        from ..analysis.embedding import describe, pooling_of
+
+        return Text(f"No word predictions: {printable(model.name)} is a sentence encoder with no vocabulary head; its "
+                    f"output is a sentence embedding ({describe(pooling_of(model.card))}). attn compare A B compares "
+                    "two texts with it.", style="dim")
+    return Text("No [MASK] in the text, so nothing to fill in: a masked-language model predicts a masked word from "
+                "both sides, e.g. \"I do not [MASK] spinach\".", style="dim")
 
 
 def generated_text(prompt: str, continuation: str) -> Text:
@@ -261,7 +300,9 @@ def generated_text(prompt: str, continuation: str) -> Text:
 
 def explain_header(model: Model, view: HeadView) -> Text:
     c = model.config
-    return Text.assemble("Model ", (printable(model.name), "cyan"), f": {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}")
+    kind = ", an encoder: every token sees every other" if c.is_encoder else ""
+    return Text.assemble("Model ", (printable(model.name), "cyan"),
+                         f": {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}{kind}")
 
 
 def provisional_warning(model: Model) -> Any:
@@ -275,6 +316,8 @@ def provisional_warning(model: Model) -> Any:
 
 
 def info_table(model: Model, info: dict[str, Any]) -> Group:
+    from .json_doc import kind_sentence
+
     t = Grid(box=None, show_header=False, padding=(0, 2, 0, 0))
     t.add_column(style="bold")
     t.add_column()
@@ -287,8 +330,12 @@ def info_table(model: Model, info: dict[str, Any]) -> Group:
         for k2, v2 in (value.items() if isinstance(value, dict) else [(None, value)]):
             if v2 is None:  # a field the card leaves empty (e.g. no validation file): nothing to show
                 continue
+            if key == "memory" and isinstance(v2, int) and (k2 == "budget" or str(k2).endswith("_bytes")):
+                v2 = f"{v2 / 1e6:,.1f} MB"
+            elif key == "memory" and isinstance(v2, list):
+                v2 = ", ".join(v2) if 0 < len(v2) <= 2 else f"{len(v2)} matrices" if v2 else "nothing"
             t.add_row(printable(key if k2 is None else f"{key}.{k2}"), show(v2))
-    parts: list[Any] = [titled(f"Model: {printable(model.name)}", t)]
+    parts: list[Any] = [titled(f"Model: {printable(model.name)}", t, kind_sentence(model))]
     warn = provisional_warning(model)
     if warn is not None:
         parts.insert(0, warn)

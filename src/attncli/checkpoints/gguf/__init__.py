@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,7 +16,9 @@ import numpy as np
 from ...config import ModelConfig, param_shapes
 from ...errors import ModelError
 from ...model import Model, Params
+from . import memory
 from .archs import Arch, GGUFFile, arch_of, tensor_names, unpermute_rows
+from .inplace import Quantized
 from .quants import QUANT_TYPES, dequantize, scales_finite
 from .reader import MAGIC, TensorInfo, read_header
 from .vocab import read_tokenizer
@@ -127,8 +130,10 @@ def to_in_out(raw: np.ndarray, info: TensorInfo, r0: int, r1: int, unpermute: in
     return dest
 
 
-def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch) -> Params:
-    """Dequantize every parameter to float32 and map it to our name and [in, out] layout.
+def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozenset[str] = frozenset(),
+                 vocab_copy_after: int | None = None) -> Params:
+    """Map every parameter to our name and layout: dequantized to float32, or, for the names in
+    `in_place`, left quantized in the file (a Quantized, dequantized when used).
 
     Every name and shape is checked first (plan); dequantizing (and transposing to [in, out])
     then runs on a small thread pool: numpy releases the GIL, and the load time of a
@@ -142,26 +147,53 @@ def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch) -> Params:
         if not scales_finite(raw, job.info.type):
             raise ModelError(f"{gf.path}: tensor {job.info.name} has NaN or infinite scales; the weights are corrupt, "
                              "download them again")
+        if set(job.parts) & in_place and QUANT_TYPES[job.info.type].scales is None:
+            check_finite_rows(raw, job.info, gf.path)  # plain floats left in place: their values, a chunk at a time
 
-    def one(job: Job) -> list[np.ndarray]:
+    def one(job: Job) -> list[np.ndarray | Quantized]:
         info = job.info
         raw = gf.data[info.offset:info.offset + info.nbytes]  # [nbytes]
-        if len(info.shape) == 1 or job.parts[0] == "embed.W_E":  # vectors, and the [vocab, d] embedding, as stored
-            w = dequantize(raw, info.type, info.shape)  # [n] or [vocab, d]
+        if len(info.shape) == 1:  # vectors: always float32 (they are small)
+            w = dequantize(raw, info.type, info.shape)  # [n]
             check_finite(w, info, gf.path)
             if job.unpermute:
                 w = unpermute_rows(w, job.unpermute)  # [n]
             return np.split(w, np.cumsum(job.sizes)[:-1]) if len(job.parts) > 1 else [w]
+        n_out, n_in = info.shape
+        rows = raw.reshape(n_out, info.nbytes // n_out)  # [out, row bytes]: whole blocks a row
+        if job.unpermute:
+            rows = unpermute_rows(rows, job.unpermute)  # [out, row bytes], a copy of the quantized bytes
+        if job.parts[0] in ("embed.W_E", "unembed.W_U"):  # [vocab, d] as stored: embedding rows, unembedding chunks
+            transposed = job.parts[0] == "unembed.W_U"
+            if job.parts[0] in in_place:
+                return [Quantized(info.name, rows, info.type, n_in, transposed, vocab_copy_after)]
+            w = dequantize(raw, info.type, info.shape)  # [vocab, d]
+            check_finite(w, info, gf.path)
+            return [w.T if transposed else w]  # W_U [d, vocab]: the transpose of the stored rows, as Quantized gives them
         bounds = np.concatenate([[0], np.cumsum(job.sizes)])
-        return [to_in_out(raw, info, int(a), int(b), job.unpermute, gf.path) for a, b in zip(bounds[:-1], bounds[1:])]
+        return [Quantized(info.name, rows[int(a):int(b)], info.type, n_in, True) if part in in_place
+                else to_in_out(raw, info, int(a), int(b), job.unpermute, gf.path)
+                for part, a, b in zip(job.parts, bounds[:-1], bounds[1:])]
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         arrays = list(pool.map(one, jobs))
-    return {ours: np.ascontiguousarray(w) for job, ws in zip(jobs, arrays) for ours, w in zip(job.parts, ws)}
+    return {ours: w if isinstance(w, Quantized) or ours == "unembed.W_U" else np.ascontiguousarray(w)
+            for job, ws in zip(jobs, arrays) for ours, w in zip(job.parts, ws)}
 
 
-def load(path: Path, name: str | None = None) -> Model:
-    """Read, validate and dequantize a GGUF file into a Model."""
+def check_finite_rows(raw: np.ndarray, info: TensorInfo, file: Path) -> None:
+    """check_finite over a plain-float matrix left in place, ROWS_PER_CHUNK rows at a time."""
+    n_out, n_in = info.shape if len(info.shape) == 2 else (1, info.shape[0])
+    rows = raw.reshape(n_out, -1)  # [out, row bytes]
+    for c0 in range(0, n_out, ROWS_PER_CHUNK):
+        c1 = min(n_out, c0 + ROWS_PER_CHUNK)
+        check_finite(dequantize(np.ascontiguousarray(rows[c0:c1]).reshape(-1), info.type, (c1 - c0, n_in)), info, file)
+
+
+def load(path: Path, name: str | None = None, max_memory: int | None = None) -> Model:
+    """Read, validate and dequantize a GGUF file into a Model: to float32 when that fits the memory
+    budget (`max_memory` bytes; default half of the memory available), else with its matrices left
+    quantized in the memory-mapped file (see memory.py)."""
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
@@ -176,15 +208,20 @@ def load(path: Path, name: str | None = None) -> Model:
         arch = arch_of(meta, path)
         gf = GGUFFile(path, meta, tensors, np.frombuffer(buf, dtype=np.uint8))
         config = arch.config(arch, gf)
-        params = read_tensors(gf, config, arch)  # float32 copies: nothing refers to the map after this
+        plan_ = memory.plan_memory(gf, config, plan(gf, config, arch), max_memory)
+        # the tokenizer is built beside the weights: it is mostly one thread's work (Python and
+        # tokenizers' BPE), the dequantizing mostly numpy's, which lets go of the GIL
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            tokenizer = pool.submit(read_tokenizer, meta, config, path)
+            params = read_tensors(gf, config, arch, plan_.in_place, plan_.vocab_copy_after)
+            tokenizer = tokenizer.result()
         del gf
     finally:
-        try:
+        try:  # with nothing left in place, nothing refers to the map any more and it closes now
             buf.release()
             mm.close()
-        except BufferError:  # on an error path a traceback frame may still hold a view; the GC closes the map
+        except BufferError:  # a Quantized (or, on an error path, a traceback frame) still reads it: the GC closes it
             pass
-    tokenizer = read_tokenizer(meta, config, path)
     card = {
         "format": "gguf",
         "gguf_version": meta["GGUF.version"],
@@ -195,4 +232,6 @@ def load(path: Path, name: str | None = None) -> Model:
         "eos_token_id": meta.get("tokenizer.ggml.eos_token_id"),
     }
     card = {k: v for k, v in card.items() if v is not None}
-    return Model(config=config, params=params, tokenizer=tokenizer, name=name or path.stem, source=str(path), card=card)
+    model = Model(config=config, params=params, tokenizer=tokenizer, name=name or path.stem, source=str(path), card=card)
+    model.memory = plan_
+    return model

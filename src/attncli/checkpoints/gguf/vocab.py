@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ModelError
+from . import spm_merges
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -289,8 +290,10 @@ def _bool(meta: Mapping[str, Any], key: str, default: bool, source: str) -> bool
     return bool(value)
 
 
-def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None], source: str) -> list[int]:
-    """Each token's llama_token_attr bits: its type, then llama.cpp's by-name corrections."""
+def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None], source: str,
+           index: dict[str, int] | None = None) -> list[int]:
+    """Each token's llama_token_attr bits: its type, then llama.cpp's by-name corrections; `index`
+    is token -> id when the caller has it (a 262k vocabulary takes a while to index)."""
     n = len(tokens)
     types = meta.get("tokenizer.ggml.token_type")
     if types is None:
@@ -299,8 +302,13 @@ def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None
         if len(types) < n:
             raise ModelError(f"{source}: tokenizer.ggml.token_type has {len(types)} entries for {n} tokens; "
                              "the tokenizer metadata is corrupt")
-        attrs = [ATTR_OF_TYPE.get(int(t), 0) for t in types[:n]]
-    index = {t: i for i, t in enumerate(tokens)}
+        import numpy as np
+
+        kinds = np.asarray(types[:n]).astype(np.int64)  # [n]
+        table = np.array([ATTR_OF_TYPE.get(k, 0) for k in range(8)])  # [8]: type -> attr, 0 for unknown types
+        attrs = np.where((kinds >= 0) & (kinds < 8), table[np.clip(kinds, 0, 7)], 0).tolist()
+    if index is None:
+        index = {t: i for i, t in enumerate(tokens)}
     eog = {index[t] for t in EOG_TEXTS if t in index}
     for i in eog:
         attrs[i] |= CONTROL  # "control-looking token ... its type will be overridden"
@@ -482,7 +490,7 @@ def _spm(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], sour
         have = "is missing" if scores is None else f"has {len(scores)} entries for {len(tokens)} tokens"
         raise ModelError(f"{source}: tokenizer.ggml.scores {have}; a SentencePiece vocabulary needs one score per token")
     _needs_bytes(vocab, source)
-    backend = HFTokenizer(BPE(vocab=vocab, merges=_score_merges(scores, vocab), fuse_unk=False,
+    backend = HFTokenizer(BPE(vocab=vocab, merges=spm_merges.merges(tokens, scores), fuse_unk=False,  # = _score_merges, cached
                               byte_fallback=True))
     # llama.cpp puts a space before the text and after every special token: `tokenizers`
     # normalizes each stretch between added tokens separately, so Prepend does both
@@ -534,15 +542,16 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
             raise ModelError(f"{source}: tokenizer pre-type {pre_name!r} is not supported; attncli knows: "
                              f"{', '.join(sorted(PRE_TYPES))}")
     tokens = meta.get("tokenizer.ggml.tokens")
-    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) for t in tokens):
+    if not isinstance(tokens, list) or not tokens or set(map(type, tokens)) != {str}:
         raise ModelError(f"{source}: tokenizer.ggml.tokens is missing or not a list of strings; the file has no tokenizer")
-    tokens = [t or f"[EMPTY_{i}]" for i, t in enumerate(tokens)]  # as llama.cpp renames empty tokens
-    vocab = {t: i for i, t in enumerate(tokens)}
+    if "" in tokens:
+        tokens = [t or f"[EMPTY_{i}]" for i, t in enumerate(tokens)]  # as llama.cpp renames empty tokens
+    vocab = dict(zip(tokens, range(len(tokens))))
     if len(vocab) != len(tokens):
         dup = next(t for i, t in enumerate(tokens) if vocab[t] != i)
         raise ModelError(f"{source}: token {dup!r} appears twice in tokenizer.ggml.tokens; the tokenizer is corrupt")
     ids = _ids(meta, model, len(tokens), pre, source)
-    attrs = _attrs(meta, tokens, ids, source)
+    attrs = _attrs(meta, tokens, ids, source, vocab)
     try:
         if pre is None:
             backend = _spm(meta, tokens, vocab, source)
