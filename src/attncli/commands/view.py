@@ -12,8 +12,8 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, ModelOpt, TopKOpt, TruncateOpt, color_mode, default_view,
-                     load_model, read_stdin_text)
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, color_mode,
+                     default_view, load_model, read_stdin_text)
 
 
 def _terminal_for_keys() -> None:
@@ -53,6 +53,23 @@ def _generate(model, prompt: list, n: int, temperature: Optional[float], seed: O
     return tokens, Generation(len(prompt), steps, temperature, seed)
 
 
+def _import_in_background():
+    """Start importing the Textual app (tui/app.py, about 0.4 s of imports) on a second thread: the
+    model's load and forward pass release the GIL in numpy and safetensors, so the two overlap.
+    A failed import is left for the main thread's own import to report."""
+    import threading
+
+    def load() -> None:
+        try:
+            from ..tui import app  # noqa: F401
+        except Exception:  # pragma: no cover - the main thread imports it again and reports the error
+            pass
+
+    t = threading.Thread(target=load, name="attn-view-import", daemon=True)
+    t.start()
+    return t
+
+
 def color_wanted() -> bool:
     """Color unless --color never, or NO_COLOR (any value but empty) with --color auto."""
     mode = color_mode()
@@ -64,6 +81,7 @@ def color_wanted() -> bool:
 def view(
     text: Optional[str] = typer.Argument(None, help="The sentence to explore; '-' or none (with a pipe) reads it from stdin."),
     model_spec: Optional[str] = ModelOpt,
+    max_memory: Optional[str] = MaxMemoryOpt,
     layer: Optional[int] = typer.Option(None, "--layer", "-l", help="The layer to open on (negative counts from the end). Default: the model's suggested layer, else 0."),
     head: Optional[str] = typer.Option(None, "--head", help="The head to open on: a number, or 'mean' for the average of the layer's heads."),
     token: Optional[str] = typer.Option(None, "--token", help="The query token to open on, by its text (first match) or index. Default: the last (with -g: the first step's)."),
@@ -94,7 +112,8 @@ def view(
 
     if text is None or text == "-":
         text = read_stdin_text("text")
-    model = load_model(model_spec, ablate, ablate_mode)
+    ui = _import_in_background() if os.isatty(1) and os.isatty(2) else None  # Textual loads while the model does
+    model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
     c = model.config
     d_layer, d_head = default_view(model)
     L = resolve_layer(layer, c.n_layer, d_layer)
@@ -113,6 +132,8 @@ def view(
 
     explorer = Explorer(model, text, tokens, trace, truncated, top_k, generation)
     _terminal_for_keys()  # last: a wrong option is reported as it is by every command
+    if ui is not None:
+        ui.join()
     from ..tui.app import ViewApp
 
     timings["textual imported"] = since_start()
