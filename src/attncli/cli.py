@@ -135,6 +135,7 @@ def root(
 # command name -> (module in commands/, function); in help order. "models" is a group of its own.
 COMMANDS = {
     "explain": ("explain", "explain"),
+    "view": ("view", "view"),
     "predict": ("predict", "predict"),
     "compare": ("compare", "compare"),
     "patch": ("patch", "patch"),

@@ -58,6 +58,11 @@ ColorOpt = typer.Option("auto", "--color", callback=_set_color, metavar="auto|al
                         help="Color: auto (on a terminal, honoring NO_COLOR and FORCE_COLOR), always (e.g. for less -R), or never.")
 
 
+def color_mode() -> str:
+    """This run's --color: auto, always or never."""
+    return _color["mode"]
+
+
 def error_line(message: str) -> None:
     """One line on stderr, whatever the message held."""
     from ..labels import printable

@@ -1,0 +1,5 @@
+"""`python -m attncli ...`: the same as the `attn` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,601 @@
+"""The panels of `attn view` as Rich Text, drawn from an Explorer and a Selection for a given
+size: the header, the token strip, the heatmap, the model overview, the side panel and the
+help. Pure: they return Text and never print; app.py puts them on the screen.
+
+Nothing rests on color alone: without color (NO_COLOR, --color never) cells are the shades of
+render/style.py's SHADES, and the selection is marked by characters (▶ ◀ [ ]) and reverse video.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from rich.cells import cell_len, set_cell_size
+from rich.text import Text
+
+from ..labels import printable
+from ..views import MEAN
+from ..render.style import MASKED, SHADES, bar, ramp_color, shade
+from .explorer import MAX_STEP_KEYS, SECTIONS, STAT_HELP, Explorer, MeanRow, Selection
+
+SELECTED = "reverse bold"  # the query token, the selected row and layer: visible without color
+SECTION_NAMES = {"steps": "steps", "predictions": "next", "lens": "lens", "dla": "DLA"}
+MAX_LABEL = 12  # a token label longer than this is cut in the heatmap and the side panel
+
+KEYS = [  # (keys, what they do): the footer shows the short form, the help all of it
+    ("← →  h l", "query token: previous / next (Home, End: first, last)"),
+    ("↑ ↓  k j", "layer: previous / next"),
+    ("[ ]", "head: previous / next; after the last head comes the mean of heads"),
+    ("m", "the mean of heads, or back to a head"),
+    ("s", "scores (before softmax) or weights (after): the strip and the heatmap"),
+    ("o", "the overview's statistic: entropy, first token, previous token, from the query"),
+    ("n b", "with -g: the next / previous generation step (the query that chose each generated token)"),
+    ("p  Tab", "the side panel's page: steps, next-token predictions, logit lens, DLA"),
+    ("PgUp PgDn", "scroll the side panel"),
+    ("?", "this help (Esc or ? closes it)"),
+    ("q", "quit"),
+]
+FOOTER = "←→ query ↑↓ layer [ ] head m mean s scores o stat p panel ? help q quit"
+FOOTER_GENERATING = "←→ query ↑↓ layer [ ] head m mean s scores n b step p panel ? help q quit"
+GENERATED = "underline"  # a generated token in the strip: marked without color
+
+
+def footer(ex: Explorer) -> str:
+    return FOOTER if ex.generation is None else FOOTER_GENERATING
+
+
+def head_label(head: int | str) -> str:
+    return "mean of heads" if head == MEAN else f"head {head}"
+
+
+def cut(label: str, width: int) -> str:
+    """A label cut to `width` cells with an ellipsis."""
+    if cell_len(label) <= width:
+        return label
+    return set_cell_size(label, max(width - 1, 0)) + "…"
+
+
+def cell(level: float | None, color: bool, width: int) -> Text:
+    """One heatmap cell: a ramp-colored block, or without color a shade; masked: blank or MASKED."""
+    if level is None:
+        return Text((" " if color else MASKED) * width, style="dim")
+    if color:
+        return Text("█" * width, style=ramp_color(level))
+    return Text(shade(level) * width)
+
+
+def ramp_key(color: bool, masked: bool = False) -> Text:
+    """The key to the cells in one short line; `masked`: and the mark of a masked cell."""
+    out = Text("0 ")
+    if color:
+        for x in (0.0, 0.25, 0.5, 0.75, 1.0):
+            out.append("██", style=ramp_color(x))
+    else:
+        out.append(" ".join(ch * 2 for ch in SHADES))
+    out.append(" 1", style="")
+    if masked and not color:
+        out.append(f"  {MASKED} masked", style="dim")
+    return out
+
+
+def quoted(ex: Explorer, i: int) -> str:
+    return f'{i} "{cut(ex.labels[i], MAX_LABEL)}"'
+
+
+# ---- header and footer ---------------------------------------------------------------------
+
+def header(ex: Explorer, sel: Selection, width: int = 200) -> Text:
+    """The model, then what is selected; the model's size is left out when the line would not fit."""
+    c = ex.config
+    what = Text.assemble((f"layer {sel.layer}", "bold"), " · ", (head_label(sel.head), "bold"), " · query ",
+                         (quoted(ex, sel.query), "bold"), " · ", ("scores" if sel.scores else "weights", "bold"))
+    if ex.generation is not None:
+        n = ex.step_at(sel.query)
+        what.append(f" · step {n + 1}/{len(ex.generation.steps)}" if n is not None else
+                    f" · {len(ex.generation.steps)} generated", style="bold")
+    name = cut(printable(ex.model.name), 24)
+    size = f" ({c.n_layer} layers × {c.n_head} heads)"
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(name, style="bold")
+    out.append((size if cell_len(name + size) + 3 + what.cell_len <= width else "") + "   ")
+    out.append_text(what)
+    for note in notes(ex):
+        out.append("\n")
+        out.append(note, style="bold yellow")
+    return out
+
+
+def notes(ex: Explorer) -> list[str]:
+    """What the reader must know about these numbers: an ablation, a cut text, layers not kept."""
+    out = []
+    if ex.model.ablation is not None:
+        from ..analysis.ablation import describe
+
+        out.append(f"! {describe(*ex.model.ablation)}: not the model's own numbers")
+    if ex.truncated:
+        out.append(f"! the text was cut to its last {ex.T} tokens to fit the context")
+    if not ex.all_layers:
+        out.append(f"! only layer {', '.join(map(str, ex.layers))} is kept: the text is too long to keep every layer "
+                   "(shorten it to see them all, and the lens and DLA)")
+    if ex.model.card.get("provisional"):
+        out.append("! this model is provisional: its numbers are not meaningful")
+    return out
+
+
+# ---- the token strip -----------------------------------------------------------------------
+
+def strip_rows(ex: Explorer, width: int) -> list[list[int]]:
+    """The tokens wrapped into rows of `width` cells: each token its label, one space between."""
+    rows: list[list[int]] = [[]]
+    used = 0
+    for j, label in enumerate(ex.labels):
+        w = min(max(cell_len(label), 1), width)
+        if rows[-1] and used + 1 + w > width:
+            rows.append([])
+            used = 0
+        used += w + (1 if len(rows[-1]) else 0)
+        rows[-1].append(j)
+    return rows
+
+
+def shown_rows(ex: Explorer, sel: Selection, width: int, max_lines: int | None) -> list[list[int]]:
+    """The strip's rows that fit `max_lines` (two lines each): those around the query's."""
+    rows = strip_rows(ex, max(width, 4))
+    keep = len(rows) if max_lines is None else max(1, max_lines // 2)
+    if len(rows) > keep:
+        at = next(r for r, row in enumerate(rows) if sel.query in row)
+        first = min(max(at - keep // 2, 0), len(rows) - keep)
+        rows = rows[first:first + keep]
+    return rows
+
+
+def strip_hit(ex: Explorer, sel: Selection, width: int, max_lines: int | None, x: int, y: int) -> int | None:
+    """The token at (x, y) of the strip, for a click."""
+    rows = shown_rows(ex, sel, width, max_lines)
+    if not 0 <= y // 2 < len(rows):
+        return None
+    at = 0
+    for j in rows[y // 2]:
+        w = cell_len(cut(ex.labels[j], max(width, 4)) or " ")
+        if at <= x < at + w:
+            return j
+        at += w + 1
+    return None
+
+
+def token_strip(ex: Explorer, sel: Selection, width: int, max_lines: int | None = None, color: bool = True) -> Text:
+    """Every token (wrapped), and under each a line of its shade of the query's attention on it:
+    the query in reverse video, the keys it may not see dimmed."""
+    width = max(width, 4)
+    rows = shown_rows(ex, sel, width, max_lines)
+    levels = ex.levels(sel)
+    out = Text(no_wrap=True, overflow="crop")
+    for r, row in enumerate(rows):
+        if r:
+            out.append("\n")
+        heat = Text()
+        for n, j in enumerate(row):
+            label = cut(ex.labels[j], width) or " "
+            w = cell_len(label)
+            if n:
+                out.append(" ")
+                heat.append(" ")
+            style = SELECTED if j == sel.query else "dim" if levels[j] is None else ""
+            if j >= ex.prompt:
+                style = f"{style} {GENERATED}".strip()
+            out.append(label, style=style)
+            x = levels[j]
+            if x is None:
+                heat.append((" " if color else MASKED) * w, style="dim")
+            elif color:
+                heat.append("▀" * w, style=ramp_color(x))
+            else:
+                heat.append(shade(x) * w)
+        out.append("\n")
+        out.append_text(heat)
+    return out
+
+
+def strip_height(ex: Explorer, width: int, max_lines: int) -> int:
+    return min(2 * len(strip_rows(ex, max(width, 4))), max(2, max_lines - max_lines % 2))
+
+
+def strip_title(ex: Explorer, sel: Selection) -> str:
+    title = f"tokens, shaded by query {quoted(ex, sel.query)}'s {'scores' if sel.scores else 'weights'}"
+    return title if ex.generation is None else title + " · generated underlined"
+
+
+# ---- the heatmap ---------------------------------------------------------------------------
+
+def window(centre: int, n: int, total: int) -> int:
+    """The first index of a window of n of `total` that holds `centre`, as centred as it can be."""
+    return min(max(centre - n // 2, 0), max(total - n, 0))
+
+
+def heatmap_layout(ex: Explorer, sel: Selection, width: int, height: int) -> tuple[int, ...]:
+    """(index width, label width, prefix width, cell width, first key, keys, first row, rows)."""
+    T, q = ex.T, sel.query
+    iw = len(str(T - 1))
+    lw = min(max(cell_len(lab) for lab in ex.labels), MAX_LABEL)
+    prefix = 2 + iw + 1 + lw + 1  # "▶ " index, label, space
+    room = max(width - prefix - 1, 1)
+    cw = 2 if room >= 2 * min(T, 16) else 1
+    ncols = max(1, min(T, room // cw))
+    if ex.config.causal:  # the keys up to the query, where its weight is
+        c0 = max(0, min(max(q + 1, ncols), T) - ncols)
+    else:
+        c0 = window(q, ncols, T)
+    nrows = max(1, min(T, height - 2))
+    return iw, lw, prefix, cw, c0, ncols, window(q, nrows, T), nrows
+
+
+def heatmap_hit(ex: Explorer, sel: Selection, width: int, height: int, y: int) -> int | None:
+    """The query row at line y of the heatmap, for a click."""
+    *_, r0, nrows = heatmap_layout(ex, sel, width, height)
+    return r0 + y - 1 if 1 <= y <= nrows else None
+
+
+def heatmap(ex: Explorer, sel: Selection, width: int, height: int, color: bool = True) -> Text:
+    """The head's weights (or scores): a row per query, a column per key; the query's row marked
+    ▶ ◀ with its label reversed. A text longer than the space shows the rows and keys around
+    the query, and says which."""
+    T = ex.T
+    q = sel.query
+    iw, lw, prefix, cw, c0, ncols, r0, nrows = heatmap_layout(ex, sel, width, height)
+    out = Text(no_wrap=True, overflow="crop")
+    out.append(_key_header(c0, ncols, cw, q, prefix), style="dim")
+    for r in range(r0, r0 + nrows):
+        levels = ex.levels(sel, r)
+        me = r == q
+        out.append("\n")
+        out.append("▶ " if me else "  ", style="bold")
+        out.append(f"{r:>{iw}} ", style="dim" if not me else "bold")
+        label = cut(ex.labels[r], lw)
+        out.append(label + " " * (lw - cell_len(label)), style=SELECTED if me else "")
+        out.append(" ")
+        for k in range(c0, c0 + ncols):
+            out.append_text(cell(levels[k], color, cw))
+        if me:
+            out.append("◀", style="bold")
+    out.append("\n")
+    legend = ramp_key(color, bool(ex.view(sel.layer, sel.head).masked.any()))
+    legend.append("  " + ("the row's lowest score to its highest" if sel.scores else "weight"), style="dim")
+    if nrows < T or ncols < T:
+        legend.append(f"  rows {r0}-{r0 + nrows - 1}, keys {c0}-{c0 + ncols - 1} of 0-{T - 1}", style="yellow")
+    elif legend.cell_len + 32 <= width:
+        legend.append("  rows: queries, columns: keys", style="dim")
+    out.append_text(legend)
+    return out
+
+
+def _key_header(c0: int, n: int, cw: int, q: int, prefix: int) -> str:
+    """Key indices over the columns, as many as fit without touching: the query's first."""
+    line = [" "] * (n * cw + 8)
+    order = [q] + [k for k in range(c0, c0 + n) if k != q]
+    for k in order:
+        if not c0 <= k < c0 + n:
+            continue
+        s, at = str(k), (k - c0) * cw
+        if all(c == " " for c in line[max(at - 1, 0):at + len(s) + 1]):
+            line[at:at + len(s)] = list(s)
+    return " " * prefix + "".join(line).rstrip()
+
+
+def heatmap_title(ex: Explorer, sel: Selection) -> str:
+    return f"layer {sel.layer} · {head_label(sel.head)} · {'scores' if sel.scores else 'weights'}"
+
+
+def heatmap_height(ex: Explorer) -> int:
+    return ex.T + 2
+
+
+# ---- the model overview ----------------------------------------------------------------------
+
+def overview_layout(ex: Explorer, sel: Selection, width: int, height: int) -> tuple[int, int, list[int], int, int]:
+    """(layer label width, cell width, the numbered heads shown, first layer row, rows)."""
+    H, layers = ex.config.n_head, ex.layers
+    lw = 1 + len(str(max(layers)))
+    col = ex.column(sel.head)
+    cw = 3 if lw + 1 + (H + 1) * 4 + 1 <= width else 2
+    fit = max(1, (width - lw - 1 - (cw + 2)) // (cw + 1))  # numbered heads that fit beside the mean
+    h0 = window(col if col < H else H - 1, min(fit, H), H)
+    nrows = max(1, min(len(layers), height - 3))
+    return lw, cw, list(range(h0, min(h0 + fit, H))), window(layers.index(sel.layer), nrows, len(layers)), nrows
+
+
+def overview_hit(ex: Explorer, sel: Selection, width: int, height: int, x: int, y: int) -> tuple[int, int | str] | None:
+    """The (layer, head) of the overview cell at (x, y), for a click."""
+    lw, cw, heads, r0, nrows = overview_layout(ex, sel, width, height)
+    if not 1 <= y <= nrows:
+        return None
+    at = lw + 1
+    for c in [*heads, ex.config.n_head]:
+        at += 1 if c == ex.config.n_head else 0  # the mean's column stands one space further
+        if at <= x < at + cw:
+            return ex.layers[r0 + y - 1], ex.heads[c]
+        at += cw + 1
+    return None
+
+
+def overview(ex: Explorer, sel: Selection, width: int, height: int, color: bool = True) -> Text:
+    """Every kept layer × head (and the mean of heads, μ) as a cell colored by the chosen statistic;
+    the selected one in brackets, its layer reversed; its value written out below."""
+    grid = ex.stat_grid(sel)  # [n_kept, H + 1]
+    H = ex.config.n_head
+    layers = ex.layers
+    col = ex.column(sel.head)
+    li = layers.index(sel.layer)
+    lw, cw, heads, r0, nrows = overview_layout(ex, sel, width, height)
+    out = Text(no_wrap=True, overflow="crop")
+    head_row = " " * (lw + 1) + " ".join(f"{h:^{cw}}" for h in heads) + "  " + f"{'μ':^{cw}}"
+    out.append(head_row, style="dim")
+    for i in range(r0, r0 + nrows):
+        L = layers[i]
+        out.append("\n")
+        out.append(f"L{L:<{lw - 1}}", style=SELECTED if L == sel.layer else "dim")
+        out.append(" ")
+        for n, c in enumerate([*heads, H]):
+            if n:
+                out.append("  " if c == H else " ")
+            x = float(grid[i, c])
+            if L == sel.layer and c == col:
+                inner = cw - 2
+                out.append("[", style="bold")
+                if inner:
+                    out.append_text(cell(x, color, inner))
+                out.append("]", style="bold")
+            else:
+                out.append_text(cell(x, color, cw))
+    top = ex.query_top(sel.query)[0] if sel.stat == "from the query" else None
+    value = float(grid[li, col])
+    where = f"{sel.layer}.{'μ' if sel.head == MEAN else sel.head}"
+    line = f"\n{sel.stat} at {where}: {value:.2f}"
+    if top is not None:
+        line += f" on {quoted(ex, int(top[li, col]))}"
+    out.append(line, style="bold")
+    out.append("\n")
+    out.append_text(ramp_key(color))
+    if len(heads) < H or nrows < len(layers):
+        out.append(f"  heads {heads[0]}-{heads[-1]}, layers {layers[r0]}-{layers[r0 + nrows - 1]}", style="yellow")
+    return out
+
+
+def overview_title(sel: Selection) -> str:
+    return f"model · {sel.stat} (o)"
+
+
+def overview_height(ex: Explorer) -> int:
+    return len(ex.layers) + 3
+
+
+# ---- the side panel --------------------------------------------------------------------------
+
+def side_panel(ex: Explorer, sel: Selection, width: int, color: bool = True) -> Text:
+    """The tabs, then the selected page for the query: steps, predictions, lens or DLA."""
+    width = max(width, 20)
+    out = Text()
+    for n, s in enumerate(SECTIONS):
+        if n:
+            out.append("│", style="dim")
+        out.append(f" {SECTION_NAMES[s]} ", style=SELECTED if s == sel.section else "dim")
+    out.append("\n")
+    page = {"steps": steps_page, "predictions": predictions_page, "lens": lens_page, "dla": dla_page}[sel.section]
+    out.append_text(page(ex, sel, width, color))
+    return out
+
+
+def _pct(p: float) -> str:
+    pct = 100 * p
+    return f"{pct:.1f}%" if pct >= 1 else f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
+
+
+def steps_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
+    """--steps' numbers for the query: each key's score and weight, the entropy, the top keys, |z|."""
+    w = ex.steps(sel)
+    L, q = sel.layer, sel.query
+    out = Text()
+    if isinstance(w, MeanRow):
+        out.append(f"{quoted(ex, q)} · layer {L} · mean of heads\n", style="bold")
+        out.append(f"the mean of the {ex.config.n_head} heads' rows; q, k and v belong to one head: [ ] picks one\n",
+                   style="dim")
+    else:
+        out.append(f"{quoted(ex, q)} · layer {L} · head {sel.head}\n", style="bold")
+        n = f"{w.scale_dim:g}"
+        kv = f", key/value head {w.kv_head}" if w.kv_head != w.head else ""
+        out.append(f"score = q·k ÷ √{n}; weight = softmax(scores){kv}\n", style="dim")
+    scores, weights, masked = w.scores, w.weights, w.masked
+    T = ex.T
+    shown = list(range(T))
+    if T > MAX_STEP_KEYS:  # the highest weights, in order of position
+        shown = sorted(np.argsort(-weights, kind="stable")[:MAX_STEP_KEYS // 2].tolist())
+    iw = len(str(T - 1))
+    lw = min(max(cell_len(ex.labels[j]) for j in shown), MAX_LABEL)
+    bar_w = max(width - (2 + iw + 1 + lw + 8 + 8), 0)
+    best = int(np.argmax(np.where(masked, -1.0, weights)))
+    out.append(f"  {'key':<{iw + 1 + lw}} ", style="dim")
+    out.append(f"{'score':>7}", style="bold underline" if sel.scores else "dim")
+    out.append(f"{'weight':>8}", style="dim" if sel.scores else "bold underline")
+    out.append("\n")
+    for j in shown:
+        label = cut(ex.labels[j], lw)
+        out.append("* " if j == best else "  ", style="bold")
+        out.append(f"{j:>{iw}} {label}{' ' * (lw - cell_len(label))}", style=SELECTED if j == q else "")
+        if masked[j]:
+            out.append(f"{MASKED:>7}{MASKED:>8}", style="dim")
+        else:
+            out.append(f"{float(scores[j]):>+7.2f}{_pct(float(weights[j])):>8}")
+            if bar_w:
+                out.append(" " + bar(float(weights[j]), bar_w - 1), style="green")
+        out.append("\n")
+    if len(shown) < T:
+        out.append(f"({len(shown)} of {T} keys: the highest weights)\n", style="dim")
+    visible = int((~masked).sum())
+    even = math.log2(visible) if visible > 1 else 0.0
+    out.append(f"entropy {w.entropy_bits:.2f} bits (0 = one key, {even:.2f} = even over {visible})\n")
+    order = np.argsort(-np.where(masked, -1.0, weights), kind="stable")[:min(3, visible)]
+    out.append("top keys: " + ", ".join(f'"{cut(ex.labels[j], MAX_LABEL)}" {_pct(float(weights[j]))}' for j in order) + "\n")
+    if isinstance(w, MeanRow):
+        out.append(f"|attn.out| {w.out_norm:.3f}  [blocks.{L}.attn.out: every head through W_O]", style="dim")
+    else:
+        out.append(f"|z| {float(np.linalg.norm(w.z.astype(np.float64))):.3f}  [blocks.{L}.attn.z, {w.d_head} dims]",
+                   style="dim")
+    return out
+
+
+def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
+    preds = ex.predictions(sel.query)
+    out = Text()
+    if isinstance(preds, str):
+        return Text(preds, style="yellow")
+    step = ex.step_at(sel.query)
+    chosen = ex.tokens[sel.query + 1].id if step is not None else None
+    if step is not None:
+        out.append_text(_step_lines(ex, step, any(p.id == chosen for p in preds)))
+    upto = "".join(t.text for t in ex.tokens[:sel.query + 1])
+    if len(upto) > 40:
+        upto = "…" + upto[-39:]
+    if ex.config.head == "lm":
+        out.append(f"next token after {printable(repr(upto))}\n", style="bold")
+    else:
+        out.append(f"what the model reads at {quoted(ex, sel.query)} (masked LM)\n", style="bold")
+    tw = max(cell_len(repr(p.text)) for p in preds)
+    tw = min(tw, 16)
+    bar_w = max(width - (4 + tw + 9), 0)
+    for p in preds:
+        out.append(f"{'*' if p.id == chosen else ' '}{p.rank:>2} ")
+        out.append(f"{cut(repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
+        if bar_w:
+            out.append(" " + bar(p.probability, bar_w - 1), style="green")
+        out.append("\n")
+    return out
+
+
+def _step_lines(ex: Explorer, n: int, listed: bool) -> Text:
+    """The generation step made at this query: how, and the token it chose (marked * below)."""
+    g = ex.generation
+    s = g.steps[n]
+    how = "greedy" if not g.temperature else f"sampled at temperature {g.temperature:g}" + (
+        f", seed {g.seed}" if g.seed is not None else "")
+    out = Text()
+    out.append(f"step {n + 1} of {len(g.steps)} · {how}\n", style="bold")
+    out.append(f"chose {_word(ex, s.id)} at {_pct(s.probability)}", style="bold")
+    out.append(" (*)\n\n" if listed else ", not in the list\n\n", style="bold")
+    return out
+
+
+def _word(ex: Explorer, i: int) -> str:
+    return cut(repr(ex.model.tokenizer.display(i)), 14)  # repr shows control characters, never obeys them
+
+
+def lens_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
+    lens = ex.lens(sel.query)
+    if isinstance(lens, str):
+        return Text(f"no logit lens: {lens}", style="yellow")
+    out = Text()
+    out.append(f"logit lens at {quoted(ex, sel.query)}: tracking {_word(ex, lens.target)}\n", style="bold")
+    out.append("each layer's input stream read through the final norm and unembedding; the last row is the "
+               "model's own output\n", style="dim")
+    last = len(lens.rows) - 1
+    for row in lens.rows:
+        name = "out" if row.layer == last else str(row.layer)
+        out.append(f"{name:>3} ", style=SELECTED if row.layer == sel.layer else "dim")
+        out.append(f"#{row.target_rank:<5} {_pct(row.target_probability):>6}")
+        room = width - 17
+        for i, p in row.top:
+            item = f"  {_word(ex, i)} {100 * p:.0f}%"
+            if cell_len(item) > room:
+                break
+            out.append(item)
+            room -= cell_len(item)
+        out.append("\n")
+    out.append("#rank and probability of the tracked token, then the top tokens that fit", style="dim")
+    return out
+
+
+def _signed(x: float) -> str:
+    return " 0.00" if round(x, 2) == 0 else f"{x:+.2f}"
+
+
+def _signed_style(x: float, scale: float, color: bool) -> str:
+    if not color:
+        return ""
+    f = min(abs(x) / scale, 1.0) if scale > 0 else 0.0
+    level = round(40 + 160 * f)
+    return f"white on rgb({level},40,40)" if x > 0 else f"white on rgb(40,40,{level})" if x < 0 else ""
+
+
+def dla_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
+    d = ex.dla(sel.query)
+    if isinstance(d, str):
+        return Text(f"no DLA here: {d}", style="yellow")
+    out = Text()
+    out.append(f"direct logit attribution at {quoted(ex, sel.query)}: what each part writes into the logit of "
+               f"{_word(ex, d.target)}\n", style="bold")
+    if sel.head != MEAN:
+        out.append(f"this head, {sel.layer}.{sel.head}: {_signed(float(d.heads[sel.layer, int(sel.head)]))}\n")
+    else:
+        out.append(f"layer {sel.layer}'s heads together: {_signed(float(d.heads[sel.layer].sum()))}\n")
+    parts: list[tuple[str, float]] = [(f"head {L}.{h}", float(d.heads[L, h])) for L in range(d.heads.shape[0])
+                                      for h in range(d.heads.shape[1])]
+    parts += [(f"MLP {L}", float(x)) for L, x in enumerate(d.mlps)] + [("embeddings", d.embed), ("biases", d.biases)]
+    parts.sort(key=lambda p: -abs(p[1]))
+    scale = max(abs(p[1]) for p in parts) or 1.0
+    out.append("largest parts:\n", style="dim")
+    bar_w = max(width - 19, 0)
+    for name, x in parts[:6]:
+        out.append(f"  {name:<10} ")
+        out.append(f"{_signed(x):>6}", style=_signed_style(x, scale, color))
+        if bar_w:
+            out.append(" " + bar(abs(x) / scale, bar_w - 1), style="red" if x > 0 else "blue")
+        out.append("\n")
+    H = d.heads.shape[1]
+    if 4 + 6 * (H + 1) <= width:  # every head as a grid, when it fits
+        out.append("   " + "".join(f"{'h' + str(h):>6}" for h in range(H)) + f"{'MLP':>6}\n", style="dim")
+        for L in range(d.heads.shape[0]):
+            out.append(f"{L:>3}", style=SELECTED if L == sel.layer else "dim")
+            for h in range(H):
+                x = float(d.heads[L, h])
+                mark = L == sel.layer and h == sel.head
+                out.append(f"{'[' if mark else ' '}{_signed(x):>5}", style=_signed_style(x, scale, color))
+            out.append(f"{_signed(float(d.mlps[L])):>6}\n", style=_signed_style(float(d.mlps[L]), scale, color))
+    out.append(f"sum {d.total:+.2f} = the model's logit {d.logit:+.2f}\n")
+    out.append("+ pushes toward the token, - away; only what a part writes directly (later layers' use of it is "
+               "not counted)", style="dim")
+    return out
+
+
+def side_title(ex: Explorer, sel: Selection) -> str:
+    return f"query {quoted(ex, sel.query)} (p: page)"
+
+
+# ---- help ----------------------------------------------------------------------------------
+
+def help_text() -> Any:
+    from rich.console import Group
+    from rich.table import Table
+
+    def grid(rows: list[tuple[str, str]]) -> Table:
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column()
+        for a, b in rows:
+            t.add_row(a, b)
+        return t
+
+    return Group(Text("attn view: keys", style="bold"), grid(KEYS), Text(""), Text("The panels", style="bold"),
+                 grid(PANELS), Text(""), Text("The overview's statistics", style="bold"), grid(list(STAT_HELP.items())),
+                 Text(""), Text("With a mouse: click a token or a heatmap row to pick the query, an overview cell to "
+                                "pick its layer and head.", style="dim"))
+
+
+PANELS = [
+    ("tokens", "the text's tokens; under each, the selected query's weight on it (or its score); the query reversed, "
+               "keys it may not see dimmed"),
+    ("heatmap", "the layer and head's attention: a row per query (▶ the selected one ◀), a column per key"),
+    ("model", "every layer × head, and the mean of heads (μ), colored by a statistic; [ ] marks the one shown"),
+    ("side", "for the query: the steps (scores, weights, entropy, top keys, |z|), the next-token predictions, "
+             "the logit lens and direct logit attribution"),
+]
+
