@@ -95,17 +95,22 @@ def train_command(
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float16 for model.safetensors (training is float32)."),
     corpus_license: str = typer.Option("not stated", "--corpus-license", help="The corpus's license, for the model card."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save weights and optimizer state every N steps."),
+    objective: str = typer.Option("causal", "--objective", metavar="causal|mlm",
+                                  help="causal: a byte-level BPE and a GPT-2-style model that predicts the next token; "
+                                       "mlm: a WordPiece vocabulary and a BERT-style encoder that predicts masked tokens."),
 ) -> None:
-    """Train a byte-level BPE and a GPT-2-style model on a text, in numpy, into a model directory."""
+    """Train a tokenizer and a model on a text, in numpy, into a model directory: GPT-2-style (next token) or BERT-style (--objective mlm)."""
     from ..train.trainer import TrainOptions, train
 
-    flags = {"--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
+    flags = {"--objective": objective if objective != "causal" else None,
+             "--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
              "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr, "--seed": seed,
              "--lowercase": lowercase, "--resume": resume, "--dtype": dtype, "--corpus-license": corpus_license}
     opts = TrainOptions(corpus=corpus, out=out, valid=valid, vocab_size=vocab_size, n_layer=layers, n_head=heads,
                         d_model=d_model, n_ctx=context, steps=steps, batch=batch, lr=lr, seed=seed, lowercase=lowercase,
                         resume=resume, force=force, dtype=dtype, corpus_license=corpus_license,
-                        checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name)
+                        checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name,
+                        objective=objective)
     bar = _progress_bar()
     task = ev = None
 
@@ -115,11 +120,14 @@ def train_command(
             bar.start()
             task = bar.add_task("train", total=steps, info="")
         if p.phase == "train":
-            valid_txt = f"  valid {p.valid_loss:.3f} (ppl/token {math.exp(p.valid_loss):.1f})" if p.valid_loss is not None else ""
+            valid_txt = ""
+            if p.valid_loss is not None:
+                per = f"ppl/token {math.exp(p.valid_loss):.1f}" if objective == "causal" else "masked tokens"
+                valid_txt = f"  valid {p.valid_loss:.3f} ({per})"
             bar.update(task, completed=p.step, info=f"loss {p.loss:.3f}{valid_txt}  {p.tokens_per_s:,.0f} tok/s  eta {_fmt_eta(p.eta_s)}")
         elif p.phase == "eval":
             if ev is None:
-                ev = bar.add_task("eval", total=p.total, info="held-out perplexity")
+                ev = bar.add_task("eval", total=p.total, info="held-out perplexity" if objective == "causal" else "held-out masked tokens")
             bar.update(ev, completed=p.done)
         elif p.phase in ("tokenizer", "encode"):
             bar.update(task, info={"tokenizer": "training the tokenizer", "encode": "encoding the corpus"}[p.phase])
@@ -132,7 +140,11 @@ def train_command(
             bar.stop()
     lines = [f"wrote {result.out}: {result.steps} steps, {result.tokens_seen:,} tokens, {result.wall_time_s:.0f} s, "
              f"last training loss {result.loss:.4f}"]
-    if result.valid is not None:
+    if result.valid is not None and objective == "mlm":
+        v = result.valid
+        lines.append(f"held-out {opts.valid}: masked-token top-1 {v.top1:.2%}, top-{v.k} {v.topk:.2%}, loss {v.loss:.4f} "
+                     f"({count(v.tokens, 'masked token')}, mask seed {v.seed})")
+    elif result.valid is not None:
         v = result.valid
         lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
                      f"per word {v.ppl_word:.2f} ({v.tokens:,} tokens, {v.words:,} words)")
@@ -143,13 +155,29 @@ def eval_command(
     file: Path = typer.Argument(..., help="A UTF-8 text to score."),
     model_spec: Optional[str] = ModelOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
+    objective: Optional[str] = typer.Option(None, "--objective", metavar="causal|mlm",
+                                            help="causal: loss and perplexity of the next token; mlm: top-1 and top-5 "
+                                                 "accuracy on masked tokens. Default: what the model was made for."),
 ) -> None:
-    """Held-out loss and perplexity per token and per word of a model on a text."""
+    """Held-out loss and perplexity per token and per word of a model on a text; for a masked-language
+    model (--objective mlm), its top-1 and top-5 accuracy on 15% of the tokens masked with a fixed seed."""
+    from ..errors import UsageError
     from ..train.data import read_text
-    from ..train.evaluate import WORD_PATTERN, evaluate
 
+    if objective not in (None, "causal", "mlm"):
+        raise UsageError(f"--objective must be causal or mlm, got {objective!r}")
     text = read_text(file, "text to score")
     model = load_model(model_spec)
+    mlm = model.config.head == "mlm"
+    objective = objective or ("mlm" if mlm else "causal")
+    if objective == "causal" and not model.config.causal:
+        raise UsageError(f"{model.name} is an encoder: it does not predict the next token; "
+                         "measure it on masked tokens with --objective mlm" if mlm else
+                         f"{model.name} is an encoder without a language-model head; attn eval cannot score it")
+    if objective == "mlm":
+        return _eval_mlm(model, file, text, as_json)
+    from ..train.evaluate import WORD_PATTERN, evaluate
+
     with _progress_bar() as bar:
         task = bar.add_task("eval", total=None, info="")
         result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -163,3 +191,22 @@ def eval_command(
                f"loss per token   {result.loss_token:.4f}\n"
                f"perplexity/token {result.ppl_token:.2f}\n"
                f"perplexity/word  {result.ppl_word:.2f}")
+
+
+def _eval_mlm(model, file: Path, text: str, as_json: bool) -> None:
+    from ..train.mlm import MASK_RATE
+    from ..train.mlm_eval import evaluate_mlm
+
+    with _progress_bar() as bar:
+        task = bar.add_task("eval", total=None, info="masked tokens")
+        result = evaluate_mlm(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        from ..render.json_doc import eval_mlm_doc
+
+        emit_json(eval_mlm_doc(model, str(file), result, MASK_RATE))
+        return
+    echo(f"{model.name} on {file}: {count(result.tokens, 'masked token')} ({MASK_RATE:.0%} of the tokens, "
+         f"all [MASK], seed {result.seed}; context {result.n_ctx})\n"
+         f"top-1 accuracy   {result.top1:.2%}\n"
+         f"top-{result.k} accuracy   {result.topk:.2%}\n"
+         f"loss per masked  {result.loss:.4f}")
