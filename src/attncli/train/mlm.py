@@ -81,14 +81,20 @@ def init_params(config: ModelConfig, rng: np.random.Generator) -> Params:
 
 # ---- forward and backward ---------------------------------------------------------------------
 
-def encode(params: Params, config: ModelConfig, ids: np.ndarray, keep_cache: bool = True) -> tuple[np.ndarray, Cache]:
-    """The last block's vectors [B*T, d] for ids [B, T] (flat: one BLAS call per matmul), and the cache."""
+def encode(params: Params, config: ModelConfig, ids: np.ndarray, positions: np.ndarray,
+           keep_cache: bool = True) -> tuple[np.ndarray, Cache]:
+    """The last block's vectors [M, d] at flat positions [M] of ids [B, T], and the cache.
+
+    Activations are flat, [B*T, d] (one BLAS call per matmul). The last block's attention reads
+    every token, but what follows it (W_O, norms, MLP) only has to run at the M positions the
+    head reads: 15% of the rows, a third less work in a two-block model.
+    """
     B, T = ids.shape
     N = B * T
     H, dh, d, eps = config.n_head, config.d_head, config.d_model, config.norm_eps
     dtype = params["embed.W_E"].dtype
     scale = np.asarray(1.0 / np.sqrt(dh), dtype)
-    cache: Cache = {"ids": ids, "blocks": []}
+    cache: Cache = {"ids": ids, "positions": positions, "blocks": []}
     e = (params["embed.W_E"][ids] + params["pos_embed.W_pos"][:T]).reshape(N, d)  # [N, d]
     x, cache["embed_ln"] = _ln_fwd(e, params["embed_ln.w"], params["embed_ln.b"], eps)  # [N, d]
     for L in range(config.n_layer):
@@ -99,18 +105,20 @@ def encode(params: Params, config: ModelConfig, ids: np.ndarray, keep_cache: boo
         weights = softmax((q @ k.transpose(0, 1, 3, 2)) * scale, axis=-1)  # [B, H, T, T]; nothing hidden
         merged = (weights @ v).transpose(0, 2, 1, 3).reshape(N, d)  # [B, H, T, dh] -> [N, d]
         x_in = x  # [N, d]
+        if L == config.n_layer - 1:  # from here on, only the rows the head reads
+            merged, x = merged[positions], x[positions]  # [M, d] each
         x, ln1 = _ln_fwd(x + (merged @ params[f"{p}.attn.W_O"] + params[f"{p}.attn.b_O"]),
-                         params[f"{p}.ln1.w"], params[f"{p}.ln1.b"], eps)  # [N, d]
-        pre = x @ params[f"{p}.mlp.W_in"] + params[f"{p}.mlp.b_in"]  # [N, m]
-        act, tanh = _gelu_fwd(pre)  # [N, m], [N, m]
-        h1 = x  # [N, d]
+                         params[f"{p}.ln1.w"], params[f"{p}.ln1.b"], eps)  # [R, d]: R = N, or M in the last block
+        pre = x @ params[f"{p}.mlp.W_in"] + params[f"{p}.mlp.b_in"]  # [R, m]
+        act, tanh = _gelu_fwd(pre)  # [R, m], [R, m]
+        h1 = x  # [R, d]
         x, ln2 = _ln_fwd(x + (act @ params[f"{p}.mlp.W_out"] + params[f"{p}.mlp.b_out"]),
-                         params[f"{p}.ln2.w"], params[f"{p}.ln2.b"], eps)  # [N, d]
+                         params[f"{p}.ln2.w"], params[f"{p}.ln2.b"], eps)  # [R, d]
         if keep_cache:
             cache["blocks"].append({"x_in": x_in, "W_qkv": W_qkv, "q": q, "k": k, "v": v, "weights": weights,
                                     "merged": merged, "ln1": ln1, "h1": h1, "pre": pre, "tanh": tanh, "act": act,
                                     "ln2": ln2})
-    return x, cache
+    return x, cache  # [M, d]
 
 
 def head(params: Params, config: ModelConfig, x: np.ndarray, cache: Cache | None = None) -> np.ndarray:
@@ -126,9 +134,8 @@ def head(params: Params, config: ModelConfig, x: np.ndarray, cache: Cache | None
 def forward(params: Params, config: ModelConfig, ids: np.ndarray, positions: np.ndarray,
             keep_cache: bool = True) -> tuple[np.ndarray, Cache]:
     """Logits [M, V] at `positions` [M] (flat indices b * T + t into ids [B, T], each at most once), and the cache."""
-    x, cache = encode(params, config, ids, keep_cache)  # [N, d]
-    cache["positions"] = positions
-    return head(params, config, x[positions], cache if keep_cache else None), cache  # [M, V]
+    x, cache = encode(params, config, ids, positions, keep_cache)  # [M, d]
+    return head(params, config, x, cache if keep_cache else None), cache  # [M, V]
 
 
 def backward(params: Params, config: ModelConfig, cache: Cache, dlogits: np.ndarray) -> Params:
@@ -147,23 +154,26 @@ def backward(params: Params, config: ModelConfig, cache: Cache, dlogits: np.ndar
     dpre = _gelu_bwd(cache["head_pre"], cache["head_tanh"], dact)  # [M, d]
     grads["mlm.W"] = cache["head_x"].T @ dpre  # [d, d]
     grads["mlm.b"] = dpre.sum(axis=0)  # [d]
-    dx = np.zeros((N, d), dtype=dtype)  # [N, d]; only the scored positions get a gradient from the head
-    dx[cache["positions"]] = dpre @ params["mlm.W"].T
+    dx = dpre @ params["mlm.W"].T  # [M, d]: the last block's output at the scored positions
+    rows = cache["positions"]  # [M]
     for L in reversed(range(config.n_layer)):
         p, c = f"blocks.{L}", cache["blocks"][L]
-        # x = LN2(h1 + gelu(h1 @ W_in + b_in) @ W_out + b_out)
-        ds, grads[f"{p}.ln2.w"], grads[f"{p}.ln2.b"] = _ln_bwd(dx, c["ln2"])  # [N, d]
+        # x = LN2(h1 + gelu(h1 @ W_in + b_in) @ W_out + b_out); [M, d] rows in the last block, [N, d] below
+        ds, grads[f"{p}.ln2.w"], grads[f"{p}.ln2.b"] = _ln_bwd(dx, c["ln2"])  # [R, d]
         grads[f"{p}.mlp.W_out"] = c["act"].T @ ds  # [m, d]
         grads[f"{p}.mlp.b_out"] = ds.sum(axis=0)  # [d]
-        dpre = _gelu_bwd(c["pre"], c["tanh"], ds @ params[f"{p}.mlp.W_out"].T)  # [N, m]
+        dpre = _gelu_bwd(c["pre"], c["tanh"], ds @ params[f"{p}.mlp.W_out"].T)  # [R, m]
         grads[f"{p}.mlp.W_in"] = c["h1"].T @ dpre  # [d, m]
         grads[f"{p}.mlp.b_in"] = dpre.sum(axis=0)  # [m]
-        dh1 = ds + dpre @ params[f"{p}.mlp.W_in"].T  # [N, d]
+        dh1 = ds + dpre @ params[f"{p}.mlp.W_in"].T  # [R, d]
         # h1 = LN1(x_in + merge(softmax(q k^T / sqrt(dh)) v) @ W_O + b_O), q, k, v from x_in
-        ds, grads[f"{p}.ln1.w"], grads[f"{p}.ln1.b"] = _ln_bwd(dh1, c["ln1"])  # [N, d]
+        ds, grads[f"{p}.ln1.w"], grads[f"{p}.ln1.b"] = _ln_bwd(dh1, c["ln1"])  # [R, d]
         grads[f"{p}.attn.W_O"] = c["merged"].T @ ds  # [d, d]
         grads[f"{p}.attn.b_O"] = ds.sum(axis=0)  # [d]
-        dz = (ds @ params[f"{p}.attn.W_O"].T).reshape(B, T, H, dh).transpose(0, 2, 1, 3)  # [B, H, T, dh]
+        dmerged = ds @ params[f"{p}.attn.W_O"].T  # [R, d]
+        if L == config.n_layer - 1:  # back to every row: the other tokens' keys and values were read
+            dmerged, ds = _scatter(dmerged, rows, N), _scatter(ds, rows, N)  # [N, d] each
+        dz = dmerged.reshape(B, T, H, dh).transpose(0, 2, 1, 3)  # [B, H, T, dh]
         w = c["weights"]  # [B, H, T, T]
         dw = dz @ c["v"].transpose(0, 1, 3, 2)  # [B, H, T, T]
         dv = w.transpose(0, 1, 3, 2) @ dz  # [B, H, T, dh]
@@ -183,6 +193,13 @@ def backward(params: Params, config: ModelConfig, cache: Cache, dlogits: np.ndar
     np.add.at(dW_E, cache["ids"].reshape(-1), de)  # [V, d]
     grads["embed.W_E"] = dW_E
     return grads
+
+
+def _scatter(rows_values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """[M, d] values at distinct rows -> [n, d], zero elsewhere."""
+    out = np.zeros((n, rows_values.shape[1]), dtype=rows_values.dtype)  # [n, d]
+    out[rows] = rows_values
+    return out
 
 
 def loss_and_grads(params: Params, config: ModelConfig, ids: np.ndarray, positions: np.ndarray,
