@@ -96,7 +96,12 @@ def evaluate_mlm(model: Model, text: str, batch: int = 32, seed: int = EVAL_SEED
     if model.config.head != "mlm":
         raise UsageError(f"{model.name} has no masked-LM head: it cannot fill in a [MASK]; "
                          "score a next-token model with attn eval without --objective mlm")
-    data = mask_text(model, text, seed)
+    return score(model, mask_text(model, text, seed), batch, progress)
+
+
+def score(model: Model, data: MaskedSet, batch: int = 32,
+          progress: Callable[[int, int], None] | None = None) -> MaskedResult:
+    """Top-1, top-5 and loss of `model` on the masked windows `data`."""
     if not sum(p.shape[0] for p in data.positions):
         raise UsageError("the text gives no tokens to mask; give a longer text")
     total = sum(g.shape[0] for g in data.masked)
@@ -121,7 +126,7 @@ def evaluate_mlm(model: Model, text: str, batch: int = 32, seed: int = EVAL_SEED
         raise ModelError(f"{model.name}: the model gives non-finite log-likelihoods on this text; its weights are broken, "
                          "retrain or restore them")
     return MaskedResult(tokens=scored, top1=hits1 / scored, topk=hitsk / scored, loss=nll / scored,
-                        n_ctx=model.config.n_ctx, seed=seed)
+                        n_ctx=model.config.n_ctx, seed=data.seed)
 
 
 class CountBaseline:
@@ -165,9 +170,10 @@ class CountBaseline:
                 out.append(t)
         return out
 
-    def evaluate(self, data: MaskedSet, see_masked_neighbours: bool = False) -> MaskedResult:
+    def evaluate(self, data: MaskedSet, see_masked_neighbours: bool = False, right: bool = True) -> MaskedResult:
         """Top-1 and top-k on the masked windows; a neighbour that is [MASK] (or [CLS], or past the
-        window) is unknown, unless `see_masked_neighbours` hands it the original token."""
+        window) is unknown, unless `see_masked_neighbours` hands it the original token. Without
+        `right`, the next token is never read: a left-only bigram."""
         hidden = {data.specials.mask, data.specials.cls}
         hits1 = hitsk = n = 0
         for inp, orig, pos in zip(data.masked, data.original, data.positions):
@@ -176,7 +182,7 @@ class CountBaseline:
             for p in pos.tolist():
                 t = p % T
                 prev = int(view[p - 1]) if t > 0 and int(view[p - 1]) not in hidden else None
-                nxt = int(view[p + 1]) if t < T - 1 and int(view[p + 1]) not in hidden else None
+                nxt = int(view[p + 1]) if right and t < T - 1 and int(view[p + 1]) not in hidden else None
                 guess = self.predict(prev, nxt)
                 target = int(orig.reshape(-1)[p])
                 hits1 += guess[0] == target
