@@ -75,7 +75,7 @@ def load(spec: str | os.PathLike | None = None) -> Model:
         known = ", ".join(registry.KNOWN)
         raise ModelError(f"{path}: no such file or directory; pass --model with a model directory, a .gguf file, "
                          f"a known model name ({known}) or org/name of a model in the Hugging Face cache, "
-                         "or leave --model out for the bundled model")
+                         f"or leave --model out for the bundled model ({BUNDLED_MLM} for its masked-language one)")
     return load_path(path)
 
 
