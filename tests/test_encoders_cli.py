@@ -248,5 +248,12 @@ def test_eval_refuses_an_encoder_in_one_line(enc, tmp_path, which) -> None:
     text = tmp_path / "t.txt"
     text.write_text("she sat on the river bank. he took money from the bank.\n")
     b = enc("bert")
-    run = attn("runner", ["eval", str(text), "-m", str(b.mlm if which == "mlm" else b.bare)])
-    assert run.code == 2 and run.stdout == "" and "no next-token perplexity" in assert_one_error_line(run)
+    if which == "mlm":  # a masked-LM is scored on masked tokens (its default objective); never on the next token
+        scored = ok(attn("runner", ["eval", str(text), "-m", str(b.mlm)]))
+        assert "masked token" in scored.stdout and "top-1 accuracy" in scored.stdout
+        run = attn("runner", ["eval", str(text), "-m", str(b.mlm), "--objective", "causal"])
+        says = "measure it on masked tokens with --objective mlm"
+    else:
+        run = attn("runner", ["eval", str(text), "-m", str(b.bare)])
+        says = "encoder without a language-model head; attn eval cannot score it"
+    assert run.code == 2 and run.stdout == "" and says in assert_one_error_line(run)

@@ -50,14 +50,6 @@ def check_predicts(model: Model, generate: int = 0) -> None:
                          f"model that fills in {MASK_ALIAS} instead: leave out --generate")
 
 
-def check_next_token(model: Model, command: str) -> None:
-    """Refuse, in one line, a next-token measure (perplexity) on an encoder, which predicts none."""
-    if model.config.is_encoder:
-        what = "a masked-language model" if fills_masks(model) else "a sentence encoder"
-        raise UsageError(f"{command} scores how well a causal model predicts each next token; {model.name} is "
-                         f"{what} (an encoder: every token sees the whole text), so it has no next-token perplexity")
-
-
 def require_masks(model: Model, tokens: list[Token]) -> list[int]:
     """The masks of a text given to a masked-language model; a usage error if it has none."""
     found = mask_indices(model, tokens)

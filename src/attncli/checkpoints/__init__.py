@@ -1,7 +1,8 @@
 """Loaders, one per checkpoint format, in one registry; each validates, never unpickles.
 
 `load(spec)` takes a path or a name and returns a validated Model:
-  None or "bundled"                 the model that ships with attncli
+  None or "bundled"                 the model that ships with attncli (GPT-2-style, next token)
+  "bundled-mlm"                     the masked-language model that ships beside it (BERT-style)
   a known name, e.g. "smollm2"      a model fetched by `attn models pull NAME` (see registry.py)
   a path                            the first format in FORMATS whose `detect` accepts it
   org/name, not a path              that model in the local Hugging Face cache (hf_cache.py)
@@ -22,6 +23,7 @@ from ..errors import ModelError
 from ..model import Model
 
 BUNDLED = "bundled"
+BUNDLED_MLM = "bundled-mlm"  # in sample_weights/mlm/
 
 
 class Format(NamedTuple):
@@ -60,6 +62,8 @@ def load(spec: str | os.PathLike | None = None, max_memory: int | None = None) -
 
     if spec is None or str(spec) == BUNDLED:
         return native.load(bundled_path(), name="bundled")
+    if str(spec) == BUNDLED_MLM:
+        return native.load(bundled_path() / "mlm", name=BUNDLED_MLM)
     path = Path(spec).expanduser()
     if not path.exists():
         from .. import registry
@@ -84,7 +88,7 @@ def load(spec: str | os.PathLike | None = None, max_memory: int | None = None) -
         known = ", ".join(registry.KNOWN)
         raise ModelError(f"{path}: no such file or directory; pass --model with a model directory, a .gguf file, "
                          f"a known model name ({known}) or org/name of a model in the Hugging Face cache, "
-                         "or leave --model out for the bundled model")
+                         f"or leave --model out for the bundled model ({BUNDLED_MLM} for its masked-language one)")
     return load_path(path, max_memory=max_memory)
 
 

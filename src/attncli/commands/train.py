@@ -95,23 +95,31 @@ def train_command(
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float16 for model.safetensors (training is float32)."),
     corpus_license: str = typer.Option("not stated", "--corpus-license", help="The corpus's license, for the model card."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save weights and optimizer state every N steps."),
+    objective: str = typer.Option("causal", "--objective", metavar="causal|mlm",
+                                  help="causal: a byte-level BPE and a GPT-2-style model that predicts the next token; "
+                                       "mlm: a WordPiece vocabulary and a BERT-style encoder that predicts masked tokens."),
     color: str = ColorOpt,
 ) -> None:
-    """Train a byte-level BPE and a GPT-2-style model on a text, in numpy, into a model directory."""
+    """Train a tokenizer and a model on a text, in numpy, into a model directory: GPT-2-style (next token) or BERT-style (--objective mlm)."""
     with ctrl_c_stops_between_steps() as stop:  # first: a Ctrl-C while the trainer loads is not lost
         from ..train.trainer import TrainOptions
 
-        flags = {"--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
+        flags = {"--objective": objective if objective != "causal" else None, "--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
                  "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr, "--seed": seed,
                  "--lowercase": lowercase, "--resume": resume, "--dtype": dtype, "--corpus-license": corpus_license}
         opts = TrainOptions(corpus=corpus, out=out, valid=valid, vocab_size=vocab_size, n_layer=layers, n_head=heads,
                             d_model=d_model, n_ctx=context, steps=steps, batch=batch, lr=lr, seed=seed, lowercase=lowercase,
                             resume=resume, force=force, dtype=dtype, corpus_license=corpus_license,
-                            checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name)
+                            checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name,
+                            objective=objective)
         result = _train_with_progress(opts, stop)
     lines = [f"wrote {result.out}: {result.steps} steps, {result.tokens_seen:,} tokens, {result.wall_time_s:.0f} s, "
              f"last training loss {result.loss:.4f}"]
-    if result.valid is not None:
+    if result.valid is not None and objective == "mlm":
+        v = result.valid
+        lines.append(f"held-out {opts.valid}: masked-token top-1 {v.top1:.2%}, top-{v.k} {v.topk:.2%}, loss {v.loss:.4f} "
+                     f"({count(v.tokens, 'masked token')}, mask seed {v.seed})")
+    elif result.valid is not None:
         v = result.valid
         lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
                      f"per word {v.ppl_word:.2f} ({v.tokens:,} tokens, {v.words:,} words)")
@@ -155,14 +163,19 @@ def eval_command(
     model_spec: Optional[str] = ModelOpt,
     max_memory: Optional[str] = MaxMemoryOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
+    objective: Optional[str] = typer.Option(None, "--objective", metavar="causal|mlm",
+                                            help="causal: loss and perplexity of the next token; mlm: top-1 and top-5 "
+                                                 "accuracy on masked tokens. Default: what the model was made for."),
     color: str = ColorOpt,
 ) -> None:
-    """Held-out loss and perplexity per token and per word of a model on a text."""
+    """Held-out loss and perplexity per token and per word of a model on a text (a masked-LM: top-1 and top-5 accuracy on masked tokens)."""
     from ..train.data import read_text
     from ..train.evaluate import WORD_PATTERN, evaluate
 
-    from ..analysis.masked import check_next_token
+    from ..errors import UsageError
 
+    if objective not in (None, "causal", "mlm"):
+        raise UsageError(f"--objective must be causal or mlm, got {objective!r}")
     if str(file) == "-":
         from .common import read_stdin_text
 
@@ -170,7 +183,14 @@ def eval_command(
     else:
         text = read_text(file, "text to score")
     model = load_model(model_spec, max_memory=max_memory)
-    check_next_token(model, "attn eval")  # an encoder predicts no next token: no perplexity to score
+    mlm = model.config.head == "mlm"
+    objective = objective or ("mlm" if mlm else "causal")
+    if objective == "causal" and not model.config.causal:
+        raise UsageError(f"{model.name} is an encoder: it does not predict the next token; "
+                         "measure it on masked tokens with --objective mlm" if mlm else
+                         f"{model.name} is an encoder without a language-model head; attn eval cannot score it")
+    if objective == "mlm":
+        return _eval_mlm(model, file, text, as_json)
     with _progress_bar() as bar:
         task = bar.add_task("eval", total=None, info="")
         result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -184,3 +204,22 @@ def eval_command(
                f"loss per token   {result.loss_token:.4f}\n"
                f"perplexity/token {result.ppl_token:.2f}\n"
                f"perplexity/word  {result.ppl_word:.2f}")
+
+
+def _eval_mlm(model, file: Path, text: str, as_json: bool) -> None:
+    from ..train.mlm import MASK_RATE
+    from ..train.mlm_eval import evaluate_mlm
+
+    with _progress_bar() as bar:
+        task = bar.add_task("eval", total=None, info="masked tokens")
+        result = evaluate_mlm(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        from ..render.json_doc import eval_mlm_doc
+
+        emit_json(eval_mlm_doc(model, str(file), result, MASK_RATE))
+        return
+    echo(f"{model.name} on {file}: {count(result.tokens, 'masked token')} ({MASK_RATE:.0%} of the tokens, "
+         f"all [MASK], seed {result.seed}; context {result.n_ctx})\n"
+         f"top-1 accuracy   {result.top1:.2%}\n"
+         f"top-{result.k} accuracy   {result.topk:.2%}\n"
+         f"loss per masked  {result.loss:.4f}")

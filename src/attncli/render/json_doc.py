@@ -282,3 +282,20 @@ def eval_doc(model: Model, file: str, result: Any, word_pattern: str) -> dict[st
         "word_pattern": word_pattern,
     })
     return doc
+
+
+def eval_mlm_doc(model: Model, file: str, result: Any, mask_rate: float) -> dict[str, Any]:
+    """attn eval --objective mlm: masked-token accuracy (result is a mlm_eval.MaskedResult)."""
+    doc = envelope("eval-mlm", model)
+    doc.update({
+        "file": file,
+        "masked_tokens": result.tokens,
+        "mask_rate": mask_rate,
+        "mask_seed": result.seed,
+        "top1_accuracy": result.top1,
+        "topk_accuracy": result.topk,
+        "k": result.k,
+        "loss_per_masked_token": result.loss,
+        "context": result.n_ctx,
+    })
+    return doc

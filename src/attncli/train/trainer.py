@@ -1,4 +1,7 @@
-"""train(options, callback): corpus -> BPE -> GPT-2-style model in numpy -> a model directory.
+"""train(options, callback): corpus -> tokenizer -> model in numpy -> a model directory.
+
+The objective (objectives.py) picks the tokenizer, the model and the loss: causal, a byte-level
+BPE and a GPT-2-style decoder (next token); mlm, WordPiece and a BERT-style encoder (masked tokens).
 
 The directory is what `attn explain --model DIR` loads (checkpoints.native), plus
 train_state.safetensors / train_state.json (float32 weights, AdamW moments, step, RNG
@@ -24,12 +27,10 @@ from .. import atomic
 from ..checkpoints import native
 from ..config import ModelConfig
 from ..errors import Interrupted, TrainingError, UsageError, WriteError
-from .evaluate import EvalResult, evaluate
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
-from . import gpt
-from .bpe import train_bpe
-from .data import documents, encode_documents, read_text, sample_batch, windows_at
+from .data import documents, read_text
+from .objectives import OBJECTIVES, Objective
 from .optim import AdamW, clip_grads, lr_at
 
 STATE_FILES = ("train_state.safetensors", "train_state.json")
@@ -62,6 +63,7 @@ class TrainOptions:
     corpus_license: str = "not stated"
     command: str = ""  # the command line, recorded in the card
     name: str = ""
+    objective: str = "causal"  # a key of objectives.OBJECTIVES
 
 
 @dataclass
@@ -85,7 +87,7 @@ class TrainResult:
     loss: float
     wall_time_s: float
     tokens_seen: int
-    valid: EvalResult | None
+    valid: Any  # evaluate.EvalResult (causal) or mlm_eval.MaskedResult (mlm); None without --valid
     card: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,8 +101,11 @@ def _check_options(o: TrainOptions) -> None:
         v = getattr(o, name)
         if not isinstance(v, int) or v < 1:
             raise UsageError(f"{flag} must be a positive integer, got {v!r}")
-    if o.vocab_size < 257:
-        raise UsageError(f"--vocab-size must be at least 257 (256 bytes + <|endoftext|>), got {o.vocab_size}")
+    if o.objective not in OBJECTIVES:
+        raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {o.objective!r}")
+    least, why = OBJECTIVES[o.objective].min_vocab
+    if o.vocab_size < least:
+        raise UsageError(f"--vocab-size must be at least {least} ({why}), got {o.vocab_size}")
     if o.d_model % o.n_head:
         raise UsageError(f"--d-model ({o.d_model}) must be a multiple of --heads ({o.n_head})")
     if not (math.isfinite(o.lr) and o.lr > 0):
@@ -216,21 +221,6 @@ def _read_state(out: Path) -> tuple[dict[str, Any], Params, Params, Params]:
     return doc, params, m, v
 
 
-def _fixed_valid_batch(ids: np.ndarray, n_ctx: int, n: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Up to n windows spread evenly over the validation ids: a cheap, fixed held-out loss."""
-    last = ids.shape[0] - n_ctx - 1
-    starts = np.unique(np.linspace(0, max(last, 0), num=n).astype(np.int64))  # [n]
-    return windows_at(ids, starts, n_ctx)  # [n, T], [n, T]
-
-
-def _valid_loss(params: Params, config: ModelConfig, xv: np.ndarray, yv: np.ndarray, batch: int = 32) -> float:
-    total = 0.0
-    for i in range(0, xv.shape[0], batch):
-        x, y = xv[i:i + batch], yv[i:i + batch]  # [B, T] each
-        total += gpt.nll_sum(params, config, x, y, np.ones(y.shape, dtype=bool))  # every target scored
-    return total / yv.size
-
-
 def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train (or resume) a model as `o` says and write it to o.out; raises UsageError/TrainingError,
     WriteError (a checkpoint could not be written) or Interrupted.
@@ -263,12 +253,16 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
         if stop():
             raise Interrupted(f"interrupted {BEFORE}; nothing was written to {o.out}")
 
+    obj: Objective = OBJECTIVES[o.objective]
     docs = documents(read_text(o.corpus, "corpus"))
     valid_text = read_text(o.valid, "validation file") if o.valid else None
     stop_before_the_first_step()
 
     if o.resume:
         state, params, m, v = _read_state(o.out)
+        saved = state["options"].get("objective", "causal")  # states from before --objective are causal
+        if saved != o.objective:
+            raise UsageError(f"{o.out} was trained with --objective {saved}; resume it with --objective {saved}")
         config = ModelConfig.from_dict(state["model"], source=str(o.out / STATE_FILES[1]))
         tok_json = (o.out / "tokenizer.json").read_text(encoding="utf-8")
         if o.steps <= state["step"]:
@@ -276,18 +270,17 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
         run.last_checkpoint = int(state["step"])
     else:
         emit(Progress("tokenizer"))
-        tok_json = train_bpe(docs, o.vocab_size, o.lowercase)
+        tok_json = obj.train_tokenizer(docs, o.vocab_size, o.lowercase)
         stop_before_the_first_step()
     tokenizer = Tokenizer.from_str(tok_json)
     emit(Progress("encode"))
-    ids = encode_documents(tokenizer, docs)  # [N]
+    ids = obj.encode(tokenizer, docs)  # [N]
     if ids.shape[0] < o.n_ctx + 2:
         raise UsageError(f"{o.corpus}: the corpus gives {ids.shape[0]} tokens, too few for --context {o.n_ctx}; "
                          f"give at least {o.n_ctx + 2} tokens of text or a smaller --context")
     if not o.resume:
-        config = ModelConfig(vocab_size=tokenizer.vocab_size, n_layer=o.n_layer, n_head=o.n_head,
-                             d_model=o.d_model, n_ctx=o.n_ctx)
-    valid_ids = encode_documents(tokenizer, documents(valid_text)) if valid_text else None  # [Nv]
+        config = obj.config(tokenizer, o)
+    valid_ids = obj.encode(tokenizer, documents(valid_text)) if valid_text else None  # [Nv]
     if valid_ids is not None and valid_ids.shape[0] < config.n_ctx + 2:
         raise UsageError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context "
                          f"{config.n_ctx}; give a longer validation text")
@@ -307,18 +300,18 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
             run.create()
         except OSError as e:
             raise WriteError(f"cannot create {o.out} ({e.strerror or e}); choose another --out") from None
-        params = gpt.init_params(config, rng)
+        params = obj.init_params(config, rng)
         start, tokens_seen, wall_before = 0, 0, 0.0
         lowercase = o.lowercase
 
     warmup = o.warmup or min(200, max(1, o.steps // 10))
     eval_every = o.eval_every or max(1, o.steps // 10)
-    xv, yv = _fixed_valid_batch(valid_ids, config.n_ctx) if valid_ids is not None else (None, None)
+    fixed_valid = obj.valid_batch(valid_ids, config, tokenizer) if valid_ids is not None else None
     command = o.command
     if o.resume:  # the card keeps every command the weights came from, in order
         before = native.read_config(o.out)[1].get("card", {}).get("training_command")
         command = f"{before} && {o.command}" if before and o.command else (before or o.command)
-    card = {"provisional": False, "corpus": o.corpus.name, "corpus_license": o.corpus_license,
+    card = {"provisional": False, "objective": o.objective, "corpus": o.corpus.name, "corpus_license": o.corpus_license,
             "training_command": command, "valid_file": o.valid.name if o.valid else None}
     t0 = time.perf_counter()
     run_tokens = 0
@@ -349,8 +342,7 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is caught by the NaN check
         for step in range(start + 1, o.steps + 1):
             run.doing = f"during step {step}"
-            x, y = sample_batch(ids, o.batch, config.n_ctx, rng)  # [B, T], [B, T]
-            loss, grads = gpt.loss_and_grads(params, config, x, y)
+            loss, grads, n_tokens = obj.step(params, config, ids, o.batch, rng, tokenizer)
             norm = clip_grads(grads, o.clip)
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 run.clean_up()
@@ -358,10 +350,10 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
                                     "lower --lr and train again")
             lr = lr_at(step, o.lr, warmup, o.steps)
             opt.update(params, grads, lr)
-            tokens_seen += x.size
-            run_tokens += x.size
-            if xv is not None and (step % eval_every == 0 or step == o.steps):
-                valid_loss = _valid_loss(params, config, xv, yv)
+            tokens_seen += n_tokens
+            run_tokens += n_tokens
+            if fixed_valid is not None and (step % eval_every == 0 or step == o.steps):
+                valid_loss = obj.valid_loss(params, config, fixed_valid)
             elapsed = time.perf_counter() - t0
             emit(Progress("train", step=step, steps=o.steps, loss=loss, lr=lr, tokens_per_s=run_tokens / elapsed,
                           eta_s=elapsed / (step - start) * (o.steps - step),
@@ -382,15 +374,14 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
         # Score the weights as they are shipped: rounded to o.dtype, as model.safetensors holds them.
         shipped = {n: p.astype(o.dtype).astype(np.float32) for n, p in params.items()}
         model = Model(config=config, params=shipped, tokenizer=tokenizer, name=o.name or o.out.name, source=str(o.out))
-        valid = evaluate(model, valid_text, progress=lambda d, t: emit(Progress("eval", done=d, total=t)))
-        card.update(valid_loss_token=round(valid.loss_token, 4), valid_ppl_token=round(valid.ppl_token, 2),
-                    valid_ppl_word=round(valid.ppl_word, 2))
+        valid = obj.evaluate(model, valid_text, lambda d, t: emit(Progress("eval", done=d, total=t)))
+        card.update(obj.card(valid))
     wall = wall_before + time.perf_counter() - t0
-    card = dict(card, description=(f"GPT-2-style model, {config.n_layer} layers, {config.n_head} heads, d_model {config.d_model}, "
-                                   f"context {config.n_ctx}, {config.vocab_size}-token byte-level BPE"
-                                   f"{' (lowercased input)' if lowercase else ''}, trained in numpy by attn train on {o.corpus.name}"),
+    card = dict(card, description=(obj.describe.format(**config.to_dict())
+                                   + f"{' (lowercased input)' if lowercase else ''}, trained in numpy by attn train on {o.corpus.name}"),
                 trained_by="attncli attn train (numpy, hand-written backward pass, AdamW)")
-    card.setdefault("valid_loss_token", None)
+    if o.objective == "causal":
+        card.setdefault("valid_loss_token", None)
     card.update(steps=o.steps, tokens_seen=tokens_seen, wall_time_s=round(wall, 1))
     run.doing = "while saving the trained model"
     checkpoint(o.steps, dict(state_doc(o.steps), wall_time_s=wall), card)
