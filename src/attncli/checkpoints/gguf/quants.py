@@ -515,5 +515,10 @@ def scales_finite(raw: np.ndarray, type_id: int) -> bool:
     if qt.scales is None:
         return True
     blocks = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, qt.type_size)  # [n_blocks, type_size]
+    if isinstance(qt.scales, partial) and qt.scales.func is _fp16_fields:  # plain float16 fields: read their bits
+        for at in qt.fp16_at:  # a float16 is inf or NaN when its five exponent bits are all ones: 0x7C of its high byte
+            if (np.bitwise_and(blocks[:, at + 1], 0x7C) == 0x7C).any():  # [n_blocks], no copy of the fields
+                return False
+        return True
     scales = qt.scales(blocks).astype(np.float32)  # [n_blocks, k]
     return bool((np.abs(scales) <= qt.scale_limit).all())  # False for NaN and inf too

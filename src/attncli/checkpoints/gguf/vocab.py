@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ModelError
-from . import spm_merges
+from .spm import ScoreMerges
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -388,23 +388,6 @@ def _merges(meta: Mapping[str, Any], vocab: dict[str, int], source: str) -> list
     return pairs
 
 
-def _score_merges(scores: Any, vocab: dict[str, int]) -> list[tuple[str, str]]:
-    """llm_tokenizer_spm joins the adjacent pair whose join is the best-scoring token: as BPE merges.
-
-    Every split of a token into two tokens is a merge, ranked by the joined token's score.
-    llama.cpp breaks score ties by position, leftmost first, which `tokenizers` cannot do
-    across ranks; the ties in Llama's vocabulary are its "▁▁..." space runs, and ranking the
-    longer left part first grows the leftmost piece of a run the way llama.cpp does.
-    """
-    ranked = []
-    for t, i in vocab.items():
-        for k in range(1, len(t)):
-            if t[:k] in vocab and t[k:] in vocab:
-                ranked.append((-float(scores[i]), -k, i, t[:k], t[k:]))
-    ranked.sort()
-    return [(a, b) for *_, a, b in ranked]
-
-
 def _added(backend: Any, tokens: list[str], attrs: list[int]) -> None:
     """llama.cpp's special tokens (control, user-defined, unknown) are cut out of the raw text
     before any other step; `tokenizers` does the same with added tokens that skip normalization."""
@@ -481,8 +464,11 @@ def _needs_bytes(vocab: dict[str, int], source: str) -> None:
 
 
 def _spm(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], source: str) -> Any:
+    """llm_tokenizer_spm: spm.py's ScoreMerges joins the best-scoring adjacent pair as llama.cpp does,
+    on the text itself; a BPE with no merges (ignore_merges: each piece is a token) behind it only
+    maps pieces to ids and spells characters the vocabulary lacks as bytes."""
     from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import normalizers
+    from tokenizers import normalizers, pre_tokenizers
     from tokenizers.models import BPE
 
     scores = meta.get("tokenizer.ggml.scores")
@@ -490,8 +476,10 @@ def _spm(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], sour
         have = "is missing" if scores is None else f"has {len(scores)} entries for {len(tokens)} tokens"
         raise ModelError(f"{source}: tokenizer.ggml.scores {have}; a SentencePiece vocabulary needs one score per token")
     _needs_bytes(vocab, source)
-    backend = HFTokenizer(BPE(vocab=vocab, merges=spm_merges.merges(tokens, scores), fuse_unk=False,  # = _score_merges, cached
-                              byte_fallback=True))
+    backend = HFTokenizer(BPE(vocab=vocab, merges=[], fuse_unk=False, byte_fallback=True, ignore_merges=True))
+    score_list = [float(x) for x in scores[:len(tokens)]] if isinstance(scores, list) else \
+        scores[:len(tokens)].astype(float).tolist()
+    backend.pre_tokenizer = pre_tokenizers.PreTokenizer.custom(ScoreMerges(vocab, score_list))
     # llama.cpp puts a space before the text and after every special token: `tokenizers`
     # normalizes each stretch between added tokens separately, so Prepend does both
     add_space_prefix = _bool(meta, "tokenizer.ggml.add_space_prefix", True, source)
