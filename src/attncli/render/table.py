@@ -258,8 +258,10 @@ def generation_table(steps: list[dict[str, Any]], layer: int, head: int | str, t
                   "of the position that chose the token")
 def mask_title(index: int, tokens: list[Token], n: int, j: int) -> str:
     """'Fillers for the mask at token 4, between "not" and "spinach"' (with 'mask 2 of 3' when several)."""
-    def near(i: int) -> str | None:
-        return token_label(tokens[i]) if 0 <= i < len(tokens) and not tokens[i].special else None
+    def near(i: int) -> str | None:  # the neighbouring word as the input spells it ("spinach", not its piece "spin")
+        if not 0 <= i < len(tokens) or tokens[i].special:
+            return None
+        return printable(tokens[i].word_text) if tokens[i].word_text else token_label(tokens[i])
 
     before, after = near(index - 1), near(index + 1)
     where = (f', between "{before}" and "{after}"' if before and after else f', after "{before}"' if before
