@@ -17,6 +17,7 @@ from attncli.checkpoints.gguf import vocab as gguf_vocab
 from attncli.checkpoints.gguf.reader import read_header
 from attncli.checkpoints.gguf.vocab import PRE_TYPES, build_vocab
 from attncli.errors import ModelError
+from attncli.tokenizer import byte_level_alphabet
 
 # Every vocabulary in the sdist: None if build_vocab must reproduce it, else what its refusal names.
 VOCABS: dict[str, str | None] = {
@@ -232,7 +233,8 @@ def test_character_classes_are_llama_cpps() -> None:
 
 def tiny_gpt2(**changes: Any) -> dict[str, Any]:
     """A byte-level BPE with the 256 byte tokens and three merges that make " the"."""
-    tokens = list(gguf_vocab._byte_level_alphabet()) + ["Ġt", "he", "Ġthe", "<|endoftext|>"]
+    alphabet = byte_level_alphabet()
+    tokens = [alphabet[b] for b in range(256)] + ["Ġt", "he", "Ġthe", "<|endoftext|>"]
     meta = {"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "gpt-2", "tokenizer.ggml.tokens": tokens,
             "tokenizer.ggml.token_type": np.array([1] * 259 + [3], dtype=np.int32),
             "tokenizer.ggml.merges": ["Ġ t", "h e", "Ġt he"]}

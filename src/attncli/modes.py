@@ -110,17 +110,8 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
     if c.truncated:
         parts.append(Text(f"(the text was cut to its last {len(c.tokens)} tokens to fit the context)", style="yellow"))
     T = len(c.tokens)
-    encoder = c.model.config.is_encoder
     first = rt.first_shown([token_label(t) for t in c.tokens], width)  # one window for every table
-    if c.window is not None or (first and c.token is None and T <= LONG):  # a slice of the matrix
-        a, b = window_span(c.window, T) if c.window is not None else (first, T)
-        listed = (a, b) if c.window is not None else (0, T)  # a short text lists all its tokens
-        parts += [Text(""), rt.tokens_table(c.tokens, *listed), Text(""),
-                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=a, last=b,
-                                     encoder=encoder), Text(""),
-                  rt.vectors_table(view, c.tokens, c.dims, width=width, first=a, last=b), Text(""),
-                  rt.readout_table(read, c.tokens, c.model.tokenizer, first=a, last=b), Text("")]
-    elif first or c.token is not None:  # too long for the matrix: where the chosen queries look
+    if c.window is None and (c.token is not None or (first and T > LONG)):  # where the chosen queries look
         from .analysis.steps import resolve_token
 
         queries = [resolve_token(c.token, c.tokens)] if c.token is not None else list(range(max(0, T - 3), T))
@@ -129,11 +120,14 @@ def _table_rich(result: Any, c: Context, width: int) -> Renderable:
                   rt.focus_table(view, c.tokens, queries), Text(""),
                   rt.vectors_table(view, c.tokens, c.dims, width=width, rows=queries), Text(""),
                   rt.readout_table(read, c.tokens, c.model.tokenizer, rows=queries), Text("")]
-    else:
-        parts += [Text(""), rt.tokens_table(c.tokens), Text(""),
-                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=0, encoder=encoder), Text(""),
-                  rt.vectors_table(view, c.tokens, c.dims, width=width), Text(""),
-                  rt.readout_table(read, c.tokens, c.model.tokenizer), Text("")]
+    else:  # the matrix: all of it, the slice --window names, or the last tokens that fit the width
+        a, b = window_span(c.window, T) if c.window is not None else (first, T)
+        listed = (a, b) if c.window is not None else (0, T)  # without --window every token is listed
+        parts += [Text(""), rt.tokens_table(c.tokens, *listed), Text(""),
+                  rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=a, last=b,
+                                     encoder=c.model.config.is_encoder), Text(""),
+                  rt.vectors_table(view, c.tokens, c.dims, width=width, first=a, last=b), Text(""),
+                  rt.readout_table(read, c.tokens, c.model.tokenizer, first=a, last=b), Text("")]
     parts += _outcome(c, preds, fills)
     return Group(*parts)
 

