@@ -45,14 +45,15 @@ class Terminal:
             self._tmux("send-keys", key)
             time.sleep(0.15)
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
+        """The screen once every one of `texts` is on it at the same time (a frame can be caught half drawn)."""
         end = time.monotonic() + timeout
         while True:
             shown = self.screen()
-            if text in shown:
+            if all(text in shown for text in texts):
                 return shown
             if time.monotonic() > end:
-                raise AssertionError(f"{text!r} did not appear on the screen:\n{shown}")
+                raise AssertionError(f"{texts!r} did not all appear on the screen:\n{shown}")
             time.sleep(0.1)
 
     def close(self) -> None:
@@ -77,11 +78,11 @@ def terminal(tmp_path):
 
 def test_keys_move_the_view_and_q_quits(terminal):
     t = terminal(["view", TEXT])
-    shown = t.wait_for('query 5 "##ach"')
+    shown = t.wait_for('query 5 "##ach"', "layer 1 · head 3", "i do not like spin ##ach", "←→ query")
     assert "layer 1 · head 3" in shown and "i do not like spin ##ach" in shown
     assert shown.splitlines()[-1].strip().startswith("←→ query")  # the keys' line is the last of 24
     t.keys("Left")
-    assert "▶ 4 spin" in t.wait_for('query 4 "spin"')
+    assert "▶ 4 spin" in t.wait_for('query 4 "spin"', "▶ 4 spin")
     t.keys("Up")
     t.wait_for("layer 0 · head 3")
     t.keys("]")  # after the last head, the mean of heads
@@ -91,7 +92,7 @@ def test_keys_move_the_view_and_q_quits(terminal):
     t.keys("m")
     t.wait_for("layer 0 · mean of heads")
     t.keys("p")
-    assert "' again'" in t.wait_for("next token after 'i do not")  # the bundled model's likeliest
+    assert "' again'" in t.wait_for("next token after 'i do not", "' again'")  # the bundled model's likeliest
     t.keys("?")
     t.wait_for("attn view: keys")
     t.keys("Escape")
@@ -103,7 +104,7 @@ def test_keys_move_the_view_and_q_quits(terminal):
 
 def test_without_color_the_screen_has_no_color(terminal):
     t = terminal(["view", TEXT, "--token", "not"], env={"NO_COLOR": "1"})
-    t.wait_for('query 2 "not"')
+    t.wait_for('query 2 "not"', "i do not like spin ##ach")
     raw = t.screen(escapes=True)
     sgr = re.findall(r"\x1b\[([0-9;]*)m", raw)
     assert sgr, "tmux reports the attributes it shows"
@@ -120,7 +121,7 @@ def test_stepping_through_a_generation(terminal):
     t = terminal(["view", TEXT, "-g", "3"])
     t.wait_for("step 1/3")
     t.keys("n")
-    shown = t.wait_for("step 2/3")
+    shown = t.wait_for("step 2/3", 'query 6 "."', "step 2 of 3 · greedy")
     assert 'query 6 "."' in shown and "step 2 of 3 · greedy" in shown
     t.keys("q")
     assert "exit code 0" in t.wait_for("exit code")
