@@ -175,7 +175,7 @@ def eval_command(
     from ..errors import UsageError
 
     if objective not in (None, "causal", "mlm"):
-        raise UsageError(f"--objective must be causal or mlm, got {objective!r}")
+        raise UsageError(f"--objective must be one of causal, mlm, got {objective!r}")
     if str(file) == "-":
         from .common import read_stdin_text
 
