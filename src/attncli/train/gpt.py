@@ -151,6 +151,27 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
     return float(nll.mean()), grad.reshape(B, T, V)  # [B, T, V]
 
 
+
+def attention_bwd(dz: np.ndarray, c: dict[str, np.ndarray], x_in: np.ndarray, scale: float, grads: Params,
+                  p: str) -> np.ndarray:
+    """Back through z = softmax(q k^T * scale) v with q, k, v = x_in @ W_qkv + b_qkv (cache `c`: q, k, v,
+    weights, W_qkv): writes blocks' W_Q/K/V and b_Q/K/V gradients under `p` into `grads`, returns d x_in.
+    dz [B, H, T, dh]; x_in [N, d] with N = B*T. Masked cells have weight 0, so they pass no gradient."""
+    N, d = x_in.shape
+    w = c["weights"]  # [B, H, T, T]
+    dw = dz @ c["v"].transpose(0, 1, 3, 2)  # [B, H, T, T]
+    dv = w.transpose(0, 1, 3, 2) @ dz  # [B, H, T, dh]
+    dscores = w * (dw - (dw * w).sum(axis=-1, keepdims=True)) * scale  # [B, H, T, T]: softmax's backward
+    dq = dscores @ c["k"]  # [B, H, T, dh]
+    dk = dscores.transpose(0, 1, 3, 2) @ c["q"]  # [B, H, T, dh]
+    dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(N, 3 * d)  # [N, 3d]
+    dW_qkv = x_in.T @ dqkv  # [d, 3d]
+    db_qkv = dqkv.sum(axis=0)  # [3d]
+    for i, name in enumerate("QKV"):
+        grads[f"{p}.attn.W_{name}"] = dW_qkv[:, i * d:(i + 1) * d]  # [d, d]
+        grads[f"{p}.attn.b_{name}"] = db_qkv[i * d:(i + 1) * d]  # [d]
+    return dqkv @ c["W_qkv"].T  # [N, d]
+
 def backward(params: Params, config: ModelConfig, cache: Cache, dlogits: np.ndarray) -> Params:
     """Gradients of every parameter from dloss/dlogits [B, T, V]; names as in `param_shapes`."""
     B, T, V = dlogits.shape
@@ -179,19 +200,7 @@ def backward(params: Params, config: ModelConfig, cache: Cache, dlogits: np.ndar
         grads[f"{p}.attn.W_O"] = c["merged"].T @ dx  # [d, d]
         grads[f"{p}.attn.b_O"] = dx.sum(axis=0)  # [d]
         dz = (dx @ params[f"{p}.attn.W_O"].T).reshape(B, T, H, dh).transpose(0, 2, 1, 3)  # [B, H, T, dh]
-        w = c["weights"]  # [B, H, T, T]
-        dw = dz @ c["v"].transpose(0, 1, 3, 2)  # [B, H, T, T]
-        dv = w.transpose(0, 1, 3, 2) @ dz  # [B, H, T, dh]
-        dscores = w * (dw - (dw * w).sum(axis=-1, keepdims=True)) * scale  # [B, H, T, T]; hidden cells have w == 0
-        dq = dscores @ c["k"]  # [B, H, T, dh]
-        dk = dscores.transpose(0, 1, 3, 2) @ c["q"]  # [B, H, T, dh]
-        dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(N, 3 * d)  # [N, 3d]
-        dW_qkv = c["h1"].T @ dqkv  # [d, 3d]
-        db_qkv = dqkv.sum(axis=0)  # [3d]
-        for i, name in enumerate("QKV"):
-            grads[f"{p}.attn.W_{name}"] = dW_qkv[:, i * d:(i + 1) * d]  # [d, d]
-            grads[f"{p}.attn.b_{name}"] = db_qkv[i * d:(i + 1) * d]  # [d]
-        dh1 = dqkv @ c["W_qkv"].T  # [N, d]
+        dh1 = attention_bwd(dz, c, c["h1"], scale, grads, p)  # [N, d]
         dln, grads[f"{p}.ln1.w"], grads[f"{p}.ln1.b"] = _ln_bwd(dh1, c["ln1"])  # [N, d]
         dx = dx + dln  # [N, d]
     grads["pos_embed.W_pos"] = np.zeros_like(params["pos_embed.W_pos"])  # [n_ctx, d]

@@ -22,7 +22,7 @@ from ..config import ModelConfig, param_shapes
 from ..errors import TrainingError
 from ..model import Params
 from ..numerics import log_softmax, softmax
-from .gpt import _gelu_bwd, _gelu_fwd, _ln_bwd, _ln_fwd, cross_entropy, fused_qkv
+from .gpt import _gelu_bwd, _gelu_fwd, _ln_bwd, _ln_fwd, attention_bwd, cross_entropy, fused_qkv
 
 Cache = dict[str, Any]
 MASK_RATE = 0.15  # of a window's ordinary tokens, chosen for the loss
@@ -174,19 +174,7 @@ def backward(params: Params, config: ModelConfig, cache: Cache, dlogits: np.ndar
         if L == config.n_layer - 1:  # back to every row: the other tokens' keys and values were read
             dmerged, ds = _scatter(dmerged, rows, N), _scatter(ds, rows, N)  # [N, d] each
         dz = dmerged.reshape(B, T, H, dh).transpose(0, 2, 1, 3)  # [B, H, T, dh]
-        w = c["weights"]  # [B, H, T, T]
-        dw = dz @ c["v"].transpose(0, 1, 3, 2)  # [B, H, T, T]
-        dv = w.transpose(0, 1, 3, 2) @ dz  # [B, H, T, dh]
-        dscores = w * (dw - (dw * w).sum(axis=-1, keepdims=True)) * scale  # [B, H, T, T]
-        dq = dscores @ c["k"]  # [B, H, T, dh]
-        dk = dscores.transpose(0, 1, 3, 2) @ c["q"]  # [B, H, T, dh]
-        dqkv = np.stack([dq, dk, dv]).transpose(1, 3, 0, 2, 4).reshape(N, 3 * d)  # [N, 3d]
-        dW_qkv = c["x_in"].T @ dqkv  # [d, 3d]
-        db_qkv = dqkv.sum(axis=0)  # [3d]
-        for i, name in enumerate("QKV"):
-            grads[f"{p}.attn.W_{name}"] = dW_qkv[:, i * d:(i + 1) * d]  # [d, d]
-            grads[f"{p}.attn.b_{name}"] = db_qkv[i * d:(i + 1) * d]  # [d]
-        dx = ds + dqkv @ c["W_qkv"].T  # [N, d]: the residual path and the path through Q, K and V
+        dx = ds + attention_bwd(dz, c, c["x_in"], scale, grads, p)  # [N, d]: the residual path and through Q, K, V
     de, grads["embed_ln.w"], grads["embed_ln.b"] = _ln_bwd(dx, cache["embed_ln"])  # [N, d]
     grads["pos_embed.W_pos"] = np.zeros_like(params["pos_embed.W_pos"])  # [n_ctx, d]
     grads["pos_embed.W_pos"][:T] = de.reshape(B, T, d).sum(axis=0)
