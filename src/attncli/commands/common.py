@@ -70,6 +70,13 @@ def error_line(message: str) -> None:
     typer.echo(f"{PROG}: error: {printable(' '.join(str(message).split()))}", err=True)
 
 
+def warning_line(message: str) -> None:
+    """A warning: one line on stderr, "attn: warning: ...", whatever the message held."""
+    from ..labels import printable
+
+    typer.echo(f"{PROG}: warning: {printable(' '.join(str(message).split()))}", err=True)
+
+
 def interrupted_line(message: str, line_is_clear: bool = False) -> None:
     """Ctrl-C's one line on stderr, "attn: interrupted ...". On a terminal it starts on a new
     line: the cursor is after the ^C the terminal echoed, or after a prompt such as text>
@@ -194,6 +201,7 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
     with those heads ablated in every forward pass."""
     from ..checkpoints import load
 
+    warn_if_changed(spec)
     model = load(spec, max_memory=max_memory)
     if ablate is None:
         if ablate_mode != "zero":
@@ -202,6 +210,20 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
     from ..analysis.ablation import ablate as ablated, parse_heads
 
     return ablated(model, parse_heads(ablate, model.config), ablate_mode)
+
+
+def warn_if_changed(spec: Optional[str]) -> None:
+    """A pulled model about to be used that is not as its sha256 check left it (its size or
+    modification time differ, or it has no record): one warning line, before it is loaded."""
+    from .. import registry
+
+    entry = registry.named(spec)
+    if entry is None or not registry.is_present(entry):  # not a pulled model's name, or not there: load says so
+        return
+    why = registry.unverified(entry)
+    if why is not None:
+        warning_line(f"{entry.name} ({registry.model_path(entry)}) {why}; it may not be the model it should be: "
+                     f"check it with attn models verify {entry.name}")
 
 
 def noted(model, renderable: Any) -> Any:

