@@ -34,6 +34,13 @@ def test_list_table_says_how_to_pull(tmp_path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("command", ["pull", "list", "verify", "rm"])
+def test_help_says_where_the_cache_is(how: str, command: str) -> None:
+    run = ok(attn(how, ["models", command, "--help"], env={"COLUMNS": "400"}))
+    assert "$ATTN_CACHE if it is set, else $XDG_CACHE_HOME/attncli, else ~/.cache/attncli" in run.stdout
+
+
+@pytest.mark.parametrize("how", HOWS)
 def test_pull_unknown_name_is_a_usage_error(tmp_path: Path, how: str) -> None:
     run = attn(how, ["models", "pull", "nope"], env={"ATTN_CACHE": str(tmp_path)})
     assert run.code == 2 and run.stdout == ""

@@ -13,8 +13,14 @@ from typing import Any, Optional
 from ..labels import printable
 from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console
 
-models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them, verify them, remove them.",
-                         no_args_is_help=True)
+
+
+CACHE_HELP = ("The cache is the folder $ATTN_CACHE if it is set, else $XDG_CACHE_HOME/attncli, else ~/.cache/attncli "
+              "(attn models list names it); each model is kept in its models/NAME.")
+
+
+models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them, verify them, remove them.\n\n"
+                              + CACHE_HELP, no_args_is_help=True)
 JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 
 
@@ -48,9 +54,8 @@ def _license_file(entry) -> str | None:
     return str(path) if path is not None and path.is_file() else None
 
 
-@models_app.command("list")
+@models_app.command("list", help="Known models: whether each is pulled, where it is kept and its size.\n\n" + CACHE_HELP)
 def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
-    """Known models: whether each is pulled, where it is kept and its size."""
     from .. import registry
     from ..render.json_doc import envelope
 
@@ -88,13 +93,13 @@ def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
     show(Group(Text(f"Models known by name (cache: {printable(str(registry.cache_dir()))})", style="italic"), table))
 
 
-@models_app.command("pull")
+@models_app.command("pull", help="Download a known model into the cache (checked against its sha256), then use it with "
+                                 "-m NAME.\n\n" + CACHE_HELP)
 def pull_command(
     name: str = typer.Argument(..., help="A known model's name (see attn models list), e.g. smollm2."),
     force: bool = typer.Option(False, "--force", help="Download again even if the model is already there."),
     color: str = ColorOpt,
 ) -> None:
-    """Download a known model into the cache (checked against its sha256), then use it with -m NAME."""
     from .. import registry
 
     entry = registry.get(name)
@@ -134,13 +139,13 @@ def _todo(checked) -> str:
     return f"attn models pull {name} --force" if checked.state == "mismatch" else f"attn models pull {name}"
 
 
-@models_app.command("verify")
+@models_app.command("verify", help="Hash pulled models again against their pinned sha256; exit 1 if one does not "
+                                     "match or is missing.\n\n" + CACHE_HELP)
 def verify_command(
     name: Optional[str] = typer.Argument(None, help="A known model's name; without it, every model in the cache."),
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
-    """Hash pulled models again against their pinned sha256; exit 1 if one does not match or is missing."""
     from .. import registry
     from ..errors import ModelError
 
@@ -177,13 +182,13 @@ def verify_command(
                          + ", ".join(_todo(c) for c in bad))
 
 
-@models_app.command("rm")
+@models_app.command("rm", help="Remove a pulled model from the cache: its file, its sha256 record and its license "
+                                 "text.\n\n" + CACHE_HELP)
 def rm_command(
     name: str = typer.Argument(..., help="A known model's name (see attn models list), e.g. smollm2."),
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
-    """Remove a pulled model from the cache: its file, its sha256 record and its license text."""
     from .. import registry
 
     entry = registry.get(name)
