@@ -31,6 +31,8 @@ def test_list_json_on_an_empty_cache(tmp_path: Path, how: str) -> None:
 def test_list_table_says_how_to_pull(tmp_path: Path, how: str) -> None:
     run = ok(attn(how, ["models", "list"], env={"ATTN_CACHE": str(tmp_path), "COLUMNS": "200"}))
     assert "smollm2" in run.stdout and "attn models pull smollm2" in run.stdout
+    (row,) = [line.split() for line in run.stdout.splitlines() if line.startswith("smollm2 ")]
+    assert row[3:5] == ["93.8", "MiB"]  # 98,362,432 bytes, in the binary units attn shows every size in
 
 
 @pytest.mark.parametrize("how", HOWS)

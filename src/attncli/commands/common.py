@@ -23,19 +23,18 @@ JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout 
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
-SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
 def parse_size(value: str | None) -> int | None:
-    """'2G', '512M', '1.5GiB', '300000000' -> bytes (K, M, G, T are powers of 1024, as `free` and docker count)."""
+    """'2G', '512M', '1.5GiB', '300000000' -> bytes (K, M, G, T are powers of 1024: units.BINARY)."""
     if value is None:
         return None
     import re
 
+    from ..units import BINARY
+
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
     if m is None or float(m.group(1)) <= 0:
         raise UsageError(f"--max-memory {value!r} is not a size; give bytes or a number with K, M, G or T, e.g. 2G")
-    return int(float(m.group(1)) * SIZE_UNITS[m.group(2).upper()])
+    return int(float(m.group(1)) * BINARY.get(m.group(2).upper(), 1))
 
 
 MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", callback=parse_size,

@@ -25,7 +25,9 @@ JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout 
 
 
 def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n else "-"
+    from ..units import binary_size
+
+    return binary_size(n) if n else "-"
 
 
 def _progress(entry) -> tuple[Any, Any]:
