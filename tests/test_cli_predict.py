@@ -38,6 +38,7 @@ def calls(kd, td) -> dict[str, Call]:
         "stream-too-long": Call(["predict", *k, "--json"], input=f"I do\n{LONG}\nThe cat\n".encode()),
         "stream-truncate": Call(["predict", *k, "--json", "--truncate"], input=f"I do\n{LONG}\nThe cat\n".encode()),
         "stream-empty": Call(["predict", *t, "--json"], input=b""),
+        "stream-blank": Call(["predict", *t], input=b"\n  \r\n\n"),
     }
 
 
@@ -154,6 +155,9 @@ def test_stream_truncate(runs, known):
     assert [t["id"] for t in docs[1]["tokens"]] == hf_encode(known.path, LONG)[0][-known.n_ctx:]
 
 
-def test_empty_stdin_gives_nothing(runs):
-    run = ok(runs["stream-empty"])
-    assert run.stdout == ""
+@pytest.mark.parametrize("case", ["stream-empty", "stream-blank"])
+def test_stdin_without_a_text_is_a_usage_error(runs, case):
+    """`attn predict < /dev/null` exited 0 without a word."""
+    run = runs[case]
+    assert run.code == 2 and run.stdout == ""
+    assert assert_one_error_line(run).startswith("no text was given: stdin held no line of text")

@@ -165,6 +165,7 @@ def predict(
         _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json, watch)
         return
     first_error: Optional[AttnError] = None
+    texts = 0
     for n, line in stdin_lines():
         if isinstance(line, AttnError):
             error_line(str(line))
@@ -172,6 +173,7 @@ def predict(
             continue
         if not line.strip():
             continue  # blank lines separate nothing; skip them
+        texts += 1
         try:
             _predict_one(model, line, top_k, truncate, generate_n, temperature, seed, as_json, watch)
         except AttnError as e:  # one bad line is reported; the others are still answered
@@ -180,3 +182,6 @@ def predict(
         sys.stdout.flush()
     if first_error is not None:
         raise typer.Exit(int(first_error.exit_code))
+    if not texts:
+        raise UsageError("no text was given: stdin held no line of text; give the text as an argument, "
+                         "or pipe lines in: echo \"once upon a time\" | attn predict")
