@@ -147,11 +147,11 @@ def writing_stdout() -> Iterator[None]:
                           "check where it goes, e.g. a full disk") from None
 
 
-def show(renderable: Any, console: Any = None) -> None:
-    """Print a Rich renderable on stdout."""
+def show(renderable: Any, console: Any = None, crop: bool = True) -> None:
+    """Print a Rich renderable on stdout (crop=False: a line longer than the width is printed whole)."""
     console = console or stdout_console()
     with writing_stdout():
-        console.print(renderable)
+        console.print(renderable, crop=crop)
 
 
 def echo(text: str) -> None:

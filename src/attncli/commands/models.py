@@ -11,7 +11,7 @@ import typer
 from typing import Any, Optional
 
 from ..labels import printable
-from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console
+from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console, stdout_console
 
 
 
@@ -19,8 +19,8 @@ CACHE_HELP = ("The cache is the folder $ATTN_CACHE if it is set, else $XDG_CACHE
               "(attn models list names it); each model is kept in its models/NAME.")
 
 
-models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them, verify them, remove them.\n\n"
-                              + CACHE_HELP, no_args_is_help=True)
+models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them, verify them, "
+                              "remove them.\n\n" + CACHE_HELP, no_args_is_help=True)
 JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 
 
@@ -56,7 +56,8 @@ def _license_file(entry) -> str | None:
     return str(path) if path is not None and path.is_file() else None
 
 
-@models_app.command("list", help="Known models: whether each is pulled, where it is kept and its size.\n\n" + CACHE_HELP)
+@models_app.command("list", help="Known models: whether each is pulled, where it is kept and its size.\n\n"
+                                 + CACHE_HELP)
 def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
     from .. import registry
     from ..render.json_doc import envelope
@@ -71,28 +72,43 @@ def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
              "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows]})
         emit_json(doc)
         return
+    console = stdout_console()
+    show(_list_view(rows, registry.cache_dir(), console.width), console, crop=False)
+
+
+def _list_view(rows: list[Any], cache: Any, width: int) -> Any:
+    """One line per model (name, kind, pulled, size, license, in aligned columns), and under it,
+    indented, its description wrapped at words and where it is kept (or how to get it). A path is
+    never broken: it has a line of its own, which a terminal narrower than the path folds whole."""
+    import textwrap
+
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    # The model's description and, under it, where it is (or how to get it): a long path folds, never cut.
-    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
-    for col in ("name", "kind", "pulled", "size", "license"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("model", overflow="fold")
-    for s in rows:
-        if s.pulled:
-            where = printable(str(s.path))
-        elif s.present:  # a file is there but its sha256 was never checked, or it changed since
-            where = f"{printable(str(s.path))}, not verified; run: attn models pull {s.entry.name}"
-        else:
-            where = f"run: attn models pull {s.entry.name}"
-        if s.pulled and _license_file(s.entry):
-            where += f"\nlicense text: {printable(_license_file(s.entry))}"
-        state = "yes" if s.pulled else "unverified" if s.present else "no"
-        table.add_row(s.entry.name, s.entry.kind, state, _size(s.size if s.present else s.entry.size),
-                      s.entry.license, Text(s.entry.description + "\n") + Text(where, style="dim"))
-    show(Group(Text(f"Models known by name (cache: {printable(str(registry.cache_dir()))})", style="italic"), table))
+    head = ("name", "kind", "pulled", "size", "license")
+    cells = [(s.entry.name, s.entry.kind, "yes" if s.pulled else "unverified" if s.present else "no",
+              _size(s.size if s.present else s.entry.size), s.entry.license) for s in rows]
+    widths = [max(len(row[i]) for row in (head, *cells)) for i in range(len(head))]
+
+    def line(row: tuple[str, ...], style: str = "") -> Text:
+        return Text("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), style=style)
+
+    def whole(text: str, style: str = "dim", indent: str = "  ") -> Text:  # uncut and unwrapped, whatever the width
+        return Text(indent + text, style=style, no_wrap=True, overflow="ignore")
+
+    out: list[Any] = [whole(f"Models known by name (cache: {printable(str(cache))})", "italic", ""), line(head, "bold")]
+    for s, row in zip(rows, cells):
+        out.append(line(row))
+        out.extend(Text(d) for d in textwrap.wrap(s.entry.description, max(20, width - 2), initial_indent="  ",
+                                                  subsequent_indent="  "))
+        if s.present:
+            out.append(whole(printable(str(s.path))))
+        if not s.pulled:  # not there; or there, but its sha256 was never checked, or it changed since
+            verified = "not verified; " if s.present else ""
+            out.append(whole(f"{verified}run: attn models pull {s.entry.name}"))
+        elif _license_file(s.entry):
+            out.append(whole(f"license text: {printable(_license_file(s.entry))}"))
+    return Group(*out)
 
 
 @models_app.command("pull", help="Download a known model into the cache (checked against its sha256), then use it with "
@@ -165,15 +181,16 @@ def verify_command(
 
         doc = envelope("models-verify", None)
         doc.update({"cache_dir": str(registry.cache_dir()), "models": [
-            {"name": c.entry.name, "path": str(registry.model_path(c.entry)), "state": c.state, "detail": c.detail or None,
-             "run": None if c.state == "ok" else _todo(c)} for c in results]})
+            {"name": c.entry.name, "path": str(registry.model_path(c.entry)), "state": c.state,
+             "detail": c.detail or None, "run": None if c.state == "ok" else _todo(c)} for c in results]})
         emit_json(doc)
     elif not results:
-        echo(f"no model is in the cache ({registry.cache_dir()}); pull one with attn models pull NAME (see attn models list)")
+        echo(f"no model is in the cache ({registry.cache_dir()}); "
+             "pull one with attn models pull NAME (see attn models list)")
     else:
         for c in results:
-            said = f"{registry.model_path(c.entry)} (sha256 verified)" if c.state == "ok" else f"{c.detail}; run: {_todo(c)}"
-            echo(f"{c.entry.name}: {c.state}, {said}")
+            ok = f"{registry.model_path(c.entry)} (sha256 verified)"
+            echo(f"{c.entry.name}: {c.state}, {ok if c.state == 'ok' else f'{c.detail}; run: {_todo(c)}'}")
     bad = [c for c in results if c.state != "ok"]
     if len(bad) == 1:
         c = bad[0]
