@@ -143,20 +143,26 @@ def save_safetensors(tensors: dict, path: str | os.PathLike[str], metadata: dict
             raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from None
 
 
+# The signals that ask attn to stop: Ctrl-C, `kill` (and systemd, docker stop), a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, for steps that must all happen or none, such
-    as renaming the files of one checkpoint into place: a Ctrl-C in the block is delivered,
-    to whatever handler was there, right after it. Outside the main thread (where Python
-    never delivers signals) this does nothing."""
+    """Hold Ctrl-C (SIGINT), SIGTERM and SIGHUP until the block ends, for steps that must all
+    happen or none, such as renaming the files of one checkpoint into place: a signal in the
+    block is delivered, to whatever handler was there, right after it. Outside the main thread
+    (where Python never delivers signals) this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
-        if held:
-            signal.raise_signal(signal.SIGINT)
+        for s, handler in previous.items():  # None: a handler set outside Python; put back Python's default
+            default = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
+            signal.signal(s, default if handler is None else handler)
+        for s in held:
+            signal.raise_signal(s)
