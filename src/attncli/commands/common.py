@@ -76,6 +76,13 @@ def warning_line(message: str) -> None:
     typer.echo(f"{PROG}: warning: {printable(' '.join(str(message).split()))}", err=True)
 
 
+def note_line(message: str) -> None:
+    """A note about the results (not a warning): one line on stderr, "attn: ...", made printable."""
+    from ..labels import printable
+
+    typer.echo(f"{PROG}: {printable(' '.join(str(message).split()))}", err=True)
+
+
 def interrupted_line(message: str, line_is_clear: bool = False) -> None:
     """Ctrl-C's one line on stderr, "attn: interrupted ...". On a terminal it starts on a new
     line: the cursor is after the ^C the terminal echoed, or after a prompt such as text>
@@ -185,6 +192,18 @@ def read_stdin_text(what: str, example: str = 'echo "I do not like spinach" | at
     except UnicodeDecodeError as e:
         raise UsageError(f"stdin is not valid UTF-8 (byte {e.start} is 0x{raw[e.start]:02x}); "
                          "convert the input, e.g. with iconv -t UTF-8") from None
+
+
+def check_sampling(generate_n: int, temperature: Optional[float], seed: Optional[int]) -> None:
+    """-g N's --temperature and --seed: a temperature is 0 (greedy) or positive, and a seed seeds
+    sampling, which only a temperature above 0 does (greedy is the same every time)."""
+    if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
+        raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
+    if not generate_n and (temperature is not None or seed is not None):
+        raise UsageError("--temperature and --seed say how to generate; add -g N")
+    if seed is not None and not temperature:
+        raise UsageError("--seed seeds sampling, and without --temperature T above 0 the continuation is greedy, "
+                         "the same every time; add --temperature T (e.g. 0.8) or leave out --seed")
 
 
 AblateOpt = typer.Option(None, "--ablate", metavar="L.H[,L.H...]",
