@@ -31,7 +31,8 @@ def calls(kd, td) -> dict[str, Call]:
         "sample-a": Call(["predict", GEN_TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "7", "--json"]),
         "sample-b": Call(["predict", GEN_TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "7", "--json"]),
         "sample-c": Call(["predict", GEN_TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "8", "--json"]),
-        "sample-subnormal-t": Call(["predict", GEN_TEXT, *t, "--generate", "6", "--temperature", "1e-310", "--seed", "7", "--json"]),
+        "sample-subnormal-t": Call(["predict", GEN_TEXT, *t, "--generate", "6", "--temperature", "1e-310", "--seed", "7",
+                                    "--json"]),
         "stream": Call(["predict", *t, "--top-k", "3", "--json"], input=STREAM),
         "stream-table": Call(["predict", *t], input=STREAM),
         "stream-generate": Call(["predict", *k, "--generate", "2", "--json"], input=b"I do\nwe\n"),
@@ -106,7 +107,8 @@ def test_sampling_repeats_with_the_same_seed(runs, tokenizer_vocab_size):
         g = run.json()["generated"]
         assert run.code == 0 and 0 < len(g["ids"]) <= 12
         if len(g["ids"]) < 12:  # a sample may end its text (the random model likes <|endoftext|>): said on stderr
-            assert g["stop_reason"] == "end_of_text" and run.stderr.startswith(f"attn: generation stopped after {len(g['ids'])} of 12")
+            assert g["stop_reason"] == "end_of_text"
+            assert run.stderr.startswith(f"attn: generation stopped after {len(g['ids'])} of 12")
         else:
             assert g["stop_reason"] == "length" and run.stderr == ""
         docs.append(g)

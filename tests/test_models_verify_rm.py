@@ -101,7 +101,8 @@ def test_verify_on_an_empty_cache_and_a_wrong_file(tmp_path: Path, how: str) -> 
     path.write_bytes(b"GGUF" * 10)
     wrong = attn(how, ["models", "verify"], env=env)
     assert wrong.code == 1
-    assert wrong.stdout == f"smollm2: mismatch, {path} has 40 bytes, not 98,362,432; run: attn models pull smollm2 --force\n"
+    assert wrong.stdout == (f"smollm2: mismatch, {path} has 40 bytes, not 98,362,432; "
+                            "run: attn models pull smollm2 --force\n")
     assert_one_error_line(wrong)
     bad = attn(how, ["models", "verify", "nope"], env=env)
     assert bad.code == 2 and "known models: smollm2" in assert_one_error_line(bad)
@@ -196,8 +197,8 @@ def test_the_warning_comes_before_a_load_that_fails(tmp_path: Path, how: str, mo
     path.write_bytes(b"GGUF" + b"\0" * 60)
     run = attn(how, ["info", "-m", "smollm2"], env={"ATTN_CACHE": str(tmp_path / "cache")})
     warning, error = run.stderr.splitlines()
-    assert warning == (f"{WARNING}smollm2 ({path}) has no record of a sha256 check; it may not be the model it should be: "
-                       "check it with attn models verify smollm2")
+    assert warning == (f"{WARNING}smollm2 ({path}) has no record of a sha256 check; it may not be the model it "
+                       "should be: check it with attn models verify smollm2")
     assert run.code == 1 and error.startswith("attn: error: ")
 
 
@@ -206,5 +207,6 @@ def test_a_path_named_like_a_model_is_a_path(tmp_path: Path, monkeypatch, fake) 
     _, env = fake
     registry.record_path(registry.KNOWN["fake"]).unlink()
     monkeypatch.chdir(tmp_path)
-    synthetic_gguf.write(tmp_path / "fake", n_layer=1, d=256, d_mlp=256, n_head=2, n_kv_head=1, vocab_size=256, n_ctx=64)
+    synthetic_gguf.write(tmp_path / "fake", n_layer=1, d=256, d_mlp=256, n_head=2, n_kv_head=1, vocab_size=256,
+                         n_ctx=64)
     ok(attn("runner", ["info", "-m", "fake"], env=env))

@@ -72,7 +72,8 @@ def the_one_line(proc: subprocess.Popen, stdout: str, stderr: str, sig: int = si
 
 def kept_step(line: str) -> int:
     """The step of the checkpoint the message says is kept."""
-    m = re.search(r"at step (\d+); the checkpoint is in", line) or re.search(r"last complete checkpoint \(step (\d+)\)", line)
+    m = re.search(r"at step (\d+); the checkpoint is in", line) or \
+        re.search(r"last complete checkpoint \(step (\d+)\)", line)
     assert m, line
     return int(m.group(1))
 

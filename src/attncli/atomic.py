@@ -164,5 +164,5 @@ def interrupts_deferred() -> Iterator[None]:
         for s, handler in previous.items():  # None: a handler set outside Python; put back Python's default
             default = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
             signal.signal(s, default if handler is None else handler)
-        for s in held:
-            signal.raise_signal(s)
+        for signum in held:
+            signal.raise_signal(signum)

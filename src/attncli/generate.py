@@ -12,6 +12,7 @@ from the last n_ctx tokens only (the window slides). Continuation says which hap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -58,12 +59,16 @@ def _choose(logits: np.ndarray, temperature: float | None, rng: np.random.Genera
 
 
 def generate_steps(model: Model, ids: list[int], n: int, temperature: float | None = None, seed: int | None = None,
-                   layer: int | None = None, k: int = 3) -> Continuation:
+                   layer: int | None = None, k: int = 3, progress: Callable[[int, int], None] | None = None
+                   ) -> Continuation:
     """Up to n next tokens after `ids`, each with its probability, the top-k alternatives and (with
-    `layer`) the attention row of the position that predicted it; fewer if the model ends the text."""
+    `layer`) the attention row of the position that predicted it; fewer if the model ends the text.
+    `progress(done, n)` is told after each token."""
     rng = np.random.default_rng(seed)
     n_ctx = model.config.n_ctx
     ends = end_ids(model)
+    if progress is not None:
+        progress(0, n)
     ctx = list(ids)[-n_ctx:]  # the model sees at most its context
     caches = model.new_cache()
     out = model.step(ctx, caches, 0, [layer] if layer is not None else None)
@@ -76,6 +81,8 @@ def generate_steps(model: Model, ids: list[int], n: int, temperature: float | No
         order = np.lexsort((np.arange(p.shape[0]), -p))[:k]
         row = out[f"blocks.{layer}.attn.weights"][:, -1] if layer is not None else None  # [H, keys]
         steps.append(Step(chosen, float(p[chosen]), [(int(i), float(p[i])) for i in order], row))
+        if progress is not None:
+            progress(len(steps), n)
         if len(steps) == n:
             break
         ctx.append(chosen)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
 
@@ -138,6 +138,42 @@ def is_stderr_terminal() -> bool:
         return False
 
 
+Tick = Callable[[str, int, Optional[int]], None]  # (what is being done, done, total; None: not known)
+
+
+@contextmanager
+def progress() -> Iterator[Tick]:
+    """Progress on stderr for work that can take seconds: the block gets tick(what, done, total),
+    and the first tick draws a bar (one per `what`), which is gone when the block ends. Nothing
+    at all is written when stderr is not a terminal (a log, a pipe, a test), whatever --color says."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..errors import Interrupted
+
+    # stdout is not redirected through the display: results never go to stderr, whatever prints them
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                   TimeElapsedColumn(), console=stderr_console(), disable=not is_stderr_terminal(), transient=True,
+                   redirect_stdout=False, redirect_stderr=False)
+    tasks: dict[str, Any] = {}
+
+    def tick(what: str, done: int, total: Optional[int]) -> None:
+        if bar.disable:
+            return
+        if not tasks:
+            bar.start()
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total, count="")
+        bar.update(tasks[what], completed=done, total=total, count="" if total is None else f"{done}/{total}")
+
+    try:
+        yield tick
+    except KeyboardInterrupt:  # the bar is erased as the block ends, and the ^C the terminal echoed with it
+        raise Interrupted(line_is_clear=bool(tasks)) from None
+    finally:
+        if tasks:
+            bar.stop()
+
+
 @contextmanager
 def writing_stdout() -> Iterator[None]:
     """Writes to stdout inside this turn a failure (a full disk, say) into one OutputError.
@@ -220,7 +256,14 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
     from ..checkpoints import load
 
     warn_if_changed(spec)
-    model = load(spec, max_memory=max_memory)
+    size = weights_size(spec)
+    with progress() as tick:
+        if size >= SHOW_LOADING:
+            from ..labels import printable
+            from ..units import binary_size
+
+            tick(f"loading {printable(str(spec))} ({binary_size(size)})", 0, None)
+        model = load(spec, max_memory=max_memory)
     if ablate is None:
         if ablate_mode != "zero":
             raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")
@@ -228,6 +271,27 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
     from ..analysis.ablation import ablate as ablated, parse_heads
 
     return ablated(model, parse_heads(ablate, model.config), ablate_mode)
+
+
+SHOW_LOADING = 32 << 20  # weights this big take about a second or more to load: say so while they do
+
+
+def weights_size(spec: Optional[str]) -> int:
+    """Bytes of the weights a --model value names (a file, or the files at the top of a folder),
+    if it is a path or a pulled model's name; else 0."""
+    from pathlib import Path
+
+    from .. import registry
+
+    entry = registry.named(spec)
+    path = registry.model_path(entry) if entry is not None else Path(spec).expanduser() if spec else None
+    try:
+        if path is None or not path.exists():
+            return 0
+        files = [f for f in path.iterdir() if f.is_file()] if path.is_dir() else [path]
+        return sum(f.stat().st_size for f in files)
+    except OSError:  # unreadable: the load says what is wrong
+        return 0
 
 
 def warn_if_changed(spec: Optional[str]) -> None:

@@ -106,8 +106,8 @@ def _list_view(rows: list[Any], cache: Any, width: int) -> Any:
         if not s.pulled:  # not there; or there, but its sha256 was never checked, or it changed since
             verified = "not verified; " if s.present else ""
             out.append(whole(f"{verified}run: attn models pull {s.entry.name}"))
-        elif _license_file(s.entry):
-            out.append(whole(f"license text: {printable(_license_file(s.entry))}"))
+        elif (text := _license_file(s.entry)) is not None:
+            out.append(whole(f"license text: {printable(text)}"))
     return Group(*out)
 
 

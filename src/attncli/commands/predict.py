@@ -10,7 +10,8 @@ import typer
 
 from ..errors import AttnError, UsageError
 from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
-                     check_sampling, emit_json, error_line, load_model, note_line, noted, show, stdout_console)
+                     check_sampling, emit_json, error_line, load_model, note_line, noted, progress, show,
+                     stdout_console)
 
 
 class Watch(NamedTuple):
@@ -45,7 +46,9 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     if generate_n:
         from ..generate import generate_steps
 
-        made = generate_steps(model, ids, generate_n, temperature, seed, watch.layer if watch else None, k=top_k)
+        with progress() as tick:
+            made = generate_steps(model, ids, generate_n, temperature, seed, watch.layer if watch else None, k=top_k,
+                                  progress=lambda done, total: tick("generating", done, total))
         steps = made.steps
         new_ids = [s.id for s in steps]
         generated = {
