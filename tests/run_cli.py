@@ -101,13 +101,22 @@ def attn_all(how: str, calls: dict[str, Call]) -> dict[str, Run]:
         return {name: f.result() for name, f in futures.items()}
 
 
-def attn_on_a_pty(args: list[str], env: dict[str, str]) -> tuple[str, str, int]:
-    """Run the installed attn with stdout on a pseudo-terminal: a real terminal, not a forced one."""
+def attn_on_a_pty(args: list[str], env: dict[str, str], stream: str = "stdout") -> tuple[str, str, int]:
+    """Run the installed attn with stdout (or, with stream="stderr", stderr) on a pseudo-terminal:
+    a real terminal, not a forced one; the other goes to a pipe. Returns (stdout, stderr, exit code)."""
+    import threading
+
     master, slave = os.openpty()
     full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
     full_env.update({"TERM": "xterm-256color", "COLUMNS": "150", **env})
-    proc = subprocess.Popen([attn_executable(), *args], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=full_env)
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, stream: slave}
+    proc = subprocess.Popen([attn_executable(), *args], **streams, stdin=subprocess.DEVNULL, env=full_env)
     os.close(slave)
+    piped = proc.stderr if stream == "stdout" else proc.stdout
+    assert piped is not None
+    rest: list[bytes] = []
+    reader = threading.Thread(target=lambda: rest.append(piped.read()))  # a full pipe must not block the child
+    reader.start()
     chunks = []
     while True:
         try:
@@ -118,9 +127,11 @@ def attn_on_a_pty(args: list[str], env: dict[str, str]) -> tuple[str, str, int]:
             break
         chunks.append(data)
     os.close(master)
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    return b"".join(chunks).decode(), err, proc.wait(timeout=60)
+    reader.join(timeout=60)
+    piped.close()
+    code = proc.wait(timeout=60)
+    terminal, other = b"".join(chunks).decode(), b"".join(rest).decode()
+    return (terminal, other, code) if stream == "stdout" else (other, terminal, code)
 
 
 # ---- what every run must honour --------------------------------------------------------------

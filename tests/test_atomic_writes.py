@@ -105,6 +105,20 @@ def test_a_ctrl_c_while_deferred_arrives_after_the_block():
         signal.signal(signal.SIGINT, previous)
 
 
+def test_sigterm_and_sighup_while_deferred_arrive_after_the_block():
+    got: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with atomic.interrupts_deferred():
+            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGHUP)
+            assert got == []  # held: the renames go on
+        assert got == [signal.SIGTERM, signal.SIGHUP]
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 # ---- a real full disk: a small tmpfs ----------------------------------------------------------
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from schema import validate
 from scrape import table_lines_after
 
 TEXT = "I do not like"
+GEN_TEXT = "hello world"  # after TEXT the random model chooses its end of text at once: generate after this
 LONG = " ".join(["I do not like spinach"] * 4)  # longer than the known model's 16 tokens
 STREAM = b"I do\n\nwe like it\r\nThe cat\n"  # a blank line is skipped; CRLF is a line end
 STREAM_TEXTS = ["I do", "we like it", "The cat"]
@@ -25,12 +26,13 @@ def calls(kd, td) -> dict[str, Call]:
         "random": Call(["predict", TEXT, *t, "--top-k", "4", "--json"]),
         "greedy": Call(["predict", "I do not", *k, "--generate", "3", "--json"]),
         "greedy-table": Call(["predict", "I do not", *k, "--generate", "3"]),
-        "random-greedy-a": Call(["predict", TEXT, *t, "--generate", "6", "--json"]),
-        "random-greedy-b": Call(["predict", TEXT, *t, "--generate", "6", "--json"]),
-        "sample-a": Call(["predict", TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "7", "--json"]),
-        "sample-b": Call(["predict", TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "7", "--json"]),
-        "sample-c": Call(["predict", TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "8", "--json"]),
-        "sample-subnormal-t": Call(["predict", TEXT, *t, "--generate", "6", "--temperature", "1e-310", "--seed", "7", "--json"]),
+        "random-greedy-a": Call(["predict", GEN_TEXT, *t, "--generate", "6", "--json"]),
+        "random-greedy-b": Call(["predict", GEN_TEXT, *t, "--generate", "6", "--json"]),
+        "sample-a": Call(["predict", GEN_TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "7", "--json"]),
+        "sample-b": Call(["predict", GEN_TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "7", "--json"]),
+        "sample-c": Call(["predict", GEN_TEXT, *t, "--generate", "12", "--temperature", "2", "--seed", "8", "--json"]),
+        "sample-subnormal-t": Call(["predict", GEN_TEXT, *t, "--generate", "6", "--temperature", "1e-310", "--seed", "7",
+                                    "--json"]),
         "stream": Call(["predict", *t, "--top-k", "3", "--json"], input=STREAM),
         "stream-table": Call(["predict", *t], input=STREAM),
         "stream-generate": Call(["predict", *k, "--generate", "2", "--json"], input=b"I do\nwe\n"),
@@ -38,6 +40,7 @@ def calls(kd, td) -> dict[str, Call]:
         "stream-too-long": Call(["predict", *k, "--json"], input=f"I do\n{LONG}\nThe cat\n".encode()),
         "stream-truncate": Call(["predict", *k, "--json", "--truncate"], input=f"I do\n{LONG}\nThe cat\n".encode()),
         "stream-empty": Call(["predict", *t, "--json"], input=b""),
+        "stream-blank": Call(["predict", *t], input=b"\n  \r\n\n"),
     }
 
 
@@ -47,9 +50,13 @@ def runs(request, known, tiny_model_dir) -> dict[str, Run]:
 
 
 def naive_greedy(path, ids: list[int], n: int, n_ctx: int) -> list[int]:
+    """Up to n greedy ids by the reference forward pass; it stops before <|endoftext|>, as attn does."""
     ids, out = list(ids), []
+    end = hf_encode(path, "<|endoftext|>")[0]
     for _ in range(n):
         nxt = int(np.argmax(naive_forward(*read_model(path), ids[-n_ctx:]).logits[-1]))
+        if [nxt] == end:
+            break
         ids.append(nxt)
         out.append(nxt)
     return out
@@ -88,15 +95,27 @@ def test_greedy_generation_continues_with_the_likeliest_token(runs, known):
 def test_greedy_generation_is_deterministic_and_matches_a_naive_loop(runs, tiny_model_dir):
     a, b = ok(runs["random-greedy-a"]).json(), ok(runs["random-greedy-b"]).json()
     assert a["generated"] == b["generated"]
-    ids, _ = hf_encode(tiny_model_dir, TEXT)
+    ids, _ = hf_encode(tiny_model_dir, GEN_TEXT)
     assert a["generated"]["ids"] == naive_greedy(tiny_model_dir, ids, 6, n_ctx=32)
+    assert len(a["generated"]["ids"]) == 6 and a["generated"]["stop_reason"] == "length"
 
 
 def test_sampling_repeats_with_the_same_seed(runs, tokenizer_vocab_size):
-    a, b, c = (ok(runs[n]).json()["generated"] for n in ("sample-a", "sample-b", "sample-c"))
+    docs = []
+    for name in ("sample-a", "sample-b", "sample-c"):
+        run = runs[name]
+        g = run.json()["generated"]
+        assert run.code == 0 and 0 < len(g["ids"]) <= 12
+        if len(g["ids"]) < 12:  # a sample may end its text (the random model likes <|endoftext|>): said on stderr
+            assert g["stop_reason"] == "end_of_text"
+            assert run.stderr.startswith(f"attn: generation stopped after {len(g['ids'])} of 12")
+        else:
+            assert g["stop_reason"] == "length" and run.stderr == ""
+        docs.append(g)
+    a, b, c = docs
     assert a == b
     assert (a["sampling"], a["temperature"], a["seed"]) == ("temperature", 2.0, 7)
-    assert len(a["ids"]) == 12 and all(0 <= i < tokenizer_vocab_size for i in a["ids"])
+    assert all(0 <= i < tokenizer_vocab_size for i in a["ids"])
     assert c["seed"] == 8 and c["ids"] != a["ids"]  # at temperature 2 over ~300 tokens, 12 draws differ
 
 
@@ -154,6 +173,9 @@ def test_stream_truncate(runs, known):
     assert [t["id"] for t in docs[1]["tokens"]] == hf_encode(known.path, LONG)[0][-known.n_ctx:]
 
 
-def test_empty_stdin_gives_nothing(runs):
-    run = ok(runs["stream-empty"])
-    assert run.stdout == ""
+@pytest.mark.parametrize("case", ["stream-empty", "stream-blank"])
+def test_stdin_without_a_text_is_a_usage_error(runs, case):
+    """`attn predict < /dev/null` exited 0 without a word."""
+    run = runs[case]
+    assert run.code == 2 and run.stdout == ""
+    assert assert_one_error_line(run).startswith("no text was given: stdin held no line of text")

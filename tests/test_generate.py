@@ -27,6 +27,7 @@ CONFIGS = {
 
 class NoTokenizer:
     vocab_size = 30
+    special_ids: set[int] = set()  # no end-of-text token: every generation runs its n steps
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -35,7 +36,7 @@ def test_cached_steps_equal_a_full_pass_at_every_step(name):
     params = random_params(cfg, seed=7)
     model = Model(cfg, params, NoTokenizer(), name, "test")
     prompt = [3, 14, 15, 9, 2, 6]
-    steps = generate_steps(model, prompt, 12, layer=1)
+    steps = generate_steps(model, prompt, 12, layer=1).steps
     ids = list(prompt)
     for s in steps:
         full = forward(params, cfg, ids)
@@ -52,7 +53,7 @@ def test_the_context_slides_when_it_is_full():
     cfg = ModelConfig(vocab_size=30, n_layer=1, n_head=2, d_model=8, n_ctx=8)
     params = random_params(cfg, seed=2)
     model = Model(cfg, params, NoTokenizer(), "tiny", "test")
-    steps = generate_steps(model, [1, 2, 3, 4, 5, 6], 6)
+    steps = generate_steps(model, [1, 2, 3, 4, 5, 6], 6).steps
     ids = [1, 2, 3, 4, 5, 6]
     for s in steps:
         window = ids[-8:]  # the model sees at most its context: the last 8 tokens
@@ -161,7 +162,7 @@ def test_explain_html_needs_one_text_not_stdin(tmp_path):
 def test_smollm2_cached_generation_matches_transformers_generate(smollm2_model, smollm2_transformers):
     torch, hf, _ = smollm2_transformers
     ids = [t.id for t in smollm2_model.encode("The capital of France is")[0]]
-    steps = generate_steps(smollm2_model, ids, 12, layer=5)
+    steps = generate_steps(smollm2_model, ids, 12, layer=5).steps
     with torch.no_grad():
         out = hf.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False, use_cache=True,
                           output_scores=True, return_dict_in_generate=True, pad_token_id=0)

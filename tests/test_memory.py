@@ -16,9 +16,10 @@ from attncli.checkpoints import gguf
 from attncli.checkpoints.gguf.inplace import Quantized
 from attncli.commands.common import parse_size
 from attncli.errors import UsageError
+from attncli.units import binary_size
 
 import synthetic_gguf
-from run_cli import attn, ok
+from run_cli import HOWS, attn, ok
 
 SMALL = dict(n_layer=2, d=256, d_mlp=512, n_head=4, n_kv_head=2, vocab_size=1000)
 
@@ -86,6 +87,25 @@ def test_cli_max_memory(small: Path) -> None:
     assert a == b
     bad = attn("subprocess", ["predict", "-m", str(small), "hello", "--max-memory", "lots"])
     assert bad.code == 2 and "--max-memory" in bad.stderr
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_sizes_are_shown_in_the_units_they_are_given_in(small: Path, how: str) -> None:
+    """--max-memory 500M is 500 MiB, and shows so (it was "524.3 MB"); every size attn info shows is binary."""
+    table = ok(attn(how, ["info", "-m", str(small), "--max-memory", "500M"], env={"COLUMNS": "120"})).stdout
+    (budget,) = [line.split()[1:] for line in table.splitlines() if line.startswith("memory.budget")]
+    assert budget == ["500.0", "MiB"]
+    size = small.stat().st_size
+    (shown,) = [line.split()[1:] for line in table.splitlines() if line.startswith("memory.file_bytes")]
+    assert shown == [f"{size / 2**20:.1f}", "MiB"] and 2**20 < size < 2**30
+    assert " MB" not in table and " GB" not in table and " KB" not in table
+
+
+@pytest.mark.parametrize("n, shown", [(0, "0 bytes"), (1023, "1,023 bytes"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
+                                      (500 << 20, "500.0 MiB"), (98_362_432, "93.8 MiB"), (3 << 29, "1.5 GiB"),
+                                      (1000 << 30, "1,000.0 GiB"), (5 << 40, "5.0 TiB")])
+def test_binary_sizes(n: int, shown: str) -> None:
+    assert binary_size(n) == shown
 
 
 PEAK = """

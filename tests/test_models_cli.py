@@ -31,6 +31,45 @@ def test_list_json_on_an_empty_cache(tmp_path: Path, how: str) -> None:
 def test_list_table_says_how_to_pull(tmp_path: Path, how: str) -> None:
     run = ok(attn(how, ["models", "list"], env={"ATTN_CACHE": str(tmp_path), "COLUMNS": "200"}))
     assert "smollm2" in run.stdout and "attn models pull smollm2" in run.stdout
+    (row,) = [line.split() for line in run.stdout.splitlines() if line.startswith("smollm2 ")]
+    assert row[3:5] == ["93.8", "MiB"]  # 98,362,432 bytes, in the binary units attn shows every size in
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("columns", [80, 200])
+def test_list_never_breaks_a_path(tmp_path: Path, how: str, columns: int, monkeypatch) -> None:
+    """At 80 columns the paths were cut mid-name across lines: each now has a line of its own, whole."""
+    cache = tmp_path / "a-folder-with-a-long-name" / "and-another-one-inside-it" / "cache"
+    monkeypatch.setenv("ATTN_CACHE", str(cache))  # for the registry calls made here
+    smol, gemma = registry.KNOWN["smollm2"], registry.KNOWN["gemma3-270m"]
+    for entry in (smol, gemma):
+        registry.model_path(entry).parent.mkdir(parents=True)
+    registry.model_path(smol).write_bytes(b"GGUF")  # there, not verified
+    with open(registry.model_path(gemma), "wb") as f:  # its size (sparse), with a record: counted as pulled
+        f.truncate(gemma.size)
+    registry._write_record(gemma)
+    registry.license_path(gemma).write_text("terms")
+    run = ok(attn(how, ["models", "list"], env={"ATTN_CACHE": str(cache), "COLUMNS": str(columns)}))
+    lines = run.stdout.splitlines()
+    paths = [str(registry.model_path(smol)), str(registry.model_path(gemma))]
+    assert all(f"  {p}" in lines for p in paths) and all(len(p) > 80 for p in paths)
+    assert f"  license text: {registry.license_path(gemma)}" in lines
+    assert lines[0] == f"Models known by name (cache: {cache})"
+    assert all(len(line) <= columns for line in lines if str(cache) not in line)
+    assert all(line == line.rstrip() for line in lines)
+    assert "  not verified; run: attn models pull smollm2" in lines and "  run: attn models pull minilm" in lines
+    rows = {line.split()[0]: line.split()[2] for line in lines if line and not line.startswith(" ")}
+    assert (rows["smollm2"], rows["gemma3-270m"], rows["minilm"]) == ("unverified", "yes", "no")
+    start = lines.index(next(line for line in lines if line.startswith("minilm ")))
+    description = " ".join(line.strip() for line in lines[start + 1:-1])  # wrapped at words: read back whole
+    assert description == registry.KNOWN["minilm"].description
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("command", ["pull", "list", "verify", "rm"])
+def test_help_says_where_the_cache_is(how: str, command: str) -> None:
+    run = ok(attn(how, ["models", command, "--help"], env={"COLUMNS": "400"}))
+    assert "$ATTN_CACHE if it is set, else $XDG_CACHE_HOME/attncli, else ~/.cache/attncli" in run.stdout
 
 
 @pytest.mark.parametrize("how", HOWS)

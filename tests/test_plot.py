@@ -62,6 +62,16 @@ def test_cli_save_bad_path_is_one_stderr_line(tiny_model_dir, tmp_path, name):
     assert not (tmp_path / name).exists()
 
 
+@pytest.mark.parametrize("ending", ["/", "/.", "//"])
+@pytest.mark.parametrize("option, name", [("--save", "heatmap.png"), ("--html", "page.html")])
+def test_a_path_that_ends_in_a_folder_is_refused(tiny_model_dir, tmp_path, option, name, ending):
+    """x.png/ names a folder: it was written as x.png."""
+    code, out, err = run("explain", TEXT, "-m", str(tiny_model_dir), option, f"{tmp_path / name}{ending}")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1 and option in err
+    assert f"leave out the trailing {ending!r}" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_without_matplotlib_one_line_says_what_to_install(tiny_model_dir, tmp_path):
     # A real interpreter on which `import matplotlib` fails, as on an install without the extra.
     script = (

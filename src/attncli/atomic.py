@@ -57,6 +57,40 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def make_folders(path: Path) -> list[Path]:
+    """Create the folder `path` and its missing parents; the folders created, outermost first."""
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return missing[::-1]
+
+
+def remove_made(folders: list[Path]) -> bool:
+    """Remove folders make_folders created, innermost first, each only if it is empty (rmdir):
+    never anything that was there before or that holds something. Whether all of them went."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def new_folders(path: Path) -> Iterator[None]:
+    """`path` made with its missing parents for the block; if the block fails, the ones it made
+    are removed again, as far as they are empty: a failure leaves no empty folder behind."""
+    made = make_folders(path)
+    try:
+        yield
+    except BaseException:
+        remove_made(made)
+        raise
+
+
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside `path` for a writer that needs one (safetensors' save_file, an
@@ -109,20 +143,26 @@ def save_safetensors(tensors: dict, path: str | os.PathLike[str], metadata: dict
             raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from None
 
 
+# The signals that ask attn to stop: Ctrl-C, `kill` (and systemd, docker stop), a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, for steps that must all happen or none, such
-    as renaming the files of one checkpoint into place: a Ctrl-C in the block is delivered,
-    to whatever handler was there, right after it. Outside the main thread (where Python
-    never delivers signals) this does nothing."""
+    """Hold Ctrl-C (SIGINT), SIGTERM and SIGHUP until the block ends, for steps that must all
+    happen or none, such as renaming the files of one checkpoint into place: a signal in the
+    block is delivered, to whatever handler was there, right after it. Outside the main thread
+    (where Python never delivers signals) this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
-        if held:
-            signal.raise_signal(signal.SIGINT)
+        for s, handler in previous.items():  # None: a handler set outside Python; put back Python's default
+            default = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
+            signal.signal(s, default if handler is None else handler)
+        for signum in held:
+            signal.raise_signal(signum)

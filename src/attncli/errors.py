@@ -12,7 +12,9 @@ class ExitCode(enum.IntEnum):
     OK = 0
     ERROR = 1  # the model, its files, or the run failed
     USAGE = 2  # the command line or the input text is wrong
-    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+    HANGUP = 129  # SIGHUP (the terminal closed) stopped it: 128 + 1, as shells report a signal
+    INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT's 2
+    TERMINATED = 143  # SIGTERM (kill, docker stop): 128 + 15
 
 
 class AttnError(Exception):
@@ -59,3 +61,13 @@ class Interrupted(AttnError):
     def __init__(self, message: str = "interrupted", line_is_clear: bool = False) -> None:
         super().__init__(message)
         self.line_is_clear = line_is_clear
+
+    def by(self, signum: int) -> "Interrupted":
+        """The same interruption, asked for by another signal than Ctrl-C's (SIGTERM, SIGHUP): its
+        name in the message, and the status shells give it, 128 + its number."""
+        import signal
+
+        e = Interrupted(f"interrupted by {signal.Signals(signum).name}{str(self).removeprefix('interrupted')}",
+                        self.line_is_clear)
+        e.exit_code = ExitCode(128 + signum)
+        return e

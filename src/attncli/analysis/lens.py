@@ -9,6 +9,7 @@ way, so an early layer's top tokens say what is already linearly there, not what
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -46,7 +47,11 @@ def ranked(logits: np.ndarray, target: int, k: int) -> tuple[list[tuple[int, flo
     return [(int(i), float(p[i])) for i in order[:k]], rank, float(p[target])
 
 
-def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | None = None) -> Lens:
+def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> Lens:
+    """The stream at `query` entering each block, and after the last, read through the final norm
+    and the unembedding. `progress(done, n_layer + 1)`: 0 while every row is read through the
+    vocabulary at once (most of the time, with a large one), then after each row is ranked."""
     c = model.config
     if c.head == "none":
         raise UsageError("--lens reads the stream through the model's vocabulary head, and this model has none "
@@ -55,6 +60,8 @@ def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | Non
         raise UsageError("--lens reads every layer; this text is too long to keep them all: shorten it")
     names = [f"blocks.{L}.resid_pre" for L in range(c.n_layer)] + [f"blocks.{c.n_layer - 1}.resid_post"]
     stream = np.stack([trace[n][query] for n in names])  # [n_layer + 1, d]
+    if progress is not None:
+        progress(0, len(names))
     logits = read_out(model, stream)  # [n_layer + 1, V]
     if target is None:
         target = int(np.argmax(trace["logits"][query]))
@@ -62,4 +69,6 @@ def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | Non
     for L, (name, row) in enumerate(zip(names, logits)):
         top, rank, p = ranked(row, target, k)
         rows.append(LensRow(L, name, top, rank, p))
+        if progress is not None:
+            progress(L + 1, len(names))
     return Lens(query, target, rows)

@@ -13,6 +13,7 @@ the difference between these two texts, not everything the model uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -85,11 +86,20 @@ def pair_positions(clean: list[int], corrupt: list[int]) -> list[tuple[int, int]
 
 
 def patch(model: Model, clean_ids: list[int], corrupt_ids: list[int], target: int | None = None,
-          contrast: int | None = None) -> Patching:
+          contrast: int | None = None, progress: Callable[[int, int], None] | None = None) -> Patching:
+    """Patch each layer's stream at each aligned position, then each head's output, from the clean
+    run into the corrupted one; `progress(done, 2 * n_layer + 1)` is told after each layer of each."""
     if model.config.head != "lm":
         raise UsageError("attn patch reads a next-token prediction; this model has none (an encoder)")
     c = model.config
     pairs = pair_positions(clean_ids, corrupt_ids)
+    total = 2 * c.n_layer + 1  # the stream entering each block and after the last, then each block's heads
+
+    def done(n: int) -> None:
+        if progress is not None:
+            progress(n, total)
+
+    done(0)  # the two runs first
     clean: Trace = model.forward(clean_ids)
     corrupt: Trace = model.forward(corrupt_ids)
     last = f"blocks.{c.n_layer - 1}.resid_post"
@@ -125,6 +135,7 @@ def patch(model: Model, clean_ids: list[int], corrupt_ids: list[int], target: in
         for p, j in enumerate(dst):
             d = float(diffs[p])
             resid_diff[L, j], resid[L, j] = d, restored(d)
+        done(L + 1)
     heads = np.full((c.n_layer, c.n_head), np.nan)
     for L in range(c.n_layer):
         z_clean = clean[f"blocks.{L}.attn.z"]  # [H, T_clean, dh]
@@ -138,4 +149,5 @@ def patch(model: Model, clean_ids: list[int], corrupt_ids: list[int], target: in
 
         x = np.repeat(corrupt[f"blocks.{L}.resid_pre"][None], H, axis=0)  # [H, T, d]
         heads[L] = [restored(float(d)) for d in run_from(model, x, L, metric, {f"blocks.{L}.attn.z": swap})]  # [H]
+        done(c.n_layer + 2 + L)
     return Patching(target, contrast, clean_diff, corrupt_diff, pairs, resid, resid_diff, heads)

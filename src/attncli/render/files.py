@@ -14,6 +14,9 @@ IMAGE_FORMATS = ("png", "svg")
 
 def check_path(path: str, formats: tuple[str, ...], option: str) -> str:
     """The format a path's extension names; UsageError if it names none or cannot be written."""
+    if os.path.basename(path) in ("", ".", ".."):  # "x.png/": Path() would drop the slash and write x.png
+        raise UsageError(f"{option} {path!r} ends in a folder, not a file name; "
+                         f"leave out the trailing {path[len(path.rstrip('/.' + os.sep)):]!r}")
     p = Path(path)
     fmt = p.suffix.lower().lstrip(".")
     if fmt not in formats:

@@ -236,6 +236,7 @@ def generation_steps(model: Model, tokens: list[Token], steps: list[Any], layer:
     for n, s in enumerate(steps):
         row = s.weights.mean(axis=0) if head == "mean" else s.weights[head]  # [keys]
         keys = [t.index for t in tokens] + [len(tokens) + j for j in range(n)]
+        keys = keys[-row.shape[0]:]  # once the window slid, the row covers the last n_ctx positions only
         out.append({
             "id": s.id, "token": tok.id_to_token(s.id), "text": tok.display(s.id), "probability": s.probability,
             "alternatives": [{"id": i, "text": tok.display(i), "probability": p} for i, p in s.alternatives],

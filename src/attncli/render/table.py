@@ -13,6 +13,7 @@ from rich.text import Text
 from ..labels import PIECE, printable, token_label, token_note
 from ..model import Model, Prediction
 from ..tokenizer import Token
+from ..units import binary_size
 from ..views import HeadView
 from .grid import Grid
 from .style import MASKED, RampLegend, bar, cell_style, head_name
@@ -333,7 +334,7 @@ def info_table(model: Model, info: dict[str, Any]) -> Group:
             if v2 is None:  # a field the card leaves empty (e.g. no validation file): nothing to show
                 continue
             if key == "memory" and isinstance(v2, int) and (k2 == "budget" or str(k2).endswith("_bytes")):
-                v2 = f"{v2 / 1e6:,.1f} MB"
+                v2 = binary_size(v2)
             elif key == "memory" and isinstance(v2, list):
                 v2 = ", ".join(v2) if 0 < len(v2) <= 2 else f"{len(v2)} matrices" if v2 else "nothing"
             t.add_row(printable(key if k2 is None else f"{key}.{k2}"), show(v2))

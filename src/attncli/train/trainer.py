@@ -152,7 +152,7 @@ def _stage_checkpoint(o: TrainOptions, config: ModelConfig, params: Params, tok_
 
 def _commit_checkpoint(staging: Path, out: Path) -> None:
     """Move a staged checkpoint's files over the last one's. Run it with Ctrl-C deferred
-    (atomic.interrupts_deferred), so that all five files move or none do."""
+    (atomic.interrupts_deferred: SIGTERM and SIGHUP too), so that all five files move or none do."""
     for f in native.FILES + STATE_FILES:
         os.replace(staging / f, out / f)
     staging.rmdir()
@@ -174,13 +174,7 @@ class _Run:
     doing: str = BEFORE  # for the message of a Ctrl-C that cannot wait: "during step 7", ...
 
     def create(self) -> None:
-        missing = []
-        p = self.path
-        while not p.exists() and p != p.parent:
-            missing.append(p)
-            p = p.parent
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.made = missing[::-1]
+        self.made = atomic.make_folders(self.path)
 
     def clean_up(self) -> None:
         """After a failure with no checkpoint written: remove the folders this run made, never
@@ -188,12 +182,7 @@ class _Run:
         if self.last_checkpoint is not None or not self.made:
             return
         shutil.rmtree(self.path / STAGING, ignore_errors=True)
-        for folder in reversed(self.made):
-            try:
-                folder.rmdir()
-            except OSError:
-                return
-        self.removed = True
+        self.removed = atomic.remove_made(self.made)
 
     def kept(self, resume_hint: bool = True) -> str:
         """What is in the folder now, for the message that ends the run."""
@@ -225,11 +214,11 @@ def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], 
     """Train (or resume) a model as `o` says and write it to o.out; raises UsageError/TrainingError,
     WriteError (a checkpoint could not be written) or Interrupted.
 
-    `stop()` is asked between phases and steps (the CLI's first Ctrl-C sets it): before the
-    first step nothing is written; after it, the weights of the last whole step are
-    checkpointed. A KeyboardInterrupt (a second Ctrl-C) ends the run at once. Either way the
-    last complete checkpoint is kept: its files are staged and moved into place with Ctrl-C
-    deferred, so nothing is ever saved from the middle of an update or of a write. A run that
+    `stop()` is asked between phases and steps (the CLI's first Ctrl-C, SIGTERM or SIGHUP sets
+    it): before the first step nothing is written; after it, the weights of the last whole step
+    are checkpointed. A KeyboardInterrupt (a second one) ends the run at once. Either way the
+    last complete checkpoint is kept: its files are staged and moved into place with those
+    signals deferred, so nothing is ever saved from the middle of an update or of a write. A run that
     ends before its first checkpoint removes the folders it created, and nothing else.
     """
     emit = callback or (lambda p: None)
