@@ -37,7 +37,7 @@ def kernels(request, monkeypatch) -> str:
     monkeypatch.setenv("ATTN_KERNELS", request.param)
     monkeypatch.setattr(products, "_fast_module", None)  # looked up again under this setting
     yield request.param
-    assert (products.compiled() is not None) == (request.param == "numba")
+    assert (products.compiled_kernels() is not None) == (request.param == "numba")
 # the bytes of each block that hold its integers, from llama.cpp's ggml-common.h (not from products.py)
 INTEGER_BYTES = {"Q4_0": (2, 18), "Q4_1": (4, 20), "Q5_0": (2, 22), "Q5_1": (4, 24), "Q8_0": (2, 34),
                  "Q2_K": (16, 80), "Q3_K": (0, 96), "Q4_K": (16, 144), "Q5_K": (16, 176), "Q6_K": (0, 192)}

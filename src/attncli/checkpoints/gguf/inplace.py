@@ -2,6 +2,9 @@
 computed from the blocks, a tile at a time (products.py): no float32 copy of the matrix is made.
 The memory of a model kept this way scales with the file, not with 4 bytes a parameter.
 
+A matrix's first use takes numpy's kernels; from its second (generation), a single token's product
+takes numba's compiled ones where the `fast` extra is installed (products.py).
+
 When the memory budget allows (the float32 path), a matrix used more than `copy_after` times (one
 use a forward) is dequantized once and kept, and its products are then float32 ones: a prediction
 or an explanation never pays for a float32 copy, a long generation does once. Either way a product
@@ -117,14 +120,14 @@ class Quantized:
         self._use()
         if self.copy is not None:
             return x @ self.copy  # [T, in] @ [in, out]
-        return products.matmul(x, self.raw, self.type, self.n_cols, products.pool())  # [T, out]
+        return products.matmul(x, self.raw, self.type, self.n_cols, products.pool(), self.uses > 1)  # [T, out]
 
     def unembed(self, h: np.ndarray) -> np.ndarray:
         """h [T, d] @ the vocabulary's [d, V] (this is W_E [V, d], or W_U [d, V]): [T, V]."""
         self._use()
         if self.copy is not None:
             return unembed_chunked(h, self.copy, self.transposed)  # [T, V]
-        return products.matmul(h, self.raw, self.type, self.n_cols, products.pool())  # [T, V]
+        return products.matmul(h, self.raw, self.type, self.n_cols, products.pool(), self.uses > 1)  # [T, V]
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` of an embedding ([vocab, d] as stored): only those are checked and dequantized."""

@@ -348,7 +348,7 @@ FILLS: dict[str, tuple[Fill, int]] = {  # the fill, and the values a scale cover
     "Q5_1": (partial(_fill_32, ints=_fill_q5, zero=0, offset=True), 32),
     "Q8_0": (_fill_q8_0, 32), "Q4_K": (_fill_q4_k, 32), "Q5_K": (_fill_q5_k, 32), "Q6_K": (_fill_q6_k, 16),
 }
-FACTORED_ROWS = 8  # inputs of at most this many rows take the factored path (measured: benchmarks/quantized_matmul.py)
+FACTORED_ROWS = 16  # inputs of at most this many rows take the factored path (measured: benchmarks/quantized_matmul.py)
 
 
 def _factored(xg: np.ndarray, xsum: np.ndarray, rows: np.ndarray, type_id: int, n_in: int) -> np.ndarray:
@@ -374,7 +374,7 @@ FAST_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
 _fast_module: object | None = None  # fast.py once imported; False when numba is not there (or ATTN_KERNELS=numpy)
 
 
-def compiled() -> object | None:
+def compiled_kernels() -> object | None:
     """fast.py, or None: numba not installed, or ATTN_KERNELS=numpy."""
     global _fast_module
     if _fast_module is None:
@@ -452,11 +452,14 @@ def pool() -> ThreadPoolExecutor | None:
     return _pool
 
 
-def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
+def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: ThreadPoolExecutor | None = None,
+           compiled: bool = True) -> np.ndarray:
     """x [T, n_in] @ W [n_in, out], where W's out columns are the stored rows uint8 [out, row bytes]
     (a GGUF matrix as stored, or vocabulary rows): a tile of rows at a time, never the whole float32 W.
 
     `pool` (an executor) runs the tiles over its threads when the matrix is big enough to pay for it.
+    `compiled`: a single row may take fast.py's kernels (False: numpy's, which spares a process that
+    multiplies by a matrix once the ~0.3 s of importing numba).
     """
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ModelError(f"cannot multiply a {list(x.shape)} input by a matrix of {n_in} inputs")
@@ -466,7 +469,7 @@ def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: Threa
 
     name = QUANT_TYPES[type_id].name
     factored = x.shape[0] <= FACTORED_ROWS and name in FILLS
-    fast = compiled() if x.shape[0] == 1 and name in FAST_TYPES else None  # one token: its kernels are 5x numpy's
+    fast = compiled_kernels() if compiled and x.shape[0] == 1 and name in FAST_TYPES else None  # 4x numpy's
     if factored:
         sub = FILLS[name][1]
         xg = np.ascontiguousarray(x.reshape(x.shape[0], -1, sub).transpose(1, 2, 0))  # [G, L, T]
