@@ -1,16 +1,18 @@
-"""How many threads a matrix product gets: OpenBLAS's for a float32 product, ours for one computed
-from quantized blocks (checkpoints/gguf/products.py).
+"""How many threads a matrix product gets: OpenBLAS's for a float32 product, ours for the tiles of one
+computed from quantized blocks (checkpoints/gguf/products.py).
 
-A product of a few tokens is too small to share: on this 2-core machine OpenBLAS's second thread
-costs more than it gives below CUTOVER_FLOPS, and with the other core busy it makes a product up to
-4x slower (benchmarks/blas_threads.py measures the rule). So a product below the cut-over runs on
-one BLAS thread and a bigger one on every core. The count is set through threadpoolctl, imported the
-first time a product of at least MANAGE_FLOPS happens: the bundled model's products are smaller, and
-its start-up does not pay for the import.
+A second thread only pays when the product is big and a core is free for it. Measured on this
+2-core machine (benchmarks/blas_threads.py): with the other core busy, two OpenBLAS threads made
+every product from 0.3 to 6,400 MFLOP slower, up to 400x for small ones (the second thread waits
+for the scheduler), and the issue's 6 x 896 by 896 x 4,864 product ran at 20 GFLOP/s on one thread
+and 5 on two. So: a product below CUTOVER_FLOPS runs on one thread; a bigger one on as many cores as
+the 1-minute load average leaves free besides this process (at least one).
 
-ATTN_THREADS=N caps every product at N threads (1: never more than one). A user who set
-OPENBLAS_NUM_THREADS keeps it: attncli then never changes BLAS's thread count, and uses that many
-threads for its own products.
+The count is set through threadpoolctl, imported the first time a product of at least
+MANAGE_FLOPS happens: the bundled model's products are smaller, and its start-up does not pay for
+the import. ATTN_THREADS=N sets the threads a big product gets (1: never more than one), whatever
+the load. A user who set OPENBLAS_NUM_THREADS keeps it: attncli then never changes BLAS's thread
+count, and uses that many threads for its own products.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-CUTOVER_FLOPS = 1 << 27  # ~134 MFLOP: below it one thread (measured: benchmarks/blas_threads.py)
+CUTOVER_FLOPS = 1 << 26  # ~67 MFLOP, ~3 ms on one core here: below it one thread (benchmarks/blas_threads.py)
 MANAGE_FLOPS = 1 << 25  # ~34 MFLOP: smaller products leave BLAS as it started (the bundled model's are)
 
 _blas: list[Any] | None = None  # threadpoolctl's controllers of the BLAS libraries loaded, once looked up
@@ -37,8 +39,17 @@ def env_threads(name: str) -> int | None:
 
 
 def cores() -> int:
-    """Threads a product may use: ATTN_THREADS, else a user's OPENBLAS_NUM_THREADS, else every core."""
-    return env_threads("ATTN_THREADS") or env_threads("OPENBLAS_NUM_THREADS") or os.cpu_count() or 1
+    """Threads a big product may use: ATTN_THREADS, else a user's OPENBLAS_NUM_THREADS, else the cores
+    the load average leaves free besides this process (at least one)."""
+    fixed = env_threads("ATTN_THREADS") or env_threads("OPENBLAS_NUM_THREADS")
+    if fixed:
+        return fixed
+    n = os.cpu_count() or 1
+    try:
+        others = max(0.0, os.getloadavg()[0] - 1.0)  # the runnable threads besides ours
+    except OSError:
+        others = 0.0
+    return max(1, min(n, int(n - others + 0.5)))
 
 
 def wanted(flops: float) -> int | None:
@@ -61,20 +72,16 @@ def _set(n: int) -> None:
 
 def size_for(flops: float) -> None:
     """Set BLAS's threads for a float32 product of `flops` operations, when that changes anything."""
-    n = wanted(flops)
-    if n is None or n == _current or (_current is None and flops < MANAGE_FLOPS):
+    if _current is None and flops < MANAGE_FLOPS:
         return
-    _set(n)
+    n = wanted(flops)
+    if n is not None and n != _current:
+        _set(n)
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread inside (for products whose tiles run on threads of our own), as before after."""
-    before = _current
+    """BLAS on one thread inside (for products whose tiles run on threads of our own)."""
     if wanted(0) is not None and _current != 1:
         _set(1)
-    try:
-        yield
-    finally:
-        if before is not None and before != _current:
-            _set(before)
+    yield

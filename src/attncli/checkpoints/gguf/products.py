@@ -442,9 +442,10 @@ def scratch_bytes() -> int:
 
 
 def pool() -> ThreadPoolExecutor | None:
-    """The threads products run their tiles on (threads.cores() of them), or None for one."""
+    """The threads products may run their tiles on (as many as cores; each product uses as many as
+    threads.cores() says are free), or None on one core."""
     global _pool
-    n = threads.cores()
+    n = threads.env_threads("ATTN_THREADS") or threads.env_threads("OPENBLAS_NUM_THREADS") or os.cpu_count() or 1
     if n < 2:
         return None
     if _pool is None or _pool._max_workers != n:
@@ -487,7 +488,7 @@ def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: Threa
             else:
                 y[:, t0:t1] = x @ dequantize_tile(rows[t0:t1], type_id, n_in, reuse=True)  # [T, in] @ [in, R] -> [T, R]
 
-    workers = pool._max_workers if pool is not None else 1
+    workers = min(pool._max_workers, threads.cores()) if pool is not None else 1
     n_tiles = -(-n_out // step)
     with threads.one_blas_thread():  # a tile's product is small, and the tiles may run side by side
         if pool is None or workers < 2 or n_tiles < 2 or n_out * n_in < PARALLEL_VALUES:
