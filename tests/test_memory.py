@@ -35,7 +35,7 @@ def test_both_paths_compute_the_same_bits_until_the_copies(small: Path) -> None:
     fast, in_place = gguf.load(small), gguf.load(small, max_memory=1)
     assert fast.memory.path == "float32" and in_place.memory.path == "quantized in place"
     W = "blocks.0.mlp.W_in"
-    assert isinstance(in_place.params[W], Quantized) and isinstance(fast.params[W], Quantized)  # nothing dequantized at load
+    assert isinstance(in_place.params[W], Quantized) and isinstance(fast.params[W], Quantized)  # not dequantized
     ids = [3, 77, 12, 999, 0, 5, 5]
     a, b = fast.forward(ids), in_place.forward(ids)
     assert sorted(a) == sorted(b)

@@ -66,7 +66,8 @@ if "threadpoolctl" in sys.modules:
 
 def run(env: dict[str, str]) -> list[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("ATTN_THREADS", "OPENBLAS_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env={**base, **env}, check=True)
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env={**base, **env},
+                         check=True)
     return out.stdout.split()
 
 

@@ -137,7 +137,8 @@ def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozen
         bounds = [0, n_out] if job.parts[0] == "embed.W_E" else np.concatenate([[0], np.cumsum(job.sizes)])
         for part, r0, r1 in zip(job.parts, bounds[:-1], bounds[1:]):  # W_E is [vocab, d] as stored, the rest [in, out]
             after = vocab_copy_after if part == "embed.W_E" else None if part in in_place else copy_after
-            params[part] = Quantized(info.name, rows[int(r0):int(r1)], info.type, n_in, part != "embed.W_E", after, gf.path)
+            params[part] = Quantized(info.name, rows[int(r0):int(r1)], info.type, n_in, part != "embed.W_E", after,
+                                     gf.path)
     return params
 
 

@@ -1,16 +1,19 @@
-"""x @ W from a GGUF matrix's quantized blocks, without its float32 copy: a tile of output rows at a
-time is dequantized into a small [in, rows] buffer that stays in cache, multiplied, and reused.
+"""x @ W from a GGUF matrix's quantized blocks, without its float32 copy, a tile of output rows at a
+time (a few hundred KB, in cache, reused), on threads of our own when the matrix is big. Three kinds:
 
-A tile's bytes are first transposed ([rows, bytes] -> [bytes, rows]), so that every field of every
-block is a run of `rows` bytes: each numpy operation then loops over a whole tile row, where the
-row-major kernels of quants.py loop over 16 or 32 values at a time, and the float32 tile comes out
-in the [in, out] layout the float32 path multiplies. The values are gguf-py's, bit for bit (the same
-float32 operations in the same order); only the product's summation order differs from one
-x @ W over the whole matrix, so a result is within float32 rounding of it:
-|ours - exact| <= n u / (1 - n u) * sum_k |x_k| |w_k|, n = the inner dimension, u = 2**-24.
+- tiles (many tokens): a tile is dequantized into a float32 [in, rows] buffer and multiplied. Its
+  bytes are first transposed ([rows, bytes] -> [bytes, rows]) so that every field of every block is
+  a run of `rows` bytes and each numpy operation loops over a whole tile row (quants.py's row-major
+  kernels loop over 16 or 32 values at a time). The values are gguf-py's, bit for bit.
+- factored (up to FACTORED_ROWS tokens): with w = a * u + c on each sub-block (u the integers, a
+  and c float scales), x @ w = sum_g a_g (x_g . u_g) + c_g sum(x_g); the integers are converted and
+  multiplied as stored, and the scales touch only the sub-blocks' sums.
+- compiled (one token, numba installed: fast.py): the same sums, decoded and multiplied in one pass.
 
-Types without a tile kernel here (plain floats, the IQ and ternary types) dequantize a tile of rows
-with quants.py and multiply its transpose: the same tiling, the same result bound.
+Each is within float32 rounding of dequantize-then-multiply: at most n + 3 roundings stand between a
+term and the result, so |ours - exact| <= g(n + 3) sum_k |x_k| (|a_k u_k| + |c_k|), g(m) = m u / (1 - m u),
+u = 2**-24 (tests/test_quantized_products.py states the bound it checks against gguf-py). Types
+without kernels here (plain floats, the IQ and ternary types) dequantize a tile of rows with quants.py.
 """
 
 from __future__ import annotations
@@ -471,7 +474,7 @@ def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: Threa
     name = QUANT_TYPES[type_id].name
     factored = x.shape[0] <= FACTORED_ROWS and name in FILLS
     fast = compiled_kernels() if compiled and x.shape[0] == 1 and name in FAST_TYPES else None  # 4x numpy's
-    if factored:
+    if factored or fast is not None:
         sub = FILLS[name][1]
         xg = np.ascontiguousarray(x.reshape(x.shape[0], -1, sub).transpose(1, 2, 0))  # [G, L, T]
         xsum = x.reshape(x.shape[0], -1, sub).sum(-1)  # [T, G]: each sub-block's sum of x
@@ -486,7 +489,8 @@ def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: Threa
             elif factored:
                 y[:, t0:t1] = _factored(xg, xsum, rows[t0:t1], type_id, n_in)  # [T, R]
             else:
-                y[:, t0:t1] = x @ dequantize_tile(rows[t0:t1], type_id, n_in, reuse=True)  # [T, in] @ [in, R] -> [T, R]
+                tile = dequantize_tile(rows[t0:t1], type_id, n_in, reuse=True)  # [in, R]
+                y[:, t0:t1] = x @ tile  # [T, in] @ [in, R] -> [T, R]
 
     workers = min(pool._max_workers, threads.cores()) if pool is not None else 1
     n_tiles = -(-n_out // step)
