@@ -105,7 +105,8 @@ class _Cursor:
             joined = text.tobytes().decode("utf-8")
         except UnicodeDecodeError:
             raise self.fail(f"{what} holds a string that is not UTF-8") from None
-        chars = np.concatenate([[0], np.cumsum(lead)])[np.concatenate([[0], ends])].tolist()  # [count + 1]
+        inside = np.flatnonzero(~lead)  # [continuation bytes]: fewer than the bytes, even in CJK text
+        chars = np.concatenate([[0], ends - np.searchsorted(inside, ends)]).tolist()  # [count + 1]: where each ends
         self.pos = pos
         return [joined[a:b] for a, b in zip(chars[:-1], chars[1:])]
 
