@@ -70,7 +70,8 @@ def test_an_untied_fast_path_keeps_only_the_embedding_quantized(tmp_path: Path) 
 def test_the_plan_adds_up(small: Path) -> None:
     plan = gguf.load(small).memory
     assert plan.float32_bytes == 4 * plan.parameters and plan.file_bytes == small.stat().st_size
-    assert plan.file_bytes < plan.in_place_bytes < plan.float32_bytes  # the file, plus one matrix and a chunk in float32
+    # the file's matrices, the float32 norms and a few MB of tiles a thread (a tiny model's float32 copy is smaller)
+    assert plan.file_bytes < plan.in_place_bytes < plan.file_bytes + (os.cpu_count() or 1) * 16 * 2**20
     assert gguf.load(small, max_memory=plan.fast_bytes).memory.path == "float32"  # exactly fits
     assert gguf.load(small, max_memory=plan.fast_bytes - 1).memory.path == "quantized in place"
 
@@ -120,6 +121,7 @@ def peak(path: Path, budget: int) -> int:
 def test_peak_memory_scales_with_the_file(tmp_path: Path) -> None:
     path = synthetic_gguf.write(tmp_path / "m.gguf", n_layer=4, d=1024, d_mlp=4096, n_head=8, n_kv_head=2, vocab_size=32768)
     plan = gguf.load(path).memory  # ~100M parameters: ~400 MB as float32, ~60 MB as a file
+    assert plan.in_place_bytes < plan.float32_bytes / 4
     baseline = peak(synthetic_gguf.write(tmp_path / "tiny.gguf", **SMALL), 1 << 40)  # python, numpy, attncli, a tokenizer
     fast, in_place = peak(path, 1 << 40), peak(path, 1)
     assert fast - baseline > 0.9 * plan.fast_bytes  # the float32 copy is really made

@@ -69,7 +69,8 @@ def plan_memory(gf: GGUFFile, config: ModelConfig, jobs: list, max_memory: int |
     matrices = [j for j in jobs if len(j.info.shape) == 2]
     quantized = sum(j.info.nbytes for j in matrices)
     vectors = 4 * sum(j.info.shape[0] for j in jobs if len(j.info.shape) == 1)
-    in_place_bytes = quantized + vectors + products.scratch_bytes()
+    largest = max((j.info.shape[0] * j.info.shape[1] for j in matrices), default=0)
+    in_place_bytes = quantized + vectors + products.scratch_bytes(largest)
     embed = next(j for j in jobs if j.parts[0] == "embed.W_E")
     embed_f32 = 4 * config.vocab_size * config.d_model
     keep_embed = not config.tied_embeddings or 2 * embed_f32 > f32

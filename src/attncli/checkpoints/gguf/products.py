@@ -33,7 +33,7 @@ from .quants import _k_scales as _k_scales_natural
 
 BY_NAME = {qt.name: qt for qt in QUANT_TYPES.values()}
 
-TILE_VALUES = 1 << 16  # weights dequantized at a time: a 256 KB float32 tile, which stays in L2 beside its bytes
+TILE_VALUES = 1 << 18  # weights a tile holds: 1 MB as float32, about L2 here (measured best of 2**16..2**19)
 MIN_TILE_ROWS = 32  # fewer output rows per tile makes numpy's loops too short to pay for themselves
 COMPILED_TILE_VALUES = 1 << 20  # weights a compiled kernel's call takes: a call costs ~10 us in Python
 PARALLEL_VALUES = 1 << 20  # below this many weights a matrix is one thread's work: a hand-off costs more
@@ -439,9 +439,11 @@ def dequantize_tile(rows: np.ndarray, type_id: int, n_in: int, reuse: bool = Fal
 _pool: ThreadPoolExecutor | None = None
 
 
-def scratch_bytes() -> int:
-    """About the most memory the tiles' buffers take at once (each thread's, all types)."""
-    return threads.cores() * 8 * 4 * TILE_VALUES
+def scratch_bytes(largest: int) -> int:
+    """About the most memory the tiles' buffers take, for matrices of at most `largest` values: each
+    thread keeps ~14 bytes a tile's value (float32 values or integers, and the integer temporaries
+    of both kinds of tile)."""
+    return (os.cpu_count() or 1) * 14 * min(largest, TILE_VALUES)
 
 
 def pool() -> ThreadPoolExecutor | None:
