@@ -12,7 +12,8 @@ Measures:
             wall, CPU and peak memory
   memory    peak RSS of a 1,024-token forward keeping one layer (VmHWM, in a child process)
 
-Run: python benchmarks/model_speed.py [--model smollm2|gemma3-270m] [--quick] [--json]; transformers and
+Writes benchmarks/results/model_speed_MODEL.json (with --load-only, model_speed_MODEL_load.json).
+Run: python benchmarks/model_speed.py [--model smollm2|gemma3-270m] [--quick] [--load-only] [--json]; transformers and
 torch are optional (without them only attncli's numbers are printed). Every speed is a ratio or a
 median: the machine is shared, and the 1-minute load average is printed with the numbers.
 """
@@ -34,6 +35,8 @@ import sys
 import time
 
 import numpy as np
+
+import results as bench_results
 
 SENTENCE = "I do not like spinach"
 LONG = ("The old lighthouse keeper climbed the stairs every evening, counting the steps as his father had taught him. "
@@ -95,7 +98,9 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2", choices=sorted(GOALS))
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--load-only", action="store_true", help="measure the load alone (issue 21's goal)")
     args = ap.parse_args()
+    before = bench_results.machine()
     reps_small, reps_long, reps_load = (5, 3, 3) if args.quick else (21, 9, 5)
     name = args.model
 
@@ -112,6 +117,14 @@ def main() -> None:
     loads = [tuple(map(float, child(code).split())) for _ in range(reps_load)]
     results["load_attncli_s"] = statistics.median(w for w, _ in loads)
     results["load_attncli_cpu_s"] = statistics.median(c for _, c in loads)
+    results["load_attncli_all"] = [list(x) for x in loads]
+    if args.load_only:
+        results["load_average_1min"] = os.getloadavg()[0]
+        path = bench_results.write(f"model_speed_{name}_load", results, before)
+        print(f"{name}: load {results['load_attncli_s']:.2f} s wall, {results['load_attncli_cpu_s']:.2f} s CPU "
+              f"(medians "
+              f"of {reps_load}; goal <= {GOALS[name]['load']} s), load average {os.getloadavg()[0]:.1f}; {path}")
+        return
 
     model = load(name)
     ids6 = [t.id for t in model.encode(SENTENCE + ".")[0]][:6]
@@ -172,6 +185,7 @@ def main() -> None:
            "print([int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     results["peak_rss_1024_bytes"] = float(child(mem))
     results["load_average_1min"] = os.getloadavg()[0]  # other work on the machine inflates every time above
+    bench_results.write(f"model_speed_{name}", results, before)
 
     if args.json:
         print(json.dumps(results, indent=2))

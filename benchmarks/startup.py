@@ -2,8 +2,9 @@
 floor: `python -c "import numpy, rich.console, rich.table, typer, tokenizers, safetensors"`
 (what drawing a table from this weights format needs), in the same run on the same machine.
 
-Reports medians of interleaved runs and their ratio to that floor (the README's number).
-Usage: python benchmarks/startup.py [--runs N]
+Reports medians of interleaved runs and their ratio to that floor (the README's number), and writes
+them to benchmarks/results/startup.json.
+Usage: python benchmarks/startup.py [--runs N] [--baseline-attn PATH]
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--text", default="I do not like spinach")
+    ap.add_argument("--baseline-attn", help="another attn (e.g. the code before, in its own venv): run interleaved too")
     args = ap.parse_args()
+    before = os.getloadavg()
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     attn = shutil.which("attn") or sys.exit("attn is not on PATH; pip install . first")
     # pip compiles an installed package's bytecode; an editable install (or PYTHONDONTWRITEBYTECODE)
@@ -44,6 +47,8 @@ def main() -> None:
         f"attn explain {args.text!r} --json": [attn, "explain", args.text, "--json"],
         f"attn predict {args.text!r}": [attn, "predict", args.text],
     }
+    if args.baseline_attn:
+        cases[f"baseline: attn explain {args.text!r}"] = [args.baseline_attn, "explain", args.text]
     times: dict[str, list[float]] = {k: [] for k in cases}
     for cmd in cases.values():  # warm the file cache once
         time_once(cmd, env)
@@ -55,6 +60,11 @@ def main() -> None:
     for name, ts in times.items():
         m = statistics.median(ts)
         print(f"{name:<80} {m:9.3f} {m / base:8.2f}")
+    import results
+
+    figures = {name: {"median_s": statistics.median(ts), "over_floor": statistics.median(ts) / base, "all_s": ts}
+               for name, ts in times.items()}
+    print(f"written to {results.write('startup', figures, {**results.machine(), 'load_average': list(before)})}")
 
 
 if __name__ == "__main__":

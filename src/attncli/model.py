@@ -26,7 +26,7 @@ from .config import ModelConfig
 from .errors import UsageError
 from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles, softmax
 from .trace import Hook, Recorder, Trace
-from .weights import dense, take_rows, unembed_chunked
+from .weights import product, take_rows, unembed_chunked
 
 if TYPE_CHECKING:
     from .tokenizer import Token, Tokenizer
@@ -145,7 +145,7 @@ def linear(params: Params, x: np.ndarray, w: str, b: str | None = None) -> np.nd
     patching) is one matrix product over all its rows: numpy would otherwise read W once per sequence."""
     if x.ndim > 2:
         return linear(params, x.reshape(-1, x.shape[-1]), w, b).reshape(*x.shape[:-1], -1)  # [B, T, out]
-    y = x @ dense(params[w])  # [T, in] @ [in, out] -> [T, out]; a W kept quantized is dequantized for this product only
+    y = product(x, params[w])  # [T, in] @ [in, out] -> [T, out]; a W kept quantized multiplies from its blocks
     if b is not None and b in params:
         y = y + params[b]  # [T, out]
     return y

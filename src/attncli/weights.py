@@ -2,9 +2,10 @@
 file's quantized bytes, see checkpoints/gguf/inplace.py) that gives float32 values when used.
 
 Such a matrix has `shape` (the parameter's, e.g. [in, out]), `as_array()` (the whole float32
-parameter), `rows(ids)` (rows of a [vocab, d] embedding) and `vocab_rows(r0, r1)` (float32
-[r1 - r0, d] rows r0..r1 of the vocabulary, for the unembedding). The functions below take
-either; an array is the fast path, unchanged.
+parameter), `matmul(x)` (x @ W, for a linear matrix), `unembed(h)` (h @ the vocabulary's [d, V]),
+`rows(ids)` (rows of a [vocab, d] embedding) and `vocab_rows(r0, r1)` (float32 [r1 - r0, d] rows
+r0..r1 of the vocabulary). The functions below take either; an array is the fast path, unchanged
+but for the BLAS threads its size gets (threads.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ from typing import Any
 
 import numpy as np
 
+from . import threads
+
 VOCAB_CHUNK_VALUES = 1 << 20  # values of the vocabulary dequantized (or multiplied) at a time: 4 MB of float32, measured best of 2**16..2**22
 
 
 def dense(w: Any) -> np.ndarray:
     """The parameter as a float32 array: as it is, or dequantized now (and not kept)."""
     return w if isinstance(w, np.ndarray) else w.as_array()
+
+
+def product(x: np.ndarray, w: Any) -> np.ndarray:
+    """x [T, in] @ W [in, out]; a matrix kept quantized computes it from its blocks."""
+    if isinstance(w, np.ndarray):
+        threads.size_for(2.0 * x.shape[0] * w.shape[0] * w.shape[1])
+        return x @ w  # [T, in] @ [in, out] -> [T, out]
+    return w.matmul(x)  # [T, out]
 
 
 def take_rows(w: Any, ids: np.ndarray) -> np.ndarray:
@@ -43,8 +54,11 @@ def unembed_chunked(h: np.ndarray, w: Any, transposed: bool) -> np.ndarray:
     """h @ W_U, a chunk of vocabulary rows at a time: no float32 copy of a quantized vocabulary is
     ever whole, and an array and its quantized form give the same bits (the same products, in the
     same order and layout)."""
+    if not isinstance(w, np.ndarray) and hasattr(w, "unembed"):
+        return w.unembed(h)  # [T, V], from the blocks
     d = h.shape[-1]
     n_vocab = w.shape[1] if transposed else w.shape[0]
+    threads.size_for(2.0 * h.shape[0] * d * n_vocab)
     out = np.empty((h.shape[0], n_vocab), dtype=h.dtype)  # [T, V]
     step = vocab_chunk(n_vocab, d)
     for r0 in range(0, n_vocab, step):

@@ -1,13 +1,12 @@
 """GGUF files: reader.py parses the container, quants.py dequantizes each ggml type,
 archs.py maps an architecture's metadata and tensors onto attncli's, vocab.py builds the
-tokenizer. `load` puts them together into a validated Model of float32 weights.
+tokenizer. `load` puts them together into a validated Model whose matrices stay quantized
+(inplace.py, products.py) until their float32 copy pays for itself.
 """
 
 from __future__ import annotations
 
 import mmap
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,8 +23,6 @@ from .reader import MAGIC, TensorInfo, read_header
 from .vocab import read_tokenizer
 
 __all__ = ["MAGIC", "detect", "load", "read_header"]
-
-ROWS_PER_CHUNK = 256  # output rows dequantized at a time: small temporaries, so the heap does not fragment
 
 
 def detect(path: Path) -> bool:
@@ -110,90 +107,46 @@ def plan(gf: GGUFFile, config: ModelConfig, arch: Arch) -> list[Job]:
     return jobs
 
 
-def to_in_out(raw: np.ndarray, info: TensorInfo, r0: int, r1: int, unpermute: int, file: Path) -> np.ndarray:
-    """Output rows r0..r1 of a stored [out, in] matrix -> a contiguous float32 [in, r1 - r0] one,
-    Q/K rows un-permuted first if `unpermute` heads say so.
-
-    Works on a few hundred rows at a time: a whole-matrix [out, in] temporary, freed after the
-    transpose, would leave the process's peak memory ~0.5 GB higher on a 135M model.
-    """
-    n_out, n_in = info.shape
-    rows = raw.reshape(n_out, info.nbytes // n_out)  # [out, row bytes]: a row is whole blocks, so rows reorder as bytes
-    if unpermute:
-        rows = unpermute_rows(rows, unpermute)  # [out, row bytes]
-    dest = np.empty((n_in, r1 - r0), dtype=np.float32)  # [in, out part]
-    for c0 in range(r0, r1, ROWS_PER_CHUNK):
-        c1 = min(r1, c0 + ROWS_PER_CHUNK)
-        w = dequantize(np.ascontiguousarray(rows[c0:c1]).reshape(-1), info.type, (c1 - c0, n_in))  # [rows, in]
-        check_finite(w, info, file)
-        dest[:, c0 - r0:c1 - r0] = w.T
-    return dest
-
-
 def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozenset[str] = frozenset(),
-                 vocab_copy_after: int | None = None) -> Params:
-    """Map every parameter to our name and layout: dequantized to float32, or, for the names in
-    `in_place`, left quantized in the file (a Quantized, dequantized when used).
+                 copy_after: int | None = None, vocab_copy_after: int | None = None) -> Params:
+    """Map every parameter to our name and layout. Vectors (norms, biases) are dequantized to float32
+    now; every matrix stays in the file as a Quantized (products from its blocks), checked when first
+    used. One not `in_place` keeps a float32 copy once used more than `copy_after` times; the
+    embedding, once read whole more than `vocab_copy_after` times (None: never).
 
-    Every name and shape is checked first (plan); dequantizing (and transposing to [in, out])
-    then runs on a small thread pool: numpy releases the GIL, and the load time of a
-    135M-parameter model halves on two cores.
+    Every name and shape is checked first (plan); nothing here reads a matrix's pages.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
-    jobs = plan(gf, config, arch)
-    for job in jobs:
-        raw = gf.data[job.info.offset:job.info.offset + job.info.nbytes]  # [nbytes], no copy
-        if not scales_finite(raw, job.info.type):
-            raise ModelError(f"{gf.path}: tensor {job.info.name} has NaN or infinite scales; the weights are corrupt, "
-                             "download them again")
-        if set(job.parts) & in_place and QUANT_TYPES[job.info.type].scales is None:
-            check_finite_rows(raw, job.info, gf.path)  # plain floats left in place: their values, a chunk at a time
-
-    def one(job: Job) -> list[np.ndarray | Quantized]:
+    params: Params = {}
+    for job in plan(gf, config, arch):
         info = job.info
-        raw = gf.data[info.offset:info.offset + info.nbytes]  # [nbytes]
+        raw = gf.data[info.offset:info.offset + info.nbytes]  # [nbytes], no copy
         if len(info.shape) == 1:  # vectors: always float32 (they are small)
+            if not scales_finite(raw, info.type):
+                raise ModelError(f"{gf.path}: tensor {info.name} has NaN or infinite scales; the weights are corrupt, "
+                                 "download them again")
             w = dequantize(raw, info.type, info.shape)  # [n]
             check_finite(w, info, gf.path)
             if job.unpermute:
                 w = unpermute_rows(w, job.unpermute)  # [n]
-            return np.split(w, np.cumsum(job.sizes)[:-1]) if len(job.parts) > 1 else [w]
+            params.update(zip(job.parts, np.split(w, np.cumsum(job.sizes)[:-1]) if len(job.parts) > 1 else [w]))
+            continue
         n_out, n_in = info.shape
         rows = raw.reshape(n_out, info.nbytes // n_out)  # [out, row bytes]: whole blocks a row
         if job.unpermute:
             rows = unpermute_rows(rows, job.unpermute)  # [out, row bytes], a copy of the quantized bytes
-        if job.parts[0] in ("embed.W_E", "unembed.W_U"):  # [vocab, d] as stored: embedding rows, unembedding chunks
-            transposed = job.parts[0] == "unembed.W_U"
-            if job.parts[0] in in_place:
-                return [Quantized(info.name, rows, info.type, n_in, transposed, vocab_copy_after)]
-            w = dequantize(raw, info.type, info.shape)  # [vocab, d]
-            check_finite(w, info, gf.path)
-            return [w.T if transposed else w]  # W_U [d, vocab]: the transpose of the stored rows, as Quantized gives them
-        bounds = np.concatenate([[0], np.cumsum(job.sizes)])
-        return [Quantized(info.name, rows[int(a):int(b)], info.type, n_in, True) if part in in_place
-                else to_in_out(raw, info, int(a), int(b), job.unpermute, gf.path)
-                for part, a, b in zip(job.parts, bounds[:-1], bounds[1:])]
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(one, jobs))
-    return {ours: w if isinstance(w, Quantized) or ours == "unembed.W_U" else np.ascontiguousarray(w)
-            for job, ws in zip(jobs, arrays) for ours, w in zip(job.parts, ws)}
-
-
-def check_finite_rows(raw: np.ndarray, info: TensorInfo, file: Path) -> None:
-    """check_finite over a plain-float matrix left in place, ROWS_PER_CHUNK rows at a time."""
-    n_out, n_in = info.shape if len(info.shape) == 2 else (1, info.shape[0])
-    rows = raw.reshape(n_out, -1)  # [out, row bytes]
-    for c0 in range(0, n_out, ROWS_PER_CHUNK):
-        c1 = min(n_out, c0 + ROWS_PER_CHUNK)
-        check_finite(dequantize(np.ascontiguousarray(rows[c0:c1]).reshape(-1), info.type, (c1 - c0, n_in)), info, file)
+        bounds = [0, n_out] if job.parts[0] == "embed.W_E" else np.concatenate([[0], np.cumsum(job.sizes)])
+        for part, r0, r1 in zip(job.parts, bounds[:-1], bounds[1:]):  # W_E is [vocab, d] as stored, the rest [in, out]
+            after = vocab_copy_after if part == "embed.W_E" else None if part in in_place else copy_after
+            params[part] = Quantized(info.name, rows[int(r0):int(r1)], info.type, n_in, part != "embed.W_E", after,
+                                     gf.path)
+    return params
 
 
 def load(path: Path, name: str | None = None, max_memory: int | None = None) -> Model:
-    """Read, validate and dequantize a GGUF file into a Model: to float32 when that fits the memory
-    budget (`max_memory` bytes; default half of the memory available), else with its matrices left
-    quantized in the memory-mapped file (see memory.py)."""
+    """Read and validate a GGUF file into a Model whose matrices stay quantized in the memory-mapped
+    file, multiplied from their blocks; each gets a float32 copy once used more than twice when the
+    whole float32 model fits the memory budget (`max_memory` bytes; default half of the memory
+    available), and never otherwise (see memory.py)."""
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
@@ -209,12 +162,8 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
         gf = GGUFFile(path, meta, tensors, np.frombuffer(buf, dtype=np.uint8))
         config = arch.config(arch, gf)
         plan_ = memory.plan_memory(gf, config, plan(gf, config, arch), max_memory)
-        # the tokenizer is built beside the weights: it is mostly one thread's work (Python and
-        # tokenizers' BPE), the dequantizing mostly numpy's, which lets go of the GIL
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            tokenizer = pool.submit(read_tokenizer, meta, config, path)
-            params = read_tensors(gf, config, arch, plan_.in_place, plan_.vocab_copy_after)
-            tokenizer = tokenizer.result()
+        params = read_tensors(gf, config, arch, plan_.in_place, plan_.copy_after, plan_.vocab_copy_after)
+        tokenizer = read_tokenizer(meta, config, path)
         del gf
     finally:
         try:  # with nothing left in place, nothing refers to the map any more and it closes now

