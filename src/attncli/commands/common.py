@@ -253,10 +253,13 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
                max_memory: Optional[int] = None):
     """The model at `spec` (its weights within `max_memory` bytes); with `ablate`, the same model
     with those heads ablated in every forward pass."""
-    from ..checkpoints import load
+    from ..checkpoints import load, store_model
 
     warn_if_changed(spec)
-    size = weights_size(spec)
+    stored = store_model(spec)  # -m ollama:... or lmstudio:...: its file, and what was passed over to find it
+    for note in stored.notes if stored is not None else ():
+        note_line(note)
+    size = weights_size(str(stored.path) if stored is not None else spec)
     with progress() as tick:
         if size >= SHOW_LOADING:
             from ..labels import printable
