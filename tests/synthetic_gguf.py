@@ -95,8 +95,8 @@ def write(path: Path, *, n_layer: int, d: int, d_mlp: int, n_head: int, n_kv_hea
     names it otherwise (its metadata keys too), e.g. an architecture attncli does not support."""
     kinds = {"embed": "Q4_K", "output": "Q6_K", "attn": "Q4_K", "attn_v": "Q6_K", "ffn": "Q4_K", "ffn_down": "Q6_K",
              **(kinds or {})}
-    hparams = {"block_count": n_layer, "embedding_length": d, "feed_forward_length": d_mlp, "attention.head_count": n_head,
-               "attention.head_count_kv": n_kv_head, "context_length": n_ctx, "attention.layer_norm_rms_epsilon": 1e-5,
+    hparams = {"block_count": n_layer, "embedding_length": d, "feed_forward_length": d_mlp,
+               "attention.head_count": n_head, "attention.head_count_kv": n_kv_head, "context_length": n_ctx, "attention.layer_norm_rms_epsilon": 1e-5,
                "rope.freq_base": rope_theta}
     meta: dict[str, Any] = {
         "general.architecture": architecture, "general.name": "synthetic", "general.alignment": ALIGN,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attncli.checkpoints import load, lmstudio, ollama, store_model
+from attncli.checkpoints import lmstudio, load, ollama, store_model
 from attncli.errors import ModelError, UsageError
 from model_stores import lmstudio_download, model_blob, ollama_pull, snapshot, tiny_gguf
 from run_cli import HOWS, assert_one_error_line, attn, ok
@@ -262,7 +262,8 @@ def test_a_name_is_parsed_as_ollama_parses_it():
     assert ollama.parse("hf.co/bartowski/Qwen2.5-0.5B-GGUF:Q4_K_M") == ("hf.co", "bartowski", "Qwen2.5-0.5B-GGUF",
                                                                        "Q4_K_M")
     assert ollama.parse("localhost:5000/ns/m") == ("localhost:5000", "ns", "m", "latest")
-    assert ollama.parse("hf.co/bartowski/Qwen2.5-0.5B-GGUF:Q4_K_M").short() == "hf.co/bartowski/Qwen2.5-0.5B-GGUF:Q4_K_M"
+    hf = "hf.co/bartowski/Qwen2.5-0.5B-GGUF:Q4_K_M"
+    assert ollama.parse(hf).short() == hf
     assert ollama.parse("REGISTRY.ollama.ai/Library/m").short() == "m:latest"
     for bad in ("", ":", "a/b/c/d", "a//b", "/m", "m/", ".hidden", "ns.with.dots/m", "m:t/x", "a" * 81, "m:" + "t" * 81,
                 "m:ta:g", "m@sha256", "m\0x", "-m"):

@@ -96,7 +96,8 @@ def resolve(spec: str) -> tuple[Path, tuple[str, ...]]:
     root, how = models_dir()
     if not root.is_dir():
         raise ModelError(f"{spec}: no LM Studio models folder at {root}{f' (from {how})' if how else ''}; download the "
-                         "model in LM Studio, or set LMSTUDIO_MODELS to the folder LM Studio keeps its models in (My Models shows it)")
+                         "model in LM Studio, or set LMSTUDIO_MODELS to the folder LM Studio keeps its models in "
+                         "(My Models shows it)")
     publisher = _child(root, parts[0])
     repo = _child(publisher, parts[1]) if publisher is not None else None
     if repo is None or not repo.is_dir():

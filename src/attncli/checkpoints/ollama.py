@@ -32,8 +32,10 @@ MAX_MANIFEST = 1 << 20  # bytes; a manifest lists a few layers in a few hundred 
 DIGEST = re.compile(r"sha256[:-][0-9a-fA-F]{64}")  # what Ollama's BlobsPath accepts
 PARTS = ("host", "namespace", "model", "tag")
 # each part as Ollama's isValidPart accepts it, with its length limit
-PART = {"host": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}"), "namespace": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}"),
-        "model": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"), "tag": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}")}
+PART = {"host": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}"),
+        "namespace": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}"),
+        "model": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"),
+        "tag": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}")}
 NAME_HELP = ("write ollama:NAME[:TAG], ollama:NAMESPACE/NAME[:TAG] or ollama:HOST/NAMESPACE/NAME[:TAG], each part "
              "of letters, digits, '_', '-' and '.' that starts with a letter, digit or '_'")
 
@@ -137,7 +139,8 @@ def manifest(root: Path, name: Name, spec: str) -> tuple[Name, Path]:
     tags = sorted(n.tag for n in everything if n.folded()[:3] == name.folded()[:3])
     pull = f"pull it with `ollama pull {name.short()}`"
     if tags:
-        raise ModelError(f"{spec}: {name.short().rsplit(':', 1)[0]} has no tag {name.tag} in the Ollama store ({root}); "
+        model = name.short().rsplit(":", 1)[0]
+        raise ModelError(f"{spec}: {model} has no tag {name.tag} in the Ollama store ({root}); "
                          f"its tags: {', '.join(tags)}; {pull}")
     held = sorted(n.short() for n in everything)
     holds = f"it holds {', '.join(held[:8])}{f' and {len(held) - 8} more' if len(held) > 8 else ''}" if held \
@@ -156,8 +159,8 @@ def read_layers(path: Path, name: Name) -> list[dict]:
             if isinstance(e, PermissionError) else ""
         raise ModelError(f"{path}: cannot read it ({e.strerror or e}){hint}") from None
     if len(raw) > MAX_MANIFEST:
-        raise ModelError(f"{path}: more than {MAX_MANIFEST >> 10} KiB, where an Ollama manifest is a few hundred bytes; "
-                         f"it is not one: {again}")
+        raise ModelError(f"{path}: more than {MAX_MANIFEST >> 10} KiB, where an Ollama manifest is a few hundred "
+                         f"bytes; it is not one: {again}")
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
@@ -177,12 +180,14 @@ def blob(root: Path, name: Name, path: Path) -> Path:
     models = [layer for layer in layers if layer.get("mediaType") == MODEL_LAYER]
     if len(models) != 1:
         kinds = sorted({str(layer.get("mediaType")).rsplit(".", 1)[-1] for layer in layers}) or ["none"]
-        what = f"{len(models)} model layers" if models else f"no model layer ({MODEL_LAYER}); its layers: {', '.join(kinds)}"
+        what = f"{len(models)} model layers" if models else \
+            f"no model layer ({MODEL_LAYER}); its layers: {', '.join(kinds)}"
         raise ModelError(f"{path}: {what}; attncli reads a model whose weights are one GGUF blob, as Ollama's "
                          "llama.cpp models are")
     digest, size = models[0].get("digest"), models[0].get("size")
     if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
-        raise ModelError(f"{path}: the model layer's digest {digest!r} is not sha256:HEX; the manifest is corrupt: {pull}")
+        raise ModelError(f"{path}: the model layer's digest {digest!r} is not sha256:HEX; the manifest is corrupt: "
+                         f"{pull}")
     file = root / "blobs" / digest.replace(":", "-")
     try:
         have = file.stat().st_size if file.is_file() else None
