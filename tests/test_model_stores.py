@@ -155,6 +155,9 @@ def _break(store: Path, how: str) -> None:
     elif how == "huge manifest":
         (manifests / "huge").mkdir()
         (manifests / "huge" / "latest").write_bytes(b"[" * (3 << 20))
+    elif how == "manifests not a folder":
+        (store / "manifests").rename(store / "elsewhere")
+        (store / "manifests").write_text("")
     elif how == "bad digest":
         ollama_pull(store, "evil", None, layers=[{"mediaType": ollama.MODEL_LAYER, "digest": "../../../etc/passwd",
                                                   "size": 1}])
@@ -175,6 +178,8 @@ OLLAMA_ERRORS = {  # -m value, damage, exit code, what the line says
                                               "bad:latest` to fetch it again"),
     "huge manifest": ("ollama:huge", "huge manifest", 1, "more than 1024 KiB, where an Ollama manifest is a few "
                                                          "hundred bytes"),
+    "unreadable store": ("ollama:tiny", "manifests not a folder", 1, "manifests: cannot read the Ollama store (Not "
+                                                                    "a directory)"),
     "bad digest": ("ollama:evil", "bad digest", 1, "the model layer's digest '../../../etc/passwd' is not sha256:HEX"),
     "traversal": ("ollama:../../etc/passwd", None, 2, "not an Ollama model name (4 parts); write ollama:NAME[:TAG], "),
     "traversal as a host": ("ollama:../etc/passwd", None, 2, "not an Ollama model name (the host '..')"),

@@ -159,6 +159,26 @@ def test_stores_that_are_not_there_say_how_to_point_at_them(tmp_path, monkeypatc
     assert [(s["present"], s["models"]) for s in doc["stores"]] == [(False, []), (True, []), (False, [])]
 
 
+@pytest.mark.parametrize("how", HOWS)
+def test_a_store_that_cannot_be_read_says_so_and_the_others_still_list(stores, how):
+    (stores["ollama"] / "manifests").rename(stores["ollama"] / "moved")
+    (stores["ollama"] / "manifests").write_text("")  # its manifests/ a file: listing it fails as a locked one would
+    (stores["huggingface"] / "models--org--half").mkdir()  # a download that never got as far as a snapshot
+    doc = ok(attn(how, ["models", "list", "--json"])).json()
+    validate(doc)
+    first = doc["stores"][0]
+    assert (first["name"], first["present"], first["models"]) == ("ollama", True, [])
+    assert first["reason"] == "cannot read the Ollama store (Not a directory)"
+    assert [s["reason"] for s in doc["stores"][1:]] == [None, None] and len(_rows(doc)) == 4 + 4
+    half = _rows(doc)["org/half"]
+    assert (half["path"], half["loads"]) == (None, False)
+    assert half["reason"] == ("the cache holds no snapshot of it (a download that did not finish); "
+                              "download it with `huggingface-cli download org/half`")
+    lines = ok(attn(how, ["models", "list"], env={"COLUMNS": "80"})).stdout.splitlines()
+    at = lines.index(f"Ollama: {stores['ollama']}")
+    assert lines[at + 1:at + 3] == ["  cannot read the Ollama store (Not a directory)", ""]
+
+
 def test_a_big_blob_is_listed_from_its_header(stores):
     """An 8 GiB model file (sparse: the header and tensors, then zeros) is listed from its first pages:
     the listing process's peak memory stays far below the file's size."""

@@ -106,7 +106,16 @@ def _dirs(folder: Path) -> list[os.DirEntry]:
 
 def installed(root: Path) -> dict[Name, Path]:
     """Every model's manifest in the store, by name: the files four folders down manifests/,
-    as Ollama's own listing finds them, where each folder is a valid part of a name."""
+    as Ollama's own listing finds them, where each folder is a valid part of a name. A store whose
+    manifests/ cannot be read (the service's, to a user outside the ollama group) is a ModelError."""
+    try:
+        os.scandir(root / "manifests").close()
+    except FileNotFoundError:  # a store Ollama has not pulled into yet
+        return {}
+    except OSError as e:
+        hint = "; add yourself to the ollama group (the Linux install script adds the user who installs), or set " \
+            "OLLAMA_MODELS" if isinstance(e, PermissionError) else ""
+        raise ModelError(f"{root / 'manifests'}: cannot read the Ollama store ({e.strerror or e}){hint}") from None
     found: dict[Name, Path] = {}
     for host in _dirs(root / "manifests"):
         for ns in _dirs(Path(host.path)):
@@ -155,8 +164,8 @@ def read_layers(path: Path, name: Name) -> list[dict]:
         with open(path, "rb") as f:
             raw = f.read(MAX_MANIFEST + 1)
     except OSError as e:
-        hint = "; add yourself to the ollama group (the Linux install script does) or set OLLAMA_MODELS" \
-            if isinstance(e, PermissionError) else ""
+        hint = "; add yourself to the ollama group (the Linux install script adds the user who installs), or " \
+            "set OLLAMA_MODELS" if isinstance(e, PermissionError) else ""
         raise ModelError(f"{path}: cannot read it ({e.strerror or e}){hint}") from None
     if len(raw) > MAX_MANIFEST:
         raise ModelError(f"{path}: more than {MAX_MANIFEST >> 10} KiB, where an Ollama manifest is a few hundred "

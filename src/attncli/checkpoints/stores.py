@@ -38,6 +38,7 @@ class Store:
     path: Path
     how: str  # how the folder was found, when not by default: an environment variable, a pointer file
     models: list[Found] = field(default_factory=list)
+    problem: str | None = None  # why the folder, there, cannot be read
 
     @property
     def present(self) -> bool:
@@ -96,6 +97,8 @@ def inspect_gguf(spec: str, path: Path) -> Found:
         problem = tokenizer_problem(meta)
     except ModelError as e:
         problem = _about(str(e), path)
+    except Exception as e:  # a header the loader has no word for: this row says so, the others still list
+        problem = f"cannot read its header ({type(e).__name__}: {e})"
     finally:
         try:
             buf.release()
@@ -143,8 +146,12 @@ def ollama_store() -> Store:
     from . import ollama
 
     root, how = ollama.store()
+    try:
+        manifests = ollama.installed(root)
+    except ModelError as e:
+        return Store("ollama", "Ollama", root, how, problem=_about(str(e), root))
     store = Store("ollama", "Ollama", root, how)
-    for name, manifest in sorted(ollama.installed(root).items(), key=lambda item: item[0].short().lower()):
+    for name, manifest in sorted(manifests.items(), key=lambda item: item[0].short().lower()):
         spec = f"{ollama.PREFIX}{name.short()}"
         try:
             blob = ollama.blob(root, name, manifest)
@@ -186,10 +193,16 @@ def huggingface_store() -> Store:
         repo = folder.name[len("models--"):].replace("--", "/")
         if not hf_cache.is_repo_id(repo):
             continue
+        if not (folder / "snapshots").is_dir():
+            unfinished = ("the cache holds no snapshot of it (a download that did not finish); download it with "
+                          f"`huggingface-cli download {repo}`")
+            store.models.append(Found(repo, None, folder_size(folder), problem=unfinished))
+            continue
         try:
             path = hf_cache.resolve(repo)
-        except ModelError as e:
-            store.models.append(Found(repo, None, folder_size(folder), problem=_about(str(e), hub, repo)))
+        except (ModelError, OSError, UnicodeDecodeError) as e:  # its refs/main unreadable, say
+            why = _about(str(e), hub, repo) if isinstance(e, ModelError) else f"cannot read it ({e})"
+            store.models.append(Found(repo, None, folder_size(folder), problem=why))
             continue
         store.models.append(inspect_folder(repo, path) if path.is_dir() else inspect_gguf(repo, path))
     return store

@@ -57,8 +57,9 @@ def _license_file(entry) -> str | None:
 
 
 STORES_HELP = ("It also lists the models it finds in Ollama's store ($OLLAMA_MODELS, else ~/.ollama/models), "
-               "LM Studio's models folder ($LMSTUDIO_MODELS, else the one LM Studio uses) and the Hugging Face cache, with each "
-               "one's architecture, size, whether attncli loads it (and why not) and the -m that loads it.")
+               "LM Studio's models folder ($LMSTUDIO_MODELS, else the one LM Studio uses) and the Hugging Face "
+               "cache, with each one's architecture, size, whether attncli loads it (and why not) and the -m that "
+               "loads it.")
 
 
 @models_app.command("list", help="Known models: whether each is pulled, where it is kept and its size.\n\n"
@@ -77,7 +78,7 @@ def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
              "pulled": s.pulled, "present": s.present, "path": str(s.path),
              "size_bytes": s.size if s.present else s.entry.size, "sha256": s.entry.sha256,
              "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows],
-            "stores": [{"name": st.name, "path": str(st.path), "present": st.present, "models": [
+            "stores": [{"name": st.name, "path": str(st.path), "present": st.present, "reason": st.problem, "models": [
                 {"spec": f.spec, "path": None if f.path is None else str(f.path), "format": f.format,
                  "architecture": f.architecture, "quantization": list(f.quantization), "size_bytes": f.size,
                  "loads": f.problem is None, "reason": f.problem} for f in st.models]} for st in stores]})
@@ -152,6 +153,8 @@ def _store_view(store: Any, width: int) -> list[Any]:
     out: list[Any] = [Text(""), _whole(f"{store.title}{how}: {printable(str(store.path))}", "italic", "")]
     if not store.present:
         return out + _wrapped(f"not there; {STORE_HINTS[store.name]}", width, "  ")
+    if store.problem:
+        return out + _wrapped(printable(store.problem), width, "  ")
     if not store.models:
         return out + [Text("  no models")]
     head = ("architecture", "size", "loads", "-m")
