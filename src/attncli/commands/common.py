@@ -18,8 +18,9 @@ from ..errors import OutputError, UsageError
 PROG = "attn"
 
 ModelOpt = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, a pulled model's name, org/name of "
-                        "a model in the Hugging Face cache, ollama:NAME[:TAG] of one in Ollama's store, or "
-                        "lmstudio:PUBLISHER/REPO[/FILE] of one in LM Studio's (attn models list shows them all). "
+                        "a model in the Hugging Face cache, ollama:NAME or ollama:NAME:TAG of one in Ollama's store, or "
+                        "lmstudio:PUBLISHER/REPO (or .../REPO/FILE.gguf) of one in LM Studio's (attn models list "
+                        "shows them all). "
                         "Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
 JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout (JSON Lines for a stream) and nothing else.")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
