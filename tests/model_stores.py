@@ -15,12 +15,13 @@ import synthetic_gguf
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
 
-def tiny_gguf(path: Path, seed: int = 0, architecture: str = "llama") -> Path:
-    """A 2-layer model with Q8_0 matrices and a byte vocabulary (about 60 KB) that attncli loads in
-    milliseconds (or, with another `architecture`, refuses by that name)."""
+def tiny_gguf(path: Path, seed: int = 0, architecture: str = "llama", tokenizer: dict | None = None) -> Path:
+    """A 2-layer model with Q8_0 matrices and a byte vocabulary (about 100 KB) that attncli loads in
+    milliseconds (or, with another `architecture`, or `tokenizer` metadata changed, refuses)."""
     kinds = {"embed": "Q8_0", "output": "Q8_0", "attn": "Q8_0", "attn_v": "Q8_0", "ffn": "Q8_0", "ffn_down": "Q8_0"}
     return synthetic_gguf.write(path, n_layer=2, d=64, d_mlp=128, n_head=4, n_kv_head=2, vocab_size=256, n_ctx=64,
-                                kinds=kinds, seed=seed, scale=0.02, architecture=architecture)
+                                kinds=kinds, seed=seed, scale=0.02, architecture=architecture,
+                                vocab={**synthetic_gguf.byte_vocab(), **(tokenizer or {})})
 
 
 # ---- Ollama ---------------------------------------------------------------------------------------

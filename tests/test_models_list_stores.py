@@ -47,6 +47,8 @@ def stores(tmp_path, monkeypatch, tokenizer_json, tokenizer_vocab_size) -> dict[
     lmstudio_download(models, "lmstudio-community/Tiny-GGUF", {"Tiny-Q8_0.gguf": a, "mmproj-Tiny-F16.gguf": b})
     lmstudio_download(models, "bartowski/Two-GGUF", {"Two-Q8_0.gguf": a, "Two-Gemma.gguf": gemma})
     lmstudio_download(models, "mlx-community/Tiny-4bit", {"config.json": b"{}", "model.safetensors": b"\0" * 64})
+    bert = tiny_gguf(w / "bert.gguf", seed=5, tokenizer={"tokenizer.ggml.model": "bert"})  # a vocabulary not rebuilt
+    lmstudio_download(models, "org/Bert-Vocab-GGUF", {"bert-vocab.gguf": bert})
 
     hub = tmp_path / "hub"
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
@@ -73,7 +75,7 @@ def test_the_json_lists_every_store_as_the_loader_sees_it(stores, how):
     assert list(rows) == [  # each store's models by name, in the stores' order
         "ollama:gemma:2b", "ollama:gone:7b", "ollama:hf.co/someone/Tiny-GGUF:Q8_0", "ollama:tiny:latest",
         "lmstudio:bartowski/Two-GGUF/Two-Gemma.gguf", "lmstudio:bartowski/Two-GGUF/Two-Q8_0.gguf",
-        "lmstudio:lmstudio-community/Tiny-GGUF", "lmstudio:mlx-community/Tiny-4bit",
+        "lmstudio:lmstudio-community/Tiny-GGUF", "lmstudio:mlx-community/Tiny-4bit", "lmstudio:org/Bert-Vocab-GGUF",
         "gguf-org/tiny-gguf", "tiny-org/tiny-llama", "tiny-org/tiny-mamba"]
     blob = model_blob(stores["ollama"], stores["ollama"] / "manifests" / "registry.ollama.ai/library/tiny/latest")
     assert rows["ollama:tiny:latest"] == {"spec": "ollama:tiny:latest", "path": str(blob), "format": "gguf",
@@ -88,6 +90,9 @@ def test_the_json_lists_every_store_as_the_loader_sees_it(stores, how):
     gone = rows["ollama:gone:7b"]
     assert (gone["path"], gone["loads"], gone["architecture"]) == (None, False, None)
     assert gone["reason"].startswith("the model layer of gone:7b is missing from the store")
+    vocab = rows["lmstudio:org/Bert-Vocab-GGUF"]
+    assert (vocab["loads"], vocab["architecture"]) == (False, "llama")
+    assert vocab["reason"].startswith("tokenizer model 'bert' is not supported: its WordPiece normalization")
     mlx = rows["lmstudio:mlx-community/Tiny-4bit"]
     assert (mlx["loads"], mlx["format"], mlx["size_bytes"]) == (False, None, 2 + 64)
     assert mlx["reason"].startswith("no .gguf model file; attncli reads GGUF files")
@@ -169,7 +174,7 @@ def test_a_store_that_cannot_be_read_says_so_and_the_others_still_list(stores, h
     first = doc["stores"][0]
     assert (first["name"], first["present"], first["models"]) == ("ollama", True, [])
     assert first["reason"] == "cannot read the Ollama store (Not a directory)"
-    assert [s["reason"] for s in doc["stores"][1:]] == [None, None] and len(_rows(doc)) == 4 + 4
+    assert [s["reason"] for s in doc["stores"][1:]] == [None, None] and len(_rows(doc)) == 5 + 4
     half = _rows(doc)["org/half"]
     assert (half["path"], half["loads"]) == (None, False)
     assert half["reason"] == ("the cache holds no snapshot of it (a download that did not finish); "
