@@ -90,16 +90,17 @@ def random_blocks(kind: str, n_blocks: int, rng: np.random.Generator, scale: flo
 
 def write(path: Path, *, n_layer: int, d: int, d_mlp: int, n_head: int, n_kv_head: int, vocab_size: int, n_ctx: int = 2048,
           tied: bool = True, kinds: dict[str, str] | None = None, vocab: dict[str, Any] | None = None, seed: int = 0,
-          scale: float = 0.002, rope_theta: float = 500000.0) -> Path:
-    """A llama-architecture GGUF of these shapes with random weights; returns its path."""
+          scale: float = 0.002, rope_theta: float = 500000.0, architecture: str = "llama") -> Path:
+    """A llama-architecture GGUF of these shapes with random weights; returns its path. `architecture`
+    names it otherwise (its metadata keys too), e.g. an architecture attncli does not support."""
     kinds = {"embed": "Q4_K", "output": "Q6_K", "attn": "Q4_K", "attn_v": "Q6_K", "ffn": "Q4_K", "ffn_down": "Q6_K",
              **(kinds or {})}
+    hparams = {"block_count": n_layer, "embedding_length": d, "feed_forward_length": d_mlp,
+               "attention.head_count": n_head, "attention.head_count_kv": n_kv_head, "context_length": n_ctx, "attention.layer_norm_rms_epsilon": 1e-5,
+               "rope.freq_base": rope_theta}
     meta: dict[str, Any] = {
-        "general.architecture": "llama", "general.name": "synthetic", "general.alignment": ALIGN,
-        "llama.block_count": n_layer, "llama.embedding_length": d, "llama.feed_forward_length": d_mlp,
-        "llama.attention.head_count": n_head, "llama.attention.head_count_kv": n_kv_head, "llama.context_length": n_ctx,
-        "llama.attention.layer_norm_rms_epsilon": 1e-5, "llama.rope.freq_base": rope_theta,
-        **(vocab or byte_vocab()),
+        "general.architecture": architecture, "general.name": "synthetic", "general.alignment": ALIGN,
+        **{f"{architecture}.{k}": v for k, v in hparams.items()}, **(vocab or byte_vocab()),
     }
     tensors = llama_tensors(n_layer, d, d_mlp, n_head, n_kv_head, vocab_size, tied, kinds)
     head = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta)))

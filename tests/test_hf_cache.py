@@ -4,7 +4,6 @@ a name that is not there is one line that says how to get it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,25 +12,8 @@ import pytest
 from attncli.checkpoints import hf_cache, load
 from attncli.errors import ModelError
 from known_models import hf_llama_files, write_files
+from model_stores import cache_model
 from run_cli import HOWS, attn
-
-REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-def cache_model(hub: Path, repo: str, files: dict[str, bytes], revision: str = REVISION, main: bool = True) -> Path:
-    """Lay `files` out as huggingface_hub does: blobs, a snapshot of symlinks to them, refs/main."""
-    folder = hub / f"models--{repo.replace('/', '--')}"
-    snapshot = folder / "snapshots" / revision
-    snapshot.mkdir(parents=True)
-    (folder / "blobs").mkdir(exist_ok=True)
-    for i, (name, data) in enumerate(files.items()):
-        blob = folder / "blobs" / f"{revision[:8]}{i:032x}"
-        blob.write_bytes(data)
-        (snapshot / name).symlink_to(os.path.relpath(blob, snapshot))
-    if main:
-        (folder / "refs").mkdir(exist_ok=True)
-        (folder / "refs" / "main").write_text(revision)
-    return snapshot
 
 
 @pytest.fixture(scope="module")

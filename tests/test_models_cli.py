@@ -49,7 +49,8 @@ def test_list_never_breaks_a_path(tmp_path: Path, how: str, columns: int, monkey
         f.truncate(gemma.size)
     registry._write_record(gemma)
     registry.license_path(gemma).write_text("terms")
-    run = ok(attn(how, ["models", "list"], env={"ATTN_CACHE": str(cache), "COLUMNS": str(columns)}))
+    elsewhere = {var: str(cache / var.lower()) for var in ("OLLAMA_MODELS", "LMSTUDIO_MODELS", "HF_HUB_CACHE")}
+    run = ok(attn(how, ["models", "list"], env={"ATTN_CACHE": str(cache), "COLUMNS": str(columns), **elsewhere}))
     lines = run.stdout.splitlines()
     paths = [str(registry.model_path(smol)), str(registry.model_path(gemma))]
     assert all(f"  {p}" in lines for p in paths) and all(len(p) > 80 for p in paths)
@@ -61,7 +62,8 @@ def test_list_never_breaks_a_path(tmp_path: Path, how: str, columns: int, monkey
     rows = {line.split()[0]: line.split()[2] for line in lines if line and not line.startswith(" ")}
     assert (rows["smollm2"], rows["gemma3-270m"], rows["minilm"]) == ("unverified", "yes", "no")
     start = lines.index(next(line for line in lines if line.startswith("minilm ")))
-    description = " ".join(line.strip() for line in lines[start + 1:-1])  # wrapped at words: read back whole
+    end = lines.index("  run: attn models pull minilm", start)
+    description = " ".join(line.strip() for line in lines[start + 1:end])  # wrapped at words: read back whole
     assert description == registry.KNOWN["minilm"].description
 
 

@@ -6,6 +6,8 @@
   a known name, e.g. "smollm2"      a model fetched by `attn models pull NAME` (see registry.py)
   a path                            the first format in FORMATS whose `detect` accepts it
   org/name, not a path              that model in the local Hugging Face cache (hf_cache.py)
+  "ollama:NAME[:TAG]"               that model in Ollama's store (ollama.py)
+  "lmstudio:PUBLISHER/REPO[/FILE]"  that model in LM Studio's models folder (lmstudio.py)
 
 A format is a module of this package with `detect(path) -> bool` and
 `load(path, name) -> Model`; it is imported only when a path is tried against it, so the
@@ -40,6 +42,25 @@ FORMATS: tuple[Format, ...] = (
 )
 
 
+# -m prefix -> the module (of this package) that finds the GGUF file in that program's store
+STORES = {"ollama:": "ollama", "lmstudio:": "lmstudio"}
+
+
+class StoreModel(NamedTuple):
+    path: Path  # the GGUF file, read where it is
+    notes: tuple[str, ...]  # files passed over to find it (an LM Studio folder's projectors), for stderr
+
+
+def store_model(spec: str | os.PathLike | None) -> StoreModel | None:
+    """The file that `-m ollama:...` or `-m lmstudio:...` names in that program's store, or None for
+    any other spec (and for a path that exists, which wins); a one-line error if it is not there."""
+    text = str(spec) if spec is not None else ""
+    prefix = next((p for p in STORES if text.startswith(p)), None)
+    if prefix is None or Path(text).expanduser().exists():
+        return None
+    return StoreModel(*importlib.import_module(f".{STORES[prefix]}", __package__).resolve(text))
+
+
 def _module(fmt: Format):
     return importlib.import_module(f".{fmt.module}", __package__)
 
@@ -67,6 +88,12 @@ def load(spec: str | os.PathLike | None = None, max_memory: int | None = None) -
     path = Path(spec).expanduser()
     if not path.exists():
         from .. import registry
+
+        stored = store_model(spec)
+        if stored is not None:
+            from . import gguf
+
+            return gguf.load(stored.path, name=str(spec), max_memory=max_memory)
         from . import hf_cache
 
         if str(spec) in registry.KNOWN:
@@ -87,8 +114,10 @@ def load(spec: str | os.PathLike | None = None, max_memory: int | None = None) -
             return load_path(hf_cache.resolve(str(spec)), name=str(spec), max_memory=max_memory)
         known = ", ".join(registry.KNOWN)
         raise ModelError(f"{path}: no such file or directory; pass --model with a model directory, a .gguf file, "
-                         f"a known model name ({known}) or org/name of a model in the Hugging Face cache, "
-                         f"or leave --model out for the bundled model ({BUNDLED_MLM} for its masked-language one)")
+                         f"a known model name ({known}), org/name of a model in the Hugging Face cache, "
+                         "ollama:NAME[:TAG] or lmstudio:PUBLISHER/REPO of a model in Ollama's or LM Studio's store "
+                         f"(attn models list shows them), or leave --model out for the bundled model ({BUNDLED_MLM} "
+                         "for its masked-language one)")
     return load_path(path, max_memory=max_memory)
 
 

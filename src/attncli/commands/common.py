@@ -17,8 +17,11 @@ from ..errors import OutputError, UsageError
 
 PROG = "attn"
 
-ModelOpt = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, a pulled model's name, or org/name of a model in the "
-                        "Hugging Face cache. Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
+ModelOpt = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, a pulled model's name, org/name of "
+                        "a model in the Hugging Face cache, ollama:NAME or ollama:NAME:TAG of one in Ollama's store, or "
+                        "lmstudio:PUBLISHER/REPO (or .../REPO/FILE.gguf) of one in LM Studio's (attn models list "
+                        "shows them all). "
+                        "Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
 JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout (JSON Lines for a stream) and nothing else.")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
@@ -253,10 +256,13 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
                max_memory: Optional[int] = None):
     """The model at `spec` (its weights within `max_memory` bytes); with `ablate`, the same model
     with those heads ablated in every forward pass."""
-    from ..checkpoints import load
+    from ..checkpoints import load, store_model
 
     warn_if_changed(spec)
-    size = weights_size(spec)
+    stored = store_model(spec)  # -m ollama:... or lmstudio:...: its file, and what was passed over to find it
+    for note in stored.notes if stored is not None else ():
+        note_line(note)
+    size = weights_size(str(stored.path) if stored is not None else spec)
     with progress() as tick:
         if size >= SHOW_LOADING:
             from ..labels import printable

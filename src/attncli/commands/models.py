@@ -56,32 +56,65 @@ def _license_file(entry) -> str | None:
     return str(path) if path is not None and path.is_file() else None
 
 
+STORES_HELP = ("It also lists the models it finds in Ollama's store ($OLLAMA_MODELS, else ~/.ollama/models), "
+               "LM Studio's models folder ($LMSTUDIO_MODELS, else the one LM Studio uses) and the Hugging Face "
+               "cache, with each one's architecture, size, whether attncli loads it (and why not) and the -m that "
+               "loads it.")
+
+
 @models_app.command("list", help="Known models: whether each is pulled, where it is kept and its size.\n\n"
-                                 + CACHE_HELP)
+                                 + CACHE_HELP + "\n\n" + STORES_HELP)
 def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
     from .. import registry
+    from ..checkpoints import stores as model_stores
     from ..render.json_doc import envelope
 
     rows = registry.status()
+    stores = model_stores.survey()
     if as_json:
         doc = envelope("models-list", None)
         doc.update({"cache_dir": str(registry.cache_dir()), "models": [
             {"name": s.entry.name, "kind": s.entry.kind, "description": s.entry.description, "license": s.entry.license,
              "pulled": s.pulled, "present": s.present, "path": str(s.path),
              "size_bytes": s.size if s.present else s.entry.size, "sha256": s.entry.sha256,
-             "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows]})
+             "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows],
+            "stores": [{"name": st.name, "path": str(st.path), "present": st.present, "reason": st.problem, "models": [
+                {"spec": f.spec, "path": None if f.path is None else str(f.path), "format": f.format,
+                 "architecture": f.architecture, "quantization": list(f.quantization), "size_bytes": f.size,
+                 "loads": f.problem is None, "reason": f.problem} for f in st.models]} for st in stores]})
         emit_json(doc)
         return
     console = stdout_console()
-    show(_list_view(rows, registry.cache_dir(), console.width), console, crop=False)
+    show(_list_view(rows, registry.cache_dir(), console.width, stores), console, crop=False)
 
 
-def _list_view(rows: list[Any], cache: Any, width: int) -> Any:
-    """One line per model (name, kind, pulled, size, license, in aligned columns), and under it,
-    indented, its description wrapped at words and where it is kept (or how to get it). A path is
-    never broken: it has a line of its own, which a terminal narrower than the path folds whole."""
+STORE_HINTS = {"ollama": "set OLLAMA_MODELS to the folder Ollama keeps its models in",
+               "lmstudio": "set LMSTUDIO_MODELS to the folder LM Studio keeps its models in",
+               "huggingface": "set HF_HUB_CACHE to the folder huggingface_hub downloads into"}
+
+
+def _whole(text: str, style: str = "dim", indent: str = "  ") -> Any:
+    """A line kept uncut and unwrapped whatever the width (a path, a -m value): a narrower terminal folds it whole."""
+    from rich.text import Text
+
+    return Text(indent + text, style=style, no_wrap=True, overflow="ignore")
+
+
+def _wrapped(text: str, width: int, indent: str) -> list[Any]:
     import textwrap
 
+    from rich.text import Text
+
+    return [Text(line) for line in textwrap.wrap(text, max(20, width - len(indent)), initial_indent=indent,
+                                                 subsequent_indent=indent, break_on_hyphens=False,
+                                                 break_long_words=False)]
+
+
+def _list_view(rows: list[Any], cache: Any, width: int, stores: list[Any]) -> Any:
+    """One line per model (name, kind, pulled, size, license, in aligned columns), and under it,
+    indented, its description wrapped at words and where it is kept (or how to get it). A path is
+    never broken: it has a line of its own, which a terminal narrower than the path folds whole.
+    Then each store's models (_store_view)."""
     from rich.console import Group
     from rich.text import Text
 
@@ -93,22 +126,51 @@ def _list_view(rows: list[Any], cache: Any, width: int) -> Any:
     def line(row: tuple[str, ...], style: str = "") -> Text:
         return Text("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), style=style)
 
-    def whole(text: str, style: str = "dim", indent: str = "  ") -> Text:  # uncut and unwrapped, whatever the width
-        return Text(indent + text, style=style, no_wrap=True, overflow="ignore")
-
-    out: list[Any] = [whole(f"Models known by name (cache: {printable(str(cache))})", "italic", ""), line(head, "bold")]
+    out: list[Any] = [_whole(f"Models known by name (cache: {printable(str(cache))})", "italic", ""),
+                      line(head, "bold")]
     for s, row in zip(rows, cells):
         out.append(line(row))
-        out.extend(Text(d) for d in textwrap.wrap(s.entry.description, max(20, width - 2), initial_indent="  ",
-                                                  subsequent_indent="  "))
+        out.extend(_wrapped(s.entry.description, width, "  "))
         if s.present:
-            out.append(whole(printable(str(s.path))))
+            out.append(_whole(printable(str(s.path))))
         if not s.pulled:  # not there; or there, but its sha256 was never checked, or it changed since
             verified = "not verified; " if s.present else ""
-            out.append(whole(f"{verified}run: attn models pull {s.entry.name}"))
+            out.append(_whole(f"{verified}run: attn models pull {s.entry.name}"))
         elif (text := _license_file(s.entry)) is not None:
-            out.append(whole(f"license text: {printable(text)}"))
+            out.append(_whole(f"license text: {printable(text)}"))
+    for store in stores:
+        out.extend(_store_view(store, width))
     return Group(*out)
+
+
+def _store_view(store: Any, width: int) -> list[Any]:
+    """A store's heading (its folder, whole), then a line per model: architecture, size and whether
+    attncli loads it in aligned columns, and last, never cut, the -m value that loads it; under a
+    model attncli cannot load, why, wrapped at words."""
+    from rich.text import Text
+
+    how = f" ({store.how})" if store.how else ""
+    out: list[Any] = [Text(""), _whole(f"{store.title}{how}: {printable(str(store.path))}", "italic", "")]
+    if not store.present:
+        return out + _wrapped(f"not there; {STORE_HINTS[store.name]}", width, "  ")
+    if store.problem:
+        return out + _wrapped(printable(store.problem), width, "  ")
+    if not store.models:
+        return out + [Text("  no models")]
+    head = ("architecture", "size", "loads", "-m")
+    cells = [(printable(f.architecture or "-"), _size(f.size), "no" if f.problem else "yes", printable(f.spec))
+             for f in store.models]
+    widths = [max(len(row[i]) for row in (head, *cells)) for i in range(3)]
+
+    def line(row: tuple[str, ...], style: str = "") -> Text:
+        return _whole("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[3]]), style)
+
+    out.append(line(head, "bold"))
+    for f, row in zip(store.models, cells):
+        out.append(line(row, ""))
+        if f.problem:
+            out.extend(_wrapped(printable(f.problem), width, "    "))
+    return out
 
 
 @models_app.command("pull", help="Download a known model into the cache (checked against its sha256), then use it with "
