@@ -3,18 +3,14 @@
 The objective (objectives.py) picks the tokenizer, the model and the loss: causal, a byte-level
 BPE and a GPT-2-style decoder (next token); mlm, WordPiece and a BERT-style encoder (masked tokens).
 
-The directory is what `attn explain --model DIR` loads (checkpoints.native), plus
-train_state.safetensors / train_state.json (float32 weights, AdamW moments, step, RNG
-state: plain arrays and ints, never pickle) so that `resume` continues at the right step.
-Progress goes to the callback; nothing here prints.
+The directory is what `attn explain --model DIR` loads (checkpoints.native), plus the training
+state that --resume continues from (checkpoint.py writes both). Progress goes to the callback;
+nothing here prints.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,18 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from .. import atomic
 from ..checkpoints import native
 from ..config import ModelConfig
-from ..errors import Interrupted, TrainingError, UsageError, WriteError
+from ..errors import Interrupted, TrainingError, UsageError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
+from .checkpoint import STATE_FILES, Checkpoints, Snapshot, read_state
 from .data import documents, read_text
 from .objectives import OBJECTIVES, Objective
 from .optim import AdamW, clip_grads, lr_at
 
-STATE_FILES = ("train_state.safetensors", "train_state.json")
-STATE_VERSION = 1
 
 
 @dataclass
@@ -126,88 +120,15 @@ def _check_out(o: TrainOptions) -> None:
         raise UsageError(f"{out} already exists; add --force to overwrite it or --resume to continue training it")
 
 
-STAGING = ".checkpoint.tmp"  # a checkpoint's files are written here, then moved over the last one's
-
-
-def _stage_checkpoint(o: TrainOptions, config: ModelConfig, params: Params, tok_json: str, opt: AdamW,
-                      rng: np.random.Generator, state: dict[str, Any], card: dict[str, Any]) -> Path:
-    """Write a checkpoint's files into a staging folder inside o.out; any failure (a full disk,
-    Ctrl-C) removes the folder, so the last complete checkpoint is all there is."""
-    staging = o.out / STAGING
-    if staging.exists():  # left by a run that was killed
-        shutil.rmtree(staging)
-    try:
-        native.save(staging, config, params, tok_json, name=o.name or o.out.name, card=card, dtype=o.dtype)
-        tensors = {f"param.{n}": p for n, p in params.items()}
-        tensors.update({f"adam_m.{n}": m for n, m in opt.m.items()})
-        tensors.update({f"adam_v.{n}": v for n, v in opt.v.items()})
-        atomic.save_safetensors({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, staging / STATE_FILES[0])
-        doc = dict(state, version=STATE_VERSION, adam_step=opt.step, rng=rng.bit_generator.state, model=config.to_dict())
-        atomic.write_text(staging / STATE_FILES[1], json.dumps(doc, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return staging
-
-
-def _commit_checkpoint(staging: Path, out: Path) -> None:
-    """Move a staged checkpoint's files over the last one's. Run it with Ctrl-C deferred
-    (atomic.interrupts_deferred: SIGTERM and SIGHUP too), so that all five files move or none do."""
-    for f in native.FILES + STATE_FILES:
-        os.replace(staging / f, out / f)
-    staging.rmdir()
-    atomic.fsync_dir(out)
-
-
 BEFORE = "before the first step"
 
 
 @dataclass
 class _Run:
-    """What a run has done to its --out folder, to clean up after a failure and to say what is kept."""
+    """Where a run is, for the message of a Ctrl-C that cannot wait, and its checkpoints."""
 
-    path: Path
-    checkpoint_every: int
-    last_checkpoint: int | None = None  # the step of the checkpoint in `path` (a resumed run starts with one)
-    made: list[Path] = field(default_factory=list)  # folders this run created, outermost first
-    removed: bool = False
-    doing: str = BEFORE  # for the message of a Ctrl-C that cannot wait: "during step 7", ...
-
-    def create(self) -> None:
-        self.made = atomic.make_folders(self.path)
-
-    def clean_up(self) -> None:
-        """After a failure with no checkpoint written: remove the folders this run made, never
-        anything that was there before (rmdir removes only an empty folder)."""
-        if self.last_checkpoint is not None or not self.made:
-            return
-        shutil.rmtree(self.path / STAGING, ignore_errors=True)
-        self.removed = atomic.remove_made(self.made)
-
-    def kept(self, resume_hint: bool = True) -> str:
-        """What is in the folder now, for the message that ends the run."""
-        if self.last_checkpoint is not None:
-            hint = ", continue with --resume" if resume_hint else ""
-            return f"the last complete checkpoint (step {self.last_checkpoint}) is kept in {self.path}{hint}"
-        where = f"{self.path} was removed" if self.removed else f"{self.path} is as it was"
-        return f"no checkpoint was written yet (one every {self.checkpoint_every} steps), so {where}"
-
-
-def _read_state(out: Path) -> tuple[dict[str, Any], Params, Params, Params]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        doc = json.loads((out / STATE_FILES[1]).read_text(encoding="utf-8"))
-        params, m, v = {}, {}, {}
-        with safe_open(str(out / STATE_FILES[0]), framework="np") as f:
-            for key in f.keys():
-                kind, name = key.split(".", 1)
-                {"param": params, "adam_m": m, "adam_v": v}[kind][name] = f.get_tensor(key)
-    except (OSError, ValueError, KeyError, SafetensorError) as e:
-        raise TrainingError(f"{out}: the training state cannot be read ({e}); train without --resume") from None
-    if doc.get("version") != STATE_VERSION:
-        raise TrainingError(f"{out}: training state version {doc.get('version')!r} is not {STATE_VERSION}; train without --resume")
-    return doc, params, m, v
+    checkpoints: Checkpoints
+    doing: str = BEFORE  # "during step 7", ...
 
 
 def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], bool] | None = None) -> TrainResult:
@@ -224,16 +145,17 @@ def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], 
     emit = callback or (lambda p: None)
     _check_options(o)
     _check_out(o)
-    run = _Run(o.out, o.checkpoint_every)
+    run = _Run(Checkpoints(o.out, o.checkpoint_every, name=o.name or o.out.name, dtype=o.dtype))
+    ckpt = run.checkpoints
     try:
         return _train(o, emit, stop or (lambda: False), run)
     except KeyboardInterrupt:
-        run.clean_up()
-        if run.doing == BEFORE and not run.made and run.last_checkpoint is None:
+        ckpt.clean_up()
+        if run.doing == BEFORE and not ckpt.made and ckpt.last is None:
             raise Interrupted(f"interrupted {BEFORE}; nothing was written to {o.out}") from None
-        raise Interrupted(f"interrupted {run.doing}; {run.kept()}") from None
+        raise Interrupted(f"interrupted {run.doing}; {ckpt.kept()}") from None
     except BaseException:
-        run.clean_up()
+        ckpt.clean_up()
         raise
 
 
@@ -248,7 +170,7 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
     stop_before_the_first_step()
 
     if o.resume:
-        state, params, m, v = _read_state(o.out)
+        state, params, m, v = read_state(o.out)
         saved = state["options"].get("objective", "causal")  # states from before --objective are causal
         if saved != o.objective:
             raise UsageError(f"{o.out} was trained with --objective {saved}; resume it with --objective {saved}")
@@ -256,7 +178,7 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
         tok_json = (o.out / "tokenizer.json").read_text(encoding="utf-8")
         if o.steps <= state["step"]:
             raise UsageError(f"{o.out} is already trained for {state['step']} steps; give --steps more than that to continue")
-        run.last_checkpoint = int(state["step"])
+        run.checkpoints.last = int(state["step"])
     else:
         emit(Progress("tokenizer"))
         tok_json = obj.train_tokenizer(docs, o.vocab_size, o.lowercase)
@@ -283,12 +205,7 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
         start, tokens_seen, wall_before = int(state["step"]), int(state["tokens_seen"]), float(state["wall_time_s"])
         lowercase = bool(state["options"].get("lowercase"))
     else:
-        # With --force the old files stay until the first checkpoint replaces them, so a run that
-        # fails before it leaves the folder as it was.
-        try:
-            run.create()
-        except OSError as e:
-            raise WriteError(f"cannot create {o.out} ({e.strerror or e}); choose another --out") from None
+        run.checkpoints.create()
         params = obj.init_params(config, rng)
         start, tokens_seen, wall_before = 0, 0, 0.0
         lowercase = o.lowercase
@@ -313,16 +230,7 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
 
     def checkpoint(step: int, state: dict[str, Any], card: dict[str, Any]) -> None:
         emit(Progress("checkpoint", step=step, steps=o.steps, loss=loss))
-        try:
-            staging = _stage_checkpoint(o, config, params, tok_json, opt, rng, state, card)
-            with atomic.interrupts_deferred():  # all five files move, or none
-                _commit_checkpoint(staging, o.out)
-                run.last_checkpoint = step
-        except OSError as e:
-            run.clean_up()
-            todo = "free some space, then train again" if atomic.disk_full(e) else "check the folder, then train again"
-            raise WriteError(f"cannot write the checkpoint of step {step} to {o.out} ({e.strerror or e}); "
-                             f"{run.kept(resume_hint=False)}; {todo}") from None
+        run.checkpoints.save(step, Snapshot(config, params, tok_json, opt, rng, state, card))
 
     def checkpoint_now(step: int) -> None:
         checkpoint(step, state_doc(step), dict(card, steps=step, tokens_seen=tokens_seen,
@@ -334,8 +242,8 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
             loss, grads, n_tokens = obj.step(params, config, ids, o.batch, rng, tokenizer)
             norm = clip_grads(grads, o.clip)
             if not (math.isfinite(loss) and math.isfinite(norm)):
-                run.clean_up()
-                raise TrainingError(f"the loss became NaN at step {step}; stopped, {run.kept(resume_hint=False)}; "
+                run.checkpoints.clean_up()
+                raise TrainingError(f"the loss became NaN at step {step}; stopped, {run.checkpoints.kept(resume_hint=False)}; "
                                     "lower --lr and train again")
             lr = lr_at(step, o.lr, warmup, o.steps)
             opt.update(params, grads, lr)
@@ -347,13 +255,13 @@ def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run)
             emit(Progress("train", step=step, steps=o.steps, loss=loss, lr=lr, tokens_per_s=run_tokens / elapsed,
                           eta_s=elapsed / (step - start) * (o.steps - step),
                           valid_loss=None if math.isnan(valid_loss) else valid_loss))
-            if step % o.checkpoint_every == 0 and step < o.steps:
+            if run.checkpoints.due(step, o.steps):
                 run.doing = "while saving a checkpoint"
                 checkpoint_now(step)
             if stop():
                 done = opt.step  # updates fully applied
                 run.doing = "while saving a checkpoint"
-                if run.last_checkpoint != done:
+                if run.checkpoints.last != done:
                     checkpoint_now(done)
                 raise Interrupted(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume")
 
