@@ -14,7 +14,7 @@ def train_bpe(lines: Iterable[str], vocab_size: int, lowercase: bool) -> str:
 
     tok = Tokenizer(models.BPE())
     # Curly quotes become straight ones, so the model reads the text the word counter counts.
-    norms = [normalizers.NFC()] + [normalizers.Replace(c, s) for c, s in CURLY.items()]
+    norms: list[normalizers.Normalizer] = [normalizers.NFC()] + [normalizers.Replace(c, s) for c, s in CURLY.items()]
     if lowercase:
         norms.append(normalizers.Lowercase())
     tok.normalizer = normalizers.Sequence(norms)

@@ -152,7 +152,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
 
 
 
-def attention_bwd(dz: np.ndarray, c: dict[str, np.ndarray], x_in: np.ndarray, scale: float, grads: Params,
+def attention_bwd(dz: np.ndarray, c: dict[str, np.ndarray], x_in: np.ndarray, scale: np.ndarray, grads: Params,
                   p: str) -> np.ndarray:
     """Back through z = softmax(q k^T * scale) v with q, k, v = x_in @ W_qkv + b_qkv (cache `c`: q, k, v,
     weights, W_qkv): writes blocks' W_Q/K/V and b_Q/K/V gradients under `p` into `grads`, returns d x_in.

@@ -44,7 +44,7 @@ def supported(config: ModelConfig) -> bool:
     has, and it is op for op numerics.gelu_tanh; the core's erf GELU is a 1.2e-7 polynomial fit
     computed in float64, whose derivative is not the analytic one's and costs more per element.
     """
-    return (config.norm == "layernorm" and config.positions == "learned" and config.mlp == "gelu"
+    return bool(config.norm == "layernorm" and config.positions == "learned" and config.mlp == "gelu"
             and config.activation == "gelu_tanh" and config.attn_bias and config.attn_out_bias and config.mlp_bias
             and config.tied_embeddings and not config.causal and config.post_norm and config.embed_norm
             and config.head == "mlm" and config.type_vocab_size == 0 and config.position_offset == 0

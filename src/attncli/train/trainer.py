@@ -3,38 +3,35 @@
 The objective (objectives.py) picks the tokenizer, the model and the loss: causal, a byte-level
 BPE and a GPT-2-style decoder (next token); mlm, WordPiece and a BERT-style encoder (masked tokens).
 
-The directory is what `attn explain --model DIR` loads (checkpoints.native), plus
-train_state.safetensors / train_state.json (float32 weights, AdamW moments, step, RNG
-state: plain arrays and ints, never pickle) so that `resume` continues at the right step.
-Progress goes to the callback; nothing here prints.
+A run goes through explicit phases (Phase): it reads the text; it starts anew or resumes from
+the checkpoint in --out, in one place (first_state: the same State either way); it takes its
+steps, checkpointing as it goes (checkpoint.py: what is written, when, how, and what a failure
+leaves); it scores the held-out text and saves the trained model. What a stop or a Ctrl-C does
+depends on the phase it comes in. The directory is what `attn explain --model DIR` loads, plus
+the training state that --resume reads. Progress goes to the callback; nothing here prints.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import Enum, auto
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
-from .. import atomic
 from ..checkpoints import native
 from ..config import ModelConfig
-from ..errors import Interrupted, TrainingError, UsageError, WriteError
+from ..errors import Interrupted, TrainingError, UsageError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
+from .checkpoint import STATE_FILES, Checkpoints, Snapshot, read_state
 from .data import documents, read_text
 from .objectives import OBJECTIVES, Objective
 from .optim import AdamW, clip_grads, lr_at
-
-STATE_FILES = ("train_state.safetensors", "train_state.json")
-STATE_VERSION = 1
 
 
 @dataclass
@@ -68,7 +65,7 @@ class TrainOptions:
 
 @dataclass
 class Progress:
-    phase: str  # "tokenizer", "encode", "train", "checkpoint", "eval"
+    phase: str  # the event: "tokenizer", "encode", "train", "checkpoint", "eval"
     step: int = 0
     steps: int = 0
     loss: float = math.nan
@@ -126,88 +123,56 @@ def _check_out(o: TrainOptions) -> None:
         raise UsageError(f"{out} already exists; add --force to overwrite it or --resume to continue training it")
 
 
-STAGING = ".checkpoint.tmp"  # a checkpoint's files are written here, then moved over the last one's
-
-
-def _stage_checkpoint(o: TrainOptions, config: ModelConfig, params: Params, tok_json: str, opt: AdamW,
-                      rng: np.random.Generator, state: dict[str, Any], card: dict[str, Any]) -> Path:
-    """Write a checkpoint's files into a staging folder inside o.out; any failure (a full disk,
-    Ctrl-C) removes the folder, so the last complete checkpoint is all there is."""
-    staging = o.out / STAGING
-    if staging.exists():  # left by a run that was killed
-        shutil.rmtree(staging)
-    try:
-        native.save(staging, config, params, tok_json, name=o.name or o.out.name, card=card, dtype=o.dtype)
-        tensors = {f"param.{n}": p for n, p in params.items()}
-        tensors.update({f"adam_m.{n}": m for n, m in opt.m.items()})
-        tensors.update({f"adam_v.{n}": v for n, v in opt.v.items()})
-        atomic.save_safetensors({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, staging / STATE_FILES[0])
-        doc = dict(state, version=STATE_VERSION, adam_step=opt.step, rng=rng.bit_generator.state, model=config.to_dict())
-        atomic.write_text(staging / STATE_FILES[1], json.dumps(doc, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return staging
-
-
-def _commit_checkpoint(staging: Path, out: Path) -> None:
-    """Move a staged checkpoint's files over the last one's. Run it with Ctrl-C deferred
-    (atomic.interrupts_deferred: SIGTERM and SIGHUP too), so that all five files move or none do."""
-    for f in native.FILES + STATE_FILES:
-        os.replace(staging / f, out / f)
-    staging.rmdir()
-    atomic.fsync_dir(out)
-
-
 BEFORE = "before the first step"
+
+
+class Phase(Enum):
+    """Where a run is. A stop asked before TRAINING ends the run with nothing written; one asked in
+    TRAINING saves the step just done; a KeyboardInterrupt, which cannot wait, says where it came."""
+
+    READING = auto()  # the corpus and the held-out text
+    TOKENIZER = auto()  # the tokenizer trained (or the saved one read), the text encoded, the model made (or read)
+    TRAINING = auto()  # a step
+    SAVING = auto()  # a checkpoint: one due between steps, or the one a stop asks for
+    SCORING = auto()  # the held-out text, after the last step
+    FINISHING = auto()  # the trained model's checkpoint
+    DONE = auto()
+
+    def where(self, step: int) -> str:
+        """Where an interruption came, for the message that ends the run."""
+        return {Phase.TRAINING: f"during step {step}", Phase.SAVING: "while saving a checkpoint",
+                Phase.SCORING: "while the held-out text was scored", Phase.FINISHING: "while saving the trained model",
+                Phase.DONE: "after the trained model was saved"}.get(self, BEFORE)
+
+    @property
+    def before_first_step(self) -> bool:
+        return self in (Phase.READING, Phase.TOKENIZER)
 
 
 @dataclass
 class _Run:
-    """What a run has done to its --out folder, to clean up after a failure and to say what is kept."""
+    """A run's phase and step, its checkpoints in --out, and its stop()."""
 
-    path: Path
-    checkpoint_every: int
-    last_checkpoint: int | None = None  # the step of the checkpoint in `path` (a resumed run starts with one)
-    made: list[Path] = field(default_factory=list)  # folders this run created, outermost first
-    removed: bool = False
-    doing: str = BEFORE  # for the message of a Ctrl-C that cannot wait: "during step 7", ...
+    out: Path
+    checkpoints: Checkpoints
+    stop: Callable[[], bool]
+    phase: Phase = Phase.READING
+    step: int = 0
 
-    def create(self) -> None:
-        self.made = atomic.make_folders(self.path)
+    def enter(self, phase: Phase, step: int | None = None) -> None:
+        self.phase, self.step = phase, self.step if step is None else step
 
-    def clean_up(self) -> None:
-        """After a failure with no checkpoint written: remove the folders this run made, never
-        anything that was there before (rmdir removes only an empty folder)."""
-        if self.last_checkpoint is not None or not self.made:
-            return
-        shutil.rmtree(self.path / STAGING, ignore_errors=True)
-        self.removed = atomic.remove_made(self.made)
+    def check_stop(self) -> None:
+        """Between the phases before the first step: a stop ends the run, with nothing written."""
+        if self.stop():
+            raise Interrupted(f"interrupted {BEFORE}; nothing was written to {self.out}")
 
-    def kept(self, resume_hint: bool = True) -> str:
-        """What is in the folder now, for the message that ends the run."""
-        if self.last_checkpoint is not None:
-            hint = ", continue with --resume" if resume_hint else ""
-            return f"the last complete checkpoint (step {self.last_checkpoint}) is kept in {self.path}{hint}"
-        where = f"{self.path} was removed" if self.removed else f"{self.path} is as it was"
-        return f"no checkpoint was written yet (one every {self.checkpoint_every} steps), so {where}"
-
-
-def _read_state(out: Path) -> tuple[dict[str, Any], Params, Params, Params]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        doc = json.loads((out / STATE_FILES[1]).read_text(encoding="utf-8"))
-        params, m, v = {}, {}, {}
-        with safe_open(str(out / STATE_FILES[0]), framework="np") as f:
-            for key in f.keys():
-                kind, name = key.split(".", 1)
-                {"param": params, "adam_m": m, "adam_v": v}[kind][name] = f.get_tensor(key)
-    except (OSError, ValueError, KeyError, SafetensorError) as e:
-        raise TrainingError(f"{out}: the training state cannot be read ({e}); train without --resume") from None
-    if doc.get("version") != STATE_VERSION:
-        raise TrainingError(f"{out}: training state version {doc.get('version')!r} is not {STATE_VERSION}; train without --resume")
-    return doc, params, m, v
+    def interrupted(self) -> Interrupted:
+        """What a KeyboardInterrupt in this phase says (after checkpoints.clean_up)."""
+        made, last = self.checkpoints.made, self.checkpoints.last
+        if self.phase.before_first_step and not made and last is None:
+            return Interrupted(f"interrupted {BEFORE}; nothing was written to {self.out}")
+        return Interrupted(f"interrupted {self.phase.where(self.step)}; {self.checkpoints.kept()}")
 
 
 def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], bool] | None = None) -> TrainResult:
@@ -221,157 +186,230 @@ def train(o: TrainOptions, callback: Callback | None = None, stop: Callable[[], 
     signals deferred, so nothing is ever saved from the middle of an update or of a write. A run that
     ends before its first checkpoint removes the folders it created, and nothing else.
     """
-    emit = callback or (lambda p: None)
     _check_options(o)
     _check_out(o)
-    run = _Run(o.out, o.checkpoint_every)
+    run = _Run(o.out, Checkpoints(o.out, o.checkpoint_every, name=o.name or o.out.name, dtype=o.dtype),
+               stop or (lambda: False))
     try:
-        return _train(o, emit, stop or (lambda: False), run)
+        return _train(o, callback or (lambda p: None), run)
     except KeyboardInterrupt:
-        run.clean_up()
-        if run.doing == BEFORE and not run.made and run.last_checkpoint is None:
-            raise Interrupted(f"interrupted {BEFORE}; nothing was written to {o.out}") from None
-        raise Interrupted(f"interrupted {run.doing}; {run.kept()}") from None
+        run.checkpoints.clean_up()
+        raise run.interrupted() from None
     except BaseException:
-        run.clean_up()
+        run.checkpoints.clean_up()
         raise
 
 
-def _train(o: TrainOptions, emit: Callback, stop: Callable[[], bool], run: _Run) -> TrainResult:
-    def stop_before_the_first_step() -> None:  # Ctrl-C while the corpus was read, the tokenizer trained...
-        if stop():
-            raise Interrupted(f"interrupted {BEFORE}; nothing was written to {o.out}")
+def _train(o: TrainOptions, emit: Callback, run: _Run) -> TrainResult:
+    obj = OBJECTIVES[o.objective]
+    text = _Text(documents(read_text(o.corpus, "corpus")), read_text(o.valid, "validation file") if o.valid else None)
+    run.check_stop()
+    training = _Training(o, obj, first_state(o, obj, text, emit, run), emit, run)
+    training.steps()
+    return training.finish(text.valid)
 
-    obj: Objective = OBJECTIVES[o.objective]
-    docs = documents(read_text(o.corpus, "corpus"))
-    valid_text = read_text(o.valid, "validation file") if o.valid else None
-    stop_before_the_first_step()
 
-    if o.resume:
-        state, params, m, v = _read_state(o.out)
-        saved = state["options"].get("objective", "causal")  # states from before --objective are causal
-        if saved != o.objective:
-            raise UsageError(f"{o.out} was trained with --objective {saved}; resume it with --objective {saved}")
-        config = ModelConfig.from_dict(state["model"], source=str(o.out / STATE_FILES[1]))
-        tok_json = (o.out / "tokenizer.json").read_text(encoding="utf-8")
-        if o.steps <= state["step"]:
-            raise UsageError(f"{o.out} is already trained for {state['step']} steps; give --steps more than that to continue")
-        run.last_checkpoint = int(state["step"])
-    else:
-        emit(Progress("tokenizer"))
-        tok_json = obj.train_tokenizer(docs, o.vocab_size, o.lowercase)
-        stop_before_the_first_step()
+# ---- the first state: a new run, or the one saved in --out ------------------------------------
+
+class _Text(NamedTuple):
+    docs: list[str]  # the corpus's documents
+    valid: str | None  # the held-out text (--valid)
+
+
+class Encoded(NamedTuple):
+    tok_json: str
+    tokenizer: Tokenizer
+    config: ModelConfig
+    ids: np.ndarray  # [N] the corpus
+    valid_ids: np.ndarray | None  # [Nv] the held-out text
+
+
+@dataclass
+class State:
+    """What a run starts from, the same whether it is new or resumed from train_state.*; the steps
+    move it on (params, opt and rng in place, step and tokens_seen)."""
+
+    text: Encoded
+    params: Params
+    opt: AdamW
+    rng: np.random.Generator
+    step: int  # the last step done: 0, or the resumed checkpoint's
+    tokens_seen: int
+    wall_before: float  # seconds of training in the runs before this one
+    lowercase: bool  # as the tokenizer was trained
+    command: str  # the commands the weights came from, in order
+
+
+def first_state(o: TrainOptions, obj: Objective, text: _Text, emit: Callback, run: _Run) -> State:
+    """The state a run starts from: a new one, or the checkpoint in --out (--resume)."""
+    run.enter(Phase.TOKENIZER)
+    return _resume(o, obj, text, emit, run) if o.resume else _start(o, obj, text, emit, run)
+
+
+def _start(o: TrainOptions, obj: Objective, text: _Text, emit: Callback, run: _Run) -> State:
+    """A new run: train the tokenizer, make the model, and create --out just before the first step."""
+    emit(Progress("tokenizer"))
+    tok_json = obj.train_tokenizer(text.docs, o.vocab_size, o.lowercase)
+    run.check_stop()
+    encoded = _encode(o, obj, tok_json, text, lambda tokenizer: obj.config(tokenizer, o), emit)
+    run.check_stop()
+    rng = np.random.default_rng(o.seed)
+    opt = AdamW(lr=o.lr, weight_decay=o.weight_decay)
+    run.checkpoints.create()
+    params = obj.init_params(encoded.config, rng)
+    return State(encoded, params, opt, rng, step=0, tokens_seen=0, wall_before=0.0, lowercase=o.lowercase,
+                 command=o.command)
+
+
+def _resume(o: TrainOptions, obj: Objective, text: _Text, emit: Callback, run: _Run) -> State:
+    """A resumed run: the weights, AdamW moments, RNG, step, model shape and tokenizer of the
+    checkpoint in --out."""
+    saved = read_state(o.out)
+    doc = saved.doc
+    objective = doc["options"].get("objective", "causal")  # states from before --objective are causal
+    if objective != o.objective:
+        raise UsageError(f"{o.out} was trained with --objective {objective}; resume it with --objective {objective}")
+    config = ModelConfig.from_dict(doc["model"], source=str(o.out / STATE_FILES[1]))
+    tok_json = (o.out / "tokenizer.json").read_text(encoding="utf-8")
+    if o.steps <= doc["step"]:
+        raise UsageError(f"{o.out} is already trained for {doc['step']} steps; give --steps more than that to continue")
+    run.checkpoints.last = int(doc["step"])
+    encoded = _encode(o, obj, tok_json, text, lambda tokenizer: config, emit)
+    run.check_stop()
+    rng = np.random.default_rng(o.seed)
+    rng.bit_generator.state = doc["rng"]
+    opt = AdamW(lr=o.lr, weight_decay=o.weight_decay)
+    opt.m, opt.v, opt.step = saved.adam_m, saved.adam_v, int(doc["adam_step"])
+    before = native.read_config(o.out)[1].get("card", {}).get("training_command")
+    command = f"{before} && {o.command}" if before and o.command else (before or o.command)
+    return State(encoded, saved.params, opt, rng, step=int(doc["step"]), tokens_seen=int(doc["tokens_seen"]),
+                 wall_before=float(doc["wall_time_s"]), lowercase=bool(doc["options"].get("lowercase")),
+                 command=command)
+
+
+def _encode(o: TrainOptions, obj: Objective, tok_json: str, text: _Text,
+            config_for: Callable[[Tokenizer], ModelConfig], emit: Callback) -> Encoded:
+    """The corpus and the held-out text as ids, each checked to be long enough for a window."""
     tokenizer = Tokenizer.from_str(tok_json)
     emit(Progress("encode"))
-    ids = obj.encode(tokenizer, docs)  # [N]
+    ids = obj.encode(tokenizer, text.docs)  # [N]
     if ids.shape[0] < o.n_ctx + 2:
         raise UsageError(f"{o.corpus}: the corpus gives {ids.shape[0]} tokens, too few for --context {o.n_ctx}; "
                          f"give at least {o.n_ctx + 2} tokens of text or a smaller --context")
-    if not o.resume:
-        config = obj.config(tokenizer, o)
-    valid_ids = obj.encode(tokenizer, documents(valid_text)) if valid_text else None  # [Nv]
+    config = config_for(tokenizer)
+    valid_ids = obj.encode(tokenizer, documents(text.valid)) if text.valid else None  # [Nv]
     if valid_ids is not None and valid_ids.shape[0] < config.n_ctx + 2:
         raise UsageError(f"{o.valid}: the validation text gives {valid_ids.shape[0]} tokens, too few for --context "
                          f"{config.n_ctx}; give a longer validation text")
-    stop_before_the_first_step()
+    return Encoded(tok_json, tokenizer, config, ids, valid_ids)
 
-    rng = np.random.default_rng(o.seed)
-    opt = AdamW(lr=o.lr, weight_decay=o.weight_decay)
-    if o.resume:
-        rng.bit_generator.state = state["rng"]
-        opt.m, opt.v, opt.step = m, v, int(state["adam_step"])
-        start, tokens_seen, wall_before = int(state["step"]), int(state["tokens_seen"]), float(state["wall_time_s"])
-        lowercase = bool(state["options"].get("lowercase"))
-    else:
-        # With --force the old files stay until the first checkpoint replaces them, so a run that
-        # fails before it leaves the folder as it was.
-        try:
-            run.create()
-        except OSError as e:
-            raise WriteError(f"cannot create {o.out} ({e.strerror or e}); choose another --out") from None
-        params = obj.init_params(config, rng)
-        start, tokens_seen, wall_before = 0, 0, 0.0
-        lowercase = o.lowercase
 
-    warmup = o.warmup or min(200, max(1, o.steps // 10))
-    eval_every = o.eval_every or max(1, o.steps // 10)
-    fixed_valid = obj.valid_batch(valid_ids, config, tokenizer) if valid_ids is not None else None
-    command = o.command
-    if o.resume:  # the card keeps every command the weights came from, in order
-        before = native.read_config(o.out)[1].get("card", {}).get("training_command")
-        command = f"{before} && {o.command}" if before and o.command else (before or o.command)
-    card = {"provisional": False, "objective": o.objective, "corpus": o.corpus.name, "corpus_license": o.corpus_license,
-            "training_command": command, "valid_file": o.valid.name if o.valid else None}
-    t0 = time.perf_counter()
-    run_tokens = 0
-    loss = valid_loss = math.nan
+# ---- the steps, their checkpoints, and the trained model --------------------------------------
 
-    def state_doc(step: int) -> dict[str, Any]:
-        return {"step": step, "steps": o.steps, "tokens_seen": tokens_seen, "seed": o.seed,
-                "wall_time_s": wall_before + time.perf_counter() - t0, "corpus": str(o.corpus),
+class _Training:
+    """The steps of one run, from the state's step to o.steps, with their checkpoints; then the
+    held-out scoring and the trained model's checkpoint."""
+
+    def __init__(self, o: TrainOptions, obj: Objective, state: State, emit: Callback, run: _Run) -> None:
+        self.o, self.obj, self.s, self.emit, self.run = o, obj, state, emit, run
+        t = state.text
+        self.warmup = o.warmup or min(200, max(1, o.steps // 10))
+        self.eval_every = o.eval_every or max(1, o.steps // 10)
+        self.fixed_valid = obj.valid_batch(t.valid_ids, t.config, t.tokenizer) if t.valid_ids is not None else None
+        self.card: dict[str, Any] = {"provisional": False, "objective": o.objective, "corpus": o.corpus.name,
+                                     "corpus_license": o.corpus_license, "training_command": state.command,
+                                     "valid_file": o.valid.name if o.valid else None}
+        self.first = state.step  # this run's steps follow it
+        self.t0 = time.perf_counter()
+        self.run_tokens = 0
+        self.loss = self.valid_loss = math.nan
+
+    def wall(self) -> float:
+        """Seconds of training so far, the runs before this one's included."""
+        return self.s.wall_before + time.perf_counter() - self.t0
+
+    def steps(self) -> None:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is caught by the NaN check
+            for step in range(self.s.step + 1, self.o.steps + 1):
+                self.run.enter(Phase.TRAINING, step)
+                self._step(step)
+                if self.run.checkpoints.due(step, self.o.steps):
+                    self.run.enter(Phase.SAVING)
+                    self._save_now(step)
+                if self.run.stop():
+                    self._stop()
+
+    def _step(self, step: int) -> None:
+        o, s, t = self.o, self.s, self.s.text
+        self.loss, grads, n_tokens = self.obj.step(s.params, t.config, t.ids, o.batch, s.rng, t.tokenizer)
+        norm = clip_grads(grads, o.clip)
+        if not (math.isfinite(self.loss) and math.isfinite(norm)):
+            self.run.checkpoints.clean_up()
+            raise TrainingError(f"the loss became NaN at step {step}; stopped, "
+                                f"{self.run.checkpoints.kept(resume_hint=False)}; lower --lr and train again")
+        lr = lr_at(step, o.lr, self.warmup, o.steps)
+        s.opt.update(s.params, grads, lr)
+        s.step = step
+        s.tokens_seen += n_tokens
+        self.run_tokens += n_tokens
+        if self.fixed_valid is not None and (step % self.eval_every == 0 or step == o.steps):
+            self.valid_loss = self.obj.valid_loss(s.params, t.config, self.fixed_valid)
+        elapsed = time.perf_counter() - self.t0
+        rate, eta = self.run_tokens / elapsed, elapsed / (step - self.first) * (o.steps - step)
+        self.emit(Progress("train", step=step, steps=o.steps, loss=self.loss, lr=lr, tokens_per_s=rate, eta_s=eta,
+                           valid_loss=None if math.isnan(self.valid_loss) else self.valid_loss))
+
+    def _stop(self) -> NoReturn:
+        """A stop asked during a step: save the weights of the last whole step (unless they are saved
+        already) and end the run."""
+        done = self.s.opt.step  # updates fully applied
+        self.run.enter(Phase.SAVING)
+        if self.run.checkpoints.last != done:
+            self._save_now(done)
+        raise Interrupted(f"interrupted at step {done}; the checkpoint is in {self.o.out}, continue with --resume")
+
+    def _state(self, step: int) -> dict[str, Any]:
+        """train_state.json's own entries for a checkpoint of `step`."""
+        o = self.o
+        return {"step": step, "steps": o.steps, "tokens_seen": self.s.tokens_seen, "seed": o.seed,
+                "wall_time_s": self.wall(), "corpus": str(o.corpus),
                 "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()}}
 
-    def checkpoint(step: int, state: dict[str, Any], card: dict[str, Any]) -> None:
-        emit(Progress("checkpoint", step=step, steps=o.steps, loss=loss))
-        try:
-            staging = _stage_checkpoint(o, config, params, tok_json, opt, rng, state, card)
-            with atomic.interrupts_deferred():  # all five files move, or none
-                _commit_checkpoint(staging, o.out)
-                run.last_checkpoint = step
-        except OSError as e:
-            run.clean_up()
-            todo = "free some space, then train again" if atomic.disk_full(e) else "check the folder, then train again"
-            raise WriteError(f"cannot write the checkpoint of step {step} to {o.out} ({e.strerror or e}); "
-                             f"{run.kept(resume_hint=False)}; {todo}") from None
+    def _save_now(self, step: int) -> None:
+        card = dict(self.card, steps=step, tokens_seen=self.s.tokens_seen, wall_time_s=round(self.wall(), 1))
+        self._save(step, self._state(step), card)
 
-    def checkpoint_now(step: int) -> None:
-        checkpoint(step, state_doc(step), dict(card, steps=step, tokens_seen=tokens_seen,
-                                               wall_time_s=round(wall_before + time.perf_counter() - t0, 1)))
+    def _save(self, step: int, state: dict[str, Any], card: dict[str, Any]) -> None:
+        s, t = self.s, self.s.text
+        self.emit(Progress("checkpoint", step=step, steps=self.o.steps, loss=self.loss))
+        self.run.checkpoints.save(step, Snapshot(t.config, s.params, t.tok_json, s.opt, s.rng, state, card))
 
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is caught by the NaN check
-        for step in range(start + 1, o.steps + 1):
-            run.doing = f"during step {step}"
-            loss, grads, n_tokens = obj.step(params, config, ids, o.batch, rng, tokenizer)
-            norm = clip_grads(grads, o.clip)
-            if not (math.isfinite(loss) and math.isfinite(norm)):
-                run.clean_up()
-                raise TrainingError(f"the loss became NaN at step {step}; stopped, {run.kept(resume_hint=False)}; "
-                                    "lower --lr and train again")
-            lr = lr_at(step, o.lr, warmup, o.steps)
-            opt.update(params, grads, lr)
-            tokens_seen += n_tokens
-            run_tokens += n_tokens
-            if fixed_valid is not None and (step % eval_every == 0 or step == o.steps):
-                valid_loss = obj.valid_loss(params, config, fixed_valid)
-            elapsed = time.perf_counter() - t0
-            emit(Progress("train", step=step, steps=o.steps, loss=loss, lr=lr, tokens_per_s=run_tokens / elapsed,
-                          eta_s=elapsed / (step - start) * (o.steps - step),
-                          valid_loss=None if math.isnan(valid_loss) else valid_loss))
-            if step % o.checkpoint_every == 0 and step < o.steps:
-                run.doing = "while saving a checkpoint"
-                checkpoint_now(step)
-            if stop():
-                done = opt.step  # updates fully applied
-                run.doing = "while saving a checkpoint"
-                if run.last_checkpoint != done:
-                    checkpoint_now(done)
-                raise Interrupted(f"interrupted at step {done}; the checkpoint is in {o.out}, continue with --resume")
+    def finish(self, valid_text: str | None) -> TrainResult:
+        """After the last step: score the held-out text, then save the trained model."""
+        o, s = self.o, self.s
+        valid = self._score(valid_text) if valid_text is not None else None
+        wall = self.wall()
+        describe = self.obj.describe.format(**s.text.config.to_dict())
+        card = dict(self.card, description=(describe + f"{' (lowercased input)' if s.lowercase else ''}, "
+                                            f"trained in numpy by attn train on {o.corpus.name}"),
+                    trained_by="attncli attn train (numpy, hand-written backward pass, AdamW)")
+        if o.objective == "causal":
+            card.setdefault("valid_loss_token", None)
+        card.update(steps=o.steps, tokens_seen=s.tokens_seen, wall_time_s=round(wall, 1))
+        self.run.enter(Phase.FINISHING)
+        self._save(o.steps, dict(self._state(o.steps), wall_time_s=wall), card)
+        self.run.enter(Phase.DONE)
+        return TrainResult(out=o.out, steps=o.steps, loss=self.loss, wall_time_s=wall, tokens_seen=s.tokens_seen,
+                           valid=valid, card=card)
 
-    valid = None
-    if valid_text is not None:
-        run.doing = "while the held-out text was scored"
-        # Score the weights as they are shipped: rounded to o.dtype, as model.safetensors holds them.
-        shipped = {n: p.astype(o.dtype).astype(np.float32) for n, p in params.items()}
-        model = Model(config=config, params=shipped, tokenizer=tokenizer, name=o.name or o.out.name, source=str(o.out))
-        valid = obj.evaluate(model, valid_text, lambda d, t: emit(Progress("eval", done=d, total=t)))
-        card.update(obj.card(valid))
-    wall = wall_before + time.perf_counter() - t0
-    card = dict(card, description=(obj.describe.format(**config.to_dict())
-                                   + f"{' (lowercased input)' if lowercase else ''}, trained in numpy by attn train on {o.corpus.name}"),
-                trained_by="attncli attn train (numpy, hand-written backward pass, AdamW)")
-    if o.objective == "causal":
-        card.setdefault("valid_loss_token", None)
-    card.update(steps=o.steps, tokens_seen=tokens_seen, wall_time_s=round(wall, 1))
-    run.doing = "while saving the trained model"
-    checkpoint(o.steps, dict(state_doc(o.steps), wall_time_s=wall), card)
-    return TrainResult(out=o.out, steps=o.steps, loss=loss, wall_time_s=wall, tokens_seen=tokens_seen, valid=valid, card=card)
+    def _score(self, valid_text: str) -> Any:
+        """The held-out numbers of the weights as they are shipped: rounded to o.dtype, as
+        model.safetensors holds them. They go into the card."""
+        o, t = self.o, self.s.text
+        self.run.enter(Phase.SCORING)
+        shipped = {n: p.astype(o.dtype).astype(np.float32) for n, p in self.s.params.items()}
+        model = Model(config=t.config, params=shipped, tokenizer=t.tokenizer, name=o.name or o.out.name,
+                      source=str(o.out))
+        valid = self.obj.evaluate(model, valid_text, lambda d, n: self.emit(Progress("eval", done=d, total=n)))
+        self.card.update(self.obj.card(valid))
+        return valid
