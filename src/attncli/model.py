@@ -36,8 +36,7 @@ Rope = tuple[np.ndarray, np.ndarray]  # cos, sin: [T, rope_dims] each
 
 
 class LayerCache:
-    """One block's keys and values of the positions seen so far (after rotary), for generation:
-    a new token's attention reads them instead of recomputing the whole text (a KV cache)."""
+    """One block's keys and values of the positions seen so far (after rotary)."""
 
     def __init__(self) -> None:
         self.k: np.ndarray | None = None  # [Hkv, t, dh]
@@ -48,6 +47,21 @@ class LayerCache:
         self.k = k if self.k is None else np.concatenate([self.k, k], axis=-2)  # [Hkv, t + n, dh]
         self.v = v if self.v is None else np.concatenate([self.v, v], axis=-2)
         return self.k, self.v
+
+
+class KVCache:
+    """Every block's keys and values of the positions seen so far, for generation (a KV cache): a
+    forward pass given one runs only its new tokens, at the positions after the cached ones, their
+    queries reading the earlier positions' keys and values instead of recomputing the whole text."""
+
+    def __init__(self, n_layer: int) -> None:
+        self.layers = [LayerCache() for _ in range(n_layer)]
+
+    @property
+    def length(self) -> int:
+        """How many positions are cached: where the next tokens start."""
+        k = self.layers[0].k
+        return 0 if k is None else k.shape[-2]
 
 
 class Attend(NamedTuple):
@@ -78,55 +92,49 @@ def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder, s
     return x  # [T, d]
 
 
-def causal_mask(n: int) -> np.ndarray:
-    """True where a query may NOT look: keys after it."""
-    return np.triu(np.ones((n, n), dtype=bool), k=1)  # [T, T]
+def positions(start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n queries' positions start.. as a column [n, 1], every key's 0..start+n-1 as a row [1, start + n]."""
+    return np.arange(start, start + n)[:, None], np.arange(start + n)[None, :]
 
 
-def sliding_window_mask(n: int, window: int) -> np.ndarray:
+def causal_mask(n: int, start: int = 0) -> np.ndarray:
+    """True where a query may NOT look: keys after it. Rows are the n queries at positions start..
+    (after `start` cached ones), columns every key."""
+    query, key = positions(start, n)
+    return key > query  # [n, start + n]
+
+
+def sliding_window_mask(n: int, window: int, start: int = 0) -> np.ndarray:
     """True where a query may NOT look in a sliding-window layer: keys after it, and keys `window`
-    or more positions before it (it sees itself and the window - 1 before)."""
-    return causal_mask(n) | np.tril(np.ones((n, n), dtype=bool), k=-window)  # [T, T]
+    or more positions before it (it sees itself and the window - 1 before). Rows as causal_mask's."""
+    query, key = positions(start, n)
+    return (key > query) | (key <= query - window)  # [n, start + n]
 
 
-def rotary(config: ModelConfig, n: int, theta: float, factors: tuple[float, ...], dtype: np.dtype) -> Rope | None:
-    """cos and sin for positions 0..n-1 at base `theta`, frequencies divided by `factors`; None without rotary."""
+def rotary(config: ModelConfig, start: int, n: int, theta: float, factors: tuple[float, ...],
+           dtype: np.dtype) -> Rope | None:
+    """cos and sin for positions start..start+n-1 at base `theta`, frequencies divided by `factors`;
+    None without rotary."""
     if config.positions != "rotary":
         return None
-    cos, sin = rope_angles(n, config.rope_dims, theta, factors)  # [T, rope_dims] each
-    return cos.astype(dtype), sin.astype(dtype)
+    cos, sin = rope_angles(start + n, config.rope_dims, theta, factors)  # [start + n, rope_dims] each
+    return cos[start:].astype(dtype), sin[start:].astype(dtype)  # [n, rope_dims] each
 
 
-def attends(config: ModelConfig, n: int, dtype: np.dtype, rec: Recorder) -> list[Attend]:
-    """Each block's mask and rotary angles: the causal mask (recorded as `mask`) and the rope at
-    rope_theta; sliding layers also hide keys beyond the window, and turn at rope_local_theta if set."""
-    causal = rec("mask", causal_mask(n)) if config.causal else None  # [T, T]
-    rope = rotary(config, n, config.rope_theta, config.rope_freq_factors, dtype)
-    every = Attend(causal, rope)
+def attends(config: ModelConfig, n: int, dtype: np.dtype, rec: Recorder, start: int = 0,
+            cache: KVCache | None = None) -> list[Attend]:
+    """Each block's mask and rotary angles for n positions after `start` earlier (cached) ones: the
+    causal mask (recorded as `mask`) and the rope at rope_theta; sliding layers also hide keys beyond
+    the window, and turn at rope_local_theta if set. With a cache, each block's own."""
+    causal = rec("mask", causal_mask(n, start)) if config.causal else None  # [n, start + n]
+    rope = rotary(config, start, n, config.rope_theta, config.rope_freq_factors, dtype)
+    caches: list[LayerCache | None] = [None] * config.n_layer if cache is None else list(cache.layers)
     if not config.sliding_layers:
-        return [every] * config.n_layer
-    local_rope = rotary(config, n, config.rope_local_theta, (), dtype) if config.rope_local_theta else rope
-    local = Attend(sliding_window_mask(n, config.sliding_window), local_rope)  # [T, T]
-    return [local if config.is_sliding(L) else every for L in range(config.n_layer)]
-
-
-def attends_from(config: ModelConfig, start: int, n: int, dtype: np.dtype, caches: list[LayerCache]) -> list[Attend]:
-    """What `attends` gives, for n new positions after `start` cached ones: each block's mask rows
-    [n, start + n], the new positions' rotary angles, and its cache."""
-    query = np.arange(start, start + n)[:, None]  # [n, 1]: the new positions
-    key = np.arange(start + n)[None, :]  # [1, start + n]
-    causal = key > query if config.causal else None  # [n, start + n]: as causal_mask's rows
-    rope = rotary(config, start + n, config.rope_theta, config.rope_freq_factors, dtype)
-    rope = None if rope is None else (rope[0][start:], rope[1][start:])  # [n, rope_dims] each
-    out = []
-    for L, cache in enumerate(caches):
-        if config.is_sliding(L):  # as sliding_window_mask's rows, at the sliding layers' own rotary base
-            mask = causal | (key <= query - config.sliding_window)  # [n, start + n]
-            local = rotary(config, start + n, config.rope_local_theta, (), dtype) if config.rope_local_theta else None
-            out.append(Attend(mask, rope if local is None else (local[0][start:], local[1][start:]), cache))
-        else:
-            out.append(Attend(causal, rope, cache))
-    return out
+        return [Attend(causal, rope, c) for c in caches]
+    local_rope = rotary(config, start, n, config.rope_local_theta, (), dtype) if config.rope_local_theta else rope
+    local = sliding_window_mask(n, config.sliding_window, start)  # [n, start + n]
+    return [Attend(local, local_rope, c) if config.is_sliding(L) else Attend(causal, rope, c)
+            for L, c in enumerate(caches)]
 
 
 def norm(params: Params, config: ModelConfig, prefix: str, x: np.ndarray) -> np.ndarray:
@@ -314,53 +322,41 @@ def chain_hooks(first: dict[str, Hook] | None, then: dict[str, Hook] | None) -> 
     return out
 
 
-def check_ids(ids: np.ndarray | list[int], config: ModelConfig) -> np.ndarray:
+def check_ids(ids: np.ndarray | list[int], config: ModelConfig, start: int = 0) -> np.ndarray:
     ids = np.asarray(ids, dtype=np.int64)  # [T]
     if ids.ndim != 1 or ids.shape[0] == 0:
         raise UsageError("forward needs a non-empty 1-D sequence of token ids")
     if ids.min() < 0 or ids.max() >= config.vocab_size:
         raise UsageError(f"token ids must be in 0..{config.vocab_size - 1}; got {int(ids.min())}..{int(ids.max())}")
-    if config.positions == "learned" and ids.shape[0] > config.n_ctx:
+    if config.positions == "learned" and start + ids.shape[0] > config.n_ctx:
+        if start:
+            raise UsageError(f"position {start + ids.shape[0] - 1} is past this model's context of {config.n_ctx}")
         raise UsageError(f"{ids.shape[0]} tokens is more than this model's context of {config.n_ctx}; shorten the input")
     return ids
 
 
 def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], layers: list[int] | None = None,
-            hooks: dict[str, Hook] | None = None) -> Trace:
+            hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
     """Run the model on token ids and return the Trace of every intermediate.
 
     `layers` limits which blocks' intermediates are kept (all by default). `hooks` maps a
     canonical name to a function that may replace that intermediate as the pass goes on.
+    With a `cache`, the ids are the tokens after the cached positions: only they go through the
+    model (the same numbers a pass over the whole text gives them), their queries reading the
+    cached keys and values, which they extend; the trace holds the new positions, and a layer's
+    scores, weights and mask cover every key ([H, n, cached + n]).
     """
-    ids = check_ids(ids, config)  # [T]
+    start = 0 if cache is None else cache.length
+    ids = check_ids(ids, config, start)  # [T]
     rec = Recorder(None if layers is None else set(layers), hooks)
-    x = embed(params, config, ids, rec)  # step 1: [T, d]
-    at = attends(config, ids.shape[0], x.dtype, rec)  # per block: what it may see (a causal model: not ahead)
+    x = embed(params, config, ids, rec, start)  # step 1: [T, d]
+    at = attends(config, ids.shape[0], x.dtype, rec, start, cache)  # per block: what it may see (causal: not ahead)
     for L in range(config.n_layer):
         x = block(params, config, L, x, at[L], rec)  # steps 2 to 5, once per block: [T, d]
     if config.head != "none":  # a sentence encoder stops at the last block's vectors
         h = final(params, config, x, rec)  # [T, d]
         rec.later("logits", lambda rows: unembed(params, config, h[rows]))  # step 6: [T, V], the rows read
     return Trace(ids, rec.arrays, config, rec.lazy)
-
-
-def forward_step(params: Params, config: ModelConfig, ids: np.ndarray | list[int], caches: list[LayerCache],
-                 start: int, layers: list[int] | None = None, hooks: dict[str, Hook] | None = None) -> dict[str, np.ndarray]:
-    """Run new tokens at positions start.. against the earlier positions' cached keys and values
-    (which it extends): the same numbers forward() gives those positions, for one new token's
-    work. Returns what was recorded for the new positions (blocks.L.attn.weights: [H, n, start + n]
-    for the kept `layers`) and the last position's `logits` [1, V]."""
-    ids = np.asarray(ids, dtype=np.int64)  # [n]
-    if config.positions == "learned" and start + ids.shape[0] > config.n_ctx:
-        raise UsageError(f"position {start + ids.shape[0] - 1} is past this model's context of {config.n_ctx}")
-    rec = Recorder(set(layers or []), hooks)
-    x = embed(params, config, ids, rec, start)  # [n, d]
-    at = attends_from(config, start, ids.shape[0], x.dtype, caches)
-    for L in range(config.n_layer):
-        x = block(params, config, L, x, at[L], rec)  # [n, d]
-    if config.head != "none":  # only the last position's: the one that predicts the next token
-        rec("logits", unembed(params, config, final(params, config, x[-1:], rec)))  # [1, V]
-    return rec.arrays
 
 
 # ---- predictions and the loaded model ----------------------------------------------------------
@@ -400,16 +396,12 @@ class Model:
         self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
-                hooks: dict[str, Hook] | None = None) -> Trace:
-        return forward(self.params, self.config, ids, layers, chain_hooks(self.hooks, hooks))
+                hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
+        """forward() with this model's hooks (an ablation applies while generating too)."""
+        return forward(self.params, self.config, ids, layers, chain_hooks(self.hooks, hooks), cache)
 
-    def step(self, ids: np.ndarray | list[int], caches: list[LayerCache], start: int,
-             layers: list[int] | None = None) -> dict[str, np.ndarray]:
-        """forward_step with this model's hooks (an ablation applies while generating too)."""
-        return forward_step(self.params, self.config, ids, caches, start, layers, self.hooks or None)
-
-    def new_cache(self) -> list[LayerCache]:
-        return [LayerCache() for _ in range(self.config.n_layer)]
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.n_layer)
 
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
         """Tokens of `text` that fit the context, inside the tokenizer's special-token template (BOS;
