@@ -4,13 +4,18 @@ it) and the fields a file of each version may hold all follow from that, not fro
 
 from __future__ import annotations
 
+import json
 from dataclasses import Field, fields, make_dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from attncli.checkpoints import load
 from attncli.config import FIELD_VERSIONS, FORMAT_VERSION, READABLE_VERSIONS, ModelConfig, field_version, since
 from attncli.errors import ModelError
+from references import naive_forward, read_model
 
 # What a version-1 config.json holds, as attncli 1 wrote it: fixed for good.
 VERSION_1 = ("vocab_size", "n_layer", "n_head", "d_model", "n_ctx", "d_mlp", "n_kv_head", "d_head", "norm", "norm_eps",
@@ -56,7 +61,7 @@ def non_default(f: Field[Any]) -> Any:
         "sliding_layers": dict(sliding_window=2, sliding_layers=(1,)),
         "rope_local_theta": dict(rope_local_theta=100.0, positions="rotary", sliding_window=2, sliding_layers=(0,)),
         "embed_norm": dict(embed_norm=True), "type_vocab_size": dict(type_vocab_size=2),
-        "position_offset": dict(position_offset=2), "head": dict(head="none"),
+        "position_offset": dict(position_offset=2), "head": dict(head="none"), "block_norm": dict(block_norm="post"),
     }
     return values.get(f.name, {f.name: not f.default} if isinstance(f.default, bool) else None)
 
@@ -88,3 +93,44 @@ def test_a_file_older_than_a_field_it_holds_is_refused(f):
 
 def test_a_plain_config_is_version_1():
     assert ModelConfig(**SMALL).format_version == 1 and set(ModelConfig(**SMALL).to_dict()) == set(VERSION_1)
+
+
+# ---- format 4's renames: post_norm (BERT's post-norm blocks) and post_norms (Gemma 3's sandwich norms) ----
+
+@pytest.mark.parametrize("old, value, new", [("post_norm", True, ("block_norm", "post")),
+                                             ("post_norm", False, ("block_norm", "pre")),
+                                             ("post_norms", True, ("sandwich_norms", True))])
+def test_the_old_names_read_as_what_they_meant(old, value, new):
+    written = ModelConfig(**SMALL).to_dict() | {old: value}
+    got = ModelConfig.from_dict(written, version=3)
+    assert getattr(got, new[0]) == new[1]
+    assert old not in got.to_dict() and (new[1] in (False, "pre") or got.to_dict()[new[0]] == new[1])
+
+
+def test_an_old_name_is_refused_where_it_was_not_yet_a_field_or_beside_its_new_name():
+    base = ModelConfig(**SMALL).to_dict()
+    with pytest.raises(ModelError, match="post_norms needs format_version 2, but the file says 1"):
+        ModelConfig.from_dict(base | {"post_norms": True}, version=1)
+    with pytest.raises(ModelError, match="post_norm needs format_version 3, but the file says 2"):
+        ModelConfig.from_dict(base | {"post_norm": True}, version=2)
+    with pytest.raises(ModelError, match="post_norm is the older name of block_norm; give block_norm only"):
+        ModelConfig.from_dict(base | {"post_norm": True, "block_norm": "post"})
+    with pytest.raises(ModelError, match="post_norms must be true or false"):
+        ModelConfig.from_dict(base | {"post_norms": "yes"}, version=2)
+
+
+def test_the_bundled_models_load_as_they_are_saved():
+    """The bundled masked-LM model is saved as format 3, with post_norm (and post_norms false): it loads as
+    the post-norm encoder it is, and its logits are still the naive reference's reading of that file."""
+    folder = Path(__file__).resolve().parents[1] / "sample_weights" / "mlm"
+    doc = json.loads((folder / "config.json").read_text())
+    assert doc["format_version"] == 3 and doc["model"]["post_norm"] is True and "block_norm" not in doc["model"]
+    model = load(folder)
+    assert model.config.block_norm == "post" and not model.config.sandwich_norms
+    hp, params = read_model(folder)
+    ids = [t.id for t in model.encode("the cat [MASK] on the mat")[0]]
+    ref = naive_forward(hp, params, ids)
+    np.testing.assert_allclose(model.forward(ids)["logits"], ref.logits, rtol=1e-4, atol=1e-4)
+    causal = load(folder.parent)
+    assert json.loads((folder.parent / "config.json").read_text())["format_version"] == 1
+    assert causal.config.block_norm == "pre" and causal.config.format_version == 1

@@ -11,7 +11,8 @@ Follows GPT-2 (Radford et al., 2019) by default; the config's other values give 
 blocks (RMSNorm, rotary positions, grouped-query attention, SwiGLU), the variants of Mistral,
 Qwen2/3, Gemma 3 and Phi-3 (sliding-window layers, Q/K norms, sandwich norms, scaled
 embeddings, rope scaling, partial rotary) and a bidirectional (unmasked) mode through the same
-functions, each variant in one place. Every intermediate goes through a Recorder
+functions, each variant in one place; BERT's post-norm block is a block of its own
+(post_norm_block). Every intermediate goes through a Recorder
 under its canonical name (trace.NAMES). Weights are stored for `x @ W` (shape [in, out])
 under the names of `config.param_shapes`.
 """
@@ -263,30 +264,48 @@ def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Rec
     return rec(f"{m}.out", linear(params, hidden, f"{m}.W_out", f"{m}.b_out"), layer)  # [T, d_mlp] -> [T, d]
 
 
-def post_norm(params: Params, config: ModelConfig, layer: int, name: str, y: np.ndarray, rec: Recorder) -> np.ndarray:
+def sandwich_norm(params: Params, config: ModelConfig, layer: int, name: str, y: np.ndarray,
+                  rec: Recorder) -> np.ndarray:
     """What a sublayer adds to the residual stream: its output, normed once more (`name`) in
     models with sandwich norms (Gemma 3), else as it is."""
-    if not config.post_norms:
+    if not config.sandwich_norms:
         return y  # [T, d]
     return rec(f"blocks.{layer}.{name}", norm(params, config, f"blocks.{layer}.{name}", y), layer)  # [T, d]
 
 
-def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend, rec: Recorder) -> np.ndarray:
+def pre_norm_block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend,
+                   rec: Recorder) -> np.ndarray:
     """One pre-norm block: x + attention(norm(x)), then x + mlp(norm(x)) (each sublayer's output
-    normed again first in sandwich-norm models); or a post-norm one (BERT)."""
+    normed again first in sandwich-norm models). Returns resid_post, the block's output."""
     b = f"blocks.{layer}"
     x = rec(f"{b}.resid_pre", x, layer)  # [T, d]
-    if config.post_norm:  # BERT: attention reads the stream as it is; each sum is normed after
-        x = rec(f"{b}.resid_mid", x + self_attention(params, config, layer, x, at, rec), layer)  # [T, d]
-        h = rec(f"{b}.ln1", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
-        out = rec(f"{b}.ln2", norm(params, config, f"{b}.ln2", h + mlp(params, config, layer, h, rec)), layer)  # [T, d]
-        return rec(f"{b}.resid_post", out, layer)  # [T, d]
     h = rec(f"{b}.ln1", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
-    a = post_norm(params, config, layer, "ln1_post", self_attention(params, config, layer, h, at, rec), rec)  # [T, d]
+    a = sandwich_norm(params, config, layer, "ln1_post", self_attention(params, config, layer, h, at, rec), rec)
     x = rec(f"{b}.resid_mid", x + a, layer)  # [T, d]
     h = rec(f"{b}.ln2", norm(params, config, f"{b}.ln2", x), layer)  # [T, d]
-    m = post_norm(params, config, layer, "ln2_post", mlp(params, config, layer, h, rec), rec)  # [T, d]
+    m = sandwich_norm(params, config, layer, "ln2_post", mlp(params, config, layer, h, rec), rec)  # [T, d]
     return rec(f"{b}.resid_post", x + m, layer)  # [T, d]
+
+
+def post_norm_block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend,
+                    rec: Recorder) -> np.ndarray:
+    """One post-norm block (BERT): attention reads the stream as it is, and each sum is normed after
+    it: ln_mid = norm(x + attention(x)) (the ln1 weights), then ln_out = norm(ln_mid + mlp(ln_mid))
+    (the ln2 weights). Returns ln_out, the block's output; the resid_* names keep the raw sums."""
+    b = f"blocks.{layer}"
+    x = rec(f"{b}.resid_pre", x, layer)  # [T, d]
+    x = rec(f"{b}.resid_mid", x + self_attention(params, config, layer, x, at, rec), layer)  # [T, d]
+    h = rec(f"{b}.ln_mid", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
+    x = rec(f"{b}.resid_post", h + mlp(params, config, layer, h, rec), layer)  # [T, d]
+    return rec(f"{b}.ln_out", norm(params, config, f"{b}.ln2", x), layer)  # [T, d]
+
+
+BLOCKS = {"pre": pre_norm_block, "post": post_norm_block}  # config.block_norm -> its block
+
+
+def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend, rec: Recorder) -> np.ndarray:
+    """Block `layer` on the stream x entering it ([..., T, d]): its output, what the next block reads."""
+    return BLOCKS[config.block_norm](params, config, layer, x, at, rec)  # [..., T, d]
 
 
 def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
@@ -305,7 +324,7 @@ def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
 def final(params: Params, config: ModelConfig, x: np.ndarray, rec: Recorder) -> np.ndarray:
     """What the unembedding reads: the final norm of a pre-norm stream; a post-norm stream as it
     is; then, for a masked-LM head, BERT's transform (dense, activation, LayerNorm)."""
-    h = x if config.post_norm else rec("ln_final", norm(params, config, "ln_final", x))  # [T, d]
+    h = rec("ln_final", norm(params, config, "ln_final", x)) if config.block_norm == "pre" else x  # [T, d]
     if config.head == "mlm":
         t = ACTIVATIONS[config.activation](linear(params, h, "mlm.W", "mlm.b"))  # [T, d] -> [T, d]
         h = rec("mlm.out", norm(params, config, "mlm.ln", t))  # [T, d]

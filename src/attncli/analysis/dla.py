@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..model import Model
-from ..trace import Trace
+from ..trace import Trace, block_output
 
 
 class DLA(NamedTuple):
@@ -61,7 +61,7 @@ def _direction(model: Model, target: int, contrast: int | None) -> tuple[np.ndar
 def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int | None = None,
                              contrast: int | None = None) -> DLA:
     c = model.config
-    if c.post_norm or c.head != "lm":
+    if c.block_norm == "post" or c.head != "lm":
         raise UsageError("--dla needs a pre-norm model with a next-token head: in a post-norm encoder (BERT) every "
                          "block renormalizes the stream, so its logit is not a sum of the blocks' outputs")
     if trace.layers != list(range(c.n_layer)):
@@ -73,7 +73,7 @@ def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int
         raise UsageError("--contrast is the same token as the target; give another word")
     H, dh = c.n_head, c.d_head
     direction, unembed_bias = _direction(model, target, contrast)  # [d]
-    final_map, final_bias = _norm_map(model, "ln_final", trace[f"blocks.{c.n_layer - 1}.resid_post"][query])
+    final_map, final_bias = _norm_map(model, "ln_final", trace[block_output(c, c.n_layer - 1)][query])
 
     def score(v: np.ndarray) -> np.ndarray:
         return final_map(v) @ direction  # [..., d] -> [...]
@@ -91,7 +91,7 @@ def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int
         b_O = model.params.get(f"blocks.{L}.attn.b_O")
         b_O = np.zeros(c.d_model) if b_O is None else b_O.astype(np.float64)  # [d]
         mlp = trace[f"blocks.{L}.mlp.out"][query].astype(np.float64)  # [d]
-        if c.post_norms:  # Gemma 3: each sublayer's output is normed before it joins the stream
+        if c.sandwich_norms:  # Gemma 3: each sublayer's output is normed before it joins the stream
             attn_map, attn_const = _norm_map(model, f"blocks.{L}.ln1_post", trace[f"blocks.{L}.attn.out"][query])
             mlp_map, mlp_const = _norm_map(model, f"blocks.{L}.ln2_post", mlp)
             per_head, b_O = attn_map(per_head), attn_map(b_O) + attn_const  # [H, d], [d]

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UsageError
 from ..model import Model, final, unembed
 from ..numerics import softmax
-from ..trace import Recorder, Trace
+from ..trace import Recorder, Trace, block_output
 
 
 class LensRow(NamedTuple):
@@ -58,7 +58,7 @@ def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | Non
                          "(a sentence encoder)")
     if trace.layers != list(range(c.n_layer)):
         raise UsageError("--lens reads every layer; this text is too long to keep them all: shorten it")
-    names = [f"blocks.{L}.resid_pre" for L in range(c.n_layer)] + [f"blocks.{c.n_layer - 1}.resid_post"]
+    names = [f"blocks.{L}.resid_pre" for L in range(c.n_layer)] + [block_output(c, c.n_layer - 1)]
     stream = np.stack([trace[n][query] for n in names])  # [n_layer + 1, d]
     if progress is not None:
         progress(0, len(names))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..model import Model, attends, block, final, unembed
-from ..trace import Hook, Recorder, Trace
+from ..trace import Hook, Recorder, Trace, block_output
 from .compare import align
 
 
@@ -102,7 +102,7 @@ def patch(model: Model, clean_ids: list[int], corrupt_ids: list[int], target: in
     done(0)  # the two runs first
     clean: Trace = model.forward(clean_ids)
     corrupt: Trace = model.forward(corrupt_ids)
-    last = f"blocks.{c.n_layer - 1}.resid_post"
+    last = block_output(c, c.n_layer - 1)
     clean_logits = _logits(model, clean[last][-1:])  # [V]
     corrupt_logits = _logits(model, corrupt[last][-1:])
     if target is None:

@@ -37,8 +37,8 @@ def turned_degrees(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def after_attention(trace: Trace, layer: int) -> str:
     """The trace name of a token's vector once the layer's attention is added: resid_mid, or in a
-    post-norm encoder ln1 (the stream is normed right after attention there)."""
-    return f"blocks.{layer}.{'ln1' if trace.config.post_norm else 'resid_mid'}"
+    post-norm encoder ln_mid (the stream is normed right after attention there)."""
+    return f"blocks.{layer}.{'ln_mid' if trace.config.block_norm == 'post' else 'resid_mid'}"
 
 
 def readout(model: Model, trace: Trace, layer: int, k: int = 3) -> Readout:
