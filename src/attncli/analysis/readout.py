@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model import Model, final, top_k, unembed
-from ..trace import Recorder, Trace
+from ..model import Model, top_k
+from ..readout import logits as read_out
+from ..trace import Trace
 
 MAX_READ = 32  # tokens whose vector is unembedded: the last ones (each costs a d x vocab product)
 
@@ -48,7 +49,6 @@ def readout(model: Model, trace: Trace, layer: int, k: int = 3) -> Readout:
     positions = list(range(max(0, T - MAX_READ), T)) if model.config.head != "none" else []
     nearest = []
     if positions:  # a sentence encoder has no vocabulary to read it in
-        h = final(model.params, model.config, after[positions], Recorder(keep=set()))  # [n, d]
-        logits = unembed(model.params, model.config, h)  # [n, V]
+        logits = read_out(model, after[positions])  # [n, V]: through the final norm (or head) and the unembedding
         nearest = [[(i, p) for i, p, _ in top_k(row, k)] for row in logits]
     return Readout(layer, turned_degrees(before, after), positions, nearest, after_attention(trace, layer))
