@@ -86,7 +86,8 @@ def test_a_file_older_than_a_field_it_holds_is_refused(f):
     """An attncli of that older version would ignore the field and compute another model."""
     written = ModelConfig(**SMALL).to_dict() | {f.name: f.default}
     older = field_version(f) - 1
-    with pytest.raises(ModelError, match=f"{f.name} needs format_version {field_version(f)}, but the file says {older}"):
+    refused = f"{f.name} needs format_version {field_version(f)}, but the file says {older}"
+    with pytest.raises(ModelError, match=refused):
         ModelConfig.from_dict(written, version=older)
     assert ModelConfig.from_dict(written, version=field_version(f)) == ModelConfig(**SMALL)
 

@@ -64,7 +64,7 @@ def test_the_new_positions_masks_and_angles_are_the_whole_text_s_rows(start, n, 
                          **sliding, **(dict(rope_local_theta=50.0) if rotary and local and causal else {}))
     part = attends(config, n, np.dtype(np.float32), Recorder(), start)
     whole = attends(config, start + n, np.dtype(np.float32), Recorder())
-    for p, w in zip(part, whole):
+    for p, w in zip(part, whole, strict=True):
         if w.mask is None:
             assert p.mask is None
         else:

@@ -108,7 +108,7 @@ def test_the_lens_on_a_model_kept_in_place_is_the_float32_model_s(pair):
     got = logit_lens(in_place, in_place.forward(CLEAN), 6, k=5)
     want = logit_lens(f32, f32.forward(CLEAN), 6, k=5)
     assert got.target == want.target and len(got.rows) == len(want.rows) == 3
-    for a, b in zip(got.rows, want.rows):
+    for a, b in zip(got.rows, want.rows, strict=True):
         assert a.name == b.name and a.target_rank == b.target_rank
         assert_close(a.target_probability, b.target_probability, 1.0, a.name)
         assert_close([p for _, p in a.top], [p for _, p in b.top], 1.0, a.name)
@@ -170,7 +170,7 @@ def test_gemma3_270m_kept_in_place_dla_lens_and_patch_are_the_float32_model_s(ge
         assert_close(getattr(got, field), getattr(want, field), scale, field)
     assert abs(got.total - got.logit) < 1e-4 * scale
     lq, lf = logit_lens(in_place, tq, q, k=3), logit_lens(f32, tf, q, k=3)
-    for a, b in zip(lq.rows, lf.rows):
+    for a, b in zip(lq.rows, lf.rows, strict=True):
         assert [i for i, _ in a.top] == [i for i, _ in b.top]
         assert_close(a.target_probability, b.target_probability, 1.0, a.name)
     other = [t.id for t in in_place.encode(OTHER)[0]]

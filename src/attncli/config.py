@@ -187,7 +187,8 @@ class ModelConfig:
     def format_version(self) -> int:
         """The lowest version of attncli's config.json that states this config: the latest `since` of
         the fields whose value is not their default (what an older file means without them), else 1."""
-        derived = {"attn_out_bias": self.attn_bias, "query_pre_attn_scalar": float(self.d_head), "rope_dims": self.d_head}
+        derived = {"attn_out_bias": self.attn_bias, "query_pre_attn_scalar": float(self.d_head),
+                   "rope_dims": self.d_head}
         used = [f.name for f in fields(self) if getattr(self, f.name) != derived.get(f.name, f.default)]
         return max((FIELD_VERSIONS[name] for name in used), default=1)
 
@@ -224,7 +225,8 @@ class ModelConfig:
         later = sorted((versions[k], k) for k in d if versions.get(k, 1) > version)
         if later:  # an attncli of that version would ignore the field: the file cannot be what it says
             needs, name = later[0]
-            raise ModelError(f"{source}: {name} needs format_version {needs}, but the file says {version}; fix the version")
+            raise ModelError(f"{source}: {name} needs format_version {needs}, but the file says {version}; "
+                             "fix the version")
         d = dict(d)
         for old, (_, new, value) in RENAMED.items():
             if old not in d:
