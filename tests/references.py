@@ -109,7 +109,8 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
         y = x @ P[w]
         return y + P[b] if b in P else y
 
-    post_norm = hp.get("post_norm", False)  # BERT: norm after each sublayer's sum
+    # BERT: norm after each sublayer's sum (block_norm "post"; before format 4, post_norm true)
+    post_norm_blocks = hp.get("block_norm", "post" if hp.get("post_norm") else "pre") == "post"
     xs = []
     for t, i in enumerate(ids):
         x = P["embed.W_E"][i] * (math.sqrt(d) if hp.get("scale_embed") else 1.0)
@@ -123,7 +124,7 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
     ref = Reference(np.zeros(0), [], [], [], [])
     for L in range(hp["n_layer"]):
         b = f"blocks.{L}"
-        h = list(xs) if post_norm else [norm(x, f"{b}.ln1") for x in xs]
+        h = list(xs) if post_norm_blocks else [norm(x, f"{b}.ln1") for x in xs]
         # per position, per head: q[t][hd], k[t][g], v[t][g], each [dh]
         q = [[row[hd * dh:(hd + 1) * dh] for hd in range(H)] for row in (lin(ht, f"{b}.attn.W_Q", f"{b}.attn.b_Q") for ht in h)]
         k = [[row[g * dh:(g + 1) * dh] for g in range(Hkv)] for row in (lin(ht, f"{b}.attn.W_K", f"{b}.attn.b_K") for ht in h)]
@@ -155,21 +156,21 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
                     W[hd, i, j] = ej / total
                     Z[hd, i] += W[hd, i, j] * v[j][g]
         out = [lin(np.concatenate([Z[hd, t] for hd in range(H)]), f"{b}.attn.W_O", f"{b}.attn.b_O") for t in range(T)]
-        post = hp.get("post_norms")
-        xs = [x + (norm(o, f"{b}.ln1_post") if post else o) for x, o in zip(xs, out)]
-        if post_norm:
+        sandwich = hp.get("sandwich_norms", hp.get("post_norms"))  # post_norms before format 4
+        xs = [x + (norm(o, f"{b}.ln1_post") if sandwich else o) for x, o in zip(xs, out)]
+        if post_norm_blocks:
             xs = [norm(x, f"{b}.ln1") for x in xs]
         new = []
         for x in xs:
-            h2 = x if post_norm else norm(x, f"{b}.ln2")
+            h2 = x if post_norm_blocks else norm(x, f"{b}.ln2")
             up = lin(h2, f"{b}.mlp.W_in", f"{b}.mlp.b_in")
             if hp.get("mlp", "gelu") == "swiglu":
                 hidden = np.array([act(a) for a in h2 @ P[f"{b}.mlp.W_gate"]]) * up
             else:
                 hidden = np.array([act(a) for a in up])
             m = lin(hidden, f"{b}.mlp.W_out", f"{b}.mlp.b_out")
-            summed = x + (norm(m, f"{b}.ln2_post") if post else m)
-            new.append(norm(summed, f"{b}.ln2") if post_norm else summed)
+            summed = x + (norm(m, f"{b}.ln2_post") if sandwich else m)
+            new.append(norm(summed, f"{b}.ln2") if post_norm_blocks else summed)
         xs = new
         ref.scores.append(S)
         ref.weights.append(W)
@@ -181,7 +182,7 @@ def naive_forward(hp: dict[str, Any], P: dict[str, np.ndarray], ids: list[int]) 
         ref.logits = np.zeros((T, 0))
         return ref
     W_U = P["embed.W_E"].T if hp.get("tied_embeddings", True) else P["unembed.W_U"]
-    finals = xs if post_norm else [norm(x, "ln_final") for x in xs]
+    finals = xs if post_norm_blocks else [norm(x, "ln_final") for x in xs]
     if head == "mlm":  # BERT's transform: dense, activation, LayerNorm; then the decoder with its bias
         finals = [norm(np.array([act(a) for a in f @ P["mlm.W"] + P["mlm.b"]]), "mlm.ln") for f in finals]
     ref.logits = np.array([f @ W_U + P.get("unembed.b", 0.0) for f in finals])

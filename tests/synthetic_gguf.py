@@ -16,8 +16,8 @@ import numpy as np
 
 ALIGN = 32
 # ggml type: (id, values a block, bytes a block, offset of the float16 d, of dmin or None)
-TYPES = {"F32": (0, 1, 4, None, None), "Q8_0": (8, 32, 34, 0, None), "Q4_K": (12, 256, 144, 0, 2),
-         "Q6_K": (14, 256, 210, 208, None), "Q5_0": (6, 32, 22, 0, None)}
+TYPES = {"F32": (0, 1, 4, None, None), "F16": (1, 1, 2, None, None), "Q8_0": (8, 32, 34, 0, None),
+         "Q4_K": (12, 256, 144, 0, 2), "Q6_K": (14, 256, 210, 208, None), "Q5_0": (6, 32, 22, 0, None)}
 U32, I32, F32, STRING, ARRAY, U64, BOOL = 4, 5, 6, 8, 9, 10, 7
 
 
@@ -81,6 +81,8 @@ def random_blocks(kind: str, n_blocks: int, rng: np.random.Generator, scale: flo
     type_id, block, size, d_at, m_at = TYPES[kind]
     if kind == "F32":
         return (1.0 + 0.05 * rng.standard_normal(n_blocks)).astype("<f4").tobytes()  # norm gains near 1
+    if kind == "F16":  # a matrix of float16 values, about as large as the quantized kinds' values
+        return (64 * scale * rng.standard_normal(n_blocks)).astype("<f2").tobytes()
     blocks = rng.integers(0, 256, (n_blocks, size), dtype=np.uint8)
     blocks[:, d_at:d_at + 2] = (scale * rng.uniform(0.5, 1.0, (n_blocks, 1))).astype("<f2").view(np.uint8)
     if m_at is not None:

@@ -2,7 +2,7 @@
 
 No import cycle anywhere in src/attncli, counting imports inside functions, neither between
 modules nor between the packages they live in; the causal mask is read from the trace, never
-rebuilt from -inf scores; trace names come from one table.
+rebuilt from -inf scores; trace names come from one table; only the core reads the weights.
 """
 
 from __future__ import annotations
@@ -142,3 +142,49 @@ def test_trace_names_come_from_one_table():
         t = forward(random_params(config), config, [1, 2, 3])
         generic = {k if not k.startswith("blocks.") else "blocks.{L}." + k.split(".", 2)[2] for k in t}
         assert generic <= set(table)
+
+
+# ---- weights are read one way -------------------------------------------------------------------
+# A parameter may be a float32 array or a matrix kept quantized in place (weights.py): code that indexes
+# `params` itself breaks on the forms it did not expect (issue 18: --dla and patch on Gemma 3 270M). Only
+# the core reads them; every analysis goes through readout.py.
+READS_PARAMS = ("attncli.model", "attncli.weights", "attncli.readout", "attncli.checkpoints", "attncli.train")
+
+
+def _is_params(node: ast.AST) -> bool:
+    """`params` or `anything.params`."""
+    return (isinstance(node, ast.Name) and node.id == "params") or (isinstance(node, ast.Attribute)
+                                                                     and node.attr == "params")
+
+
+def params_reads(source: str) -> list[int]:
+    """Lines where the source reads parameters itself: indexes `params` or `x.params` (`[...]`), calls a
+    method of it (`.get`, `.items`, ...), or keeps `x.params` under another name (`p = model.params`).
+    Handing it on whole (`Model(config, model.params, ...)`, `block(model.params, ...)`) is not reading it."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Subscript, ast.Attribute)) and _is_params(node.value):
+            lines.append(node.lineno)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+            if any(isinstance(v, ast.Attribute) and v.attr == "params" for v in values):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_the_params_check_sees_each_way_of_reading_them():
+    assert params_reads("w = model.params['blocks.0.attn.W_O'].T") == [1]
+    assert params_reads("b = params.get('unembed.b')") == [1]
+    assert params_reads("p, c = model.params, model.config\nx = 1") == [1]
+    assert params_reads("for n, w in self.model.params.items():\n    pass") == [1]
+    assert params_reads("other = Model(model.config, model.params, model.tokenizer)") == []
+    assert params_reads("x = block(model.params, c, L, x, at[L], rec)") == []
+
+
+def test_only_the_core_reads_the_weights():
+    def core(name: str) -> bool:
+        return any(name == m or name.startswith(m + ".") for m in READS_PARAMS)
+
+    offenders = [f"{name}:{line}" for name, path in modules().items() if not core(name)
+                 for line in params_reads(path.read_text(encoding="utf-8"))]
+    assert offenders == [], "read weights through attncli.readout (or weights.py), not model.params"

@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 from attncli.config import ModelConfig
 from attncli.model import attention, causal_mask, forward, top_k
 from attncli.numerics import softmax
+from attncli.trace import block_output
 
 from references import naive_forward, need
 
@@ -231,7 +232,7 @@ def variant_configs(draw) -> ModelConfig:
         vocab_size=11, n_ctx=8, n_layer=n_layer, n_head=n_kv * group, n_kv_head=n_kv, d_head=dh, d_model=8, d_mlp=12,
         norm="rmsnorm", positions="rotary", mlp="swiglu", activation=draw(st.sampled_from(["silu", "gelu_tanh"])),
         attn_bias=attn_bias, attn_out_bias=draw(st.booleans()), mlp_bias=False, tied_embeddings=draw(st.booleans()),
-        qk_norm=draw(st.booleans()), norm_plus_one=draw(st.booleans()), post_norms=draw(st.booleans()),
+        qk_norm=draw(st.booleans()), norm_plus_one=draw(st.booleans()), sandwich_norms=draw(st.booleans()),
         scale_embed=draw(st.booleans()), query_pre_attn_scalar=draw(st.sampled_from([0.0, 3.0, 20.0])),
         rope_dims=rope_dims, rope_theta=draw(st.sampled_from([100.0, 10000.0])),
         rope_freq_factors=tuple(draw(st.lists(st.floats(0.5, 8.0), min_size=rope_dims // 2, max_size=rope_dims // 2)))
@@ -264,7 +265,7 @@ def encoder_configs(draw) -> ModelConfig:
     return ModelConfig(
         vocab_size=11, n_ctx=8, n_layer=draw(st.integers(1, 3)), n_head=draw(st.sampled_from([1, 2])), d_model=8,
         d_mlp=12, causal=False, activation=draw(st.sampled_from(["gelu", "gelu_tanh"])),
-        post_norm=draw(st.booleans()), embed_norm=draw(st.booleans()), type_vocab_size=draw(st.sampled_from([0, 1, 2])),
+        block_norm=draw(st.sampled_from(["pre", "post"])), embed_norm=draw(st.booleans()), type_vocab_size=draw(st.sampled_from([0, 1, 2])),
         position_offset=draw(st.sampled_from([0, 2])), head=draw(st.sampled_from(["mlm", "lm", "none"])),
         tied_embeddings=draw(st.booleans()), attn_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()))
 
@@ -282,7 +283,7 @@ def test_every_encoder_variant_matches_the_naive_reference(make_params, cfg, T, 
         assert "logits" not in trace
     else:
         np.testing.assert_allclose(trace["logits"], ref.logits, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(trace[f"blocks.{cfg.n_layer - 1}.resid_post"], ref.hidden, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(trace[block_output(cfg, cfg.n_layer - 1)], ref.hidden, rtol=1e-6, atol=1e-6)
     for L in range(cfg.n_layer):
         assert not np.isnan(ref.weights[L]).any()  # nothing masked: every query sees every key
         np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], ref.weights[L], rtol=1e-6, atol=1e-6)

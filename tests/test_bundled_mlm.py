@@ -47,7 +47,7 @@ def test_files_sizes_and_card(model):
 
 def test_it_is_an_encoder_and_the_default_stays_causal(model):
     assert model.name == "bundled-mlm" and model.config.is_encoder and model.config.head == "mlm"
-    assert model.config.post_norm and model.config.embed_norm and mlm.supported(model.config)
+    assert model.config.block_norm == "post" and model.config.embed_norm and mlm.supported(model.config)
     assert load(None).config.causal
 
 

@@ -66,8 +66,8 @@ def test_attention_hidden_states_and_logits_match_transformers(encoder, name: st
         for L in range(c.n_layer):
             worst = max_abs(trace[f"blocks.{L}.attn.weights"], attentions[L])
             assert worst <= WEIGHTS_ATOL, f"{name} {head} blocks.{L}.attn.weights differ by {worst:.3g}"
-            worst = max_abs(trace[f"blocks.{L}.resid_post"], hidden[L + 1])
-            assert worst <= HIDDEN_ATOL, f"{name} {head} blocks.{L}.resid_post differs by {worst:.3g}"
+            worst = max_abs(trace[f"blocks.{L}.ln_out"], hidden[L + 1])  # a post-norm block's output
+            assert worst <= HIDDEN_ATOL, f"{name} {head} blocks.{L}.ln_out differs by {worst:.3g}"
         if head == "mlm":
             worst = max_abs(trace["logits"], logits)
             assert worst <= LOGITS_ATOL, f"{name} logits differ by {worst:.3g}"

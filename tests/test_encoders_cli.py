@@ -157,7 +157,7 @@ def test_compare_word_follows_the_word_layer_by_layer(enc, pooled) -> None:
     validate(doc)
     w = doc["word"]
     assert w["control"]["word"] == "the"  # a word of both texts, chosen for it
-    assert [x["name"] for x in w["layers"]] == ["blocks.0.resid_pre", "blocks.0.resid_post", "blocks.1.resid_post"]
+    assert [x["name"] for x in w["layers"]] == ["blocks.0.resid_pre", "blocks.0.ln_out", "blocks.1.ln_out"]
     model = load(pooled)
     ta, tb = (model.forward([t["id"] for t in doc[s]["tokens"]]) for s in "ab")
     for x in w["layers"]:
@@ -233,8 +233,8 @@ def test_a_native_encoder_reads_its_tokenizers_template(enc, tmp_path, make_para
     from attncli.config import ModelConfig
 
     tokenizer_json = (enc("bert").mlm / "tokenizer.json").read_text()
-    cfg = ModelConfig(vocab_size=encoders.VOCAB, n_layer=1, n_head=2, d_model=8, n_ctx=16, causal=False, post_norm=True,
-                      embed_norm=True, head="mlm", activation="gelu")
+    cfg = ModelConfig(vocab_size=encoders.VOCAB, n_layer=1, n_head=2, d_model=8, n_ctx=16, causal=False,
+                      block_norm="post", embed_norm=True, head="mlm", activation="gelu")
     native.save(tmp_path / "m", cfg, make_params(cfg), tokenizer_json, name="tiny-mlm")
     model = load(tmp_path / "m")
     tokens, _ = model.encode("I do [MASK]")

@@ -52,7 +52,7 @@ def test_config_is_gemma3_270m(ours) -> None:
     assert (c.n_layer, c.n_head, c.n_kv_head, c.d_head, c.d_model, c.d_mlp) == (18, 4, 1, 256, 640, 2048)
     assert c.sliding_window == 512 and c.sliding_layers == tuple(L for L in range(18) if L % 6 != 5)
     assert (c.rope_theta, c.rope_local_theta, c.query_pre_attn_scalar) == (1e6, 1e4, 256.0)
-    assert c.scale_embed and c.post_norms and c.qk_norm and c.activation == "gelu_tanh" and c.tied_embeddings
+    assert c.scale_embed and c.sandwich_norms and c.qk_norm and c.activation == "gelu_tanh" and c.tied_embeddings
 
 
 @pytest.mark.parametrize("text", TEXTS)

@@ -17,7 +17,7 @@ CONFIGS = {
                       mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False, tied_embeddings=False),
     "gemma-like": dict(n_layer=3, n_head=2, n_kv_head=1, d_model=16, d_head=8, n_ctx=40, norm="rmsnorm",
                        positions="rotary", mlp="swiglu", activation="gelu_tanh", attn_bias=False, mlp_bias=False,
-                       qk_norm=True, norm_plus_one=True, post_norms=True, scale_embed=True, query_pre_attn_scalar=6.0,
+                       qk_norm=True, norm_plus_one=True, sandwich_norms=True, scale_embed=True, query_pre_attn_scalar=6.0,
                        sliding_window=3, sliding_layers=(0, 1), rope_local_theta=100.0),
     "phi-like": dict(n_layer=2, n_head=2, d_model=16, n_ctx=40, norm="rmsnorm", positions="rotary", rope_dims=4,
                      mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False,

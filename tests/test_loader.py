@@ -54,9 +54,10 @@ def _saved(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, dtype, *
     return config, params, tmp_path / "m"
 
 
-# every family variant at once (format version 2): Gemma 3's blocks, Qwen2's biases, partial and scaled rope
+# every family variant at once (format version 2; 4 for sandwich_norms, version 2's post_norms renamed): Gemma 3's
+# blocks, Qwen2's biases, partial and scaled rope
 VARIANTS = dict(norm="rmsnorm", positions="rotary", mlp="swiglu", activation="gelu_tanh", n_kv_head=1, attn_bias=True,
-                attn_out_bias=False, mlp_bias=False, qk_norm=True, norm_plus_one=True, post_norms=True, scale_embed=True,
+                attn_out_bias=False, mlp_bias=False, qk_norm=True, norm_plus_one=True, sandwich_norms=True, scale_embed=True,
                 query_pre_attn_scalar=12.0, rope_dims=4, rope_freq_factors=(1.0, 2.5), sliding_window=3,
                 sliding_layers=(0,), rope_local_theta=100.0)
 
@@ -65,7 +66,8 @@ VARIANTS = dict(norm="rmsnorm", positions="rotary", mlp="swiglu", activation="ge
     ({}, 1),
     (dict(norm="rmsnorm", positions="rotary", mlp="swiglu", activation="silu", n_kv_head=1, attn_bias=False,
           mlp_bias=False, tied_embeddings=False, causal=False), 1),
-    (VARIANTS, 2)], ids=["gpt2", "llama", "variants"])
+    (VARIANTS, 4), ({k: v for k, v in VARIANTS.items() if k != "sandwich_norms"}, 2)],
+    ids=["gpt2", "llama", "variants", "variants-but-sandwich"])
 def test_round_trip_float32_is_exact(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, over, version):
     config, params, path = _saved(tmp_path, tokenizer_json, tokenizer_vocab_size, make_params, "float32", **over)
     assert json.loads((path / "config.json").read_text())["format_version"] == version  # the lowest that states it
@@ -154,14 +156,15 @@ def test_unknown_format_version(make_model_dir, version):
     assert str(cfg) in msg and f"format_version {version!r}" in msg and f"versions 1 to {FORMAT_VERSION}" in msg
 
 
-def test_an_encoder_saves_as_version_3_and_loads_back(make_model_dir):
-    path = make_model_dir(causal=False, post_norm=True, embed_norm=True, type_vocab_size=2, head="mlm", activation="gelu")
+def test_an_encoder_saves_as_version_4_and_loads_back(make_model_dir):
+    path = make_model_dir(causal=False, block_norm="post", embed_norm=True, type_vocab_size=2, head="mlm",
+                          activation="gelu")
     doc = json.loads((path / "config.json").read_text())
-    assert doc["format_version"] == 3 and doc["model"]["post_norm"] is True
+    assert doc["format_version"] == 4 and doc["model"]["block_norm"] == "post"  # block_norm is version 4's name
     model = load(path)
     assert model.config.head == "mlm" and model.config.is_encoder
-    edit_config(path, lambda d: d.update(format_version=2))
-    assert "needs format_version 3, but the file says 2" in load_error(path)
+    edit_config(path, lambda d: d.update(format_version=3))
+    assert "block_norm needs format_version 4, but the file says 3" in load_error(path)
 
 
 def test_a_version_2_field_in_a_version_1_file_is_refused(make_model_dir):

@@ -57,7 +57,7 @@ def test_attention_hidden_states_and_embedding_match_transformers(both, text: st
         out = hf(torch.tensor([ids]), output_attentions=True, output_hidden_states=True)
     for L in range(6):
         np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], out.attentions[L][0].numpy(), atol=1e-5, rtol=0)
-        np.testing.assert_allclose(trace[f"blocks.{L}.resid_post"], out.hidden_states[L + 1][0].numpy(), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(trace[f"blocks.{L}.ln_out"], out.hidden_states[L + 1][0].numpy(), atol=1e-4, rtol=0)
     # sentence-transformers: mean over the tokens the attention mask keeps (all of them), then Normalize
     h = out.last_hidden_state[0].double()
     expected = torch.nn.functional.normalize(h.mean(dim=0), dim=0).numpy()

@@ -14,7 +14,7 @@ import pytest
 import attncli.trace as trace_module
 from attncli.config import ModelConfig
 from attncli.model import forward
-from attncli.trace import BLOCK_NAMES, expected_shapes
+from attncli.trace import BLOCK_NAMES, block_output, expected_shapes
 
 # "    blocks.{L}.attn.q          [H, T, dh]  queries ..."
 DOC_LINE = re.compile(r"^    ([a-z_]+(?:\.\{L\})?(?:\.[a-z_0-9]+)*)\s+\[([^\]]+)\]", re.MULTILINE)
@@ -28,7 +28,7 @@ def documented() -> dict[str, tuple[str, ...]]:
 def test_docstring_parses_into_the_names_we_expect():
     # Guards the parser itself: if it found nothing, every test below would pass vacuously.
     names = documented()
-    assert len(names) == 24
+    assert len(names) == 26  # with a post-norm block's own two: ln_mid and ln_out
     for name in ("embed", "pos_embed", "blocks.{L}.attn.scores", "blocks.{L}.attn.weights", "blocks.{L}.attn.z", "logits"):
         assert name in names
     assert names["blocks.{L}.attn.k"] == ("Hkv", "T", "dh")
@@ -45,13 +45,16 @@ def expand(config: ModelConfig, T: int, layers) -> dict[str, tuple[int, ...]]:
             continue  # documented as absent without learned positions
         if name in ("mask", "blocks.{L}.attn.mask") and not config.causal:
             continue  # documented as absent in a bidirectional model
-        if name in ("blocks.{L}.ln1_post", "blocks.{L}.ln2_post") and not config.post_norms:
+        if name in ("blocks.{L}.ln1_post", "blocks.{L}.ln2_post") and not config.sandwich_norms:
             continue  # documented as present only with sandwich norms
         if (name == "type_embed" and not config.type_vocab_size) or (name == "embed_norm" and not config.embed_norm):
             continue  # documented as present only in encoders that have them (BERT)
-        if (name == "ln_final" and config.post_norm) or (name == "mlm.out" and config.head != "mlm") \
-                or (name == "logits" and config.head == "none"):
-            continue  # documented: a post-norm stream has no final norm; the heads differ
+        if name in ("ln_final", "blocks.{L}.ln1", "blocks.{L}.ln2") and config.block_norm == "post":
+            continue  # documented: a post-norm block has its own norms (ln_mid, ln_out) and no final norm
+        if name in ("blocks.{L}.ln_mid", "blocks.{L}.ln_out") and config.block_norm == "pre":
+            continue  # documented as present only in post-norm blocks
+        if (name == "mlm.out" and config.head != "mlm") or (name == "logits" and config.head == "none"):
+            continue  # documented: the heads differ
         concrete = tuple(sym[s] for s in shape)
         if "{L}" in name:
             for L in layers:
@@ -66,9 +69,9 @@ CONFIGS = {
     "llama-gqa": dict(n_layer=3, n_head=4, n_kv_head=2, d_model=8, d_head=6, norm="rmsnorm", positions="rotary",
                       mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False, tied_embeddings=False),
     "encoder-nopos": dict(n_layer=1, n_head=1, d_model=4, positions="none", causal=False),
-    "bert-mlm": dict(n_layer=2, n_head=2, d_model=8, causal=False, post_norm=True, embed_norm=True, type_vocab_size=2,
+    "bert-mlm": dict(n_layer=2, n_head=2, d_model=8, causal=False, block_norm="post", embed_norm=True, type_vocab_size=2,
                      activation="gelu", head="mlm"),
-    "roberta-nohead": dict(n_layer=1, n_head=2, d_model=8, causal=False, post_norm=True, embed_norm=True,
+    "roberta-nohead": dict(n_layer=1, n_head=2, d_model=8, causal=False, block_norm="post", embed_norm=True,
                            position_offset=2, head="none"),
 }
 
@@ -151,6 +154,33 @@ def test_names_mean_what_the_docstring_says(make_params):
     np.testing.assert_allclose(t["blocks.1.resid_pre"], t["blocks.0.resid_post"])
     np.testing.assert_allclose(t["ln_final"], _layer_norm(t["blocks.1.resid_post"], params["ln_final.w"], params["ln_final.b"]))
     np.testing.assert_allclose(t["logits"], t["ln_final"] @ params["embed.W_E"].T)  # tied unembedding
+
+
+def test_a_post_norm_block_keeps_the_raw_sums_as_resid_and_names_its_normed_values(make_params):
+    """BERT's block: resid_mid and resid_post are the raw sums, as in every block; ln_mid and ln_out their
+    norms (the ln1 and ln2 weights); ln_out is the block's output, what the next block and the head read."""
+    config = ModelConfig(vocab_size=13, n_ctx=16, n_layer=2, n_head=2, d_model=8, causal=False, block_norm="post",
+                         head="mlm", embed_norm=True)
+    params = make_params(config, dtype=np.float64)
+    t = forward(params, config, [2, 7, 7, 0])
+    eps = config.norm_eps
+    for L in range(2):
+        b = lambda n: t[f"blocks.{L}.{n}"]  # noqa: E731
+        p = lambda n: params[f"blocks.{L}.{n}"]  # noqa: E731
+        assert f"blocks.{L}.ln1" not in t and f"blocks.{L}.ln2" not in t  # a pre-norm block's names only
+        made = b("resid_pre") @ p("attn.W_Q") + p("attn.b_Q")  # attention reads the stream as it is
+        np.testing.assert_allclose(b("attn.q"), made.reshape(4, 2, config.d_head).transpose(1, 0, 2))
+        np.testing.assert_allclose(b("resid_mid"), b("resid_pre") + b("attn.out"))
+        np.testing.assert_allclose(b("ln_mid"), _layer_norm(b("resid_mid"), p("ln1.w"), p("ln1.b"), eps))
+        np.testing.assert_allclose(b("resid_post"), b("ln_mid") + b("mlp.out"))
+        np.testing.assert_allclose(b("ln_out"), _layer_norm(b("resid_post"), p("ln2.w"), p("ln2.b"), eps))
+        assert block_output(config, L) == f"blocks.{L}.ln_out"
+    np.testing.assert_allclose(t["blocks.1.resid_pre"], t["blocks.0.ln_out"])
+    assert "ln_final" not in t  # the head reads ln_out as it is
+    h = t["blocks.1.ln_out"] @ params["mlm.W"] + params["mlm.b"]
+    h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))
+    np.testing.assert_allclose(t["mlm.out"], _layer_norm(h, params["mlm.ln.w"], params["mlm.ln.b"], eps))
+    assert block_output(ModelConfig(vocab_size=13, n_ctx=16, n_layer=2, n_head=2, d_model=8), 1) == "blocks.1.resid_post"
 
 
 def _layer_norm(x, w, b, eps=1e-5):

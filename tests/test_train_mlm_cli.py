@@ -38,9 +38,9 @@ def trained(tmp_path_factory):
 def test_the_directory_and_its_card(trained):
     corpus, valid, out, run = trained
     doc = json.loads((out / "config.json").read_text())
-    assert doc["format_version"] == 3
+    assert doc["format_version"] == 4  # block_norm: format 4's name for version 3's post_norm
     hp = doc["model"]
-    assert (hp["causal"], hp["post_norm"], hp["embed_norm"], hp["head"], hp["architecture"]) == (False, True, True, "mlm", "bert")
+    assert (hp["causal"], hp["block_norm"], hp["embed_norm"], hp["head"], hp["architecture"]) == (False, "post", True, "mlm", "bert")
     card = doc["card"]
     assert card["objective"] == "mlm" and card["steps"] == 80 and card["tokens_seen"] == 80 * 8 * 16
     assert "--objective mlm" in card["training_command"] and "--lowercase" in card["training_command"]

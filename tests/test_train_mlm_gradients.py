@@ -39,8 +39,8 @@ def loss_of(params, config, ids, positions, targets) -> float:
 
 
 def test_the_config_is_an_encoder_with_an_mlm_head():
-    assert TINY.is_encoder and TINY.post_norm and TINY.embed_norm and TINY.head == "mlm"
-    assert TINY.format_version == 3 and mlm.supported(TINY)
+    assert TINY.is_encoder and TINY.block_norm == "post" and TINY.embed_norm and TINY.head == "mlm"
+    assert TINY.format_version == 4 and mlm.supported(TINY)  # block_norm, format 4
     names = set(param_shapes(TINY))
     assert {"embed_ln.w", "mlm.W", "mlm.ln.b", "unembed.b"} <= names and "ln_final.w" not in names
 

@@ -99,7 +99,7 @@ def test_only_the_kept_layer_when_the_others_do_not_fit(bundled_model):
 def test_dla_says_why_a_post_norm_encoder_has_none(make_model_dir):
     from attncli.checkpoints import load
 
-    model = load(make_model_dir(causal=False, post_norm=True, embed_norm=True, type_vocab_size=2, head="mlm",
+    model = load(make_model_dir(causal=False, block_norm="post", embed_norm=True, type_vocab_size=2, head="mlm",
                                 activation="gelu"))
     ex = explorer(model, "the cat sat")
     sel = ex.start(0, 0, 1)
@@ -419,7 +419,7 @@ def test_view_generation_errors_are_one_line(args, words):
 
 
 def test_an_encoder_cannot_generate(make_model_dir):
-    path = make_model_dir(causal=False, post_norm=True, embed_norm=True, type_vocab_size=2, head="mlm",
+    path = make_model_dir(causal=False, block_norm="post", embed_norm=True, type_vocab_size=2, head="mlm",
                           activation="gelu", name="enc")
     r = attn("runner", ["view", "the cat sat", "-m", str(path), "-g", "2"])
     assert r.code == 2 and "not a left-to-right language model" in assert_one_error_line(r)

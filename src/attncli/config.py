@@ -10,22 +10,30 @@ new values, not new code paths.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any
 
 from .errors import ModelError
 from .numerics import ACTIVATIONS
 
-# attncli's own config.json: 1 holds the fields up to `architecture`; 2 adds the family variants
-# below it; 3 the encoders' (BERT). A model is saved as the lowest version that can state it, so an attncli that
-# predates a field refuses the file instead of ignoring the field and computing wrong numbers.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# attncli's own config.json: version 1 holds the fields up to `architecture`; every later field says
+# the version that introduced it (`since`, below): 2 the family variants, 3 the encoders' (BERT), 4 the
+# renamed fields of RENAMED (whose old names still read). A model is saved as the lowest version that can
+# state it, so an attncli that predates a field refuses the file instead of ignoring the field and
+# computing wrong numbers. FORMAT_VERSION and the versions read and written all derive from the fields'
+# `since` (after the class).
 
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary", "none")
 MLPS = ("gelu", "swiglu")
 HEADS = ("lm", "mlm", "none")
+BLOCK_NORMS = ("pre", "post")
+
+
+def since(version: int, default: Any) -> Any:
+    """A config field added in format `version` (after 1), with its default: what an older file means."""
+    return field(default=default, metadata={"since": version})
 
 
 @dataclass(frozen=True)
@@ -50,30 +58,34 @@ class ModelConfig:
     causal: bool = True  # False: every token sees every other (a bidirectional encoder)
     architecture: str = "gpt2"
     # ---- format version 2: the variants of the families attncli reads (all off: a GPT-2 or Llama block)
-    attn_out_bias: bool | None = None  # W_O's bias; None means as attn_bias. Qwen2 biases Q, K, V but not W_O
-    qk_norm: bool = False  # Qwen3, Gemma 3: each head's q and k are RMS-normed ([d_head] gains) before rotary
-    norm_plus_one: bool = False  # Gemma stores RMSNorm gains as w and scales by (1 + w), its Q/K norms too
-    post_norms: bool = False  # Gemma 3's "sandwich": attention's and the MLP's outputs are normed again
-    #                           (ln1_post, ln2_post) before they join the residual stream
-    scale_embed: bool = False  # Gemma multiplies token embeddings by sqrt(d_model), in their dtype
-    query_pre_attn_scalar: float = 0.0  # 0 means d_head: scores are q.k / sqrt(this); Gemma 3 sets it apart
-    rope_dims: int = 0  # 0 means d_head; Phi-3 rotates only the first rope_dims of each head, the rest pass
+    attn_out_bias: bool | None = since(2, None)  # W_O's bias; None means as attn_bias. Qwen2: Q, K, V's but not W_O's
+    qk_norm: bool = since(2, False)  # Qwen3, Gemma 3: each head's q and k RMS-normed ([d_head] gains) before rotary
+    norm_plus_one: bool = since(2, False)  # Gemma stores RMSNorm gains as w and scales by (1 + w), its Q/K norms too
+    # Gemma 3's "sandwich" norms: attention's and the MLP's outputs are normed again (ln1_post, ln2_post)
+    # before they join the residual stream (version 2 called it post_norms: see RENAMED)
+    sandwich_norms: bool = since(4, False)
+    scale_embed: bool = since(2, False)  # Gemma multiplies token embeddings by sqrt(d_model), in their dtype
+    query_pre_attn_scalar: float = since(2, 0.0)  # 0 means d_head: scores are q.k / sqrt(this); Gemma 3 sets it
+    rope_dims: int = since(2, 0)  # 0 means d_head; Phi-3 rotates only the first rope_dims of each head, the rest pass
     # one divisor per rotary frequency of the layers that use rope_theta: Llama 3's "llama3" rope
     # scaling, linear scaling, or a GGUF's rope_freqs.weight; empty for none
-    rope_freq_factors: tuple[float, ...] = ()
-    sliding_window: int = 0  # 0: none; W: the sliding_layers see only the last W keys (themselves included)
-    sliding_layers: tuple[int, ...] = ()  # Mistral and Phi-3: every layer; Gemma 3: five of every six
-    rope_local_theta: float = 0.0  # 0 means rope_theta; Gemma 3's sliding layers turn at their own base
-    #                                (10k against the global layers' 1M), unscaled
+    rope_freq_factors: tuple[float, ...] = since(2, ())
+    sliding_window: int = since(2, 0)  # 0: none; W: the sliding_layers see only the last W keys (themselves included)
+    sliding_layers: tuple[int, ...] = since(2, ())  # Mistral and Phi-3: every layer; Gemma 3: five of every six
+    rope_local_theta: float = since(2, 0.0)  # 0 means rope_theta; Gemma 3's sliding layers turn at their own base
+    #                                          (10k against the global layers' 1M), unscaled
     # ---- format version 3: encoders (BERT, DistilBERT, RoBERTa); all off: a pre-norm decoder
-    post_norm: bool = False  # BERT's blocks norm after each sublayer: x = norm(x + attn(x)), then
-    #                          norm(x + mlp(x)); the stream leaves the last block normed (no final norm)
-    embed_norm: bool = False  # a LayerNorm (embed_ln) over the summed embeddings before block 0
-    type_vocab_size: int = 0  # BERT's token type (segment) embeddings; every token of one text is type 0
-    position_offset: int = 0  # RoBERTa numbers positions from padding_idx + 1, so position t reads row t + 2
-    head: str = "lm"  # what turns the last vectors into vocabulary logits: "lm", the final norm and the
-    #                   unembedding (next token); "mlm", BERT's transform (dense, activation, LayerNorm) then
-    #                   the unembedding plus a bias (the token at each position); "none", a sentence encoder
+    # where a block's norms sit: "pre", before each sublayer (x + attn(norm(x)): GPT-2, Llama); "post", after
+    # each sum (BERT: norm(x + attn(x)), then norm(. + mlp(.))), so the stream leaves the last block normed
+    # and there is no final norm (version 3's post_norm true: see RENAMED)
+    block_norm: str = since(4, "pre")
+    embed_norm: bool = since(3, False)  # a LayerNorm (embed_ln) over the summed embeddings before block 0
+    type_vocab_size: int = since(3, 0)  # BERT's token type (segment) embeddings; every token of one text is type 0
+    position_offset: int = since(3, 0)  # RoBERTa numbers positions from padding_idx + 1, so position t reads row t + 2
+    head: str = since(3, "lm")  # what turns the last vectors into vocabulary logits: "lm", the final norm and the
+    #                             unembedding (next token); "mlm", BERT's transform (dense, activation, LayerNorm)
+    #                             then the unembedding plus a bias (the token at each position); "none", a sentence
+    #                             encoder
 
     def __post_init__(self) -> None:
         # Resolve the 0 = "derive it" defaults once so the rest of the code never guesses.
@@ -104,7 +116,7 @@ class ModelConfig:
         if self.positions == "rotary" and self.d_head % 2:
             raise ModelError(f"config: rotary positions need an even d_head, got {self.d_head}")
         for name, allowed in (("norm", NORMS), ("positions", POSITIONS), ("mlp", MLPS), ("activation", ACTIVATIONS),
-                              ("head", HEADS)):
+                              ("head", HEADS), ("block_norm", BLOCK_NORMS)):
             if getattr(self, name) not in allowed:
                 raise ModelError(f"config: {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not self.norm_eps > 0:
@@ -156,10 +168,11 @@ class ModelConfig:
                 raise ModelError(f"config: {name} must be 0 or a positive integer, got {value!r}")
         if self.position_offset and self.positions != "learned":
             raise ModelError("config: position_offset shifts learned position embeddings; it needs positions learned")
-        if (self.post_norm or self.embed_norm or self.head == "mlm") and self.norm != "layernorm":
-            raise ModelError("config: post_norm, embed_norm and the mlm head are LayerNorms; they need norm layernorm")
-        if self.post_norm and (self.post_norms or self.sliding_layers):
-            raise ModelError("config: post_norm blocks have no sandwich norms or sliding windows")
+        if (self.block_norm == "post" or self.embed_norm or self.head == "mlm") and self.norm != "layernorm":
+            raise ModelError("config: block_norm post, embed_norm and the mlm head are LayerNorms; they need norm "
+                             "layernorm")
+        if self.block_norm == "post" and (self.sandwich_norms or self.sliding_layers):
+            raise ModelError("config: post-norm blocks (block_norm post) have no sandwich norms or sliding windows")
 
     @property
     def attn_scale(self) -> float:
@@ -172,11 +185,12 @@ class ModelConfig:
 
     @property
     def format_version(self) -> int:
-        """The lowest version of attncli's config.json that states this config: 3 with an encoder's
-        field, 2 with a family variant, else 1."""
-        derived = {"attn_out_bias": self.attn_bias, "query_pre_attn_scalar": float(self.d_head), "rope_dims": self.d_head}
-        used = {f.name for f in fields(self) if getattr(self, f.name) != derived.get(f.name, f.default)}
-        return 3 if used & V3_FIELDS else 2 if used & V2_FIELDS else 1
+        """The lowest version of attncli's config.json that states this config: the latest `since` of
+        the fields whose value is not their default (what an older file means without them), else 1."""
+        derived = {"attn_out_bias": self.attn_bias, "query_pre_attn_scalar": float(self.d_head),
+                   "rope_dims": self.d_head}
+        used = [f.name for f in fields(self) if getattr(self, f.name) != derived.get(f.name, f.default)]
+        return max((FIELD_VERSIONS[name] for name in used), default=1)
 
     @property
     def is_encoder(self) -> bool:
@@ -195,18 +209,34 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields of `format_version` (a version-1 config leaves the later fields out, and so on)."""
-        d = asdict(self)
-        later = {1: V2_FIELDS | V3_FIELDS, 2: V3_FIELDS, 3: frozenset()}[self.format_version]
-        d = {k: v for k, v in d.items() if k not in later}
+        version = self.format_version
+        d = {k: v for k, v in asdict(self).items() if FIELD_VERSIONS[k] <= version}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, source: str = "config.json") -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config.json", version: int | None = None) -> "ModelConfig":
+        """The config a dict of fields states; `version`, the format version of the file it comes from
+        (FORMAT_VERSION when None), must be new enough for every field in it."""
         missing = [n for n in ("vocab_size", "n_layer", "n_head", "d_model", "n_ctx") if n not in d]
         if missing:
             raise ModelError(f"{source}: missing {', '.join(missing)}; add them or re-export the model")
-        kwargs = {k: v for k, v in d.items() if k in known}
+        version = FORMAT_VERSION if version is None else version
+        versions = FIELD_VERSIONS | {old: added for old, (added, _, _) in RENAMED.items()}
+        later = sorted((versions[k], k) for k in d if versions.get(k, 1) > version)
+        if later:  # an attncli of that version would ignore the field: the file cannot be what it says
+            needs, name = later[0]
+            raise ModelError(f"{source}: {name} needs format_version {needs}, but the file says {version}; "
+                             "fix the version")
+        d = dict(d)
+        for old, (_, new, value) in RENAMED.items():
+            if old not in d:
+                continue
+            if new in d:
+                raise ModelError(f"{source}: {old} is the older name of {new}; give {new} only")
+            if not isinstance(d[old], bool):
+                raise ModelError(f"{source}: {old} must be true or false, got {d[old]!r}")
+            d[new] = value(d.pop(old))
+        kwargs = {k: v for k, v in d.items() if k in FIELD_VERSIONS}
         types = {f.name: f.type for f in fields(cls)}
         for k, v in kwargs.items():
             if not _is(types[k], v):
@@ -217,9 +247,21 @@ class ModelConfig:
             raise ModelError(f"{source}: {str(e).removeprefix('config: ')}") from None
 
 
-_NAMES = [f.name for f in fields(ModelConfig)]
-V2_FIELDS = frozenset(_NAMES[_NAMES.index("architecture") + 1:_NAMES.index("post_norm")])  # what version 2 added
-V3_FIELDS = frozenset(_NAMES[_NAMES.index("post_norm"):])  # what version 3 added: the encoders'
+def field_version(f: Field[Any]) -> int:
+    """The format version that introduced a config field: its `since`; version 1's fields have none."""
+    return int(f.metadata.get("since", 1))
+
+
+FIELD_VERSIONS = {f.name: field_version(f) for f in fields(ModelConfig)}  # name -> the version that added it
+# Fields that format 4 renamed, so that BERT's post-norm blocks and Gemma 3's sandwich norms cannot be confused:
+# old name -> (the version that added it, the new name, the new value of an old one). Files written with the
+# old names (the bundled masked-LM model's among them) read as they always did; the new names are written.
+RENAMED: dict[str, tuple[int, str, Callable[[bool], Any]]] = {
+    "post_norm": (3, "block_norm", lambda on: "post" if on else "pre"),
+    "post_norms": (2, "sandwich_norms", lambda on: on),
+}
+FORMAT_VERSION = max(FIELD_VERSIONS.values())  # the newest version this attncli writes
+READABLE_VERSIONS = tuple(range(1, FORMAT_VERSION + 1))
 
 
 NOUNS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
@@ -280,7 +322,7 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         if config.qk_norm:  # one gain per head dimension, shared by the heads
             shapes[f"{b}.attn.q_norm.w"] = (dh,)
             shapes[f"{b}.attn.k_norm.w"] = (dh,)
-        if config.post_norms:
+        if config.sandwich_norms:
             norm(f"{b}.ln1_post")
         norm(f"{b}.ln2")
         shapes[f"{b}.mlp.W_in"] = (d, m)
@@ -290,9 +332,9 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         if config.mlp_bias:
             shapes[f"{b}.mlp.b_in"] = (m,)
             shapes[f"{b}.mlp.b_out"] = (d,)
-        if config.post_norms:
+        if config.sandwich_norms:
             norm(f"{b}.ln2_post")
-    if not config.post_norm:  # a post-norm stream leaves the last block normed already
+    if config.block_norm == "pre":  # a post-norm stream leaves the last block normed already
         norm("ln_final")
     if config.head == "mlm":  # BERT's prediction transform before the unembedding, and its bias
         shapes["mlm.W"] = (d, d)

@@ -1,6 +1,6 @@
 """Continue a text token by token, greedily or sampled at a temperature with a seed, with a
 KV cache: the prompt goes through the model once, then each new token alone, reading the
-earlier positions' keys and values instead of recomputing them (model.forward_step).
+earlier positions' keys and values instead of recomputing them (model.forward with a KVCache).
 
 With `layer`, each step also keeps what the new token attended to in that layer: its row of
 blocks.L.attn.weights for every head, over the prompt and the tokens generated before it.
@@ -69,13 +69,14 @@ def generate_steps(model: Model, ids: list[int], n: int, temperature: float | No
     ends = end_ids(model)
     if progress is not None:
         progress(0, n)
+    kept = [layer] if layer is not None else []  # the layer whose attention rows are shown, or none
     ctx = list(ids)[-n_ctx:]  # the model sees at most its context
-    caches = model.new_cache()
-    out = model.step(ctx, caches, 0, [layer] if layer is not None else None)
+    cache = model.new_cache()
+    out = model.forward(ctx, kept, cache=cache)
     steps: list[Step] = []
     slid_at = None
     for _ in range(n):
-        chosen, p = _choose(out["logits"][-1], temperature, rng)
+        chosen, p = _choose(out.row("logits", -1), temperature, rng)
         if chosen in ends:
             return Continuation(steps, chosen, slid_at)
         order = np.lexsort((np.arange(p.shape[0]), -p))[:k]
@@ -89,10 +90,10 @@ def generate_steps(model: Model, ids: list[int], n: int, temperature: float | No
         if len(ctx) > n_ctx:  # the context is full: slide it, and fill a fresh cache from what remains
             ctx = ctx[-n_ctx:]
             slid_at = len(steps) if slid_at is None else slid_at
-            caches = model.new_cache()
-            out = model.step(ctx, caches, 0, [layer] if layer is not None else None)
+            cache = model.new_cache()
+            out = model.forward(ctx, kept, cache=cache)
         else:
-            out = model.step([chosen], caches, len(ctx) - 1, [layer] if layer is not None else None)
+            out = model.forward([chosen], kept, cache=cache)  # at position len(ctx) - 1, after the cached ones
     return Continuation(steps, None, slid_at)
 
 

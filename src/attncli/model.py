@@ -11,7 +11,8 @@ Follows GPT-2 (Radford et al., 2019) by default; the config's other values give 
 blocks (RMSNorm, rotary positions, grouped-query attention, SwiGLU), the variants of Mistral,
 Qwen2/3, Gemma 3 and Phi-3 (sliding-window layers, Q/K norms, sandwich norms, scaled
 embeddings, rope scaling, partial rotary) and a bidirectional (unmasked) mode through the same
-functions, each variant in one place. Every intermediate goes through a Recorder
+functions, each variant in one place; BERT's post-norm block is a block of its own
+(post_norm_block). Every intermediate goes through a Recorder
 under its canonical name (trace.NAMES). Weights are stored for `x @ W` (shape [in, out])
 under the names of `config.param_shapes`.
 """
@@ -36,8 +37,7 @@ Rope = tuple[np.ndarray, np.ndarray]  # cos, sin: [T, rope_dims] each
 
 
 class LayerCache:
-    """One block's keys and values of the positions seen so far (after rotary), for generation:
-    a new token's attention reads them instead of recomputing the whole text (a KV cache)."""
+    """One block's keys and values of the positions seen so far (after rotary)."""
 
     def __init__(self) -> None:
         self.k: np.ndarray | None = None  # [Hkv, t, dh]
@@ -48,6 +48,21 @@ class LayerCache:
         self.k = k if self.k is None else np.concatenate([self.k, k], axis=-2)  # [Hkv, t + n, dh]
         self.v = v if self.v is None else np.concatenate([self.v, v], axis=-2)
         return self.k, self.v
+
+
+class KVCache:
+    """Every block's keys and values of the positions seen so far, for generation (a KV cache): a
+    forward pass given one runs only its new tokens, at the positions after the cached ones, their
+    queries reading the earlier positions' keys and values instead of recomputing the whole text."""
+
+    def __init__(self, n_layer: int) -> None:
+        self.layers = [LayerCache() for _ in range(n_layer)]
+
+    @property
+    def length(self) -> int:
+        """How many positions are cached: where the next tokens start."""
+        k = self.layers[0].k
+        return 0 if k is None else k.shape[-2]
 
 
 class Attend(NamedTuple):
@@ -78,55 +93,49 @@ def embed(params: Params, config: ModelConfig, ids: np.ndarray, rec: Recorder, s
     return x  # [T, d]
 
 
-def causal_mask(n: int) -> np.ndarray:
-    """True where a query may NOT look: keys after it."""
-    return np.triu(np.ones((n, n), dtype=bool), k=1)  # [T, T]
+def positions(start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n queries' positions start.. as a column [n, 1], every key's 0..start+n-1 as a row [1, start + n]."""
+    return np.arange(start, start + n)[:, None], np.arange(start + n)[None, :]
 
 
-def sliding_window_mask(n: int, window: int) -> np.ndarray:
+def causal_mask(n: int, start: int = 0) -> np.ndarray:
+    """True where a query may NOT look: keys after it. Rows are the n queries at positions start..
+    (after `start` cached ones), columns every key."""
+    query, key = positions(start, n)
+    return key > query  # [n, start + n]
+
+
+def sliding_window_mask(n: int, window: int, start: int = 0) -> np.ndarray:
     """True where a query may NOT look in a sliding-window layer: keys after it, and keys `window`
-    or more positions before it (it sees itself and the window - 1 before)."""
-    return causal_mask(n) | np.tril(np.ones((n, n), dtype=bool), k=-window)  # [T, T]
+    or more positions before it (it sees itself and the window - 1 before). Rows as causal_mask's."""
+    query, key = positions(start, n)
+    return (key > query) | (key <= query - window)  # [n, start + n]
 
 
-def rotary(config: ModelConfig, n: int, theta: float, factors: tuple[float, ...], dtype: np.dtype) -> Rope | None:
-    """cos and sin for positions 0..n-1 at base `theta`, frequencies divided by `factors`; None without rotary."""
+def rotary(config: ModelConfig, start: int, n: int, theta: float, factors: tuple[float, ...],
+           dtype: np.dtype) -> Rope | None:
+    """cos and sin for positions start..start+n-1 at base `theta`, frequencies divided by `factors`;
+    None without rotary."""
     if config.positions != "rotary":
         return None
-    cos, sin = rope_angles(n, config.rope_dims, theta, factors)  # [T, rope_dims] each
-    return cos.astype(dtype), sin.astype(dtype)
+    cos, sin = rope_angles(start + n, config.rope_dims, theta, factors)  # [start + n, rope_dims] each
+    return cos[start:].astype(dtype), sin[start:].astype(dtype)  # [n, rope_dims] each
 
 
-def attends(config: ModelConfig, n: int, dtype: np.dtype, rec: Recorder) -> list[Attend]:
-    """Each block's mask and rotary angles: the causal mask (recorded as `mask`) and the rope at
-    rope_theta; sliding layers also hide keys beyond the window, and turn at rope_local_theta if set."""
-    causal = rec("mask", causal_mask(n)) if config.causal else None  # [T, T]
-    rope = rotary(config, n, config.rope_theta, config.rope_freq_factors, dtype)
-    every = Attend(causal, rope)
+def attends(config: ModelConfig, n: int, dtype: np.dtype, rec: Recorder, start: int = 0,
+            cache: KVCache | None = None) -> list[Attend]:
+    """Each block's mask and rotary angles for n positions after `start` earlier (cached) ones: the
+    causal mask (recorded as `mask`) and the rope at rope_theta; sliding layers also hide keys beyond
+    the window, and turn at rope_local_theta if set. With a cache, each block's own."""
+    causal = rec("mask", causal_mask(n, start)) if config.causal else None  # [n, start + n]
+    rope = rotary(config, start, n, config.rope_theta, config.rope_freq_factors, dtype)
+    caches: list[LayerCache | None] = [None] * config.n_layer if cache is None else list(cache.layers)
     if not config.sliding_layers:
-        return [every] * config.n_layer
-    local_rope = rotary(config, n, config.rope_local_theta, (), dtype) if config.rope_local_theta else rope
-    local = Attend(sliding_window_mask(n, config.sliding_window), local_rope)  # [T, T]
-    return [local if config.is_sliding(L) else every for L in range(config.n_layer)]
-
-
-def attends_from(config: ModelConfig, start: int, n: int, dtype: np.dtype, caches: list[LayerCache]) -> list[Attend]:
-    """What `attends` gives, for n new positions after `start` cached ones: each block's mask rows
-    [n, start + n], the new positions' rotary angles, and its cache."""
-    query = np.arange(start, start + n)[:, None]  # [n, 1]: the new positions
-    key = np.arange(start + n)[None, :]  # [1, start + n]
-    causal = key > query if config.causal else None  # [n, start + n]: as causal_mask's rows
-    rope = rotary(config, start + n, config.rope_theta, config.rope_freq_factors, dtype)
-    rope = None if rope is None else (rope[0][start:], rope[1][start:])  # [n, rope_dims] each
-    out = []
-    for L, cache in enumerate(caches):
-        if config.is_sliding(L):  # as sliding_window_mask's rows, at the sliding layers' own rotary base
-            mask = causal | (key <= query - config.sliding_window)  # [n, start + n]
-            local = rotary(config, start + n, config.rope_local_theta, (), dtype) if config.rope_local_theta else None
-            out.append(Attend(mask, rope if local is None else (local[0][start:], local[1][start:]), cache))
-        else:
-            out.append(Attend(causal, rope, cache))
-    return out
+        return [Attend(causal, rope, c) for c in caches]
+    local_rope = rotary(config, start, n, config.rope_local_theta, (), dtype) if config.rope_local_theta else rope
+    local = sliding_window_mask(n, config.sliding_window, start)  # [n, start + n]
+    return [Attend(local, local_rope, c) if config.is_sliding(L) else Attend(causal, rope, c)
+            for L, c in enumerate(caches)]
 
 
 def norm(params: Params, config: ModelConfig, prefix: str, x: np.ndarray) -> np.ndarray:
@@ -255,30 +264,48 @@ def mlp(params: Params, config: ModelConfig, layer: int, h: np.ndarray, rec: Rec
     return rec(f"{m}.out", linear(params, hidden, f"{m}.W_out", f"{m}.b_out"), layer)  # [T, d_mlp] -> [T, d]
 
 
-def post_norm(params: Params, config: ModelConfig, layer: int, name: str, y: np.ndarray, rec: Recorder) -> np.ndarray:
+def sandwich_norm(params: Params, config: ModelConfig, layer: int, name: str, y: np.ndarray,
+                  rec: Recorder) -> np.ndarray:
     """What a sublayer adds to the residual stream: its output, normed once more (`name`) in
     models with sandwich norms (Gemma 3), else as it is."""
-    if not config.post_norms:
+    if not config.sandwich_norms:
         return y  # [T, d]
     return rec(f"blocks.{layer}.{name}", norm(params, config, f"blocks.{layer}.{name}", y), layer)  # [T, d]
 
 
-def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend, rec: Recorder) -> np.ndarray:
+def pre_norm_block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend,
+                   rec: Recorder) -> np.ndarray:
     """One pre-norm block: x + attention(norm(x)), then x + mlp(norm(x)) (each sublayer's output
-    normed again first in sandwich-norm models); or a post-norm one (BERT)."""
+    normed again first in sandwich-norm models). Returns resid_post, the block's output."""
     b = f"blocks.{layer}"
     x = rec(f"{b}.resid_pre", x, layer)  # [T, d]
-    if config.post_norm:  # BERT: attention reads the stream as it is; each sum is normed after
-        x = rec(f"{b}.resid_mid", x + self_attention(params, config, layer, x, at, rec), layer)  # [T, d]
-        h = rec(f"{b}.ln1", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
-        out = rec(f"{b}.ln2", norm(params, config, f"{b}.ln2", h + mlp(params, config, layer, h, rec)), layer)  # [T, d]
-        return rec(f"{b}.resid_post", out, layer)  # [T, d]
     h = rec(f"{b}.ln1", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
-    a = post_norm(params, config, layer, "ln1_post", self_attention(params, config, layer, h, at, rec), rec)  # [T, d]
+    a = sandwich_norm(params, config, layer, "ln1_post", self_attention(params, config, layer, h, at, rec), rec)
     x = rec(f"{b}.resid_mid", x + a, layer)  # [T, d]
     h = rec(f"{b}.ln2", norm(params, config, f"{b}.ln2", x), layer)  # [T, d]
-    m = post_norm(params, config, layer, "ln2_post", mlp(params, config, layer, h, rec), rec)  # [T, d]
+    m = sandwich_norm(params, config, layer, "ln2_post", mlp(params, config, layer, h, rec), rec)  # [T, d]
     return rec(f"{b}.resid_post", x + m, layer)  # [T, d]
+
+
+def post_norm_block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend,
+                    rec: Recorder) -> np.ndarray:
+    """One post-norm block (BERT): attention reads the stream as it is, and each sum is normed after
+    it: ln_mid = norm(x + attention(x)) (the ln1 weights), then ln_out = norm(ln_mid + mlp(ln_mid))
+    (the ln2 weights). Returns ln_out, the block's output; the resid_* names keep the raw sums."""
+    b = f"blocks.{layer}"
+    x = rec(f"{b}.resid_pre", x, layer)  # [T, d]
+    x = rec(f"{b}.resid_mid", x + self_attention(params, config, layer, x, at, rec), layer)  # [T, d]
+    h = rec(f"{b}.ln_mid", norm(params, config, f"{b}.ln1", x), layer)  # [T, d]
+    x = rec(f"{b}.resid_post", h + mlp(params, config, layer, h, rec), layer)  # [T, d]
+    return rec(f"{b}.ln_out", norm(params, config, f"{b}.ln2", x), layer)  # [T, d]
+
+
+BLOCKS = {"pre": pre_norm_block, "post": post_norm_block}  # config.block_norm -> its block
+
+
+def block(params: Params, config: ModelConfig, layer: int, x: np.ndarray, at: Attend, rec: Recorder) -> np.ndarray:
+    """Block `layer` on the stream x entering it ([..., T, d]): its output, what the next block reads."""
+    return BLOCKS[config.block_norm](params, config, layer, x, at, rec)  # [..., T, d]
 
 
 def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
@@ -297,7 +324,7 @@ def unembed(params: Params, config: ModelConfig, h: np.ndarray) -> np.ndarray:
 def final(params: Params, config: ModelConfig, x: np.ndarray, rec: Recorder) -> np.ndarray:
     """What the unembedding reads: the final norm of a pre-norm stream; a post-norm stream as it
     is; then, for a masked-LM head, BERT's transform (dense, activation, LayerNorm)."""
-    h = x if config.post_norm else rec("ln_final", norm(params, config, "ln_final", x))  # [T, d]
+    h = rec("ln_final", norm(params, config, "ln_final", x)) if config.block_norm == "pre" else x  # [T, d]
     if config.head == "mlm":
         t = ACTIVATIONS[config.activation](linear(params, h, "mlm.W", "mlm.b"))  # [T, d] -> [T, d]
         h = rec("mlm.out", norm(params, config, "mlm.ln", t))  # [T, d]
@@ -314,53 +341,41 @@ def chain_hooks(first: dict[str, Hook] | None, then: dict[str, Hook] | None) -> 
     return out
 
 
-def check_ids(ids: np.ndarray | list[int], config: ModelConfig) -> np.ndarray:
+def check_ids(ids: np.ndarray | list[int], config: ModelConfig, start: int = 0) -> np.ndarray:
     ids = np.asarray(ids, dtype=np.int64)  # [T]
     if ids.ndim != 1 or ids.shape[0] == 0:
         raise UsageError("forward needs a non-empty 1-D sequence of token ids")
     if ids.min() < 0 or ids.max() >= config.vocab_size:
         raise UsageError(f"token ids must be in 0..{config.vocab_size - 1}; got {int(ids.min())}..{int(ids.max())}")
-    if config.positions == "learned" and ids.shape[0] > config.n_ctx:
+    if config.positions == "learned" and start + ids.shape[0] > config.n_ctx:
+        if start:
+            raise UsageError(f"position {start + ids.shape[0] - 1} is past this model's context of {config.n_ctx}")
         raise UsageError(f"{ids.shape[0]} tokens is more than this model's context of {config.n_ctx}; shorten the input")
     return ids
 
 
 def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], layers: list[int] | None = None,
-            hooks: dict[str, Hook] | None = None) -> Trace:
+            hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
     """Run the model on token ids and return the Trace of every intermediate.
 
     `layers` limits which blocks' intermediates are kept (all by default). `hooks` maps a
     canonical name to a function that may replace that intermediate as the pass goes on.
+    With a `cache`, the ids are the tokens after the cached positions: only they go through the
+    model (the same numbers a pass over the whole text gives them), their queries reading the
+    cached keys and values, which they extend; the trace holds the new positions, and a layer's
+    scores, weights and mask cover every key ([H, n, cached + n]).
     """
-    ids = check_ids(ids, config)  # [T]
+    start = 0 if cache is None else cache.length
+    ids = check_ids(ids, config, start)  # [T]
     rec = Recorder(None if layers is None else set(layers), hooks)
-    x = embed(params, config, ids, rec)  # step 1: [T, d]
-    at = attends(config, ids.shape[0], x.dtype, rec)  # per block: what it may see (a causal model: not ahead)
+    x = embed(params, config, ids, rec, start)  # step 1: [T, d]
+    at = attends(config, ids.shape[0], x.dtype, rec, start, cache)  # per block: what it may see (causal: not ahead)
     for L in range(config.n_layer):
         x = block(params, config, L, x, at[L], rec)  # steps 2 to 5, once per block: [T, d]
     if config.head != "none":  # a sentence encoder stops at the last block's vectors
         h = final(params, config, x, rec)  # [T, d]
         rec.later("logits", lambda rows: unembed(params, config, h[rows]))  # step 6: [T, V], the rows read
     return Trace(ids, rec.arrays, config, rec.lazy)
-
-
-def forward_step(params: Params, config: ModelConfig, ids: np.ndarray | list[int], caches: list[LayerCache],
-                 start: int, layers: list[int] | None = None, hooks: dict[str, Hook] | None = None) -> dict[str, np.ndarray]:
-    """Run new tokens at positions start.. against the earlier positions' cached keys and values
-    (which it extends): the same numbers forward() gives those positions, for one new token's
-    work. Returns what was recorded for the new positions (blocks.L.attn.weights: [H, n, start + n]
-    for the kept `layers`) and the last position's `logits` [1, V]."""
-    ids = np.asarray(ids, dtype=np.int64)  # [n]
-    if config.positions == "learned" and start + ids.shape[0] > config.n_ctx:
-        raise UsageError(f"position {start + ids.shape[0] - 1} is past this model's context of {config.n_ctx}")
-    rec = Recorder(set(layers or []), hooks)
-    x = embed(params, config, ids, rec, start)  # [n, d]
-    at = attends_from(config, start, ids.shape[0], x.dtype, caches)
-    for L in range(config.n_layer):
-        x = block(params, config, L, x, at[L], rec)  # [n, d]
-    if config.head != "none":  # only the last position's: the one that predicts the next token
-        rec("logits", unembed(params, config, final(params, config, x[-1:], rec)))  # [1, V]
-    return rec.arrays
 
 
 # ---- predictions and the loaded model ----------------------------------------------------------
@@ -400,16 +415,12 @@ class Model:
         self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
-                hooks: dict[str, Hook] | None = None) -> Trace:
-        return forward(self.params, self.config, ids, layers, chain_hooks(self.hooks, hooks))
+                hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
+        """forward() with this model's hooks (an ablation applies while generating too)."""
+        return forward(self.params, self.config, ids, layers, chain_hooks(self.hooks, hooks), cache)
 
-    def step(self, ids: np.ndarray | list[int], caches: list[LayerCache], start: int,
-             layers: list[int] | None = None) -> dict[str, np.ndarray]:
-        """forward_step with this model's hooks (an ablation applies while generating too)."""
-        return forward_step(self.params, self.config, ids, caches, start, layers, self.hooks or None)
-
-    def new_cache(self) -> list[LayerCache]:
-        return [LayerCache() for _ in range(self.config.n_layer)]
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.n_layer)
 
     def encode(self, text: str, truncate: bool = False) -> tuple[list["Token"], bool]:
         """Tokens of `text` that fit the context, inside the tokenizer's special-token template (BOS;

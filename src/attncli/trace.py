@@ -24,8 +24,8 @@ NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("mask", ("T", "T"), "the causal mask: True where a query may NOT look in any layer (later keys); "
                          "only in causal models"),
     ("blocks.{L}.resid_pre", ("T", "d"), "the residual stream entering block L"),
-    ("blocks.{L}.ln1", ("T", "d"), "after the first norm: what Q, K, V are made from (post-norm encoders: "
-                                   "resid_mid normed, what the MLP reads)"),
+    ("blocks.{L}.ln1", ("T", "d"), "after the first norm: what Q, K, V are made from (pre-norm blocks; a post-norm "
+                                   "block makes them from resid_pre)"),
     ("blocks.{L}.attn.q", ("H", "T", "dh"), "queries as the scores use them (after the Q/K norm and rotary, if any)"),
     ("blocks.{L}.attn.k", ("Hkv", "T", "dh"), "keys as the scores use them (after the Q/K norm and rotary, if any)"),
     ("blocks.{L}.attn.v", ("Hkv", "T", "dh"), "values"),
@@ -40,13 +40,16 @@ NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("blocks.{L}.ln1_post", ("T", "d"), "attn.out normed again, what joins the residual stream; only with "
                                         "sandwich norms (Gemma 3)"),
     ("blocks.{L}.resid_mid", ("T", "d"), "resid_pre + attn.out (+ ln1_post instead, with sandwich norms)"),
-    ("blocks.{L}.ln2", ("T", "d"), "after the second norm (post-norm encoders: ln1 + mlp.out normed, the block's "
-                                   "output)"),
+    ("blocks.{L}.ln_mid", ("T", "d"), "resid_mid normed, with the ln1 weights: what the MLP reads and adds to "
+                                      "(post-norm blocks, BERT)"),
+    ("blocks.{L}.ln2", ("T", "d"), "after the second norm: what the MLP reads (pre-norm blocks)"),
     ("blocks.{L}.mlp.out", ("T", "d"), "the MLP's output"),
     ("blocks.{L}.ln2_post", ("T", "d"), "mlp.out normed again, what joins the residual stream; only with "
                                         "sandwich norms (Gemma 3)"),
     ("blocks.{L}.resid_post", ("T", "d"), "resid_mid + mlp.out (+ ln2_post instead): the block's output (post-norm "
-                                          "encoders: ln2)"),
+                                          "blocks: ln_mid + mlp.out, the sum ln_out norms)"),
+    ("blocks.{L}.ln_out", ("T", "d"), "resid_post normed, with the ln2 weights: the block's output, what the next "
+                                      "block reads (post-norm blocks, BERT)"),
     ("ln_final", ("T", "d"), "after the final norm (pre-norm models)"),
     ("mlm.out", ("T", "d"), "BERT's prediction transform of the last vectors (dense, activation, norm)"),
     ("logits", ("T", "vocab"), "next-token logits at every position (masked-LM encoders: the logits of each "
@@ -56,13 +59,22 @@ NAMES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 BLOCK = "blocks.{L}."
 BLOCK_NAMES = tuple(name.removeprefix(BLOCK) for name, _, _ in NAMES if name.startswith(BLOCK))
 # Names that only some models have: the masks only when causal, "pos_embed" only with learned
-# positions, the post-norms only with sandwich norms.
+# positions, ln1_post and ln2_post only with sandwich norms, each kind of block its own norms.
+def _pre_norm_blocks(c: "ModelConfig") -> bool:
+    return c.block_norm == "pre"
+
+
+def _post_norm_blocks(c: "ModelConfig") -> bool:
+    return c.block_norm == "post"
+
+
 OPTIONAL = {"pos_embed": lambda c: c.positions == "learned", "mask": lambda c: c.causal,
             "type_embed": lambda c: c.type_vocab_size > 0, "embed_norm": lambda c: c.embed_norm,
-            "ln_final": lambda c: not c.post_norm,
+            "ln_final": _pre_norm_blocks, "blocks.{L}.ln1": _pre_norm_blocks, "blocks.{L}.ln2": _pre_norm_blocks,
+            "blocks.{L}.ln_mid": _post_norm_blocks, "blocks.{L}.ln_out": _post_norm_blocks,
             "mlm.out": lambda c: c.head == "mlm", "logits": lambda c: c.head != "none",
-            "blocks.{L}.attn.mask": lambda c: c.causal, "blocks.{L}.ln1_post": lambda c: c.post_norms,
-            "blocks.{L}.ln2_post": lambda c: c.post_norms}
+            "blocks.{L}.attn.mask": lambda c: c.causal, "blocks.{L}.ln1_post": lambda c: c.sandwich_norms,
+            "blocks.{L}.ln2_post": lambda c: c.sandwich_norms}
 
 
 def _doc() -> str:
@@ -106,6 +118,13 @@ def expected_shapes(config: "ModelConfig", n_tokens: int, layers: list[int] | No
 def block_name(layer: int, name: str) -> str:
     """'blocks.{layer}.{name}' for a name of BLOCK_NAMES."""
     return f"blocks.{layer}.{name}"
+
+
+def block_output(config: "ModelConfig", layer: int) -> str:
+    """The name of block `layer`'s output, what the next block reads (and the final norm or head, after
+    the last): resid_post in a pre-norm block, ln_out in a post-norm one (its resid_post is the sum
+    before that norm). Whatever reads a layer's output reads it by this name."""
+    return block_name(layer, "ln_out" if config.block_norm == "post" else "resid_post")
 
 
 Hook = Callable[[np.ndarray], np.ndarray]

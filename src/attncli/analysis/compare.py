@@ -2,12 +2,13 @@
 
 Tokens are aligned by difflib's longest matching blocks of token ids. For each shared
 pair of query and key, the chosen head's weight in B minus that in A; for each shared
-token, the cosine distance between its contextual vectors (blocks.L.resid_post, the
-layer's output) in A and in B; and the top-k next-token probabilities of both (a
-masked-language model: the fillers of each text's first mask; a sentence encoder: none).
+token, the cosine distance between its contextual vectors (the layer's output,
+blocks.L.resid_post; a post-norm encoder's blocks.L.ln_out) in A and in B; and the top-k
+next-token probabilities of both (a masked-language model: the fillers of each text's first
+mask; a sentence encoder: none).
 
 Meaning in context (--word): one word's vector in A against the same word's in B, layer by
-layer (the embedding, then each blocks.L.resid_post), next to a control word whose sense does
+layer (the embedding, then each layer's output), next to a control word whose sense does
 not change; a word cut into pieces is the mean of its pieces' vectors.
 """
 
@@ -18,15 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import ModelConfig
 from ..errors import UsageError
 from ..labels import printable
 from ..model import top_k
 from ..tokenizer import Token
-from ..trace import Trace
+from ..trace import Trace, block_output
 from ..views import HeadView, head_view
 from .attribution import probs_at
 
-VECTORS = "resid_post"  # the contextual vector compared: the layer's output at each token
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Comparison:
     view_a: HeadView
     view_b: HeadView
     weight_diff: np.ndarray  # [S, S]: B - A over shared (query, key) pairs; NaN where masked in either
-    vectors_name: str  # blocks.L.resid_post
+    vectors_name: str  # the layer's output at each token: blocks.L.resid_post (post-norm: blocks.L.ln_out)
     cosine_distance: np.ndarray  # [S]: 1 - cos(vec_A, vec_B) per shared token
     prediction_ids: list[int]  # the union of both top-k, ordered by A's then B's rank
     prob_a: np.ndarray  # [P]
@@ -72,8 +73,9 @@ def compare(trace_a: Trace, trace_b: Trace, layer: int, head: int | str, k: int,
     wb = vb.weights[np.ix_(ib, ib)]  # [S, S]
     hidden = va.masked[np.ix_(ia, ia)] | vb.masked[np.ix_(ib, ib)]  # [S, S]
     diff = np.where(hidden, np.nan, wb.astype(np.float64) - wa.astype(np.float64))  # [S, S]
-    vec_a = trace_a.block(layer, VECTORS)[ia]  # [S, d]
-    vec_b = trace_b.block(layer, VECTORS)[ib]  # [S, d]
+    vectors_name = block_output(trace_a.config, layer)  # the contextual vector compared: the layer's output
+    vec_a = trace_a[vectors_name][ia]  # [S, d]
+    vec_b = trace_b[vectors_name][ib]  # [S, d]
     top: list[int] = []
     pa = pb = np.zeros(0)
     if at is not None:
@@ -82,7 +84,7 @@ def compare(trace_a: Trace, trace_b: Trace, layer: int, head: int | str, k: int,
         top += [i for i, _, _ in top_k(trace_b["logits"][at[1]], k) if i not in top]
     return Comparison(
         layer=layer, head=head, pairs=pairs, opcodes=opcodes, view_a=va, view_b=vb, weight_diff=diff,
-        vectors_name=f"blocks.{layer}.{VECTORS}", cosine_distance=cosine_distance(vec_a, vec_b),
+        vectors_name=vectors_name, cosine_distance=cosine_distance(vec_a, vec_b),
         prediction_ids=top, prob_a=pa[top], prob_b=pb[top],
     )
 
@@ -94,7 +96,7 @@ class WordDistance:
     word: str  # as given (--word)
     a: list[int]  # its tokens in A
     b: list[int]  # its tokens in B
-    names: list[str]  # the vectors compared: blocks.0.resid_pre (the embedding), then blocks.L.resid_post
+    names: list[str]  # the vectors compared: blocks.0.resid_pre (the embedding), then each layer's output
     distance: np.ndarray  # [n_layer + 1]: cosine distance of the word's vector in A and in B
     control: str | None  # a word whose sense does not change, or None when the texts share none
     control_a: list[int]
@@ -102,9 +104,9 @@ class WordDistance:
     control_distance: np.ndarray | None  # [n_layer + 1]
 
 
-def vector_names(n_layer: int) -> list[str]:
+def vector_names(config: ModelConfig) -> list[str]:
     """What --word compares: the input to the first block, then every block's output."""
-    return ["blocks.0.resid_pre"] + [f"blocks.{L}.resid_post" for L in range(n_layer)]
+    return ["blocks.0.resid_pre"] + [block_output(config, L) for L in range(config.n_layer)]
 
 
 def _words(tokens: list[Token]) -> list[tuple[str, list[int]]]:

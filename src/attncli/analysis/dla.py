@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..model import Model
-from ..trace import Trace
+from ..readout import attn_out_bias, frozen_norm, head_writes, logit_direction
+from ..trace import Trace, block_output
 
 
 class DLA(NamedTuple):
@@ -33,35 +34,10 @@ class DLA(NamedTuple):
     logit: float  # the model's own logit (difference), from the trace
 
 
-def _norm_map(model: Model, prefix: str, u: np.ndarray):
-    """The norm at `prefix`, linearized at its input u ([d]): (linear map, constant)."""
-    c = model.config
-    p = model.params
-    w = p[f"{prefix}.w"].astype(np.float64)  # [d]
-    u = u.astype(np.float64)
-    if c.norm == "rmsnorm":
-        gain = (w + 1.0 if c.norm_plus_one else w) / np.sqrt((u * u).mean() + c.norm_eps)  # [d]
-        return (lambda v: v * gain), np.zeros_like(w)
-    gain = w / np.sqrt(u.var() + c.norm_eps)  # [d]
-    return (lambda v: (v - v.mean(axis=-1, keepdims=True)) * gain), p[f"{prefix}.b"].astype(np.float64)
-
-
-def _direction(model: Model, target: int, contrast: int | None) -> tuple[np.ndarray, float]:
-    p, c = model.params, model.config
-    W_U = p["embed.W_E"].T if c.tied_embeddings else p["unembed.W_U"]  # [d, V]
-    b = p.get("unembed.b")
-    direction = W_U[:, target].astype(np.float64)  # [d]
-    bias = float(b[target]) if b is not None else 0.0
-    if contrast is not None:
-        direction = direction - W_U[:, contrast].astype(np.float64)
-        bias -= float(b[contrast]) if b is not None else 0.0
-    return direction, bias
-
-
 def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int | None = None,
                              contrast: int | None = None) -> DLA:
     c = model.config
-    if c.post_norm or c.head != "lm":
+    if c.block_norm == "post" or c.head != "lm":
         raise UsageError("--dla needs a pre-norm model with a next-token head: in a post-norm encoder (BERT) every "
                          "block renormalizes the stream, so its logit is not a sum of the blocks' outputs")
     if trace.layers != list(range(c.n_layer)):
@@ -71,9 +47,9 @@ def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int
         target = int(np.argmax(logits))
     if contrast == target:
         raise UsageError("--contrast is the same token as the target; give another word")
-    H, dh = c.n_head, c.d_head
-    direction, unembed_bias = _direction(model, target, contrast)  # [d]
-    final_map, final_bias = _norm_map(model, "ln_final", trace[f"blocks.{c.n_layer - 1}.resid_post"][query])
+    H = c.n_head
+    direction, unembed_bias = logit_direction(model, target, contrast)  # [d]
+    final_map, final_bias = frozen_norm(model, "ln_final", trace[block_output(c, c.n_layer - 1)][query])
 
     def score(v: np.ndarray) -> np.ndarray:
         return final_map(v) @ direction  # [..., d] -> [...]
@@ -85,15 +61,12 @@ def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int
     mlps = np.zeros(c.n_layer)
     biases = float(final_bias @ direction) + unembed_bias
     for L in range(c.n_layer):
-        z = trace[f"blocks.{L}.attn.z"][:, query].astype(np.float64)  # [H, dh]
-        W_O = model.params[f"blocks.{L}.attn.W_O"].astype(np.float64).reshape(H, dh, -1)  # [H*dh, d] -> [H, dh, d]
-        per_head = np.einsum("hk,hkd->hd", z, W_O)  # [H, d]: what each head adds to attn.out
-        b_O = model.params.get(f"blocks.{L}.attn.b_O")
-        b_O = np.zeros(c.d_model) if b_O is None else b_O.astype(np.float64)  # [d]
+        per_head = head_writes(model, L, trace[f"blocks.{L}.attn.z"][:, query])  # [H, d]: what each head adds
+        b_O = attn_out_bias(model, L)  # [d]
         mlp = trace[f"blocks.{L}.mlp.out"][query].astype(np.float64)  # [d]
-        if c.post_norms:  # Gemma 3: each sublayer's output is normed before it joins the stream
-            attn_map, attn_const = _norm_map(model, f"blocks.{L}.ln1_post", trace[f"blocks.{L}.attn.out"][query])
-            mlp_map, mlp_const = _norm_map(model, f"blocks.{L}.ln2_post", mlp)
+        if c.sandwich_norms:  # Gemma 3: each sublayer's output is normed before it joins the stream
+            attn_map, attn_const = frozen_norm(model, f"blocks.{L}.ln1_post", trace[f"blocks.{L}.attn.out"][query])
+            mlp_map, mlp_const = frozen_norm(model, f"blocks.{L}.ln2_post", mlp)
             per_head, b_O = attn_map(per_head), attn_map(b_O) + attn_const  # [H, d], [d]
             mlp = mlp_map(mlp) + mlp_const
         heads[L] = score(per_head)  # [H]

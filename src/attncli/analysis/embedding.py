@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..trace import Trace
+from ..trace import Trace, block_output
 
 DEFAULT = {"pooling": "mean", "normalize": False, "from": None}  # for a model whose folder names none
 
@@ -22,7 +22,7 @@ def pooling_of(card: dict[str, Any]) -> dict[str, Any] | None:
 def last_hidden_name(trace: Trace) -> str:
     """The last layer's output as the model hands it on: after the final norm (pre-norm models),
     or the last block's output (post-norm encoders, whose blocks end normed)."""
-    return "ln_final" if "ln_final" in trace else f"blocks.{trace.config.n_layer - 1}.resid_post"
+    return "ln_final" if "ln_final" in trace else block_output(trace.config, trace.config.n_layer - 1)
 
 
 def pool(h: np.ndarray, pooling: dict[str, Any] | None = None) -> np.ndarray:

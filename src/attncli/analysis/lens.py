@@ -15,9 +15,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import UsageError
-from ..model import Model, final, unembed
+from ..model import Model
 from ..numerics import softmax
-from ..trace import Recorder, Trace
+from ..readout import logits as read_out
+from ..trace import Trace, block_output
 
 
 class LensRow(NamedTuple):
@@ -32,11 +33,6 @@ class Lens(NamedTuple):
     query: int
     target: int  # the token tracked: the model's final top token, or --target
     rows: list[LensRow]
-
-
-def read_out(model: Model, x: np.ndarray) -> np.ndarray:
-    """Vectors of the residual stream ([n, d]) through the final norm (or head) and the unembedding."""
-    return unembed(model.params, model.config, final(model.params, model.config, x, Recorder(keep=set())))  # [n, V]
 
 
 def ranked(logits: np.ndarray, target: int, k: int) -> tuple[list[tuple[int, float]], int, float]:
@@ -58,11 +54,11 @@ def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | Non
                          "(a sentence encoder)")
     if trace.layers != list(range(c.n_layer)):
         raise UsageError("--lens reads every layer; this text is too long to keep them all: shorten it")
-    names = [f"blocks.{L}.resid_pre" for L in range(c.n_layer)] + [f"blocks.{c.n_layer - 1}.resid_post"]
+    names = [f"blocks.{L}.resid_pre" for L in range(c.n_layer)] + [block_output(c, c.n_layer - 1)]
     stream = np.stack([trace[n][query] for n in names])  # [n_layer + 1, d]
     if progress is not None:
         progress(0, len(names))
-    logits = read_out(model, stream)  # [n_layer + 1, V]
+    logits = read_out(model, stream)  # [n_layer + 1, V]: through the final norm (or head) and the unembedding
     if target is None:
         target = int(np.argmax(trace["logits"][query]))
     rows = []

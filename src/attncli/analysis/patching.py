@@ -19,8 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import UsageError
-from ..model import Model, attends, block, final, unembed
-from ..trace import Hook, Recorder, Trace
+from ..model import Model, attends, block
+from ..readout import head_input, logit_direction, logits
+from ..trace import Hook, Recorder, Trace, block_output
 from .compare import align
 
 
@@ -35,29 +36,19 @@ class Patching(NamedTuple):
     heads: np.ndarray  # [n_layer, H]: restored fraction when the head's output is patched in
 
 
-def _logits(model: Model, x_last: np.ndarray) -> np.ndarray:
-    """Every logit of one stream vector [1, d] -> [V] (for the defaults of target and contrast)."""
-    return unembed(model.params, model.config, final(model.params, model.config, x_last, Recorder(keep=set())))[0]
-
-
 class Metric:
     """logit[target] - logit[contrast] of final stream vectors, computed the same way for every run and
     row by row (the final norm per row, then one fixed-order sum per row), so a patch that restores the
     clean vector restores the clean metric to the last bit."""
 
     def __init__(self, model: Model, target: int, contrast: int) -> None:
-        p, c = model.params, model.config
-        W_U = p["embed.W_E"].T if c.tied_embeddings else p["unembed.W_U"]  # [d, V]
         self.model = model
-        self.direction = (W_U[:, target].astype(np.float64) - W_U[:, contrast].astype(np.float64))  # [d]
-        b = p.get("unembed.b")
-        self.bias = float(b[target]) - float(b[contrast]) if b is not None else 0.0
+        self.direction, self.bias = logit_direction(model, target, contrast)  # [d], float
 
     def __call__(self, x_last: np.ndarray) -> np.ndarray:
         """Final stream vectors [..., 1, d] -> the metric [...]."""
-        m = self.model
         rows = x_last.reshape(-1, x_last.shape[-1])  # [n, d]
-        h = final(m.params, m.config, rows, Recorder(keep=set())).astype(np.float64)  # [n, d]
+        h = head_input(self.model, rows).astype(np.float64)  # [n, d]
         d = np.einsum("nd,d->n", h, self.direction, optimize=False) + self.bias  # [n]
         return d.reshape(x_last.shape[:-2])
 
@@ -102,9 +93,9 @@ def patch(model: Model, clean_ids: list[int], corrupt_ids: list[int], target: in
     done(0)  # the two runs first
     clean: Trace = model.forward(clean_ids)
     corrupt: Trace = model.forward(corrupt_ids)
-    last = f"blocks.{c.n_layer - 1}.resid_post"
-    clean_logits = _logits(model, clean[last][-1:])  # [V]
-    corrupt_logits = _logits(model, corrupt[last][-1:])
+    last = block_output(c, c.n_layer - 1)
+    clean_logits = logits(model, clean[last][-1:])[0]  # [V]
+    corrupt_logits = logits(model, corrupt[last][-1:])[0]
     if target is None:
         target = int(np.argmax(clean_logits))
     if contrast is None:  # what the corrupted text prefers instead, else the clean run's runner-up

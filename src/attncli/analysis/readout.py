@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model import Model, final, top_k, unembed
-from ..trace import Recorder, Trace
+from ..model import Model, top_k
+from ..readout import logits as read_out
+from ..trace import Trace
 
 MAX_READ = 32  # tokens whose vector is unembedded: the last ones (each costs a d x vocab product)
 
@@ -37,8 +38,8 @@ def turned_degrees(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def after_attention(trace: Trace, layer: int) -> str:
     """The trace name of a token's vector once the layer's attention is added: resid_mid, or in a
-    post-norm encoder ln1 (the stream is normed right after attention there)."""
-    return f"blocks.{layer}.{'ln1' if trace.config.post_norm else 'resid_mid'}"
+    post-norm encoder ln_mid (the stream is normed right after attention there)."""
+    return f"blocks.{layer}.{'ln_mid' if trace.config.block_norm == 'post' else 'resid_mid'}"
 
 
 def readout(model: Model, trace: Trace, layer: int, k: int = 3) -> Readout:
@@ -48,7 +49,6 @@ def readout(model: Model, trace: Trace, layer: int, k: int = 3) -> Readout:
     positions = list(range(max(0, T - MAX_READ), T)) if model.config.head != "none" else []
     nearest = []
     if positions:  # a sentence encoder has no vocabulary to read it in
-        h = final(model.params, model.config, after[positions], Recorder(keep=set()))  # [n, d]
-        logits = unembed(model.params, model.config, h)  # [n, V]
+        logits = read_out(model, after[positions])  # [n, V]: through the final norm (or head) and the unembedding
         nearest = [[(i, p) for i, p, _ in top_k(row, k)] for row in logits]
     return Readout(layer, turned_degrees(before, after), positions, nearest, after_attention(trace, layer))

@@ -110,7 +110,7 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
         embed=trace["embed"][position],
         pos_embed=trace["pos_embed"][position] if "pos_embed" in trace else None,
         resid_pre=trace.block(layer, "resid_pre")[position],
-        ln1=None if c.post_norm else trace.block(layer, "ln1")[position],
+        ln1=None if c.block_norm == "post" else trace.block(layer, "ln1")[position],
         q=trace.block(layer, "attn.q")[head, position],
         k=trace.block(layer, "attn.k")[kv],
         v=v,

@@ -123,7 +123,7 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
         if isinstance(hyper["n_ctx"], int):
             hyper["n_ctx"] -= offset  # the rows before the offset are never read
     hyper.update(norm_eps=float(hyper.get("norm_eps", 1e-12)), activation=ACTIVATIONS[act], causal=False,
-                 post_norm=True, embed_norm=True, position_offset=offset, head="mlm",
+                 block_norm="post", embed_norm=True, position_offset=offset, head="mlm",
                  tied_embeddings=bool(hp["tie_word_embeddings"]), architecture=doc["model_type"])
     if not isinstance(hyper["n_ctx"], int) or hyper["n_ctx"] < 1:
         raise ModelError(f"{cfg_path}: max_position_embeddings {hp['max_position_embeddings']!r} leaves no position "

@@ -212,7 +212,7 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
         "sliding_window": window, "sliding_layers": layers,
     }
     if v.gemma:
-        hyper.update(norm_plus_one=True, post_norms=True, scale_embed=True,
+        hyper.update(norm_plus_one=True, sandwich_norms=True, scale_embed=True,
                      query_pre_attn_scalar=hp["query_pre_attn_scalar"],
                      rope_local_theta=float(local["rope_theta"]) if layers else 0.0)
     return ModelConfig.from_dict(hyper, source=str(cfg_path))

@@ -1,7 +1,7 @@
 """attncli's own format: a directory of config.json, model.safetensors and tokenizer.json.
 
-config.json carries `format_version` (see config.FORMAT_VERSION: 1, or 2 for a model that uses
-a family variant such as a sliding window), the hyperparameters
+config.json carries `format_version` (the lowest that states the model: each field of
+config.ModelConfig says the version that added it), the hyperparameters
 under "model", and provenance under "card". Tensors are float16 or float32, named as in
 `config.param_shapes`, stored [in, out] for x @ W. Nothing is trusted before it is checked:
 every tensor present, with its shape, a float dtype, and finite values.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import atomic
-from ..config import READABLE_VERSIONS, V2_FIELDS, V3_FIELDS, ModelConfig, param_shapes
+from ..config import READABLE_VERSIONS, ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
@@ -48,12 +48,7 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     hp = doc.get("model")
     if not isinstance(hp, dict):
         raise ModelError(f"{cfg_path}: missing the \"model\" object of hyperparameters")
-    for needs, added in ((2, V2_FIELDS), (3, V3_FIELDS)):
-        later = sorted(added & set(hp)) if version < needs else []
-        if later:  # an older reader would ignore it: the file cannot be what it says
-            raise ModelError(f"{cfg_path}: {later[0]} needs format_version {needs}, but the file says {version}; "
-                             "fix the version")
-    return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
+    return ModelConfig.from_dict(hp, source=str(cfg_path), version=version), doc
 
 
 def read_tensors(file: Path, config: ModelConfig) -> Params:

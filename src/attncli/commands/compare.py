@@ -41,7 +41,7 @@ def compare(
     L = resolve_layer(layer, model.config.n_layer, d_layer)
     h = resolve_head(head, model.config.n_head, d_head)
     tokens = (model.encode(text_a)[0], model.encode(text_b)[0])
-    names = vector_names(model.config.n_layer)
+    names = vector_names(model.config)
     captured: list[dict] = [{}, {}]
 
     def keep(side: int, name: str):
@@ -51,7 +51,7 @@ def compare(
         return hook
 
     pooling = pooling_of(model.card)
-    last = "ln_final" if not model.config.post_norm else names[-1]  # what a sentence embedding pools
+    last = "ln_final" if model.config.block_norm == "pre" else names[-1]  # what a sentence embedding pools
     traces = []
     for side, toks in enumerate(tokens):
         hooks = {n: keep(side, n) for n in (names if word is not None else [])}

@@ -108,7 +108,7 @@ def word_table(m: WordDistance, tokens: tuple[list[Token], list[Token]]) -> Grou
 
     word = printable(m.word)
     title = Text(f'Meaning in context: how far "{word}" in A is from "{word}" in B, layer by layer  '
-                 "[blocks.0.resid_pre, then blocks.L.resid_post]", style="italic")
+                 f"[{m.names[0]}, then blocks.L.{m.names[-1].split('.', 2)[2]}]", style="italic")
     t = Table(box=None, padding=(0, 2, 0, 0))
     t.add_column("vector", style="bold", no_wrap=True)
     t.add_column(Text(f'"{word}"'), justify="right")

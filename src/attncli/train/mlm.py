@@ -1,6 +1,6 @@
 """Batched BERT-style encoder forward with a cache, its hand-written backward pass, and masking.
 
-Computes the same function as `attncli.model.forward` for a config with post_norm, embed_norm
+Computes the same function as `attncli.model.forward` for a config with block_norm "post", embed_norm
 and head "mlm" (learned positions, bidirectional attention with biases, tanh GELU, tied
 embeddings): x = LN(W_E[ids] + W_pos); per block x = LN1(x + attn(x)), x = LN2(x + mlp(x));
 then, at the positions asked for only, BERT's transform LN(gelu(x W + b)) and the tied
@@ -33,7 +33,7 @@ def encoder_config(vocab_size: int, n_layer: int, n_head: int, d_model: int, n_c
     """The encoder this module trains: BERT's block and MLM head, without token types (one text,
     one segment), GPT-2's tanh GELU (see `supported`)."""
     return ModelConfig(vocab_size=vocab_size, n_layer=n_layer, n_head=n_head, d_model=d_model, n_ctx=n_ctx,
-                       norm_eps=1e-12, causal=False, architecture="bert", post_norm=True, embed_norm=True,
+                       norm_eps=1e-12, causal=False, architecture="bert", block_norm="post", embed_norm=True,
                        head="mlm")
 
 
@@ -46,10 +46,10 @@ def supported(config: ModelConfig) -> bool:
     """
     return bool(config.norm == "layernorm" and config.positions == "learned" and config.mlp == "gelu"
             and config.activation == "gelu_tanh" and config.attn_bias and config.attn_out_bias and config.mlp_bias
-            and config.tied_embeddings and not config.causal and config.post_norm and config.embed_norm
+            and config.tied_embeddings and not config.causal and config.block_norm == "post" and config.embed_norm
             and config.head == "mlm" and config.type_vocab_size == 0 and config.position_offset == 0
             and config.n_kv_head == config.n_head and config.n_head * config.d_head == config.d_model
-            and not (config.qk_norm or config.post_norms or config.scale_embed or config.sliding_layers)
+            and not (config.qk_norm or config.sandwich_norms or config.scale_embed or config.sliding_layers)
             and config.query_pre_attn_scalar == config.d_head)
 
 

@@ -94,7 +94,7 @@ def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
         d_head=d_head, d_mlp=d_mlp, n_ctx=n_ctx, norm="rmsnorm", norm_eps=norm_eps, positions="rotary",
         rope_theta=rope_theta, rope_dims=rope_dims, rope_freq_factors=factors, mlp="swiglu", activation="silu",
         attn_bias=has["attn.b_Q"], attn_out_bias=has["attn.b_O"], mlp_bias=False, qk_norm=has["attn.q_norm.w"],
-        post_norms=has["ln1_post.w"], tied_embeddings="output.weight" not in tensors, architecture=arch.name,
+        sandwich_norms=has["ln1_post.w"], tied_embeddings="output.weight" not in tensors, architecture=arch.name,
     )
     try:
         return ModelConfig(**{**hyper, **variant})

@@ -18,7 +18,6 @@ load: loading then reads none of the tensors' pages.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -142,22 +141,12 @@ class Quantized:
         """Vocabulary entries r0..r1 as [r1 - r0, d]: stored rows, whether the parameter is W_E or W_U."""
         return self.stored_rows(r0, r1)
 
-    # ---- for code that wants an array (analyses, tests) ---------------------------------------------
+    # ---- for code that wants the whole array (tests); analyses read through attncli.readout ----------
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         """np.asarray(q): the float32 parameter."""
         a = self.as_array()
         return a if dtype is None else a.astype(dtype)
-
-    def astype(self, dtype: Any) -> np.ndarray:
-        return self.as_array().astype(dtype)
-
-    @property
-    def T(self) -> np.ndarray:
-        return self.as_array().T
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return self.as_array()[key]
 
     def __repr__(self) -> str:
         return f"Quantized({self.name}, shape={self.shape}, {self.nbytes_quantized} bytes)"
