@@ -418,18 +418,14 @@ class Model:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise UsageError("the text is not valid UTF-8; convert it, e.g. with iconv -t UTF-8") from None
-        tokens = self.tokenizer.encode(text)
         limit = self.config.n_ctx - self.tokenizer.n_special  # BOS, [CLS], [SEP] take places of the context
-        if len(tokens) <= limit:
-            return self.tokenizer.with_specials(tokens), False
-        if not truncate:
+        n, exact = self.tokenizer.count(text, limit)  # before any label: a text far too long is not read through
+        if n > limit and not truncate:
             raise UsageError(
-                f"the text is {len(tokens)} tokens long; this model reads at most {limit}. "
+                f"the text is {'' if exact else 'more than '}{n:,} tokens long; this model reads at most {limit}. "
                 f"Shorten it, or pass --truncate to keep the last {limit} tokens"
             )
-        kept = tokens[-limit:]  # the first kept token has no piece before it any more
-        kept = [t._replace(index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)]
-        return self.tokenizer.with_specials(kept), True
+        return self.tokenizer.with_specials(self.tokenizer.encode(text, last=limit)), n > limit
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [
