@@ -9,7 +9,7 @@ import struct
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -67,6 +67,10 @@ class Safetensors:
     def keys(self) -> set[str]:
         return self._keys
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        """Tensor `key`'s shape, from the header: nothing is read."""
+        return tuple(self.f.get_slice(key).get_shape())
+
     def tensor(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         """Tensor `key` as contiguous float32, once its dtype, shape and values pass."""
         sl = self.f.get_slice(key)
@@ -120,6 +124,9 @@ class Shards:
     def keys(self) -> set[str]:
         return set(self.files)
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.files[key].shape(key)
+
     def tensor(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         return self.files[key].tensor(key, shape)
 
@@ -169,3 +176,45 @@ def check_vocab(tokenizer: "Tokenizer", config: "ModelConfig", where: Path | str
     if tokenizer.vocab_size > config.vocab_size:
         raise ModelError(f"{where}: the tokenizer has {tokenizer.vocab_size} tokens but the model's config says "
                          f"vocab_size {config.vocab_size}; they belong to different models")
+
+
+class Held(NamedTuple):
+    """The tensors a weights file holds, name -> shape, to check a config's sizes against before anything is
+    built or allocated from them: a config cannot have more layers than the file has tensors for, nor a size
+    larger than every tensor's every dimension (a billion layers or heads would otherwise be built first)."""
+
+    where: str  # what holds them, for messages: "model.safetensors", "the file"
+    shapes: dict[str, tuple[int, ...]]
+    fix: str = "the config does not match the weights, restore it"
+
+    @classmethod
+    def of(cls, f: Any, where: Path) -> "Held":
+        """The tensors of an open Safetensors or Shards (their shapes come from the header)."""
+        return cls(where.name, {key: f.shape(key) for key in f.keys()})
+
+    def layers(self, prefixes: tuple[str, ...]) -> int:
+        """How many layers the tensors named PREFIX + N + "." number: the largest N + 1 (0 for none)."""
+        n = 0
+        for key in self.shapes:
+            for prefix in prefixes:
+                index = key[len(prefix):].split(".", 1)[0] if key.startswith(prefix) else ""
+                if index.isascii() and index.isdigit():
+                    n = max(n, int(index) + 1)
+        return n
+
+    def check(self, source: Path | str, sizes: dict[str, Any], layers: str, prefixes: tuple[str, ...]) -> None:
+        """`sizes`, each config key -> its value as the config states it, against the tensors: `layers` is the
+        key of the layer count, whose tensors are named with one of `prefixes`. A value that is not an integer
+        is left to the config's own checks."""
+        def integer(v: Any) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        n, held = sizes.get(layers), self.layers(prefixes)
+        if integer(n) and n > held:
+            raise ModelError(f"{source}: {layers} is {n}, but {self.where} holds the tensors of {held} "
+                             f"layer{'s' if held != 1 else ''}; {self.fix}")
+        largest = max((d for shape in self.shapes.values() for d in shape), default=0)
+        for key, value in sizes.items():
+            if key != layers and integer(value) and value > largest:
+                raise ModelError(f"{source}: {key} is {value}, more than any dimension of any tensor in "
+                                 f"{self.where} ({largest} at the most); {self.fix}")

@@ -21,7 +21,7 @@ import numpy as np
 from ..config import ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards, refuse_unsupported
+from .common import Held, Shards, refuse_unsupported
 
 # transformers' activation names -> ours; BERT's "gelu" is the exact (erf) GELU
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
@@ -106,9 +106,11 @@ REFUSED = (
 )
 
 
-def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
+def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     v = VARIANTS[doc["model_type"]]
     hp = {**v.defaults, **doc}
+    held.check(cfg_path, {theirs: hp.get(theirs) for ours, theirs in v.keys.items() if ours != "norm_eps"},
+               v.keys["n_layer"], (v.prefix + v.layers, v.layers))
     refuse_unsupported(hp, REFUSED, cfg_path)
     act = hp.get(v.activation_key)
     if act not in ACTIVATIONS:

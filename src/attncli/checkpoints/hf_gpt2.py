@@ -15,13 +15,15 @@ import numpy as np
 from ..config import ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards
+from .common import Held, Shards
 
 # transformers' activation names -> ours; gelu_new and gelu_pytorch_tanh are both the tanh GELU
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
 
 
-def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
+def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
+    sizes = ("n_layer", "n_embd", "n_head", "n_inner", "vocab_size", "n_positions")
+    held.check(cfg_path, {k: doc.get(k) for k in sizes}, "n_layer", ("h.", "transformer.h."))
     act = doc.get("activation_function", "gelu_new")
     if act not in ACTIVATIONS:
         raise ModelError(f"{cfg_path}: activation_function {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")

@@ -21,7 +21,7 @@ import numpy as np
 from ..config import ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards, refuse_unsupported
+from .common import Held, Shards, refuse_unsupported
 
 # transformers' activation names -> ours
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu": "gelu"}
@@ -178,10 +178,15 @@ def sliding(v: Variant, hp: dict[str, Any], n_layer: int, cfg_path: Path) -> tup
     return (window, layers) if layers else (0, ())
 
 
-def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
+SIZES = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
+         "head_dim", "vocab_size")
+
+
+def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     hp = text_config(doc, cfg_path)
     v = VARIANTS[hp["model_type"]]
     hp = {**v.defaults, **hp}
+    held.check(cfg_path, {k: hp[k] for k in SIZES}, "num_hidden_layers", tuple(p + "layers." for p in PREFIXES))
     refuse_unsupported(hp, REFUSED, cfg_path)
     act_key = "hidden_activation" if v.gemma else "hidden_act"
     act = hp.get(act_key)

@@ -3,7 +3,8 @@ model.safetensors.index.json lists) + a tokenizer, dispatched on config.json's `
 the family that maps its names and shapes onto attncli's.
 
 A family is one entry of FAMILIES: model_type -> the module (imported only when used) that
-provides `read_config(doc, cfg_path) -> ModelConfig` and `read_tensors(f, where, config) -> Params`
+provides `read_config(doc, cfg_path, held) -> ModelConfig` (its sizes checked against `held`, the
+tensors the folder holds, before anything is built from them) and `read_tensors(f, where, config) -> Params`
 (f a common.Shards: `keys()` and `tensor(key, shape)`), and optionally `settle(config, keys) ->
 ModelConfig` for what only the tensors say (whether an encoder has its masked-LM head). What every
 family shares (the files, the tokenizer and its special tokens, the vocabulary check, the card, a
@@ -19,7 +20,7 @@ from typing import Any
 from ..errors import ModelError
 from ..model import Model
 from ..tokenizer import Tokenizer, post_processor_bos
-from .common import INDEX, check_vocab, open_shards, read_json_object
+from .common import INDEX, Held, check_vocab, open_shards, read_json_object
 
 # model_type -> module in this package
 FAMILIES: dict[str, str] = {
@@ -160,8 +161,8 @@ def load(path: Path, name: str | None = None) -> Model:
         hint = " (pytorch_model.bin is a pickle, which attncli never loads; save with safe_serialization=True)" \
             if (path / "pytorch_model.bin").exists() else ""
         raise ModelError(f"{path}: missing model.safetensors (or {INDEX} and its shards){hint}")
-    config = fam.read_config(doc, cfg_path)
     with open_shards(path) as f:
+        config = fam.read_config(doc, cfg_path, Held.of(f, single if single.is_file() else index))
         if hasattr(fam, "settle"):
             config = fam.settle(config, f.keys())
         params = fam.read_tensors(f, single if single.is_file() else index, config)

@@ -20,7 +20,7 @@ from ..config import READABLE_VERSIONS, V2_FIELDS, V3_FIELDS, ModelConfig, param
 from ..errors import ModelError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
-from .common import NATIVE_DTYPES, check_vocab, open_safetensors, read_json_object, require_files
+from .common import NATIVE_DTYPES, Held, Safetensors, check_vocab, open_safetensors, read_json_object, require_files
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
@@ -35,7 +35,11 @@ def detect(path: Path) -> bool:
         return False
 
 
-def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
+SIZES = ("n_layer", "d_model", "n_head", "n_kv_head", "d_head", "d_mlp", "vocab_size", "type_vocab_size")
+
+
+def read_config(path: Path, held: Held | None = None) -> tuple[ModelConfig, dict[str, Any]]:
+    """config.json's hyperparameters, checked against `held`, the weights file's tensors, when given."""
     cfg_path = path / "config.json"
     doc = read_json_object(cfg_path)
     version = doc.get("format_version")
@@ -53,27 +57,33 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
         if later:  # an older reader would ignore it: the file cannot be what it says
             raise ModelError(f"{cfg_path}: {later[0]} needs format_version {needs}, but the file says {version}; "
                              "fix the version")
+    if held is not None:
+        sizes = {k: hp[k] for k in SIZES if k in hp}
+        if hp.get("positions", "learned") == "learned":  # a rotary model's context has no tensor to check
+            sizes["n_ctx"] = hp.get("n_ctx")
+        held.check(cfg_path, sizes, "n_layer", ("blocks.",))
     return ModelConfig.from_dict(hp, source=str(cfg_path)), doc
 
 
-def read_tensors(file: Path, config: ModelConfig) -> Params:
+def read_tensors(f: Safetensors, file: Path, config: ModelConfig) -> Params:
     expected = param_shapes(config)
-    with open_safetensors(file, NATIVE_DTYPES) as f:
-        names = f.keys()
-        missing = [n for n in expected if n not in names]
-        if missing:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise ModelError(f"{file}: tensor {missing[0]}{more} missing; the file does not match config.json")
-        extra = sorted(names - set(expected))
-        if extra:
-            raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
-        return {name: f.tensor(name, shape) for name, shape in expected.items()}
+    names = f.keys()
+    missing = [n for n in expected if n not in names]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ModelError(f"{file}: tensor {missing[0]}{more} missing; the file does not match config.json")
+    extra = sorted(names - set(expected))
+    if extra:
+        raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
+    return {name: f.tensor(name, shape) for name, shape in expected.items()}
 
 
 def load(path: Path, name: str | None = None) -> Model:
     require_files(path, FILES, "a model directory")
-    config, doc = read_config(path)
-    params = read_tensors(path / "model.safetensors", config)
+    file = path / "model.safetensors"
+    with open_safetensors(file, NATIVE_DTYPES) as f:
+        config, doc = read_config(path, Held.of(f, file))
+        params = read_tensors(f, file, config)
     tokenizer = Tokenizer.from_file(path / "tokenizer.json")
     if config.is_encoder:  # its tokenizer.json's template ([CLS] ... [SEP]) around every text, [MASK] its mask
         tokenizer = tokenizer.for_encoder()

@@ -17,7 +17,7 @@ from ...config import ModelConfig, param_shapes
 from ...errors import ModelError
 from ...model import Model, Params
 from . import memory
-from .archs import Arch, GGUFFile, arch_of, tensor_names, unpermute_rows
+from .archs import Arch, GGUFFile, arch_of, check_sizes, tensor_names, unpermute_rows
 from .inplace import Quantized
 from .quants import QUANT_TYPES, dequantize, scales_finite
 from .reader import MAGIC, TensorInfo, read_header
@@ -207,6 +207,7 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
         meta, tensors = read_header(buf, path)
         arch = arch_of(meta, path)
         gf = GGUFFile(path, meta, tensors, np.frombuffer(buf, dtype=np.uint8))
+        check_sizes(arch, gf)
         config = arch.config(arch, gf)
         plan_ = memory.plan_memory(gf, config, plan(gf, config, arch), max_memory)
         # the tokenizer is built beside the weights: it is mostly one thread's work (Python and

@@ -22,6 +22,7 @@ import numpy as np
 
 from ...config import ModelConfig
 from ...errors import ModelError
+from ..common import Held
 from .quants import dequantize
 from .reader import TensorInfo
 
@@ -53,6 +54,20 @@ BLOCK = {
 }
 # llama.cpp's fused Q/K/V, which any architecture's file may hold instead of attn_q/k/v
 QKV_FUSED = {"attn_qkv.weight": ("attn.W_Q", "attn.W_K", "attn.W_V"), "attn_qkv.bias": ("attn.b_Q", "attn.b_K", "attn.b_V")}
+
+
+# the metadata sizes a file's tensors bound (its context length bounds none: rotary positions have no tensor)
+SIZES = ("block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
+         "attention.key_length", "attention.value_length", "rope.dimension_count")
+
+
+def check_sizes(arch: "Arch", gf: GGUFFile) -> None:
+    """The metadata's sizes against the tensors the file holds, before any config builder loops over
+    layers or makes a table of rotary factors: an absurd block_count or head count is one line."""
+    held = Held("the file", {name: info.dims for name, info in gf.tensors.items()},
+                "the metadata does not match the tensors; the file is corrupt, download it again")
+    sizes = {arch.key(s): gf.meta[arch.key(s)] for s in SIZES if arch.key(s) in gf.meta}
+    held.check(gf.path, sizes, arch.key("block_count"), ("blk.",))
 
 
 def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
