@@ -5,6 +5,7 @@ each written once with one message."""
 from __future__ import annotations
 
 import json
+import stat
 import struct
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -39,8 +40,27 @@ def widen(a: np.ndarray) -> np.ndarray:
     return _F16_TO_F32[np.ascontiguousarray(a).view(np.uint16)]  # same shape as a
 
 
+KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+         (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+
+
+def regular(path: Path) -> Path:
+    """`path` if it is a regular file (or a link to one): a model file is never read from anything else.
+    Reading a FIFO waits for a writer forever, and a device or a socket holds no model. Whatever cannot be
+    looked at is left to the open that follows, which says why."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path
+    if not stat.S_ISREG(mode):
+        kind = next((what for test, what in KINDS if test(mode)), "not a regular file")
+        raise ModelError(f"{path}: is {kind}, not a regular file; pass a model file or folder that holds one")
+    return path
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON file that must hold an object (every format's config.json)."""
+    regular(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -52,7 +72,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 def require_files(path: Path, files: tuple[str, ...], what: str) -> None:
     for fname in files:
-        if not (path / fname).is_file():
+        if not regular(path / fname).is_file():
             raise ModelError(f"{path}: missing {fname}; {what} needs {', '.join(files)}")
 
 
@@ -105,6 +125,7 @@ def open_safetensors(file: Path, dtypes: tuple[str, ...] = tuple(FLOAT_DTYPES)) 
     """A Safetensors over `file` whose every failure (bad header, truncated data, unreadable) is one ModelError."""
     from safetensors import SafetensorError, safe_open
 
+    regular(file)
     try:
         with safe_open(str(file), framework="np") as f:
             yield Safetensors(f, file, dtypes)
@@ -149,7 +170,7 @@ def open_shards(folder: Path) -> Iterator[Shards]:
     for shard in shards:
         if Path(shard).name != shard or not shard.endswith(".safetensors"):  # names only: nothing outside the folder
             raise ModelError(f"{index_path}: shard {shard!r} is not a .safetensors file name in the folder")
-        if not (folder / shard).is_file():
+        if not regular(folder / shard).is_file():
             raise ModelError(f"{folder}: missing {shard}, listed in {INDEX}; download the model again")
     with ExitStack() as stack:
         opened = {shard: stack.enter_context(open_safetensors(folder / shard)) for shard in shards}

@@ -20,7 +20,8 @@ from ..config import READABLE_VERSIONS, V2_FIELDS, V3_FIELDS, ModelConfig, param
 from ..errors import ModelError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
-from .common import NATIVE_DTYPES, Held, Safetensors, check_vocab, open_safetensors, read_json_object, require_files
+from .common import (NATIVE_DTYPES, Held, Safetensors, check_vocab, open_safetensors, read_json_object, regular,
+                     require_files)
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
@@ -84,7 +85,7 @@ def load(path: Path, name: str | None = None) -> Model:
     with open_safetensors(file, NATIVE_DTYPES) as f:
         config, doc = read_config(path, Held.of(f, file))
         params = read_tensors(f, file, config)
-    tokenizer = Tokenizer.from_file(path / "tokenizer.json")
+    tokenizer = Tokenizer.from_file(regular(path / "tokenizer.json"))
     if config.is_encoder:  # its tokenizer.json's template ([CLS] ... [SEP]) around every text, [MASK] its mask
         tokenizer = tokenizer.for_encoder()
     check_vocab(tokenizer, config, path / "tokenizer.json")

@@ -16,6 +16,7 @@ import numpy as np
 from ...config import ModelConfig, param_shapes
 from ...errors import ModelError
 from ...model import Model, Params
+from ..common import regular
 from . import memory
 from .archs import Arch, GGUFFile, arch_of, check_sizes, tensor_names, unpermute_rows
 from .inplace import Quantized
@@ -32,6 +33,8 @@ def detect(path: Path) -> bool:
     """A file that starts with GGUF's magic number, or is named .gguf (and then must be one)."""
     if path.suffix.lower() == ".gguf":
         return True
+    if not path.is_file():  # a FIFO would wait for a writer; load_path refuses what is not a regular file
+        return False
     try:
         with open(path, "rb") as f:
             return f.read(4) == MAGIC
@@ -194,6 +197,7 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
     """Read, validate and dequantize a GGUF file into a Model: to float32 when that fits the memory
     budget (`max_memory` bytes; default half of the memory available), else with its matrices left
     quantized in the memory-mapped file (see memory.py)."""
+    regular(path)
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
