@@ -81,8 +81,8 @@ class ModelConfig:
             object.__setattr__(self, "d_mlp", 4 * self.d_model)
         if self.n_kv_head == 0:
             object.__setattr__(self, "n_kv_head", self.n_head)
-        if self.d_head == 0 and self.n_head > 0:
-            object.__setattr__(self, "d_head", self.d_model // self.n_head)
+        if self.d_head == 0:
+            object.__setattr__(self, "d_head", head_size(self.d_model, self.n_head, "config"))
         if self.attn_out_bias is None:
             object.__setattr__(self, "attn_out_bias", self.attn_bias)
         if self.query_pre_attn_scalar == 0:
@@ -215,6 +215,19 @@ class ModelConfig:
             return cls(**kwargs)
         except ModelError as e:  # say which file the bad value is in
             raise ModelError(f"{source}: {str(e).removeprefix('config: ')}") from None
+
+
+def head_size(d_model: Any, n_head: Any, source: str, names: tuple[str, str] = ("d_model", "n_head"),
+              fix: str = "restore it") -> int:
+    """The size of each head where a config does not state it: d_model / n_head, which must divide evenly
+    (transformers and llama.cpp give every head an equal share of the width; a remainder would belong to
+    no head). 0 for sizes that are not positive integers, which the config's own checks then refuse."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (d_model, n_head)):
+        return 0
+    if d_model % n_head:
+        raise ModelError(f"{source}: {names[0]} {d_model} is not divisible by {names[1]} {n_head}: {n_head} heads "
+                         f"cannot share {d_model} dimensions equally; {fix}")
+    return d_model // n_head
 
 
 _NAMES = [f.name for f in fields(ModelConfig)]

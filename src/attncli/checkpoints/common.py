@@ -183,6 +183,16 @@ def open_shards(folder: Path) -> Iterator[Shards]:
         yield Shards(files)
 
 
+def require_keys(doc: dict[str, Any], keys: tuple[str, ...], cfg_path: Path) -> None:
+    """The sizes a saved config.json always states (transformers writes every key its class adds): one that
+    is missing is refused, not taken from transformers' defaults, which the weights need not match."""
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        raise ModelError(f"{cfg_path}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing; a "
+                         f"{doc.get('model_type')} config.json states {'it' if len(missing) == 1 else 'them'}, "
+                         "restore it")
+
+
 def refuse_unsupported(hp: dict[str, Any], refused: tuple, cfg_path: Path) -> None:
     """A config.json setting attncli does not compute (each a (key, is_bad, what) of the loader's
     REFUSED table) stops the load in one line naming it, rather than giving wrong numbers."""

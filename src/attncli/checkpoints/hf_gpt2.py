@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ModelConfig, param_shapes
+from ..config import ModelConfig, head_size, param_shapes
 from ..errors import ModelError
 from ..model import Params
 from .common import Held, Shards
@@ -40,6 +40,7 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
         "d_model": d,
         "n_ctx": doc.get("n_positions"),
         "d_mlp": doc.get("n_inner") or (4 * d if isinstance(d, int) else 0),
+        "d_head": head_size(d, doc.get("n_head"), str(cfg_path), ("n_embd", "n_head"), "restore config.json"),
         "norm_eps": float(doc.get("layer_norm_epsilon", 1e-5)),
         "activation": ACTIVATIONS[act],
         "tied_embeddings": bool(doc.get("tie_word_embeddings", True)),

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ModelConfig, param_shapes
+from ..config import ModelConfig, head_size, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Held, Shards, refuse_unsupported
+from .common import Held, Shards, refuse_unsupported, require_keys
 
 # transformers' activation names -> ours
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu": "gelu"}
@@ -183,6 +183,9 @@ SIZES = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention
 
 
 def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
+    if doc.get("model_type") != "gemma3":  # a text_config is saved without the values that are its defaults
+        require_keys(doc, ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"),
+                     cfg_path)
     hp = text_config(doc, cfg_path)
     v = VARIANTS[hp["model_type"]]
     hp = {**v.defaults, **hp}
@@ -193,7 +196,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     if act not in ACTIVATIONS:
         raise ModelError(f"{cfg_path}: {act_key} {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
     n_head, d = hp["num_attention_heads"], hp["hidden_size"]
-    d_head = hp.get("head_dim") or (d // n_head if isinstance(d, int) and isinstance(n_head, int) and n_head else 0)
+    d_head = hp.get("head_dim") or head_size(d, n_head, str(cfg_path), ("hidden_size", "num_attention_heads"),
+                                             "restore config.json")
     rope = rope_parameters(hp)
     full, local = rope["full_attention"], rope["sliding_attention"]
     partial = float(full.get("partial_rotary_factor", hp.get("partial_rotary_factor", 1.0)))

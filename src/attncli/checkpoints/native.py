@@ -44,6 +44,9 @@ def read_config(path: Path, held: Held | None = None) -> tuple[ModelConfig, dict
     cfg_path = path / "config.json"
     doc = read_json_object(cfg_path)
     version = doc.get("format_version")
+    if "format_version" not in doc:  # not attncli's own config, nor (without model_type) a Hugging Face one
+        raise ModelError(f"{cfg_path}: neither format_version (attncli's own config) nor model_type (a Hugging Face "
+                         "config, e.g. \"model_type\": \"llama\"); restore config.json")
     if type(version) is not int or version not in READABLE_VERSIONS:  # true and 1.0 are not 1
         readable = f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
         raise ModelError(

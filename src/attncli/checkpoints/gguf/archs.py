@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ...config import ModelConfig
+from ...config import ModelConfig, head_size
 from ...errors import ModelError
 from ..common import Held
 from .quants import dequantize
@@ -76,7 +76,7 @@ def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
     meta, tensors, file, k = gf.meta, gf.tensors, gf.path, arch.key
     d_model = meta_value(meta, k("embedding_length"), file)
     n_head = meta_value(meta, k("attention.head_count"), file)
-    d_head = meta_value(meta, k("attention.key_length"), file, int, d_model // max(n_head, 1))
+    d_head = head_dim(arch, gf)
     if meta_value(meta, k("attention.value_length"), file, int, d_head) != d_head:
         raise ModelError(f"{file}: value heads of another size than key heads ({k('attention.value_length')}) "
                          "are not supported")
@@ -115,6 +115,17 @@ def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
         return ModelConfig(**{**hyper, **variant})
     except ModelError as e:  # the config's own checks (positive sizes, heads divisible), said about this file
         raise ModelError(f"{file}: the metadata gives an unusable {e}") from None
+
+
+def head_dim(arch: "Arch", gf: GGUFFile) -> int:
+    """Each head's size: attention.key_length, else embedding_length / head_count as llama.cpp takes it,
+    which must divide evenly."""
+    meta, file, k = gf.meta, gf.path, arch.key
+    if k("attention.key_length") in meta:
+        return meta_value(meta, k("attention.key_length"), file)
+    d_model, n_head = meta_value(meta, k("embedding_length"), file), meta_value(meta, k("attention.head_count"), file)
+    return head_size(d_model, n_head, str(file), (k("embedding_length"), k("attention.head_count")),
+                     "the file is corrupt, download it again")
 
 
 def rope_factors(arch: "Arch", gf: GGUFFile, rope_dims: int) -> tuple[float, ...]:
@@ -157,7 +168,7 @@ def gemma3_config(arch: "Arch", gf: GGUFFile) -> ModelConfig:
     layers = tuple(i for i, s in enumerate(sliding) if s) if window > 0 else ()
     d_model = meta_value(meta, k("embedding_length"), file)
     n_head = meta_value(meta, k("attention.head_count"), file)
-    d_head = meta_value(meta, k("attention.key_length"), file, int, d_model // max(n_head, 1))
+    d_head = head_dim(arch, gf)
     return block_config(arch, gf, activation="gelu_tanh", scale_embed=True,
                         query_pre_attn_scalar=float(d_model // n_head if n_layer == 62 else d_head),
                         sliding_window=window if layers else 0, sliding_layers=layers,
