@@ -100,7 +100,8 @@ def bases(tmp_path_factory, make_model_dir) -> dict[str, Path]:
 
 
 def rewrite_gguf(src: Path, dst: Path, changes: dict[str, Any]) -> Path:
-    """`src` with metadata keys set to `changes`' values (as 32-bit unsigned integers), the rest as it was."""
+    """`src` with metadata keys set to `changes`' values (a 32-bit unsigned integer, a signed one if negative,
+    a 32-bit float), the rest as it was."""
     reader = gguf.GGUFReader(str(src))
     arch = reader.fields["general.architecture"].contents()
     w = gguf.GGUFWriter(str(dst), arch)
@@ -110,7 +111,9 @@ def rewrite_gguf(src: Path, dst: Path, changes: dict[str, Any]) -> Path:
         vtype = gguf.GGUFValueType(f.types[0])
         w.add_key_value(key, f.contents(), vtype, gguf.GGUFValueType(f.types[1]) if len(f.types) > 1 else None)
     for key, value in changes.items():
-        w.add_key_value(key, value, gguf.GGUFValueType.UINT32)
+        kind = gguf.GGUFValueType.FLOAT32 if isinstance(value, float) else \
+            gguf.GGUFValueType.INT32 if value < 0 else gguf.GGUFValueType.UINT32
+        w.add_key_value(key, value, kind)
     for t in reader.tensors:
         w.add_tensor(t.name, np.array(t.data), raw_dtype=t.tensor_type)
     w.write_header_to_file()

@@ -107,10 +107,10 @@ class ModelConfig:
                               ("head", HEADS)):
             if getattr(self, name) not in allowed:
                 raise ModelError(f"config: {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if not self.norm_eps > 0:
-            raise ModelError(f"config: norm_eps must be positive, got {self.norm_eps!r}")
-        if not self.rope_theta > 0:
-            raise ModelError(f"config: rope_theta must be positive, got {self.rope_theta!r}")
+        for name in ("norm_eps", "rope_theta"):  # NaN and infinity run, and mean nothing: refused too
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ModelError(f"config: {name} must be a positive number, got {value!r}")
         self.validate_variants()
 
     def validate_variants(self) -> None:

@@ -398,6 +398,7 @@ class Model:
         self.hooks: dict[str, Hook] = {}  # applied in every forward pass (an ablation)
         self.ablation: tuple[list[tuple[int, int]], str] | None = None  # (heads, mode), for every header
         self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
+        self.warnings: list[str] = []  # what the loader accepted but a user should hear of (the CLI says it)
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None) -> Trace:

@@ -5,6 +5,7 @@ each written once with one message."""
 from __future__ import annotations
 
 import json
+import math
 import stat
 import struct
 from collections.abc import Iterator
@@ -181,6 +182,17 @@ def open_shards(folder: Path) -> Iterator[Shards]:
                                  "download the model again")
             files[key] = opened[shard]
         yield Shards(files)
+
+
+def positive(value: Any, key: str, source: Path | str, fix: str = "restore config.json", zero: bool = False) -> float:
+    """A number a config states that must be finite and positive (a rotary base, a norm's epsilon, a scaling
+    factor; 0 too where `zero` says it means "none"): NaN, infinity or a negative one would run, and give
+    numbers that mean nothing (a rotary base of infinity turns no position at all)."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and (value > 0 or zero and value == 0)):
+        must = "0 or a positive number" if zero else "a positive number"
+        raise ModelError(f"{source}: {key} is {value!r}; it must be {must}, {fix}")
+    return float(value)
 
 
 def require_keys(doc: dict[str, Any], keys: tuple[str, ...], cfg_path: Path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from ..config import ModelConfig, head_size, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Held, Shards, refuse_unsupported, require_keys
+from .common import Held, Shards, positive, refuse_unsupported, require_keys
 
 # transformers' activation names -> ours; BERT's "gelu" is the exact (erf) GELU
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
@@ -128,7 +128,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
         offset = pad + 1
         if isinstance(hyper["n_ctx"], int):
             hyper["n_ctx"] -= offset  # the rows before the offset are never read
-    hyper.update(norm_eps=float(hyper.get("norm_eps", 1e-12)), activation=ACTIVATIONS[act], causal=False,
+    hyper.update(norm_eps=positive(hyper.get("norm_eps", 1e-12), v.keys.get("norm_eps", "layer_norm_eps"), cfg_path),
+                 activation=ACTIVATIONS[act], causal=False,
                  post_norm=True, embed_norm=True, position_offset=offset, head="mlm",
                  tied_embeddings=bool(hp["tie_word_embeddings"]), architecture=doc["model_type"])
     if not isinstance(hyper["n_ctx"], int) or hyper["n_ctx"] < 1:

@@ -15,7 +15,7 @@ import numpy as np
 from ..config import ModelConfig, head_size, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Held, Shards
+from .common import Held, Shards, positive
 
 # transformers' activation names -> ours; gelu_new and gelu_pytorch_tanh are both the tanh GELU
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
@@ -41,7 +41,7 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
         "n_ctx": doc.get("n_positions"),
         "d_mlp": doc.get("n_inner") or (4 * d if isinstance(d, int) else 0),
         "d_head": head_size(d, doc.get("n_head"), str(cfg_path), ("n_embd", "n_head"), "restore config.json"),
-        "norm_eps": float(doc.get("layer_norm_epsilon", 1e-5)),
+        "norm_eps": positive(doc.get("layer_norm_epsilon", 1e-5), "layer_norm_epsilon", cfg_path),
         "activation": ACTIVATIONS[act],
         "tied_embeddings": bool(doc.get("tie_word_embeddings", True)),
         "architecture": "gpt2",

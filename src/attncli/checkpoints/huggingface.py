@@ -152,6 +152,19 @@ def encoder_card(path: Path, tokenizer: Tokenizer) -> dict[str, Any]:
     return card
 
 
+def id_warnings(doc: dict[str, Any], vocab_size: int, cfg_path: Path) -> list[str]:
+    """config.json's special token ids that no token has (past the vocabulary): transformers takes them as
+    they are; they are said, since the config may not belong to the weights. A negative id means none."""
+    out = []
+    for where in (doc, doc.get("text_config") if isinstance(doc.get("text_config"), dict) else {}):
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            value = where.get(key)
+            for i in value if isinstance(value, list) else [value]:
+                if isinstance(i, int) and not isinstance(i, bool) and i >= vocab_size:
+                    out.append(f"{cfg_path}: {key} is {i}, past the vocabulary's {vocab_size} tokens: no token has it")
+    return out
+
+
 def load(path: Path, name: str | None = None) -> Model:
     cfg_path = path / "config.json"
     doc = read_json_object(cfg_path)
@@ -173,5 +186,7 @@ def load(path: Path, name: str | None = None) -> Model:
             "bos_token_id": tokenizer.bos_id if tokenizer.add_bos and not config.is_encoder else None}
     if config.is_encoder:
         card.update(encoder_card(path, tokenizer))
-    return Model(config=config, params=params, tokenizer=tokenizer, name=name or path.name, source=str(path),
-                 card={k: v for k, v in card.items() if v is not None and v != ""})
+    model = Model(config=config, params=params, tokenizer=tokenizer, name=name or path.name, source=str(path),
+                  card={k: v for k, v in card.items() if v is not None and v != ""})
+    model.warnings = id_warnings(doc, config.vocab_size, cfg_path)
+    return model

@@ -70,6 +70,13 @@ def error_line(message: str) -> None:
     typer.echo(f"{PROG}: error: {printable(' '.join(str(message).split()))}", err=True)
 
 
+def warning_line(message: str) -> None:
+    """One warning line on stderr: the run goes on."""
+    from ..labels import printable
+
+    typer.echo(f"{PROG}: warning: {printable(' '.join(str(message).split()))}", err=True)
+
+
 def interrupted_line(message: str, line_is_clear: bool = False) -> None:
     """Ctrl-C's one line on stderr, "attn: interrupted ...". On a terminal it starts on a new
     line: the cursor is after the ^C the terminal echoed, or after a prompt such as text>
@@ -195,6 +202,8 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
     from ..checkpoints import load
 
     model = load(spec, max_memory=max_memory)
+    for warning in model.warnings:
+        warning_line(warning)
     if ablate is None:
         if ablate_mode != "zero":
             raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")

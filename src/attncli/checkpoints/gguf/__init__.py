@@ -219,7 +219,7 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
         with ThreadPoolExecutor(max_workers=1) as pool:
             tokenizer = pool.submit(read_tokenizer, meta, config, path)
             params = read_tensors(gf, config, arch, plan_.in_place, plan_.vocab_copy_after)
-            tokenizer = tokenizer.result()
+            tokenizer, warnings = tokenizer.result()
         del gf
     finally:
         try:  # with nothing left in place, nothing refers to the map any more and it closes now
@@ -239,4 +239,5 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
     card = {k: v for k, v in card.items() if v is not None}
     model = Model(config=config, params=params, tokenizer=tokenizer, name=name or path.stem, source=str(path), card=card)
     model.memory = plan_
+    model.warnings = warnings
     return model
