@@ -190,8 +190,16 @@ def build_app(only: str | None = None) -> typer.Typer:
         if name == "models":
             app.add_typer(command, name=name)
         else:
-            app.command(name)(command)
+            app.command(name, help=reflowed(command.__doc__ or ""))(command)
     return app
+
+
+def reflowed(doc: str) -> str:
+    """A docstring's paragraphs each on one line: Typer keeps a paragraph's line breaks, and a line
+    the terminal wraps would leave its last word alone on a line of the help."""
+    import inspect
+
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
 
 
 def __getattr__(name: str) -> typer.Typer:

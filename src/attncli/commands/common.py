@@ -19,7 +19,7 @@ PROG = "attn"
 
 ModelOpt = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, a pulled model's name, or org/name of a model in the "
                         "Hugging Face cache. Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
-JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout (JSON Lines for a stream) and nothing else.")
+JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
