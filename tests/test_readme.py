@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,19 @@ def test_every_line_of_an_excerpt_is_a_line_the_command_prints(tmp_path, command
         pytest.skip(why)
     printed = examples.run(command, str(tmp_path)).split("\n")
     assert [line for line in shown if line.strip() != "..." and line.rstrip() not in printed] == []
+
+
+def test_the_readme_says_what_the_tests_download():
+    """The llama.cpp reference data the GGUF tokenizer tests fetch: which file, how big, and where it goes."""
+    import re
+
+    import llamacpp_data as data
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    said = re.search(rf"llama-cpp-python {re.escape(data.SDIST_VERSION)} source distribution: .*?\((\d+) MB", text)
+    assert said is not None and "ATTN_TEST_CACHE" in text and "~/.cache/attncli/test-data/" in text
+    if not os.environ.get("ATTN_TEST_CACHE"):  # the folder README names is the one the tests use
+        assert data.cache_dir() == Path(os.path.expanduser("~/.cache/attncli/test-data"))
+    fetched = data.cache_dir() / data.SDIST_NAME
+    if fetched.exists():
+        assert int(said.group(1)) == round(fetched.stat().st_size / 1e6)
