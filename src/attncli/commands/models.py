@@ -39,7 +39,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
         doc.update({"cache_dir": str(registry.cache_dir()), "models": [
             {"name": s.entry.name, "kind": s.entry.kind, "description": s.entry.description, "license": s.entry.license,
              "pulled": s.pulled, "present": s.present, "path": str(s.path),
-             "size_bytes": s.size if s.present else s.entry.size, "sha256": s.entry.sha256,
+             "size_bytes": s.size if s.present else s.entry.cached_size, "sha256": s.entry.sha256,
              "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows]})
         emit_json(doc)
         return
@@ -62,7 +62,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Write one J
         if s.pulled and _license_file(s.entry):
             where += f"\nlicense text: {printable(_license_file(s.entry))}"
         state = "yes" if s.pulled else "unverified" if s.present else "no"
-        table.add_row(s.entry.name, s.entry.kind, state, _size(s.size if s.present else s.entry.size),
+        table.add_row(s.entry.name, s.entry.kind, state, _size(s.size if s.present else s.entry.cached_size),
                       s.entry.license, Text(s.entry.description + "\n") + Text(where, style="dim"))
     show(Group(Text(f"Models known by name (cache: {printable(str(registry.cache_dir()))})", style="italic"), table))
 
