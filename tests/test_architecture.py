@@ -152,7 +152,9 @@ READS_PARAMS = ("attncli.model", "attncli.weights", "attncli.readout", "attncli.
 
 
 def _is_params(node: ast.AST) -> bool:
-    """`params` or `anything.params`."""
+    """`params` or `anything.params`, but click's `ctx.params` (a command's parsed arguments)."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ctx":
+        return False
     return (isinstance(node, ast.Name) and node.id == "params") or (isinstance(node, ast.Attribute)
                                                                      and node.attr == "params")
 
@@ -179,6 +181,7 @@ def test_the_params_check_sees_each_way_of_reading_them():
     assert params_reads("for n, w in self.model.params.items():\n    pass") == [1]
     assert params_reads("other = Model(model.config, model.params, model.tokenizer)") == []
     assert params_reads("x = block(model.params, c, L, x, at[L], rec)") == []
+    assert params_reads("text = ctx.params.get('text')") == []  # click's parsed arguments, not weights
 
 
 def test_only_the_core_reads_the_weights():

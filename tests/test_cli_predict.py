@@ -17,6 +17,7 @@ GEN_TEXT = "hello world"  # after TEXT the random model chooses its end of text 
 LONG = " ".join(["I do not like spinach"] * 4)  # longer than the known model's 16 tokens
 STREAM = b"I do\n\nwe like it\r\nThe cat\n"  # a blank line is skipped; CRLF is a line end
 STREAM_TEXTS = ["I do", "we like it", "The cat"]
+HUGE = (LONG + " ") * (1_000_000 // (len(LONG) + 1))  # a line of about a megabyte
 
 
 def calls(kd, td) -> dict[str, Call]:
@@ -41,6 +42,9 @@ def calls(kd, td) -> dict[str, Call]:
         "stream-truncate": Call(["predict", *k, "--json", "--truncate"], input=f"I do\n{LONG}\nThe cat\n".encode()),
         "stream-empty": Call(["predict", *t, "--json"], input=b""),
         "stream-blank": Call(["predict", *t], input=b"\n  \r\n\n"),
+        "stream-huge": Call(["predict", *k, "--json"], input=f"I do\n{HUGE}\nThe cat\n".encode()),
+        "stream-huge-truncate": Call(["predict", *k, "--json", "--truncate"],
+                                     input=f"I do\n{HUGE}\nThe cat\n".encode()),
     }
 
 
@@ -179,3 +183,19 @@ def test_stdin_without_a_text_is_a_usage_error(runs, case):
     run = runs[case]
     assert run.code == 2 and run.stdout == ""
     assert assert_one_error_line(run).startswith("no text was given: stdin held no line of text")
+
+
+def test_stream_refuses_a_megabyte_line_from_its_start_and_answers_the_rest(runs, known):
+    run = runs["stream-huge"]  # it used to label the whole line first: hours for a megabyte
+    assert run.code == 2
+    msg = assert_one_error_line(run)
+    said = rf"stdin line 2: the text is more than [\d,]+ tokens long; this model reads at most {known.n_ctx}"
+    assert re.search(said, msg)
+    assert [d["text"] for d in run.json_lines()] == ["I do", "The cat"]
+
+
+def test_stream_truncates_a_megabyte_line(runs, known):
+    docs = ok(runs["stream-huge-truncate"]).json_lines()
+    assert [d["truncated"] for d in docs] == [False, True, False]
+    assert [t["id"] for t in docs[1]["tokens"]] == hf_encode(known.path, HUGE)[0][-known.n_ctx:]
+

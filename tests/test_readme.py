@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,53 @@ def test_the_examples_are_real_runs():
     script = Path(__file__).resolve().parent.parent / "docs" / "readme_examples.py"
     proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"README examples differ from the real output (run docs/readme_examples.py):\n{proc.stdout}"
+
+
+def _examples():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_examples", README.parent / "docs" / "readme_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def excerpts() -> list[tuple[str, list[str]]]:
+    """(command, the lines shown) of each block marked as an excerpt, but attn eval's (it reads a corpus
+    outside the repository)."""
+    lines, mark = README.read_text(encoding="utf-8").split("\n"), "<!-- excerpt -->"
+    out = []
+    for i, line in enumerate(lines[:-2]):
+        if line.strip() == mark and lines[i + 1].startswith("```") and lines[i + 2].startswith("$ attn "):
+            end = lines.index("```", i + 2)
+            if " eval " not in lines[i + 2]:
+                out.append((lines[i + 2][2:], lines[i + 3:end]))
+    return out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the examples are bash command lines")
+@pytest.mark.parametrize("command,shown", excerpts(), ids=[c[:60] for c, _ in excerpts()])
+def test_every_line_of_an_excerpt_is_a_line_the_command_prints(tmp_path, command, shown):
+    """An excerpt leaves lines out ("..."), never says what the command does not print."""
+    examples = _examples()
+    why = examples.missing(command)
+    if why:
+        pytest.skip(why)
+    printed = examples.run(command, str(tmp_path)).split("\n")
+    assert [line for line in shown if line.strip() != "..." and line.rstrip() not in printed] == []
+
+
+def test_the_readme_says_what_the_tests_download():
+    """The llama.cpp reference data the GGUF tokenizer tests fetch: which file, how big, and where it goes."""
+    import re
+
+    import llamacpp_data as data
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    said = re.search(rf"llama-cpp-python {re.escape(data.SDIST_VERSION)} source distribution: .*?\((\d+) MB", text)
+    assert said is not None and "ATTN_TEST_CACHE" in text and "~/.cache/attncli/test-data/" in text
+    if not os.environ.get("ATTN_TEST_CACHE"):  # the folder README names is the one the tests use
+        assert data.cache_dir() == Path(os.path.expanduser("~/.cache/attncli/test-data"))
+    fetched = data.cache_dir() / data.SDIST_NAME
+    if fetched.exists():
+        assert int(said.group(1)) == round(fetched.stat().st_size / 1e6)

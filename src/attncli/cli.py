@@ -51,10 +51,32 @@ def _report_click_error(e: Any) -> int:
         return ExitCode.USAGE
     if e.exit_code == ExitCode.USAGE:
         where = ctx.command_path if ctx is not None else PROG
-        error_line(f"{e.format_message()} (see '{where} --help')")
+        hint = _quote_hint(e.format_message(), ctx) or f" (see '{where} --help')"
+        error_line(f"{e.format_message()}{hint}")
     else:
         error_line(e.format_message())
     return int(e.exit_code)
+
+
+TEXTS = ("text", "text_a", "text_b", "clean", "corrupt")  # the commands' text arguments
+
+
+def _quote_hint(message: str, ctx: Any) -> str:
+    """Words left over after a command's texts were given unquoted: a text of several words is one
+    argument only in quotes (`attn explain hello world` gives `world` to nobody)."""
+    import re
+    import shlex
+
+    extra = re.match(r"Got unexpected extra arguments? ?(?:\(s\))? \((.*)\)$", message)
+    args = [p.name for p in ctx.command.params if p.param_type_name == "argument"] if ctx is not None else []
+    if extra is None or not args or not all(a in TEXTS for a in args):
+        return ""
+    if len(args) == 1 and isinstance(ctx.params.get(args[0]), str):
+        text = f"{ctx.params[args[0]]} {extra.group(1)}"
+        quoted = f'"{text}"' if not set(text) & set('"$`\\!') else shlex.quote(text)
+        return f": a text of several words is one argument, in quotes: {ctx.command_path} {quoted}"
+    return f": each text of several words is one argument, in quotes, e.g. {ctx.command_path} " \
+           '"I do not like spinach" "I do like spinach"'
 
 
 class AttnGroup(TyperGroup):
@@ -168,8 +190,16 @@ def build_app(only: str | None = None) -> typer.Typer:
         if name == "models":
             app.add_typer(command, name=name)
         else:
-            app.command(name)(command)
+            app.command(name, help=reflowed(command.__doc__ or ""))(command)
     return app
+
+
+def reflowed(doc: str) -> str:
+    """A docstring's paragraphs each on one line: Typer keeps a paragraph's line breaks, and a line
+    the terminal wraps would leave its last word alone on a line of the help."""
+    import inspect
+
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
 
 
 def __getattr__(name: str) -> typer.Typer:

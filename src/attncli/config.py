@@ -93,8 +93,8 @@ class ModelConfig:
             object.__setattr__(self, "d_mlp", 4 * self.d_model)
         if self.n_kv_head == 0:
             object.__setattr__(self, "n_kv_head", self.n_head)
-        if self.d_head == 0 and self.n_head > 0:
-            object.__setattr__(self, "d_head", self.d_model // self.n_head)
+        if self.d_head == 0:
+            object.__setattr__(self, "d_head", head_size(self.d_model, self.n_head, "config"))
         if self.attn_out_bias is None:
             object.__setattr__(self, "attn_out_bias", self.attn_bias)
         if self.query_pre_attn_scalar == 0:
@@ -119,10 +119,10 @@ class ModelConfig:
                               ("head", HEADS), ("block_norm", BLOCK_NORMS)):
             if getattr(self, name) not in allowed:
                 raise ModelError(f"config: {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if not self.norm_eps > 0:
-            raise ModelError(f"config: norm_eps must be positive, got {self.norm_eps!r}")
-        if not self.rope_theta > 0:
-            raise ModelError(f"config: rope_theta must be positive, got {self.rope_theta!r}")
+        for name in ("norm_eps", "rope_theta"):  # NaN and infinity run, and mean nothing: refused too
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ModelError(f"config: {name} must be a positive number, got {value!r}")
         self.validate_variants()
 
     def validate_variants(self) -> None:
@@ -262,6 +262,20 @@ RENAMED: dict[str, tuple[int, str, Callable[[bool], Any]]] = {
 }
 FORMAT_VERSION = max(FIELD_VERSIONS.values())  # the newest version this attncli writes
 READABLE_VERSIONS = tuple(range(1, FORMAT_VERSION + 1))
+
+
+def head_size(d_model: Any, n_head: Any, source: str, names: tuple[str, str] = ("d_model", "n_head"),
+              fix: str = "restore it") -> int:
+    """The size of each head where a config does not state it: d_model / n_head, which must divide evenly
+    (transformers and llama.cpp give every head an equal share of the width; a remainder would belong to
+    no head). 0 for sizes that are not positive integers, which the config's own checks then refuse."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (d_model, n_head)):
+        return 0
+    if d_model % n_head:
+        raise ModelError(f"{source}: {names[0]} {d_model} is not divisible by {names[1]} {n_head}: {n_head} heads "
+                         f"cannot share {d_model} dimensions equally; {fix}")
+    return d_model // n_head
+
 
 
 NOUNS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",

@@ -413,6 +413,7 @@ class Model:
         self.hooks: dict[str, Hook] = {}  # applied in every forward pass (an ablation)
         self.ablation: tuple[list[tuple[int, int]], str] | None = None  # (heads, mode), for every header
         self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
+        self.warnings: list[str] = []  # what the loader accepted but a user should hear of (the CLI says it)
 
     def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
@@ -429,18 +430,14 @@ class Model:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise UsageError("the text is not valid UTF-8; convert it, e.g. with iconv -t UTF-8") from None
-        tokens = self.tokenizer.encode(text)
         limit = self.config.n_ctx - self.tokenizer.n_special  # BOS, [CLS], [SEP] take places of the context
-        if len(tokens) <= limit:
-            return self.tokenizer.with_specials(tokens), False
-        if not truncate:
+        n, exact = self.tokenizer.count(text, limit)  # before any label: a text far too long is not read through
+        if n > limit and not truncate:
             raise UsageError(
-                f"the text is {len(tokens)} tokens long; this model reads at most {limit}. "
+                f"the text is {'' if exact else 'more than '}{n:,} tokens long; this model reads at most {limit}. "
                 f"Shorten it, or pass --truncate to keep the last {limit} tokens"
             )
-        kept = tokens[-limit:]  # the first kept token has no piece before it any more
-        kept = [t._replace(index=i, continues=t.continues and i > 0) for i, t in enumerate(kept)]
-        return self.tokenizer.with_specials(kept), True
+        return self.tokenizer.with_specials(self.tokenizer.encode(text, last=limit)), n > limit
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [

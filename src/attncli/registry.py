@@ -68,6 +68,12 @@ class Entry:
     # A member that is a zip of a model folder: unpacked into the folder `filename`, with each file
     # named here (path in the zip, sha256) checked before the folder takes its name
     unzip: tuple[tuple[str, str], ...] = ()
+    unzipped_size: int = 0  # for such an entry, the bytes of the folder's files: what the cache holds, not the download
+
+    @property
+    def cached_size(self) -> int:
+        """The bytes the model takes in the cache once pulled: the file, or the unzipped folder."""
+        return self.unzipped_size or self.size
 
     @property
     def source(self) -> str:
@@ -119,6 +125,7 @@ KNOWN: dict[str, Entry] = {
         kind="encoder",
         unzip=(("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
                ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")),
+        unzipped_size=91_336_405,
     ),
 }
 

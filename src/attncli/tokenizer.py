@@ -11,10 +11,15 @@ as its own mask token (RoBERTa's `<mask>`), so one spelling works for every mask
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from .errors import ModelError, UsageError
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding
 
 
 def byte_level_alphabet() -> dict[int, str]:
@@ -51,7 +56,7 @@ class Token(NamedTuple):
 
 
 def _byte_labels(pieces: list[bytes | None]) -> list[tuple[str, bool]]:
-    """(text, partial) of each token from the bytes it stands for, in order.
+    """(text, partial) of each token from the bytes it stands for, in order; one pass over the bytes.
 
     A byte-level tokenizer may cut a character's UTF-8 bytes between tokens (🥦 is four
     bytes, and may be four tokens). Such a token is named by the character and the bytes of
@@ -67,16 +72,20 @@ def _byte_labels(pieces: list[bytes | None]) -> list[tuple[str, bool]]:
     starts.append(len(stream))
     out: list[tuple[str, bool]] = []
     u = 0
+    c = 0  # the first character that ends after u: pieces come in order, so it only moves forward
     for piece in pieces:
         if piece is None:
             out.append(("", False))
             continue
         v = u + len(piece)
+        while c + 1 < len(starts) and starts[c + 1] <= u:
+            c += 1
         parts = []
         partial = False
-        for a, b in zip(starts, starts[1:]):
-            if b <= u or a >= v:
-                continue
+        k = c
+        while k + 1 < len(starts) and starts[k] < v:  # the characters this piece's bytes overlap
+            a, b = starts[k], starts[k + 1]
+            k += 1
             char = stream[a:b].decode("utf-8", errors="replace")
             if u <= a and b <= v:
                 parts.append(char)
@@ -90,6 +99,11 @@ def _byte_labels(pieces: list[bytes | None]) -> list[tuple[str, bool]]:
     return out
 
 
+def _starts_a_character(raw: bytes | None) -> bool:
+    """Whether a token's bytes start a character (a token may hold the middle of one; a special token none)."""
+    return bool(raw) and not 0x80 <= raw[0] < 0xC0
+
+
 def _merge(parts: list[str]) -> list[str]:
     """Whole characters next to each other read as one run: ["a", "b", "🥦 byte 1/4"] -> ["ab", "🥦 byte 1/4"]."""
     out: list[str] = []
@@ -100,6 +114,13 @@ def _merge(parts: list[str]) -> list[str]:
             out.append(p)
     return out
 
+
+# A text far longer than the context is tokenized in part (Tokenizer._window): tokens this near a cut in
+# the text may differ from the whole text's, so they are never kept or counted as sure; the first part is
+# this many characters per token wanted, a guess that errs short (it grows fourfold until it holds enough).
+MARGIN = 16
+CHARS_PER_TOKEN = 4
+_CUT = re.compile(r"(?<=\S)\s")  # where a run of whitespace begins after a word: where a part may be cut
 
 MASK_ALIAS = "[MASK]"  # what a user types for the mask token of any masked-LM (RoBERTa's is <mask>)
 
@@ -165,6 +186,7 @@ class Tokenizer:
         unk_token = getattr(model, "unk_token", None)
         if unk_token:
             self._unk = backend.token_to_id(unk_token)
+        self._whole: tuple[str, Encoding] | None = None  # the last text _window read whole, and its tokens
         self._display_cache: dict[int, str] = {}
         self._bytes_cache: dict[int, bytes | None] = {}
         self._specials = {i for i, t in backend.get_added_tokens_decoder().items() if t.special}
@@ -285,76 +307,129 @@ class Tokenizer:
         out += [self._special(len(out) + j, tid, end, word + j) for j, tid in enumerate(self.after)]
         return out
 
-    def _aliased(self, text: str) -> tuple[str, list[tuple[int, int, int]]]:
-        """`text` with each MASK_ALIAS spelled as this model's mask token, and the edits made as
-        (start in the new text, length there, length in the original), to map offsets back."""
+    def _aliased(self, text: str) -> tuple[str, Callable[[int], int] | None]:
+        """`text` with each MASK_ALIAS spelled as this model's mask token, and the function that takes
+        an offset in the new text back to the same place in the original (None when nothing changed)."""
         mask = self.mask_token
         if not self.mask_alias or mask is None or mask == MASK_ALIAS or MASK_ALIAS not in text:
-            return text, []
+            return text, None
         parts = text.split(MASK_ALIAS)
-        edits, out, at = [], [], 0
-        for j, part in enumerate(parts):
-            out.append(part)
+        starts: list[int] = []  # where each mask token starts in the new text
+        at = 0
+        for part in parts[:-1]:
             at += len(part)
-            if j < len(parts) - 1:
-                out.append(mask)
-                edits.append((at, len(mask), len(MASK_ALIAS)))
-                at += len(mask)
-        return "".join(out), edits
+            starts.append(at)
+            at += len(mask)
+        grow = len(mask) - len(MASK_ALIAS)  # each alias makes the text this much longer
 
-    @staticmethod
-    def _back(pos: int, edits: list[tuple[int, int, int]]) -> int:
-        """An offset in the aliased text -> the same place in the original."""
-        shift = 0
-        for start, new, old in edits:
-            if pos <= start:
-                break
-            if pos < start + new:  # inside a mask token: its alias's start
-                return start + shift
-            shift += old - new
-        return pos + shift
+        def back(pos: int) -> int:
+            j = bisect_left(starts, pos)  # the mask tokens that start before pos
+            if j and pos < starts[j - 1] + len(mask):  # inside a mask token: its alias's start
+                return starts[j - 1] - (j - 1) * grow
+            return pos - j * grow
 
-    def encode(self, text: str) -> list[Token]:
+        return mask.join(parts), back
+
+    def _window(self, text: str, need: int, from_end: bool) -> tuple[Encoding, int, bool]:
+        """The tokens of enough of `text`, from its start or from its end, to hold `need` tokens and
+        MARGIN more: (the encoding, where that part starts in `text`, whether it is the whole text).
+
+        The part is cut where a run of whitespace begins, where the tokenizers split words, so its
+        tokens away from the cut are the whole text's; it grows fourfold until it holds enough, so
+        the work is the part's, never the whole of a text far longer than the context."""
+        if self._whole is not None and self._whole[0] is text:  # count() has just read all of it
+            return self._whole[1], 0, True
+        size = CHARS_PER_TOKEN * (need + MARGIN)
+        while size < len(text):
+            if from_end:
+                found = _CUT.search(text, len(text) - size)
+                cut = found.start() if found else 0
+            else:
+                cut = max((m.start() for m in _CUT.finditer(text, 0, size + 1)), default=0)
+            if cut:  # else no whitespace to cut at in this part: a larger one
+                part = text[cut:] if from_end else text[:cut]
+                enc = self.backend.encode(part, add_special_tokens=False)
+                if len(enc.ids) > need + MARGIN:
+                    return enc, cut if from_end else 0, False
+            size *= 4
+        enc = self.backend.encode(text, add_special_tokens=False)
+        self._whole = (text, enc)
+        return enc, 0, True
+
+    def _prepared(self, text: str) -> tuple[str, Callable[[int], int] | None]:
         if not text.strip():
             raise UsageError("the text is empty; give a sentence, e.g. attn explain \"I do not like spinach\"")
-        original = text
-        text, edits = self._aliased(text)
-        enc = self.backend.encode(text, add_special_tokens=False)
-        offsets = [(self._back(a, edits), self._back(b, edits)) for a, b in enc.offsets] if edits else enc.offsets
-        text = original
-        if not enc.ids:
+        return self._aliased(text)
+
+    def count(self, text: str, limit: int) -> tuple[int, bool]:
+        """How many tokens `text` is, counted only as far as it takes to know it is more than `limit`:
+        (the count, whether it is exact). Not exact, it is what the text's first part has, MARGIN less:
+        more than `limit`, and fewer than the whole text has."""
+        enc, _, whole = self._window(self._prepared(text)[0], limit, from_end=False)
+        return (len(enc.ids), True) if whole else (len(enc.ids) - MARGIN, False)
+
+    def encode(self, text: str, last: int | None = None) -> list[Token]:
+        """The tokens of `text`; with `last`, only its last `last` tokens (the first of them then
+        continues no word), and the work is about as much as theirs, not the whole text's."""
+        aliased, back = self._prepared(text)
+        if last is None:
+            enc, at = self.backend.encode(aliased, add_special_tokens=False), 0
+        else:
+            enc, at, _ = self._window(aliased, last, from_end=True)
+        ids, pieces = enc.ids, enc.tokens  # each read of enc.ids copies the whole list out of Rust: read once
+        n = len(ids)
+        if not n:
             raise UsageError("the text gives no tokens for this model's tokenizer; give a sentence")
+        specials = self.special_ids
         if self.spaces_marked:
-            words = marked_words(enc.tokens, [tid in self.special_ids for tid in enc.ids])
+            words = marked_words(pieces, [tid in specials for tid in ids])
         else:
             words = [w if w is not None else i for i, w in enumerate(enc.word_ids)]
+        first = 0 if last is None else max(0, n - last)  # the first token kept
+        head = first  # the first piece of the first kept token's word
+        while head and words[head - 1] == words[first]:
+            head -= 1
+        lo = first  # the work starts at the token whose bytes start the character the first kept token's are in
+        while lo and not _starts_a_character(self.token_bytes(ids[lo])):
+            lo -= 1
+        every = enc.offsets
+        offsets = [(a + at, b + at) for a, b in every[lo:]]
+        if back is not None:
+            offsets = [(back(a), back(b)) for a, b in offsets]
         counts: dict[int, int] = {}
         spans: dict[int, tuple[int, int]] = {}  # word -> its character span in the input
-        for w, (start, end) in zip(words, offsets):
+        for w, (start, end) in zip(words[lo:], offsets):
             counts[w] = counts.get(w, 0) + 1
             a, b = spans.get(w, (start, end))
             spans[w] = (min(a, start), max(b, end))
-        raws = [self.token_bytes(tid) for tid in enc.ids]
+        if head < lo:  # the first kept word began further back: its pieces there count, and its span starts there
+            w, start = words[first], every[head][0] + at
+            counts[w] += lo - head
+            spans[w] = (back(start) if back is not None else start, spans[w][1])
+        raws = [self.token_bytes(tid) for tid in ids[lo:]]
         labels = _byte_labels(raws)
+        word_texts = {w: text[a:b].strip() for w, (a, b) in spans.items()}  # once per word, however long it is
         tokens = []
-        for i, (tid, tok, (start, end)) in enumerate(zip(enc.ids, enc.tokens, offsets)):
-            label, partial = labels[i]
+        for i in range(first, n):
+            j = i - lo
+            tid, (start, end), word = ids[i], offsets[j], words[i]
+            label, partial = labels[j]
             tokens.append(
                 Token(
-                    index=i,
+                    index=i - first,
                     id=tid,
-                    token=tok,
-                    text=label if raws[i] is not None else self.display(tid),
+                    token=pieces[i],
+                    text=label if raws[j] is not None else self.display(tid),
                     start=start,
                     end=end,
-                    word=words[i],
-                    split=counts[words[i]] > 1,
-                    continues=i > 0 and words[i - 1] == words[i],
+                    word=word - words[first],
+                    split=counts[word] > 1,
+                    continues=i > first and words[i - 1] == word,
                     unknown=self._unk is not None and tid == self._unk,
-                    raw=raws[i],
+                    raw=raws[j],
                     partial=partial,
-                    word_text=text[spans[words[i]][0]:spans[words[i]][1]].strip(),
-                    special=tid in self.special_ids,
+                    word_text=word_texts[word],
+                    special=tid in specials,
                 )
             )
         return tokens

@@ -124,8 +124,10 @@ def load(spec: str | os.PathLike | None = None, max_memory: int | None = None) -
 def load_path(path: Path, name: str | None = None, max_memory: int | None = None) -> Model:
     """The model at an existing path, in the first format whose detect() accepts it."""
     from . import native
+    from .common import regular
 
     if not path.is_dir():
+        regular(path)
         try:
             with open(path, "rb"):
                 pass

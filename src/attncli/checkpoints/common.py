@@ -5,11 +5,13 @@ each written once with one message."""
 from __future__ import annotations
 
 import json
+import math
+import stat
 import struct
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -39,8 +41,27 @@ def widen(a: np.ndarray) -> np.ndarray:
     return _F16_TO_F32[np.ascontiguousarray(a).view(np.uint16)]  # same shape as a
 
 
+KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+         (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+
+
+def regular(path: Path) -> Path:
+    """`path` if it is a regular file (or a link to one): a model file is never read from anything else.
+    Reading a FIFO waits for a writer forever, and a device or a socket holds no model. Whatever cannot be
+    looked at is left to the open that follows, which says why."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return path
+    if not stat.S_ISREG(mode):
+        kind = next((what for test, what in KINDS if test(mode)), "not a regular file")
+        raise ModelError(f"{path}: is {kind}, not a regular file; pass a model file or folder that holds one")
+    return path
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON file that must hold an object (every format's config.json)."""
+    regular(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -52,7 +73,7 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 def require_files(path: Path, files: tuple[str, ...], what: str) -> None:
     for fname in files:
-        if not (path / fname).is_file():
+        if not regular(path / fname).is_file():
             raise ModelError(f"{path}: missing {fname}; {what} needs {', '.join(files)}")
 
 
@@ -66,6 +87,10 @@ class Safetensors:
 
     def keys(self) -> set[str]:
         return self._keys
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """Tensor `key`'s shape, from the header: nothing is read."""
+        return tuple(self.f.get_slice(key).get_shape())
 
     def tensor(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         """Tensor `key` as contiguous float32, once its dtype, shape and values pass."""
@@ -101,6 +126,7 @@ def open_safetensors(file: Path, dtypes: tuple[str, ...] = tuple(FLOAT_DTYPES)) 
     """A Safetensors over `file` whose every failure (bad header, truncated data, unreadable) is one ModelError."""
     from safetensors import SafetensorError, safe_open
 
+    regular(file)
     try:
         with safe_open(str(file), framework="np") as f:
             yield Safetensors(f, file, dtypes)
@@ -119,6 +145,9 @@ class Shards:
 
     def keys(self) -> set[str]:
         return set(self.files)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self.files[key].shape(key)
 
     def tensor(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         return self.files[key].tensor(key, shape)
@@ -142,7 +171,7 @@ def open_shards(folder: Path) -> Iterator[Shards]:
     for shard in shards:
         if Path(shard).name != shard or not shard.endswith(".safetensors"):  # names only: nothing outside the folder
             raise ModelError(f"{index_path}: shard {shard!r} is not a .safetensors file name in the folder")
-        if not (folder / shard).is_file():
+        if not regular(folder / shard).is_file():
             raise ModelError(f"{folder}: missing {shard}, listed in {INDEX}; download the model again")
     with ExitStack() as stack:
         opened = {shard: stack.enter_context(open_safetensors(folder / shard)) for shard in shards}
@@ -153,6 +182,27 @@ def open_shards(folder: Path) -> Iterator[Shards]:
                                  "download the model again")
             files[key] = opened[shard]
         yield Shards(files)
+
+
+def positive(value: Any, key: str, source: Path | str, fix: str = "restore config.json", zero: bool = False) -> float:
+    """A number a config states that must be finite and positive (a rotary base, a norm's epsilon, a scaling
+    factor; 0 too where `zero` says it means "none"): NaN, infinity or a negative one would run, and give
+    numbers that mean nothing (a rotary base of infinity turns no position at all)."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and (value > 0 or zero and value == 0)):
+        must = "0 or a positive number" if zero else "a positive number"
+        raise ModelError(f"{source}: {key} is {value!r}; it must be {must}, {fix}")
+    return float(value)
+
+
+def require_keys(doc: dict[str, Any], keys: tuple[str, ...], cfg_path: Path) -> None:
+    """The sizes a saved config.json always states (transformers writes every key its class adds): one that
+    is missing is refused, not taken from transformers' defaults, which the weights need not match."""
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        raise ModelError(f"{cfg_path}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing; a "
+                         f"{doc.get('model_type')} config.json states {'it' if len(missing) == 1 else 'them'}, "
+                         "restore it")
 
 
 def refuse_unsupported(hp: dict[str, Any], refused: tuple, cfg_path: Path) -> None:
@@ -169,3 +219,45 @@ def check_vocab(tokenizer: "Tokenizer", config: "ModelConfig", where: Path | str
     if tokenizer.vocab_size > config.vocab_size:
         raise ModelError(f"{where}: the tokenizer has {tokenizer.vocab_size} tokens but the model's config says "
                          f"vocab_size {config.vocab_size}; they belong to different models")
+
+
+class Held(NamedTuple):
+    """The tensors a weights file holds, name -> shape, to check a config's sizes against before anything is
+    built or allocated from them: a config cannot have more layers than the file has tensors for, nor a size
+    larger than every tensor's every dimension (a billion layers or heads would otherwise be built first)."""
+
+    where: str  # what holds them, for messages: "model.safetensors", "the file"
+    shapes: dict[str, tuple[int, ...]]
+    fix: str = "the config does not match the weights, restore it"
+
+    @classmethod
+    def of(cls, f: Any, where: Path) -> "Held":
+        """The tensors of an open Safetensors or Shards (their shapes come from the header)."""
+        return cls(where.name, {key: f.shape(key) for key in f.keys()})
+
+    def layers(self, prefixes: tuple[str, ...]) -> int:
+        """How many layers the tensors named PREFIX + N + "." number: the largest N + 1 (0 for none)."""
+        n = 0
+        for key in self.shapes:
+            for prefix in prefixes:
+                index = key[len(prefix):].split(".", 1)[0] if key.startswith(prefix) else ""
+                if index.isascii() and index.isdigit():
+                    n = max(n, int(index) + 1)
+        return n
+
+    def check(self, source: Path | str, sizes: dict[str, Any], layers: str, prefixes: tuple[str, ...]) -> None:
+        """`sizes`, each config key -> its value as the config states it, against the tensors: `layers` is the
+        key of the layer count, whose tensors are named with one of `prefixes`. A value that is not an integer
+        is left to the config's own checks."""
+        def integer(v: Any) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        n, held = sizes.get(layers), self.layers(prefixes)
+        if integer(n) and n > held:
+            raise ModelError(f"{source}: {layers} is {n}, but {self.where} holds the tensors of {held} "
+                             f"layer{'s' if held != 1 else ''}; {self.fix}")
+        largest = max((d for shape in self.shapes.values() for d in shape), default=0)
+        for key, value in sizes.items():
+            if key != layers and integer(value) and value > largest:
+                raise ModelError(f"{source}: {key} is {value}, more than any dimension of any tensor in "
+                                 f"{self.where} ({largest} at the most); {self.fix}")

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ModelConfig, param_shapes
+from ..config import ModelConfig, head_size, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards, refuse_unsupported
+from .common import Held, Shards, positive, refuse_unsupported, require_keys
 
 # transformers' activation names -> ours; BERT's "gelu" is the exact (erf) GELU
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}
@@ -106,14 +106,20 @@ REFUSED = (
 )
 
 
-def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
+def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     v = VARIANTS[doc["model_type"]]
+    shaped = ("vocab_size", "d_model", "n_layer", "n_head", "d_mlp", "n_ctx")  # the sizes the tensors' shapes need
+    require_keys(doc, tuple(v.keys[k] for k in shaped), cfg_path)
     hp = {**v.defaults, **doc}
+    held.check(cfg_path, {theirs: hp.get(theirs) for ours, theirs in v.keys.items() if ours != "norm_eps"},
+               v.keys["n_layer"], (v.prefix + v.layers, v.layers))
     refuse_unsupported(hp, REFUSED, cfg_path)
     act = hp.get(v.activation_key)
     if act not in ACTIVATIONS:
         raise ModelError(f"{cfg_path}: {v.activation_key} {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
     hyper: dict[str, Any] = {ours: hp[theirs] for ours, theirs in v.keys.items()}
+    hyper["d_head"] = head_size(hyper["d_model"], hyper["n_head"], str(cfg_path), (v.keys["d_model"], v.keys["n_head"]),
+                                "restore config.json")
     offset = 0
     if v.positions_from_padding:  # RoBERTa numbers the positions of a text without padding from pad + 1
         pad = hp.get("pad_token_id")
@@ -122,7 +128,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
         offset = pad + 1
         if isinstance(hyper["n_ctx"], int):
             hyper["n_ctx"] -= offset  # the rows before the offset are never read
-    hyper.update(norm_eps=float(hyper.get("norm_eps", 1e-12)), activation=ACTIVATIONS[act], causal=False,
+    hyper.update(norm_eps=positive(hyper.get("norm_eps", 1e-12), v.keys.get("norm_eps", "layer_norm_eps"), cfg_path),
+                 activation=ACTIVATIONS[act], causal=False,
                  block_norm="post", embed_norm=True, position_offset=offset, head="mlm",
                  tied_embeddings=bool(hp["tie_word_embeddings"]), architecture=doc["model_type"])
     if not isinstance(hyper["n_ctx"], int) or hyper["n_ctx"] < 1:

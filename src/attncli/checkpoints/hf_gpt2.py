@@ -12,16 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ModelConfig, param_shapes
+from ..config import ModelConfig, head_size, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards
+from .common import Held, Shards, positive
 
 # transformers' activation names -> ours; gelu_new and gelu_pytorch_tanh are both the tanh GELU
 ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
 
 
-def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
+def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
+    sizes = ("n_layer", "n_embd", "n_head", "n_inner", "vocab_size", "n_positions")
+    held.check(cfg_path, {k: doc.get(k) for k in sizes}, "n_layer", ("h.", "transformer.h."))
     act = doc.get("activation_function", "gelu_new")
     if act not in ACTIVATIONS:
         raise ModelError(f"{cfg_path}: activation_function {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
@@ -38,7 +40,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
         "d_model": d,
         "n_ctx": doc.get("n_positions"),
         "d_mlp": doc.get("n_inner") or (4 * d if isinstance(d, int) else 0),
-        "norm_eps": float(doc.get("layer_norm_epsilon", 1e-5)),
+        "d_head": head_size(d, doc.get("n_head"), str(cfg_path), ("n_embd", "n_head"), "restore config.json"),
+        "norm_eps": positive(doc.get("layer_norm_epsilon", 1e-5), "layer_norm_epsilon", cfg_path),
         "activation": ACTIVATIONS[act],
         "tied_embeddings": bool(doc.get("tie_word_embeddings", True)),
         "architecture": "gpt2",

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ModelConfig, param_shapes
+from ..config import ModelConfig, head_size, param_shapes
 from ..errors import ModelError
 from ..model import Params
-from .common import Shards, refuse_unsupported
+from .common import Held, Shards, positive, refuse_unsupported, require_keys
 
 # transformers' activation names -> ours
 ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu": "gelu"}
@@ -106,14 +106,16 @@ def text_config(doc: dict[str, Any], cfg_path: Path) -> dict[str, Any]:
     return {**text, "model_type": "gemma3_text", "tie_word_embeddings": tie}
 
 
-def rope_parameters(hp: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def rope_parameters(hp: dict[str, Any], cfg_path: Path) -> dict[str, dict[str, Any]]:
     """Rotary parameters by layer type ("full_attention", "sliding_attention"), from transformers 5's
     rope_parameters or the older rope_theta, rope_scaling and rope_local_base_freq keys."""
     rp = hp.get("rope_parameters")
     if rp is None:
-        rp = dict(hp.get("rope_scaling") or {})
-    per = {k: dict(v or {}) for k, v in rp.items()} if {"full_attention", "sliding_attention"} & set(rp) \
-        else {"full_attention": dict(rp)}
+        rp = hp.get("rope_scaling") or {}
+    by_type = isinstance(rp, dict) and bool({"full_attention", "sliding_attention"} & set(rp))
+    if not isinstance(rp, dict) or by_type and not all(isinstance(v, dict) or v is None for v in rp.values()):
+        raise ModelError(f"{cfg_path}: rope_parameters (or rope_scaling) is {rp!r}, not an object; restore config.json")
+    per = {k: dict(v or {}) for k, v in rp.items()} if by_type else {"full_attention": dict(rp)}
     full = per.setdefault("full_attention", {})
     full.setdefault("rope_theta", hp.get("rope_theta", 10000.0))
     local = per.setdefault("sliding_attention", {})
@@ -131,14 +133,20 @@ def freq_factors(p: dict[str, Any], hp: dict[str, Any], dims: int, cfg_path: Pat
                          f"{', '.join(ROPE_TYPES)} rotary positions")
     if kind == "default":
         return ()
-    factor = float(p.get("factor", 1.0))
+    factor = positive(p.get("factor", 1.0), "the rope scaling factor", cfg_path)
     if kind == "linear":
         return (factor,) * (dims // 2)
     old = p.get("original_max_position_embeddings", hp.get("original_max_position_embeddings"))
-    if not isinstance(old, (int, float)):
+    if old is None:
         raise ModelError(f"{cfg_path}: llama3 rope scaling without original_max_position_embeddings; restore config.json")
-    low, high = float(p.get("low_freq_factor", 1.0)), float(p.get("high_freq_factor", 4.0))
-    inv_freq = 1.0 / (float(p["rope_theta"]) ** (np.arange(0, dims, 2, dtype=np.float64) / dims))  # [dims/2]
+    old = positive(old, "original_max_position_embeddings", cfg_path)
+    low = positive(p.get("low_freq_factor", 1.0), "low_freq_factor", cfg_path)
+    high = positive(p.get("high_freq_factor", 4.0), "high_freq_factor", cfg_path)
+    if not high > low:  # transformers would divide by high - low
+        raise ModelError(f"{cfg_path}: high_freq_factor {high:g} is not more than low_freq_factor {low:g}; "
+                         "restore config.json")
+    theta = positive(p["rope_theta"], "rope_theta", cfg_path)
+    inv_freq = 1.0 / (theta ** (np.arange(0, dims, 2, dtype=np.float64) / dims))  # [dims/2]
     factors = []
     for wavelen in 2 * math.pi / inv_freq:
         if wavelen < old / high:  # high frequencies: kept
@@ -163,8 +171,14 @@ def sliding(v: Variant, hp: dict[str, Any], n_layer: int, cfg_path: Path) -> tup
         types = hp["layer_types"]
     elif v.gemma:  # every sliding_window_pattern-th layer is global
         pattern = hp.get("sliding_window_pattern", hp.get("_sliding_window_pattern", 6))
+        if isinstance(pattern, bool) or not isinstance(pattern, int) or pattern < 1:  # transformers would divide by 0
+            raise ModelError(f"{cfg_path}: sliding_window_pattern is {pattern!r}; it must be a positive integer "
+                             "(every pattern-th layer is global), restore config.json")
         types = ["sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(n_layer)]
     else:  # Qwen: the layers from max_window_layers on
+        if isinstance(hp["max_window_layers"], bool) or not isinstance(hp["max_window_layers"], int):
+            raise ModelError(f"{cfg_path}: max_window_layers is {hp['max_window_layers']!r}, not a number of layers; "
+                             "restore config.json")
         types = ["sliding_attention" if i >= hp["max_window_layers"] else "full_attention" for i in range(n_layer)]
     if not isinstance(types, list) or len(types) != n_layer:
         raise ModelError(f"{cfg_path}: layer_types must list one type per layer ({n_layer}); restore config.json")
@@ -178,20 +192,33 @@ def sliding(v: Variant, hp: dict[str, Any], n_layer: int, cfg_path: Path) -> tup
     return (window, layers) if layers else (0, ())
 
 
-def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
+SIZES = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
+         "head_dim", "vocab_size")
+
+
+def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
+    if doc.get("model_type") != "gemma3":  # a text_config is saved without the values that are its defaults
+        require_keys(doc, ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"),
+                     cfg_path)
     hp = text_config(doc, cfg_path)
     v = VARIANTS[hp["model_type"]]
     hp = {**v.defaults, **hp}
+    held.check(cfg_path, {k: hp[k] for k in SIZES}, "num_hidden_layers", tuple(p + "layers." for p in PREFIXES))
     refuse_unsupported(hp, REFUSED, cfg_path)
     act_key = "hidden_activation" if v.gemma else "hidden_act"
     act = hp.get(act_key)
     if act not in ACTIVATIONS:
         raise ModelError(f"{cfg_path}: {act_key} {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
     n_head, d = hp["num_attention_heads"], hp["hidden_size"]
-    d_head = hp.get("head_dim") or (d // n_head if isinstance(d, int) and isinstance(n_head, int) and n_head else 0)
-    rope = rope_parameters(hp)
+    d_head = hp.get("head_dim") or head_size(d, n_head, str(cfg_path), ("hidden_size", "num_attention_heads"),
+                                             "restore config.json")
+    rope = rope_parameters(hp, cfg_path)
     full, local = rope["full_attention"], rope["sliding_attention"]
-    partial = float(full.get("partial_rotary_factor", hp.get("partial_rotary_factor", 1.0)))
+    partial = positive(full.get("partial_rotary_factor", hp.get("partial_rotary_factor", 1.0)), "partial_rotary_factor",
+                       cfg_path)
+    if partial > 1:
+        raise ModelError(f"{cfg_path}: partial_rotary_factor is {partial:g}; it is the part of each head that turns, "
+                         "at most 1, restore config.json")
     if partial != 1.0 and not v.partial_rotary:
         raise ModelError(f"{cfg_path}: partial rotary (partial_rotary_factor {partial}) is not supported for "
                          f"model_type {hp['model_type']}")
@@ -204,8 +231,10 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
     hyper = {
         "vocab_size": hp["vocab_size"], "n_layer": hp["num_hidden_layers"], "n_head": n_head, "d_model": d,
         "n_kv_head": hp.get("num_key_value_heads") or n_head, "d_head": d_head, "d_mlp": hp["intermediate_size"],
-        "n_ctx": hp["max_position_embeddings"], "norm": "rmsnorm", "norm_eps": float(hp["rms_norm_eps"]),
-        "positions": "rotary", "rope_theta": float(full["rope_theta"]), "mlp": "swiglu", "activation": ACTIVATIONS[act],
+        "n_ctx": hp["max_position_embeddings"], "norm": "rmsnorm",
+        "norm_eps": positive(hp["rms_norm_eps"], "rms_norm_eps", cfg_path), "positions": "rotary",
+        "rope_theta": positive(full["rope_theta"], "rope_theta", cfg_path), "mlp": "swiglu",
+        "activation": ACTIVATIONS[act],
         "attn_bias": qkv_bias, "attn_out_bias": qkv_bias and v.biases != "qkv", "mlp_bias": False,
         "tied_embeddings": bool(hp["tie_word_embeddings"]), "architecture": hp["model_type"],
         "qk_norm": v.qk_norm, "rope_dims": rope_dims, "rope_freq_factors": freq_factors(full, hp, rope_dims, cfg_path),
@@ -213,8 +242,9 @@ def read_config(doc: dict[str, Any], cfg_path: Path) -> ModelConfig:
     }
     if v.gemma:
         hyper.update(norm_plus_one=True, sandwich_norms=True, scale_embed=True,
-                     query_pre_attn_scalar=hp["query_pre_attn_scalar"],
-                     rope_local_theta=float(local["rope_theta"]) if layers else 0.0)
+                     query_pre_attn_scalar=positive(hp["query_pre_attn_scalar"], "query_pre_attn_scalar", cfg_path),
+                     rope_local_theta=positive(local["rope_theta"], "rope_local_base_freq", cfg_path) if layers
+                     else 0.0)
     return ModelConfig.from_dict(hyper, source=str(cfg_path))
 
 

@@ -3,7 +3,8 @@ model.safetensors.index.json lists) + a tokenizer, dispatched on config.json's `
 the family that maps its names and shapes onto attncli's.
 
 A family is one entry of FAMILIES: model_type -> the module (imported only when used) that
-provides `read_config(doc, cfg_path) -> ModelConfig` and `read_tensors(f, where, config) -> Params`
+provides `read_config(doc, cfg_path, held) -> ModelConfig` (its sizes checked against `held`, the
+tensors the folder holds, before anything is built from them) and `read_tensors(f, where, config) -> Params`
 (f a common.Shards: `keys()` and `tensor(key, shape)`), and optionally `settle(config, keys) ->
 ModelConfig` for what only the tensors say (whether an encoder has its masked-LM head). What every
 family shares (the files, the tokenizer and its special tokens, the vocabulary check, the card, a
@@ -19,7 +20,7 @@ from typing import Any
 from ..errors import ModelError
 from ..model import Model
 from ..tokenizer import Tokenizer, post_processor_bos
-from .common import INDEX, check_vocab, open_shards, read_json_object
+from .common import INDEX, Held, check_vocab, open_shards, read_json_object, regular
 
 # model_type -> module in this package
 FAMILIES: dict[str, str] = {
@@ -59,7 +60,7 @@ def read_bos(path: Path, backend: Any) -> int | None:
     """The id put before every text, or None: tokenizer_config.json's add_bos_token and bos_token
     when it says, else what tokenizer.json's post-processor adds (as transformers decides)."""
     cfg_path = path / "tokenizer_config.json"
-    cfg = read_json_object(cfg_path) if cfg_path.is_file() else {}
+    cfg = read_json_object(cfg_path) if regular(cfg_path).is_file() else {}
     add = cfg.get("add_bos_token")
     if not isinstance(add, bool):
         return post_processor_bos(backend)
@@ -77,7 +78,7 @@ def read_bos(path: Path, backend: Any) -> int | None:
 def read_tokenizer(path: Path, encoder: bool = False) -> Tokenizer:
     """tokenizer.json if present, else GPT-2's byte-level BPE from vocab.json + merges.txt. An
     encoder's tokenizer puts its post-processor's special tokens around the text ([CLS] ... [SEP])."""
-    if (path / "tokenizer.json").is_file():
+    if regular(path / "tokenizer.json").is_file():
         tok = Tokenizer.from_file(path / "tokenizer.json")
         if encoder:
             return tok.for_encoder()
@@ -87,7 +88,7 @@ def read_tokenizer(path: Path, encoder: bool = False) -> Tokenizer:
         raise ModelError(f"{path}: no tokenizer.json; attncli reads an encoder's WordPiece or BPE vocabulary, and its "
                          "[CLS]/[SEP] template, from tokenizer.json (save the tokenizer with transformers to get one)")
     vocab, merges = path / "vocab.json", path / "merges.txt"
-    if not (vocab.is_file() and merges.is_file()):
+    if not (regular(vocab).is_file() and regular(merges).is_file()):
         raise ModelError(f"{path}: no tokenizer; a Hugging Face directory needs tokenizer.json, or vocab.json and merges.txt")
     from tokenizers import AddedToken, decoders, pre_tokenizers, processors
     from tokenizers import Tokenizer as HFTokenizer
@@ -115,7 +116,7 @@ def read_pooling(path: Path) -> dict[str, Any] | None:
     without one. A pooling attncli does not compute (several modes at once, weighted) is refused."""
     modules_path = path / "modules.json"
     modules = []
-    if modules_path.is_file():
+    if regular(modules_path).is_file():
         import json
 
         try:
@@ -127,7 +128,7 @@ def read_pooling(path: Path) -> dict[str, Any] | None:
     kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
     where = next((str(m.get("path", "")) for m, k in zip(modules, kinds) if k == "Pooling"), "1_Pooling")
     cfg_path = path / where / "config.json"
-    if Path(where).is_absolute() or ".." in Path(where).parts or not cfg_path.is_file():
+    if Path(where).is_absolute() or ".." in Path(where).parts or not regular(cfg_path).is_file():
         return None
     cfg = read_json_object(cfg_path)
     on = [mode for key, mode in POOLING_MODES.items() if cfg.get(key) is True]
@@ -151,17 +152,30 @@ def encoder_card(path: Path, tokenizer: Tokenizer) -> dict[str, Any]:
     return card
 
 
+def id_warnings(doc: dict[str, Any], vocab_size: int, cfg_path: Path) -> list[str]:
+    """config.json's special token ids that no token has (past the vocabulary): transformers takes them as
+    they are; they are said, since the config may not belong to the weights. A negative id means none."""
+    out = []
+    for where in (doc, doc.get("text_config") if isinstance(doc.get("text_config"), dict) else {}):
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            value = where.get(key)
+            for i in value if isinstance(value, list) else [value]:
+                if isinstance(i, int) and not isinstance(i, bool) and i >= vocab_size:
+                    out.append(f"{cfg_path}: {key} is {i}, past the vocabulary's {vocab_size} tokens: no token has it")
+    return out
+
+
 def load(path: Path, name: str | None = None) -> Model:
     cfg_path = path / "config.json"
     doc = read_json_object(cfg_path)
     fam = family(doc, cfg_path)
-    single, index = path / "model.safetensors", path / INDEX
+    single, index = regular(path / "model.safetensors"), regular(path / INDEX)
     if not single.is_file() and not index.is_file():
         hint = " (pytorch_model.bin is a pickle, which attncli never loads; save with safe_serialization=True)" \
             if (path / "pytorch_model.bin").exists() else ""
         raise ModelError(f"{path}: missing model.safetensors (or {INDEX} and its shards){hint}")
-    config = fam.read_config(doc, cfg_path)
     with open_shards(path) as f:
+        config = fam.read_config(doc, cfg_path, Held.of(f, single if single.is_file() else index))
         if hasattr(fam, "settle"):
             config = fam.settle(config, f.keys())
         params = fam.read_tensors(f, single if single.is_file() else index, config)
@@ -172,5 +186,7 @@ def load(path: Path, name: str | None = None) -> Model:
             "bos_token_id": tokenizer.bos_id if tokenizer.add_bos and not config.is_encoder else None}
     if config.is_encoder:
         card.update(encoder_card(path, tokenizer))
-    return Model(config=config, params=params, tokenizer=tokenizer, name=name or path.name, source=str(path),
-                 card={k: v for k, v in card.items() if v is not None and v != ""})
+    model = Model(config=config, params=params, tokenizer=tokenizer, name=name or path.name, source=str(path),
+                  card={k: v for k, v in card.items() if v is not None and v != ""})
+    model.warnings = id_warnings(doc, config.vocab_size, cfg_path)
+    return model

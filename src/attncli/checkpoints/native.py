@@ -20,7 +20,8 @@ from ..config import READABLE_VERSIONS, ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
-from .common import NATIVE_DTYPES, check_vocab, open_safetensors, read_json_object, require_files
+from .common import (NATIVE_DTYPES, Held, Safetensors, check_vocab, open_safetensors, read_json_object, regular,
+                     require_files)
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
@@ -35,10 +36,17 @@ def detect(path: Path) -> bool:
         return False
 
 
-def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
+SIZES = ("n_layer", "d_model", "n_head", "n_kv_head", "d_head", "d_mlp", "vocab_size", "type_vocab_size")
+
+
+def read_config(path: Path, held: Held | None = None) -> tuple[ModelConfig, dict[str, Any]]:
+    """config.json's hyperparameters, checked against `held`, the weights file's tensors, when given."""
     cfg_path = path / "config.json"
     doc = read_json_object(cfg_path)
     version = doc.get("format_version")
+    if "format_version" not in doc:  # not attncli's own config, nor (without model_type) a Hugging Face one
+        raise ModelError(f"{cfg_path}: neither format_version (attncli's own config) nor model_type (a Hugging Face "
+                         "config, e.g. \"model_type\": \"llama\"); restore config.json")
     if type(version) is not int or version not in READABLE_VERSIONS:  # true and 1.0 are not 1
         readable = f"{READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}"
         raise ModelError(
@@ -48,28 +56,34 @@ def read_config(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     hp = doc.get("model")
     if not isinstance(hp, dict):
         raise ModelError(f"{cfg_path}: missing the \"model\" object of hyperparameters")
+    if held is not None:
+        sizes = {k: hp[k] for k in SIZES if k in hp}
+        if hp.get("positions", "learned") == "learned":  # a rotary model's context has no tensor to check
+            sizes["n_ctx"] = hp.get("n_ctx")
+        held.check(cfg_path, sizes, "n_layer", ("blocks.",))
     return ModelConfig.from_dict(hp, source=str(cfg_path), version=version), doc
 
 
-def read_tensors(file: Path, config: ModelConfig) -> Params:
+def read_tensors(f: Safetensors, file: Path, config: ModelConfig) -> Params:
     expected = param_shapes(config)
-    with open_safetensors(file, NATIVE_DTYPES) as f:
-        names = f.keys()
-        missing = [n for n in expected if n not in names]
-        if missing:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise ModelError(f"{file}: tensor {missing[0]}{more} missing; the file does not match config.json")
-        extra = sorted(names - set(expected))
-        if extra:
-            raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
-        return {name: f.tensor(name, shape) for name, shape in expected.items()}
+    names = f.keys()
+    missing = [n for n in expected if n not in names]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ModelError(f"{file}: tensor {missing[0]}{more} missing; the file does not match config.json")
+    extra = sorted(names - set(expected))
+    if extra:
+        raise ModelError(f"{file}: unexpected tensor {extra[0]}; the file does not match config.json")
+    return {name: f.tensor(name, shape) for name, shape in expected.items()}
 
 
 def load(path: Path, name: str | None = None) -> Model:
     require_files(path, FILES, "a model directory")
-    config, doc = read_config(path)
-    params = read_tensors(path / "model.safetensors", config)
-    tokenizer = Tokenizer.from_file(path / "tokenizer.json")
+    file = path / "model.safetensors"
+    with open_safetensors(file, NATIVE_DTYPES) as f:
+        config, doc = read_config(path, Held.of(f, file))
+        params = read_tensors(f, file, config)
+    tokenizer = Tokenizer.from_file(regular(path / "tokenizer.json"))
     if config.is_encoder:  # its tokenizer.json's template ([CLS] ... [SEP]) around every text, [MASK] its mask
         tokenizer = tokenizer.for_encoder()
     check_vocab(tokenizer, config, path / "tokenizer.json")

@@ -123,7 +123,7 @@ def folder_size(path: Path) -> int:
 def inspect_folder(spec: str, path: Path) -> Found:
     """A Hugging Face model folder as its loader would take it, from config.json and the files' names."""
     from . import huggingface
-    from .common import INDEX, read_json_object
+    from .common import INDEX, Held, open_shards, read_json_object
 
     cfg = path / "config.json"
     architecture = None
@@ -135,7 +135,9 @@ def inspect_folder(spec: str, path: Path) -> Found:
             pickle = " (pytorch_model.bin is a pickle, which attncli never loads)" \
                 if (path / "pytorch_model.bin").exists() else ""
             raise ModelError(f"{path}: missing model.safetensors (or {INDEX} and its shards){pickle}")
-        family.read_config(doc, cfg)
+        with open_shards(path) as f:  # the headers only: the sizes are checked against the tensors there
+            single = path / "model.safetensors"
+            family.read_config(doc, cfg, Held.of(f, single if single.is_file() else path / INDEX))
         problem = None
     except (ModelError, OSError) as e:
         problem = _about(str(e), path, cfg) if isinstance(e, ModelError) else f"cannot read config.json ({e.strerror})"

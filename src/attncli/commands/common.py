@@ -22,7 +22,7 @@ ModelOpt = typer.Option(None, "--model", "-m", help="A model directory, a .gguf 
                         "lmstudio:PUBLISHER/REPO (or .../REPO/FILE.gguf) of one in LM Studio's (attn models list "
                         "shows them all). "
                         "Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
-JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout (JSON Lines for a stream) and nothing else.")
+JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
@@ -270,6 +270,8 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
 
             tick(f"loading {printable(str(spec))} ({binary_size(size)})", 0, None)
         model = load(spec, max_memory=max_memory)
+    for warning in model.warnings:
+        warning_line(warning)
     if ablate is None:
         if ablate_mode != "zero":
             raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")

@@ -76,7 +76,7 @@ def list_command(as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
         doc.update({"cache_dir": str(registry.cache_dir()), "models": [
             {"name": s.entry.name, "kind": s.entry.kind, "description": s.entry.description, "license": s.entry.license,
              "pulled": s.pulled, "present": s.present, "path": str(s.path),
-             "size_bytes": s.size if s.present else s.entry.size, "sha256": s.entry.sha256,
+             "size_bytes": s.size if s.present else s.entry.cached_size, "sha256": s.entry.sha256,
              "source": s.entry.source, "license_file": _license_file(s.entry)} for s in rows],
             "stores": [{"name": st.name, "path": str(st.path), "present": st.present, "reason": st.problem, "models": [
                 {"spec": f.spec, "path": None if f.path is None else str(f.path), "format": f.format,
@@ -120,7 +120,7 @@ def _list_view(rows: list[Any], cache: Any, width: int, stores: list[Any]) -> An
 
     head = ("name", "kind", "pulled", "size", "license")
     cells = [(s.entry.name, s.entry.kind, "yes" if s.pulled else "unverified" if s.present else "no",
-              _size(s.size if s.present else s.entry.size), s.entry.license) for s in rows]
+              _size(s.size if s.present else s.entry.cached_size), s.entry.license) for s in rows]
     widths = [max(len(row[i]) for row in (head, *cells)) for i in range(len(head))]
 
     def line(row: tuple[str, ...], style: str = "") -> Text:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
+from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
                      check_sampling, emit_json, error_line, load_model, note_line, noted, progress, show,
                      stdout_console)
 
@@ -157,7 +157,8 @@ def predict(
     html: Optional[str] = typer.Option(None, "--html", help="With --explain: write a page to step through the generation instead of the tables."),
     ablate: Optional[str] = AblateOpt,
     ablate_mode: str = AblateModeOpt,
-    as_json: bool = JsonOpt,
+    as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else; "
+                                 "with texts from stdin, one document a line (JSON Lines)."),
     color: str = ColorOpt,
 ) -> None:
     """Show what comes next: the top-k next tokens and their probabilities (a masked-language model: the top-k fillers of each [MASK])."""

@@ -1,12 +1,15 @@
 """Plain dicts for --json output, built from the same views the tables show.
 
 Masked attention cells become None (JSON null); every float is finite or the CLI's
-json.dumps(allow_nan=False) refuses it. Floats are float32 values written as the
-shortest decimal that reads back to the same float32.
+json.dumps(allow_nan=False) refuses it. Every float is written as the shortest decimal that
+reads back to the same float32 (`dump` sees to it): the model's values are float32, and what is
+derived from them in float64 (a probability, a perplexity) is rounded to float32 too, whose seven
+digits are all that its float32 inputs carry. Only a value beyond float32's range keeps float64's.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,12 +23,33 @@ from ..views import HeadView
 SCHEMA_VERSION = "1.0"
 
 
-def floats(a: np.ndarray) -> Any:
-    """A float array as nested lists of Python floats, with the float32 value's shortest decimal."""
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def floats(a: np.ndarray | list) -> Any:
+    """A float array as nested lists of Python floats, each the float32 value's shortest decimal."""
     a = np.asarray(a)
-    if a.dtype == np.float32:
-        return a.astype(str).astype(np.float64).tolist()  # float32's shortest repr, read as a double
-    return a.astype(np.float64).tolist()
+    if a.dtype != np.float32:
+        a = a.astype(np.float64)
+        if not (np.abs(a[np.isfinite(a)]) <= F32_MAX).all():  # beyond float32's range: float64 keeps them
+            return a.tolist()
+        a = a.astype(np.float32)
+    return a.astype(str).astype(np.float64).tolist()  # float32's shortest repr, read as a double
+
+
+def short(v: Any) -> Any:
+    """`v` with every float in it written as float32's shortest decimal (see floats)."""
+    if isinstance(v, float):
+        return floats(v) if math.isfinite(v) else v  # NaN and infinity are refused by the writer
+    if isinstance(v, (list, tuple)):
+        given = [x for x in v if x is not None]
+        if given and all(type(x) is float and math.isfinite(x) for x in given):  # a row, None where masked
+            written = iter(floats(given))  # one numpy pass
+            return [None if x is None else next(written) for x in v]
+        return [short(x) for x in v]
+    if isinstance(v, dict):
+        return {k: short(x) for k, x in v.items()}
+    return v
 
 
 def masked_floats(a: np.ndarray, masked: np.ndarray) -> list:
@@ -71,7 +95,7 @@ def _check_finite(doc: Any) -> None:
 def dump(doc: Any, write) -> None:
     """Write `doc` as compact-spaced JSON through `write`, streaming any Rows inside it.
 
-    Same text as json.dumps(doc, allow_nan=False, ensure_ascii=False) with Rows as lists:
+    Same text as json.dumps(short(doc), allow_nan=False, ensure_ascii=False) with Rows as lists:
     NaN or Infinity anywhere raises ValueError instead of being written.
     """
     import json
@@ -83,7 +107,7 @@ def dump(doc: Any, write) -> None:
 
     if isinstance(doc, Rows):
         write("[")
-        for i, row in enumerate(doc.rows()):
+        for i, row in enumerate(doc.rows()):  # floats() wrote them as float32's shortest decimals already
             write((", " if i else "") + enc(row))
         write("]")
     elif isinstance(doc, dict):
@@ -100,7 +124,7 @@ def dump(doc: Any, write) -> None:
             dump(v, write)
         write("]")
     else:
-        write(enc(doc))
+        write(enc(short(doc)))
 
 
 def head_kind(model: Model) -> str:

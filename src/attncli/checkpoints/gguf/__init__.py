@@ -15,8 +15,9 @@ import numpy as np
 from ...config import ModelConfig, param_shapes
 from ...errors import ModelError
 from ...model import Model, Params
+from ..common import regular
 from . import memory
-from .archs import Arch, GGUFFile, arch_of, tensor_names, unpermute_rows
+from .archs import Arch, GGUFFile, arch_of, check_sizes, tensor_names, unpermute_rows
 from .inplace import Quantized
 from .quants import QUANT_TYPES, dequantize, scales_finite
 from .reader import MAGIC, TensorInfo, read_header
@@ -29,6 +30,8 @@ def detect(path: Path) -> bool:
     """A file that starts with GGUF's magic number, or is named .gguf (and then must be one)."""
     if path.suffix.lower() == ".gguf":
         return True
+    if not path.is_file():  # a FIFO would wait for a writer; load_path refuses what is not a regular file
+        return False
     try:
         with open(path, "rb") as f:
             return f.read(4) == MAGIC
@@ -147,6 +150,7 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
     file, multiplied from their blocks; each gets a float32 copy once used more than twice when the
     whole float32 model fits the memory budget (`max_memory` bytes; default half of the memory
     available), and never otherwise (see memory.py)."""
+    regular(path)
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
@@ -160,10 +164,11 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
         meta, tensors = read_header(buf, path)
         arch = arch_of(meta, path)
         gf = GGUFFile(path, meta, tensors, np.frombuffer(buf, dtype=np.uint8))
+        check_sizes(arch, gf)
         config = arch.config(arch, gf)
         plan_ = memory.plan_memory(gf, config, plan(gf, config, arch), max_memory)
         params = read_tensors(gf, config, arch, plan_.in_place, plan_.copy_after, plan_.vocab_copy_after)
-        tokenizer = read_tokenizer(meta, config, path)
+        tokenizer, warnings = read_tokenizer(meta, config, path)
         del gf
     finally:
         try:  # with nothing left in place, nothing refers to the map any more and it closes now
@@ -183,4 +188,5 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
     card = {k: v for k, v in card.items() if v is not None}
     model = Model(config=config, params=params, tokenizer=tokenizer, name=name or path.stem, source=str(path), card=card)
     model.memory = plan_
+    model.warnings = warnings
     return model

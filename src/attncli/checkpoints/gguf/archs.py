@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ...config import ModelConfig
+from ...config import ModelConfig, head_size
 from ...errors import ModelError
+from ..common import Held, positive
 from .quants import dequantize
 from .reader import TensorInfo
 
@@ -55,13 +56,27 @@ BLOCK = {
 QKV_FUSED = {"attn_qkv.weight": ("attn.W_Q", "attn.W_K", "attn.W_V"), "attn_qkv.bias": ("attn.b_Q", "attn.b_K", "attn.b_V")}
 
 
+# the metadata sizes a file's tensors bound (its context length bounds none: rotary positions have no tensor)
+SIZES = ("block_count", "embedding_length", "feed_forward_length", "attention.head_count", "attention.head_count_kv",
+         "attention.key_length", "attention.value_length", "rope.dimension_count")
+
+
+def check_sizes(arch: "Arch", gf: GGUFFile) -> None:
+    """The metadata's sizes against the tensors the file holds, before any config builder loops over
+    layers or makes a table of rotary factors: an absurd block_count or head count is one line."""
+    held = Held("the file", {name: info.dims for name, info in gf.tensors.items()},
+                "the metadata does not match the tensors; the file is corrupt, download it again")
+    sizes = {arch.key(s): gf.meta[arch.key(s)] for s in SIZES if arch.key(s) in gf.meta}
+    held.check(gf.path, sizes, arch.key("block_count"), ("blk.",))
+
+
 def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
     """The ModelConfig of llama.cpp's shared block; `variant` sets what only an architecture's own
     builder knows (activation, scaled embeddings, sliding layers, the attention scale)."""
     meta, tensors, file, k = gf.meta, gf.tensors, gf.path, arch.key
     d_model = meta_value(meta, k("embedding_length"), file)
     n_head = meta_value(meta, k("attention.head_count"), file)
-    d_head = meta_value(meta, k("attention.key_length"), file, int, d_model // max(n_head, 1))
+    d_head = head_dim(arch, gf)
     if meta_value(meta, k("attention.value_length"), file, int, d_head) != d_head:
         raise ModelError(f"{file}: value heads of another size than key heads ({k('attention.value_length')}) "
                          "are not supported")
@@ -84,8 +99,8 @@ def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
     n_kv_head = meta_value(meta, k("attention.head_count_kv"), file, int, n_head)
     d_mlp = meta_value(meta, k("feed_forward_length"), file)
     n_ctx = meta_value(meta, k("context_length"), file)
-    norm_eps = meta_value(meta, k("attention.layer_norm_rms_epsilon"), file, float)
-    rope_theta = meta_value(meta, k("rope.freq_base"), file, float, 10000.0)
+    norm_eps = meta_positive(meta, k("attention.layer_norm_rms_epsilon"), file)
+    rope_theta = meta_positive(meta, k("rope.freq_base"), file, 10000.0)
     factors = rope_factors(arch, gf, rope_dims)
     has = {ours: f"blk.0.{theirs}" in tensors for ours, theirs in BLOCK.items()}
     has["attn.b_Q"] = has["attn.b_Q"] or "blk.0.attn_qkv.bias" in tensors
@@ -102,12 +117,24 @@ def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
         raise ModelError(f"{file}: the metadata gives an unusable {e}") from None
 
 
+def head_dim(arch: "Arch", gf: GGUFFile) -> int:
+    """Each head's size: attention.key_length, else embedding_length / head_count as llama.cpp takes it,
+    which must divide evenly."""
+    meta, file, k = gf.meta, gf.path, arch.key
+    if k("attention.key_length") in meta:
+        return meta_value(meta, k("attention.key_length"), file)
+    d_model, n_head = meta_value(meta, k("embedding_length"), file), meta_value(meta, k("attention.head_count"), file)
+    return head_size(d_model, n_head, str(file), (k("embedding_length"), k("attention.head_count")),
+                     "the file is corrupt, download it again")
+
+
 def rope_factors(arch: "Arch", gf: GGUFFile, rope_dims: int) -> tuple[float, ...]:
     """The divisors of the rotary frequencies: rope_freqs.weight (Llama 3's scaling, where the graph
     uses it) times a linear scaling factor; llama.cpp's other scalings are refused."""
     meta, file, k = gf.meta, gf.path, arch.key
     kind = meta.get(k("rope.scaling.type"), "linear")  # llama.cpp's default: linear, factor 1
-    factor = float(meta.get(k("rope.scaling.factor"), meta.get(k("rope.scale_linear"), 0.0)) or 1.0)
+    key = k("rope.scaling.factor") if k("rope.scaling.factor") in meta else k("rope.scale_linear")
+    factor = meta_positive(meta, key, file, 0.0, zero=True) or 1.0  # llama.cpp: 0 means no scaling
     if kind not in ("none", "linear", "") and factor != 1.0:
         raise ModelError(f"{file}: rope scaling {kind!r} is not supported; attncli computes linear scaling and "
                          "Llama 3's (rope_freqs.weight)")
@@ -130,6 +157,9 @@ def gemma3_config(arch: "Arch", gf: GGUFFile) -> ModelConfig:
     meta, file, k = gf.meta, gf.path, arch.key
     n_layer = meta_value(meta, k("block_count"), file)
     window = meta_value(meta, k("attention.sliding_window"), file, int, 0)
+    if window < 0:  # llama.cpp reads it as unsigned: a negative one is no window of any size
+        raise ModelError(f"{file}: metadata {k('attention.sliding_window')} is {window}; the file is corrupt, "
+                         "download it again")
     pattern = meta.get(k("attention.sliding_window_pattern"), 6)
     if isinstance(pattern, (list, np.ndarray)):  # one flag per layer
         sliding = [bool(x) for x in pattern]
@@ -138,15 +168,18 @@ def gemma3_config(arch: "Arch", gf: GGUFFile) -> ModelConfig:
                              f"{n_layer} layers; the file is corrupt")
     else:  # llama.cpp's set_swa_pattern: the last layer of every `pattern` is global
         n = int(meta_value(meta, k("attention.sliding_window_pattern"), file, int, 6))
+        if n < 0:  # -3 made every layer global
+            raise ModelError(f"{file}: metadata {k('attention.sliding_window_pattern')} is {n}; the file is corrupt, "
+                             "download it again")
         sliding = [n == 0 or i % n < n - 1 for i in range(n_layer)]
     layers = tuple(i for i, s in enumerate(sliding) if s) if window > 0 else ()
     d_model = meta_value(meta, k("embedding_length"), file)
     n_head = meta_value(meta, k("attention.head_count"), file)
-    d_head = meta_value(meta, k("attention.key_length"), file, int, d_model // max(n_head, 1))
+    d_head = head_dim(arch, gf)
     return block_config(arch, gf, activation="gelu_tanh", scale_embed=True,
                         query_pre_attn_scalar=float(d_model // n_head if n_layer == 62 else d_head),
                         sliding_window=window if layers else 0, sliding_layers=layers,
-                        rope_local_theta=meta_value(meta, k("rope.freq_base_swa"), file, float, 10000.0) if layers else 0.0)
+                        rope_local_theta=meta_positive(meta, k("rope.freq_base_swa"), file, 10000.0) if layers else 0.0)
 
 
 @dataclass(frozen=True)
@@ -189,6 +222,12 @@ def meta_value(meta: Meta, key: str, file: Path, kind: type = int, default: Any 
     if kind is float and not isinstance(value, (int, float, np.floating)):
         raise ModelError(f"{file}: metadata {key} is {value!r}, expected a number")
     return kind(value)
+
+
+def meta_positive(meta: Meta, key: str, file: Path, default: float | None = None, zero: bool = False) -> float:
+    """A number of the metadata that must be finite and positive (0 too, where `zero` says it means none)."""
+    return positive(meta_value(meta, key, file, float, default), f"metadata {key}", file,
+                    "the file is corrupt, download it again", zero)
 
 
 def arch_of(meta: Meta, file: Path) -> Arch:

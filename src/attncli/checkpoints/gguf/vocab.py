@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ModelError
@@ -57,6 +57,7 @@ class GGUFVocab:
     add_eos: bool
     model: str  # tokenizer.ggml.model
     pre: str  # tokenizer.ggml.pre ("default" when absent)
+    warnings: list[str] = field(default_factory=list)  # what was accepted with a default, as llama.cpp logs it
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +261,11 @@ ID_KEYS = {"bos": "bos", "eos": "eos", "eot": "eot", "eom": "eom", "unk": "unkno
            "pad": "padding", "mask": "mask"}
 
 
-def _ids(meta: Mapping[str, Any], model: str, n: int, pre: PreType | None, source: str) -> dict[str, int | None]:
+def _ids(meta: Mapping[str, Any], model: str, tokens: list[str], pre: PreType | None, source: str,
+         warnings: list[str]) -> dict[str, int | None]:
+    """The special ids as llama.cpp takes them; an id past the vocabulary keeps the default, and (as
+    llama.cpp logs "bad special token") a line saying so is added to `warnings`."""
+    n = len(tokens)
     ids: dict[str, int | None] = {k: DEFAULT_IDS[model].get(k) for k in ID_KEYS}
     if pre is not None and pre.no_bos:
         ids["bos"] = None
@@ -269,8 +274,13 @@ def _ids(meta: Mapping[str, Any], model: str, n: int, pre: PreType | None, sourc
             ids[k] = None  # llama.cpp: "default special token out of vocab range, disabling"
     for k, key in ID_KEYS.items():
         value = _int(meta, f"tokenizer.ggml.{key}_token_id", source)
-        if value is not None and value < n:  # out of range: llama.cpp warns and keeps the default
+        if value is not None and value < n:
             ids[k] = value
+        elif value is not None:
+            kept = ids[k]
+            default = "none" if kept is None else f"token {kept} ({tokens[kept]!r})"
+            warnings.append(f"{source}: tokenizer.ggml.{key}_token_id is {value}, past the vocabulary's {n} tokens; "
+                            f"as llama.cpp does, its default is used instead: {default}")
     return ids
 
 
@@ -526,7 +536,8 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
     if len(vocab) != len(tokens):
         dup = next(t for i, t in enumerate(tokens) if vocab[t] != i)
         raise ModelError(f"{source}: token {dup!r} appears twice in tokenizer.ggml.tokens; the tokenizer is corrupt")
-    ids = _ids(meta, model, len(tokens), pre, source)
+    warnings: list[str] = []
+    ids = _ids(meta, model, tokens, pre, source, warnings)
     attrs = _attrs(meta, tokens, ids, source, vocab)
     try:
         if pre is None:
@@ -546,15 +557,17 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
     if pre is not None and pre.force_bos:
         add_bos = True
     return GGUFVocab(backend=backend, bos_id=ids["bos"], eos_id=ids["eos"], unk_id=ids["unk"], pad_id=ids["pad"],
-                     mask_id=ids["mask"], add_bos=add_bos, add_eos=add_eos, model=model, pre=pre_name)
+                     mask_id=ids["mask"], add_bos=add_bos, add_eos=add_eos, model=model, pre=pre_name,
+                     warnings=warnings)
 
 
-def read_tokenizer(meta: Mapping[str, Any], config: "ModelConfig", file: "Path") -> "Tokenizer":
-    """The Tokenizer of a GGUF model: build_vocab's, with BOS before every text when add_bos says so."""
+def read_tokenizer(meta: Mapping[str, Any], config: "ModelConfig", file: "Path") -> tuple["Tokenizer", list[str]]:
+    """The Tokenizer of a GGUF model: build_vocab's, with BOS before every text when add_bos says so; and
+    the warnings of building it."""
     from ...tokenizer import Tokenizer
 
     v = build_vocab(meta, str(file))
     n = len(meta["tokenizer.ggml.tokens"])
     if n > config.vocab_size:
         raise ModelError(f"{file}: {n} tokens but the embedding has {config.vocab_size} rows; the file is inconsistent")
-    return Tokenizer(v.backend, source=f"{file} (GGUF metadata)", bos_id=v.bos_id, add_bos=v.add_bos)
+    return Tokenizer(v.backend, source=f"{file} (GGUF metadata)", bos_id=v.bos_id, add_bos=v.add_bos), v.warnings

@@ -1,0 +1,39 @@
+"""A known model's size reads the same in README, in `attn models list` before a pull and after it: the
+bytes the cache holds once it is pulled (MiniLM's unzipped folder, not its 79.5 MiB download), in the binary
+units attncli shows every size in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from attncli import registry
+from attncli.units import binary_size
+from run_cli import HOWS, attn, ok
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def listed(how: str, cache: Path | None) -> dict[str, int]:
+    env = {"ATTN_CACHE": str(cache)} if cache is not None else None
+    doc = ok(attn(how, ["models", "list", "--json"], env=env)).json()
+    return {m["name"]: m["size_bytes"] for m in doc["models"]}
+
+
+def readme_size(name: str) -> str:
+    """The size README's list of known models gives `name` (the first figure of its item), as written."""
+    item = re.search(rf"^  - `{re.escape(name)}`: (.*(?:\n    .*)*)", README.read_text(encoding="utf-8"), re.M)
+    assert item is not None, name
+    return re.search(r"[\d,.]+ [KMG]iB", item.group(1)).group(0)
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize("name", list(registry.KNOWN))
+def test_the_size_before_a_pull_is_the_size_after_it_and_readmes(tmp_path, name, how):
+    before = listed(how, tmp_path / "empty-cache")[name]
+    assert readme_size(name) == binary_size(before)
+    if not registry.is_pulled(registry.KNOWN[name]):
+        pytest.skip(f"{name} is not pulled here: only README and the size before a pull were compared")
+    assert listed(how, None)[name] == before
