@@ -269,3 +269,18 @@ def test_a_key_outside_the_sliding_window_is_refused(tmp_path_factory):
     run = attn("runner", ["explain", "-m", str(folder), "a b c d e f g h i j k l", "--qk", "--head", "0",
                           "--key", "0"])
     assert run.code == 2 and "outside layer" in assert_one_error_line(run) and "sliding window" in run.stderr
+
+
+def test_cli_on_gemma3_270m_kept_quantized_in_place():
+    """The flagship model as a user runs it with little memory (its tied embedding and W_O stay quantized):
+    Q/K norms, sandwich norms, query_pre_attn_scalar and the sliding layers' own rotary base, all held."""
+    from test_gemma3_270m import gemma3_path
+
+    path = str(gemma3_path())
+    for layer in ("0", "5", "17"):  # a sliding layer first and last, and a global one
+        doc = ok(attn("process", ["explain", "-m", path, TEXT, "--qk", "--layer", layer, "--head", "1", "--json",
+                                  "--max-memory", "100M"])).json()
+        validate(doc)
+        assert abs(doc["sum"]["difference"]) < 1e-4, layer
+        assert f"blocks.{layer}.attn.q_norm (head 1)" in doc["frozen_norms"] and doc["rotary"]
+        assert doc["score"]["scale"] == 256 ** -0.5  # 1/sqrt(query_pre_attn_scalar), 256 here as d_head is

@@ -54,35 +54,44 @@ def _by_part(r: QKAttribution, top: int) -> tuple[Table, int]:
     return t, max(0, len(order) - top)
 
 
+def _note(r: QKAttribution) -> str:
+    """How the parts were made, in the words of this model's kind."""
+    here = [f for f in r.frozen if f.startswith(f"blocks.{r.layer}.")]  # this layer's; the stream's before it
+    earlier = len(r.frozen) - len(here)
+    held = here + ([f"{earlier} norm{'s' if earlier > 1 else ''} of the stream before it"] if earlier else [])
+    steps = (["this layer's norm"] if f"blocks.{r.layer}.ln1" in here else []) + ["W_Q or W_K"]
+    steps += ["the Q/K norm"] if any("_norm" in f for f in here) else []
+    steps += ["rotary at the token's position"] if r.rotary else []
+    made = ", ".join(steps[:-1]) + " and " + steps[-1] if len(steps) > 1 else steps[0]
+    biases = ", the biases" if any(p.bias for p in r.query_parts + r.key_parts) else ""
+    return ("Each part is what one component of the residual stream (the embeddings, each earlier head's and MLP's "
+            f"output{biases}) becomes through {made}."
+            + (f" The norms' scales are held at each token's actual values ({', '.join(held)}), so the parts add "
+               "up to the score exactly." if held else " The parts add up to the score exactly.")
+            + " A part's share says what it contributes through this head's W_Q and W_K, not what removing it "
+            "would change."
+            + (" b_K adds the same to every key's score from this query, so it moves no weight."
+               if any(p.name == "b_K" for p in r.key_parts) else ""))
+
+
 def qk_view(r: QKAttribution, tokens: list[Token], top_k: int) -> Group:
     why = "the key it attends to most" if not r.key_given else "the key asked for"
     title = Text(f"Why layer {r.layer} head {r.head} attends from token {r.query} {_who(tokens, r.query)} to token "
                  f"{r.key} {_who(tokens, r.key)} ({why})\nscore {r.score:+.3f} (q·k × {r.scale:.4g}, as --scores "
                  f"shows it), weight {r.weight:.2f}", style="italic")
     n_pairs = r.contributions.size
-    pairs = [Text(pair_sentence(r, tokens, i, j)) for i, j, _ in r.largest(top_k)]
     table, more = _by_part(r, SHOWN_PARTS)
+    has_bias = any(p.bias for p in r.query_parts + r.key_parts)
     sums = Text(f"{len(r.query_parts)} query parts × {len(r.key_parts)} key parts = {n_pairs} pairs, adding up to "
-                f"{r.total:+.3f} ({r.bias_total:+.3f} of it from pairs with a bias); the model's score: {r.score:+.3f}")
-    norms = ", ".join(r.frozen) or "none"
-    note = Text("Each part is what one component of the residual stream (the embeddings, each earlier head's and "
-                "MLP's output, the biases) becomes through this layer's norm and W_Q or W_K"
-                + (", the Q/K norm" if any("_norm" in f for f in r.frozen) else "")
-                + (" and rotary at the token's position" if r.rotary else "")
-                + f". The norms' scales are held at each token's actual values ({norms}), so the parts add up to "
-                "the score exactly; a part's share says what it contributes through this head's W_Q and W_K, not "
-                "what removing it would change."
-                + (" b_K adds the same to every key's score from this query, so it moves no weight."
-                   if any(p.name == "b_K" for p in r.key_parts) else ""), style="dim")
-    parts: list[Any] = [title, Text(""), Text(f"The largest pairs, query part × key part (of {n_pairs}; --json has "
-                                              "every pair):", style="bold")]
-    parts += pairs
-    parts += [Text(""), Text("By part: each query part against the whole key, each key part against the whole query",
-                             style="bold"), table]
-    if more:
-        parts.append(Text(f"… and {more} more parts (--json has every one)", style="dim"))
-    parts += [sums, note]
-    return Group(*parts)
+                f"{r.total:+.3f}" + (f" ({r.bias_total:+.3f} of it from pairs with a bias)" if has_bias else "")
+                + f"; the model's score: {r.score:+.3f}")
+    return Group(title, Text(""),
+                 Text(f"The largest pairs, query part × key part (of {n_pairs}; --json has every pair):", style="bold"),
+                 *(Text(pair_sentence(r, tokens, i, j)) for i, j, _ in r.largest(top_k)), Text(""),
+                 Text("By part: each query part against the whole key, each key part against the whole query",
+                      style="bold"), table,
+                 *([Text(f"… and {more} more parts (--json has every one)", style="dim")] if more else []),
+                 sums, Text(_note(r), style="dim"))
 
 
 def _part_doc(part: Part, share: float) -> dict[str, Any]:
