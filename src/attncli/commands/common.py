@@ -27,17 +27,10 @@ TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token pred
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
 def parse_size(value: str | None) -> int | None:
-    """'2G', '512M', '1.5GiB', '300000000' -> bytes (K, M, G, T are powers of 1024: units.BINARY)."""
-    if value is None:
-        return None
-    import re
+    """--max-memory's value in bytes (units.parse_size)."""
+    from ..units import parse_size as parse
 
-    from ..units import BINARY
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
-    if m is None or float(m.group(1)) <= 0:
-        raise UsageError(f"--max-memory {value!r} is not a size; give bytes or a number with K, M, G or T, e.g. 2G")
-    return int(float(m.group(1)) * BINARY.get(m.group(2).upper(), 1))
+    return parse(value)
 
 
 MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", callback=parse_size,
