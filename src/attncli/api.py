@@ -173,7 +173,8 @@ class Run:
         explain --attribution does it)."""
         from . import modes
 
-        return modes.MODES["attribution"].run(self._context())  # type: ignore[no-any-return]
+        result: Attribution = modes.MODES["attribution"].run(self._context())
+        return result
 
     def rollout(self) -> np.ndarray:
         """Attention rollout across all layers (Abnar and Zuidema, 2020): [T, T]."""
