@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from run_cli import TERMINAL_ENV, attn_executable
+from view_helpers import overflow_final_norm
 
 TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if os.path.exists("/usr/bin/tmux") else None)
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
@@ -151,3 +152,17 @@ def test_stdout_redirected_is_refused_in_one_line(terminal, tmp_path):
     lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
     assert len(lines) == 1 and "stdout is not one" in lines[0] and "attn explain" in lines[0], lines
     assert (tmp_path / "out.txt").read_text() == ""
+
+
+def test_a_failed_analysis_stays_in_its_panel_and_q_still_quits(terminal, make_model_dir):
+    model = overflow_final_norm(make_model_dir(seed=7, name="overflowing"))  # its predictions are NaN
+    t = terminal(["view", TEXT, "-m", str(model)])
+    t.wait_for("layer", "entropy")
+    t.keys("p")  # the next-token predictions: drawing NaN probabilities fails
+    shown = t.wait_for("predictions", "failed", "report")
+    assert "Traceback" not in shown and "locals" not in shown and "▶" in shown  # the heatmap is drawn as ever
+    t.keys("p")
+    t.wait_for("lens")
+    t.keys("q")
+    shown = t.wait_for("exit code")
+    assert "exit code 0" in shown and "Traceback" not in shown

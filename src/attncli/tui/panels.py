@@ -9,12 +9,14 @@ render/style.py's SHADES, and the selection is marked by characters (▶ ◀ [ ]
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
+from ..errors import AttnError
 from ..labels import printable
 from ..views import MEAN
 from ..render.style import MASKED, SHADES, bar, ramp_color, shade
@@ -22,6 +24,7 @@ from .explorer import MAX_STEP_KEYS, SECTIONS, STAT_HELP, Explorer, MeanRow, Sel
 
 SELECTED = "reverse bold"  # the query token, the selected row and layer: visible without color
 SECTION_NAMES = {"steps": "steps", "predictions": "next", "lens": "lens", "dla": "DLA"}
+PAGE_NAMES = {"steps": "steps", "predictions": "next-token predictions", "lens": "logit lens", "dla": "DLA"}
 MAX_LABEL = 12  # a token label longer than this is cut in the heatmap and the side panel
 
 KEYS = [  # (keys, what they do): the footer shows the short form, the help all of it
@@ -82,6 +85,25 @@ def ramp_key(color: bool, masked: bool = False) -> Text:
 
 def quoted(ex: Explorer, i: int) -> str:
     return f'{i} "{cut(ex.labels[i], MAX_LABEL)}"'
+
+
+# ---- a panel that fails --------------------------------------------------------------------
+
+def failure(what: str, error: Exception, todo: str) -> str:
+    """One line for an analysis that failed: what failed and why (an AttnError says how to fix it;
+    anything else is a bug to report), then what to do meanwhile. Never a traceback."""
+    reason = printable(" ".join(str(error).split())) or "(no message)"
+    if isinstance(error, AttnError):
+        return f"{what}: {reason}; {todo}"
+    return f"{what} failed ({type(error).__name__}: {reason}); {todo}, and please report it"
+
+
+def guarded(what: str, todo: str, draw: Callable[[], Text]) -> Text:
+    """draw(), or in its place the one line of failure() in yellow: one panel's error stays in that panel."""
+    try:
+        return draw()
+    except Exception as e:  # noqa: BLE001 - the boundary of one panel: the rest of the screen goes on
+        return Text(failure(what, e, todo), style="bold yellow")
 
 
 # ---- header and footer ---------------------------------------------------------------------
@@ -382,7 +404,8 @@ def side_panel(ex: Explorer, sel: Selection, width: int, color: bool = True) -> 
         out.append(f" {SECTION_NAMES[s]} ", style=SELECTED if s == sel.section else "dim")
     out.append("\n")
     page = {"steps": steps_page, "predictions": predictions_page, "lens": lens_page, "dla": dla_page}[sel.section]
-    out.append_text(page(ex, sel, width, color))
+    out.append_text(guarded(f"the {PAGE_NAMES[sel.section]} at {quoted(ex, sel.query)}", "p shows another page",
+                            lambda: page(ex, sel, width, color)))
     return out
 
 
