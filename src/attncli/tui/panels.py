@@ -17,7 +17,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
 from ..errors import AttnError
-from ..labels import printable
+from ..labels import printable, token_repr
 from ..views import MEAN
 from ..render.style import MASKED, SHADES, bar, ramp_color, shade
 from .explorer import MAX_STEP_KEYS, SECTIONS, STAT_HELP, Explorer, MeanRow, Selection
@@ -483,12 +483,12 @@ def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> T
         out.append(f"next token after {printable(repr(upto))}\n", style="bold")
     else:
         out.append(f"what the model reads at {quoted(ex, sel.query)} (masked LM)\n", style="bold")
-    tw = max(cell_len(repr(p.text)) for p in preds)
+    tw = max(cell_len(token_repr(p.text)) for p in preds)
     tw = min(tw, 16)
     bar_w = max(width - (4 + tw + 9), 0)
     for p in preds:
         out.append(f"{'*' if p.id == chosen else ' '}{p.rank:>2} ")
-        out.append(f"{cut(repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
+        out.append(f"{cut(token_repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
         if bar_w:
             out.append(" " + bar(p.probability, bar_w - 1), style="green")
         out.append("\n")
@@ -509,7 +509,7 @@ def _step_lines(ex: Explorer, n: int, listed: bool) -> Text:
 
 
 def _word(ex: Explorer, i: int) -> str:
-    return cut(repr(ex.model.tokenizer.display(i)), 14)  # repr shows control characters, never obeys them
+    return cut(token_repr(ex.model.tokenizer.display(i)), 14)  # escapes what a terminal obeys or hides
 
 
 def lens_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
