@@ -166,3 +166,11 @@ def test_a_failed_analysis_stays_in_its_panel_and_q_still_quits(terminal, make_m
     t.keys("q")
     shown = t.wait_for("exit code")
     assert "exit code 0" in shown and "Traceback" not in shown
+
+
+def test_no_text_at_a_terminal_says_how_to_give_one_to_view(terminal):
+    t = terminal(["view"])
+    shown = t.wait_for("exit code")
+    assert "exit code 2" in shown
+    lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
+    assert len(lines) == 1 and "| attn view" in lines[0] and "attn explain" not in lines[0], lines

@@ -108,7 +108,7 @@ def view(
     from .explain import MAX_CELLS
 
     if text is None or text == "-":
-        text = read_stdin_text("text")
+        text = read_stdin_text("text", 'echo "I do not like spinach" | attn view')
     ui = _import_in_background() if os.isatty(1) and os.isatty(2) else None  # Textual loads while the model does
     model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
     c = model.config

@@ -43,7 +43,7 @@ class Panel(Widget, can_focus=False):
 
     def _drawn(self) -> Text:
         if self._title is not None:
-            self.border_title = self._title()
+            self.border_title = Text(self._title())  # as Text: a str is markup, and "[SEP]" would vanish as a tag
         return self._draw(self.size.width, self.size.height)
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
@@ -190,7 +190,7 @@ class ViewApp(App[None]):
         side = self.query_one("#side", Side)
         width = side.scrollable_content_region.width or 30
         self.query_one("#side-text", Static).update(panels.side_panel(self.ex, self.sel, width, self.color))
-        side.border_title = panels.side_title(self.ex, self.sel)
+        side.border_title = Text(panels.side_title(self.ex, self.sel))  # not markup: see Panel._drawn
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.redraw)
