@@ -174,3 +174,12 @@ def test_no_text_at_a_terminal_says_how_to_give_one_to_view(terminal):
     assert "exit code 2" in shown
     lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
     assert len(lines) == 1 and "| attn view" in lines[0] and "attn explain" not in lines[0], lines
+
+
+def test_when_the_app_cannot_go_on_the_terminal_gets_one_line_and_a_non_zero_code(terminal, tmp_path):
+    # the first frame's timings (for the benchmarks) cannot be written: the app stops, outside any panel
+    t = terminal(["view", TEXT], env={"ATTN_VIEW_TIMINGS": str(tmp_path / "missing" / "timings.json")})
+    shown = t.wait_for("exit code")
+    assert "exit code 1" in shown and "Traceback" not in shown
+    lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
+    assert len(lines) == 1 and lines[0].startswith("attn: error: attn view stopped: internal error: FileNotFoundError")
