@@ -432,6 +432,30 @@ def test_generation_and_lens_show_when_the_document_has_them(browser, page, tmp_
     assert errors(browser) == []
 
 
+def test_a_redraw_between_finding_and_reading_is_read_again(browser, page, tmp_path):
+    """What failed once on a loaded machine, made to happen: a hover (here a pointerover from a mouse,
+    as Chromium sends after a scroll moves the page under a still pointer) redraws the lens table
+    between finding its rows and reading them. Read from the rows found before, it is a stale element;
+    settled() finds them again and reads the redrawn table."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    _, doc = page
+    T = len(doc["tokens"])
+    doc = dict(doc, lens={"name": "blocks.L.resid_post through ln_final and the unembedding", "layers": [
+        {"layer": L, "positions": [{"index": i, "top": [{"text": f"<{L}:{i}>", "probability": 0.5}]} for i in range(T)]}
+        for L in range(2)]})
+    path = tmp_path / "lens.html"
+    path.write_text(rhtml.page(doc), encoding="utf-8")
+    open_page(browser, path)
+    rows = browser.find_elements("css selector", "#lens-table tr")
+    browser.execute_script("""document.querySelector('#hv-q .tok[data-i="1"]').dispatchEvent(
+        new PointerEvent('pointerover', {bubbles: true, pointerType: 'mouse'}))""")
+    with pytest.raises(StaleElementReferenceException):
+        rows[0].text  # noqa: B018 - reading it is the point
+    assert settled(browser, texts("#lens-table tr"))[0] == 'layer 0 "<0:1>" 50.0%'
+    assert errors(browser) == []
+
+
 def test_a_long_input_over_the_limit_says_what_was_left_out(browser, wide_model_dir, tmp_path, monkeypatch):
     doc = explain_json(wide_model_dir, LONG)
     T, H = len(doc["tokens"]), doc["model"]["n_head"]
