@@ -187,10 +187,17 @@ def writing_stdout() -> Iterator[None]:
 
 
 def show(renderable: Any, console: Any = None, crop: bool = True) -> None:
-    """Print a Rich renderable on stdout (crop=False: a line longer than the width is printed whole)."""
+    """Print a Rich renderable on stdout (crop=False: a line longer than the width is printed whole).
+
+    Rich pads every table cell, and a line, to its width; the spaces left at the end of a line are
+    dropped here, the one place output is printed, so no line ends in a space (a file or a diff of
+    it would carry them). A styled space (a colored cell) ends in its escape code and is kept."""
     console = console or stdout_console()
-    with writing_stdout():
-        console.print(renderable, crop=crop)
+    with writing_stdout():  # Rich flushes the stream as a capture ends: a full disk can fail there too
+        with console.capture() as captured:
+            console.print(renderable, crop=crop)
+        sys.stdout.write("\n".join(line.rstrip(" ") for line in captured.get().split("\n")))
+        sys.stdout.flush()
 
 
 def echo(text: str) -> None:
