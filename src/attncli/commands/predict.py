@@ -104,14 +104,13 @@ def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: 
     from .. import modes
     from ..render import html as rhtml
     from ..render.files import write
-    from ..views import head_view
 
     trace = model.forward([t.id for t in tokens])
     head = 0 if watch.head == "mean" else watch.head
+    table = modes.MODES["table"]
     view_ctx = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=watch.layer, head=head,
-                             top_k=top_k, truncated=truncated)
-    doc = modes.MODES["table"].json((head_view(trace, watch.layer, head), model.predict(trace, top_k),
-                                     None, None), view_ctx)  # (view, predictions, readout, fills): a causal model's
+                             truncated=truncated, options=dict(modes.defaults(), top_k=top_k))
+    doc = table.json(table.run(view_ctx), view_ctx)
     if generated is not None:
         doc["generation"] = {"layer": watch.layer, "head": watch.head, "steps": [
             {"text": s["text"], "probability": s["probability"],
