@@ -104,7 +104,7 @@ def test_dla_says_why_a_post_norm_encoder_has_none(make_model_dir):
                                 activation="gelu"))
     ex = explorer(model, "the cat sat")
     sel = ex.start(0, 0, 1)
-    assert "DLA needs a pre-norm model" in panels.PAGES["dla"].draw(ex, sel, 40, False).plain
+    assert "DLA needs a next-token model" in panels.PAGES["dla"].draw(ex, sel, 40, False).plain
     assert "logit lens at" in panels.PAGES["lens"].draw(ex, sel, 40, False).plain
     assert "masked LM" in panels.PAGES["predictions"].draw(ex, sel, 40, False).plain
     # a bidirectional model's query sees every key: no masked cell, in the strip or the heatmap
@@ -423,7 +423,7 @@ def test_an_encoder_cannot_generate(make_model_dir):
     path = make_model_dir(causal=False, block_norm="post", embed_norm=True, type_vocab_size=2, head="mlm",
                           activation="gelu", name="enc")
     r = attn("runner", ["view", "the cat sat", "-m", str(path), "-g", "2"])
-    assert r.code == 2 and "not a left-to-right language model" in assert_one_error_line(r)
+    assert r.code == 2 and "-g needs a next-token model" in assert_one_error_line(r)
 
 
 @pytest.mark.parametrize("how", HOWS)

@@ -124,7 +124,7 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
         what_if=what_if,
         type_embed=trace["type_embed"][position] if "type_embed" in trace else None,
         embed_norm=trace["embed_norm"][position] if "embed_norm" in trace else None,
-        causal=c.causal,
+        causal="mask" in trace,  # the trace keeps a causal mask only for a model that has one
     )
 
 

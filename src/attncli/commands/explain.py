@@ -33,7 +33,8 @@ COMMON: list[tuple[int, str, Any, Any]] = [
     (30, "ablate", Optional[str], AblateOpt),
     (31, "ablate_mode", str, AblateModeOpt),
     (32, "save", Optional[str], typer.Option(None, "--save", help="Write every head of the layer as one figure: a "
-                                             ".png or .svg file (needs the plot extra: pip install 'attncli\\[plot]').")),
+                                             ".png or .svg file (needs the plot extra: "
+                                             "pip install 'attncli\\[plot]').")),
     (33, "html", Optional[str], typer.Option(None, "--html", help="Write one self-contained interactive HTML page of "
                                              "the attention.")),
     (34, "as_json", bool, JsonOpt),
@@ -56,6 +57,7 @@ def explain(ctx: typer.Context, **values: Any) -> None:
     modes.check_options(mode, given(ctx, {o.name: o.flag for o in modes.options()}) & modes.OPTIONS, files, as_json,
                         head)
     model = load_model(values["model_spec"], values["ablate"], values["ablate_mode"], max_memory=values["max_memory"])
+    model.task.require(model, mode.label, *mode.requires)
     c = model.config
     d_layer, d_head = default_view(model)
     L = resolve_layer(values["layer"], c.n_layer, d_layer)

@@ -16,23 +16,23 @@ LEFT_OUT = "leaving out each token"
 def run(c: Context) -> Attribution:
     """Leave-one-out on what the model predicts: the next token (causal), the first mask's filler
     (masked-LM), or the sentence embedding (a sentence encoder, which predicts no words)."""
-    from ..analysis import masked
     from ..analysis.attribution import embedding_leave_one_out, leave_one_out
+    from ..tasks import mask_indices
 
     m, ids = c.model, c.trace.ids.tolist()
-    if m.config.is_encoder and m.config.head == "none":
+    if not m.task.words:
         from ..analysis.embedding import pooling_of, sentence_embedding
 
         last = [m.config.n_layer - 1]  # the pooled vectors are the last layer's
-        return embedding_leave_one_out(lambda x: m.forward(x, layers=last), ids,
+        return embedding_leave_one_out(lambda x: m.forward(list(x), layers=last), ids,
                                        lambda t: sentence_embedding(t, pooling_of(m.card)), progress=c.told(LEFT_OUT))
     position = None
-    if masked.fills_masks(m):
-        if not masked.mask_indices(m, c.tokens):
+    if m.task.fills_masks:
+        if not mask_indices(m, c.tokens):
             raise UsageError("--attribution on a masked-language model measures the masked word's probability: "
                              "put [MASK] in the text, e.g. \"I do not [MASK] spinach\"")
-        position = masked.mask_indices(m, c.tokens)[0]
-    return leave_one_out(lambda x: m.forward(x, layers=[]), ids, full=c.trace, position=position,
+        position = mask_indices(m, c.tokens)[0]
+    return leave_one_out(lambda x: m.forward(list(x), layers=[]), ids, full=c.trace, position=position,
                          progress=c.told(LEFT_OUT))
 
 

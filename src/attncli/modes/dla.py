@@ -95,4 +95,5 @@ def page(ex: Any, sel: Any, width: int, color: bool) -> Renderable:
 
 
 MODE = Mode("dla", FLAG, DLAResult, run, rich, json, options=(TOKEN, TARGET, CONTRAST), all_layers=True,
+            requires=("next_token",),
             page=Page("dla", "DLA", 3, page))

@@ -76,4 +76,5 @@ def page(ex: Any, sel: Any, width: int, color: bool) -> Renderable:
 
 
 MODE = Mode("lens", FLAG, LensResult, run, rich, json, options=(TOKEN, TARGET, TOP_K), all_layers=True,
+            requires=("words",),
             page=Page("lens", "lens", 2, page))

@@ -22,22 +22,19 @@ TARGET = Option("target", ("--target",), Optional[str], None, "With --lens or --
 def predictions(c: Context, position: int = -1) -> list[Any]:
     """What the model predicts after `position`: the next tokens (a next-token model); [] for an
     encoder, whose predictions are its masks' fillers (fills)."""
-    return [] if c.model.config.is_encoder else c.model.predict(c.trace, c.top_k, position=position)
+    return c.model.task.next_tokens(c.model, c.trace, c.top_k, position)
 
 
 def fills(c: Context) -> list[Any] | None:
     """A masked-language model's top-k fillers of each mask; None for a model that fills none."""
-    from ..analysis.masked import fill, fills_masks
-
-    return fill(c.model, c.trace, c.tokens, c.top_k) if fills_masks(c.model) else None
+    return c.model.task.fills(c.model, c.trace, c.tokens, c.top_k)
 
 
 def query(c: Context) -> int:
     """--token, or the task's default query: the last token (causal), an encoder's first mask or last word."""
-    from ..analysis.masked import default_query
     from ..analysis.steps import resolve_token
 
-    return resolve_token(c.token, c.tokens, default_query(c.model, c.tokens))
+    return resolve_token(c.token, c.tokens, c.model.task.default_query(c.model, c.tokens))
 
 
 def words(c: Context, *given: str | None) -> tuple[list[int | None], list[str]]:

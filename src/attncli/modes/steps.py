@@ -37,7 +37,7 @@ def run(c: Context) -> Steps:
 
     i = query(c)
     # what the query's last vector predicts: the next token (causal), the word at its place (masked-LM), none
-    preds = [] if c.model.config.head == "none" else c.model.predict(c.trace, c.top_k, position=i)
+    preds = c.model.task.at(c.model, c.trace, c.top_k, i)
     return Steps(walkthrough(c.trace, c.layer, int(c.head), i, c.temperature), preds)
 
 

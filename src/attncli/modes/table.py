@@ -12,9 +12,9 @@ from .base import Context, Mode, Option, Page, Renderable
 from .shared import DIMS, HEAD, LAYER, TOKEN, TOP_K, fills, predictions
 
 if TYPE_CHECKING:
-    from ..analysis.masked import MaskFill
     from ..analysis.readout import Readout
     from ..model import Prediction
+    from ..tasks import MaskFill
     from ..views import HeadView
 
 SCORES = Option("scores", ("--scores",), bool, False, "Show the scaled scores q·k/√d_head before softmax instead of "
@@ -45,7 +45,7 @@ def _outcome(c: Context, r: Tables) -> list[Any]:
     """What the tables end on: the next-token predictions, a masked-LM's fillers, or why there are none."""
     from ..render import table as rt
 
-    if not c.model.config.is_encoder:
+    if c.model.task.next_token:
         return [rt.predictions_table(r.predictions, after=c.text)]
     if r.fills:
         return [rt.mask_tables(r.fills, c.tokens)]
@@ -82,7 +82,7 @@ def rich(r: Tables, c: Context, width: int) -> Renderable:
         listed = (a, b) if c.window is not None else (0, T)  # without --window every token is listed
         parts += [Text(""), rt.tokens_table(c.tokens, *listed), Text(""),
                   rt.attention_table(view, c.tokens, show_scores=c.scores, width=width, first=a, last=b,
-                                     encoder=c.model.config.is_encoder), Text(""),
+                                     encoder=c.model.task.sees_both_sides), Text(""),
                   rt.vectors_table(view, c.tokens, c.dims, width=width, first=a, last=b), Text(""),
                   rt.readout_table(read, c.tokens, c.model.tokenizer, first=a, last=b), Text("")]
     parts += _outcome(c, r)
@@ -120,7 +120,7 @@ def page(ex: Any, sel: Any, width: int, color: bool) -> Renderable:
     from ..render.panel_kit import cut, pct, quoted
     from ..render.style import bar
 
-    if ex.config.head == "none":
+    if not ex.model.task.words:
         return Text("this model has no vocabulary head (a sentence encoder): it predicts no tokens", style="yellow")
     preds = ex.model.predict(ex.trace, ex.top_k, position=sel.query)
     out = Text()
@@ -131,7 +131,7 @@ def page(ex: Any, sel: Any, width: int, color: bool) -> Renderable:
     upto = "".join(t.text for t in ex.tokens[:sel.query + 1])
     if len(upto) > 40:
         upto = "…" + upto[-39:]
-    if ex.config.head == "lm":
+    if ex.model.task.next_token:
         out.append(f"next token after {printable(repr(upto))}\n", style="bold")
     else:
         out.append(f"what the model reads at {quoted(ex, sel.query)} (masked LM)\n", style="bold")

@@ -14,6 +14,7 @@ from ..errors import AttnError
 from ..generate import Step
 from ..labels import token_label
 from ..model import Model
+from ..tasks import Refusal
 from ..tokenizer import Token
 from ..trace import Trace
 from ..views import MEAN, HeadView, head_view
@@ -214,5 +215,7 @@ def _or_reason(run: Any, flag: str, name: str) -> Any:
     """run(), or the reason it refused, worded for the view (the analyses speak of explain's flags)."""
     try:
         return run()
+    except Refusal as e:  # what the model's task cannot do: named for the view, with no option to leave out
+        return e.named(name)
     except AttnError as e:
         return str(e).replace(flag, name, 1)

@@ -210,7 +210,7 @@ def heatmap_layout(ex: Explorer, sel: Selection, width: int, height: int) -> tup
     room = max(width - prefix - 1, 1)
     cw = 2 if room >= 2 * min(T, 16) else 1
     ncols = max(1, min(T, room // cw))
-    if ex.config.causal:  # the keys up to the query, where its weight is
+    if not ex.model.task.sees_both_sides:  # the keys up to the query, where its weight is
         c0 = max(0, min(max(q + 1, ncols), T) - ncols)
     else:
         c0 = window(q, ncols, T)
