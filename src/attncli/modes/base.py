@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..model import Model
-from ..tokenizer import Token
-from ..trace import Trace
+if TYPE_CHECKING:  # not at run time: declaring the modes must not load numpy before explain's --help
+    from ..model import Model
+    from ..tokenizer import Token
+    from ..trace import Trace
 
 Renderable = Any  # a Rich renderable
 R = TypeVar("R")  # a mode's result
