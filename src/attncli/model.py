@@ -27,6 +27,7 @@ import numpy as np
 from .config import ModelConfig
 from .errors import ModelError, UsageError
 from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles, softmax
+from .tasks import task_of
 from .trace import Hook, Recorder, Trace
 from .weights import product, take_rows, unembed_chunked
 
@@ -424,6 +425,7 @@ class Model:
         self.ablation: tuple[list[tuple[int, int]], str] | None = None  # (heads, mode), for every header
         self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
         self.warnings: list[str] = []  # what the loader accepted but a user should hear of (the CLI says it)
+        self.task = task_of(config)  # next-token LM, masked LM or sentence encoder: chosen once, asked everywhere
 
     def forward(self, ids: np.ndarray | Sequence[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
