@@ -159,7 +159,8 @@ def test_a_corpus_with_nothing_to_measure_is_refused(bundled_model):
         heads.census(bundled_model, ["hi", "yes"], heads.Options(induction_samples=1))
 
 
-WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "in", "mat", "park", "she", "he", "was", "happy", "big", "little", "tree", ".", ",", "and"]
+WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "in", "mat", "park", "she", "he", "was", "happy", "big",
+         "little", "tree", ".", ",", "and"]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

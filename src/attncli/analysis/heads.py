@@ -77,6 +77,7 @@ class Partial:
     n_head: int
     bootstrap: int = BOOTSTRAP
     texts: int = 0  # texts counted
+    skipped: int = 0  # texts that gave no tokens (not counted)
     cut: int = 0  # of them, cut to --max-tokens
     tokens: int = 0  # tokens counted, specials included
     positions: int = 0  # query positions counted (i >= 1)
@@ -120,6 +121,7 @@ class Partial:
 
     def merge(self, other: Partial) -> Partial:
         self.texts += other.texts
+        self.skipped += other.skipped
         self.cut += other.cut
         self.tokens += other.tokens
         self.positions += other.positions
@@ -272,6 +274,7 @@ class Census:
         """Add text `index` to `part`; False if it gives no tokens (then it is not counted)."""
         made = text_ids(self.model, text, self.limit)
         if made is None:
+            part.skipped += 1
             return False
         ids, cut = made
         T = len(ids)
@@ -335,8 +338,10 @@ def interval(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
     return np.stack([np.minimum(lo, estimate), np.maximum(hi, estimate)], axis=-1)
 
 
-def finish(part: Partial, model: Model, options: Options, skipped: int = 0) -> HeadsResult:
+def finish(part: Partial, model: Model, options: Options) -> HeadsResult:
     """The scores, intervals, roles and examples of everything counted into `part`."""
+    if part.texts == 0:
+        raise UsageError("the corpus has no text that gives tokens for this model; give one text per line")
     if part.positions == 0:
         raise UsageError("the corpus has no text of two tokens or more: there is nothing to measure; "
                          "give texts of a few words, one per line")
@@ -365,9 +370,11 @@ def finish(part: Partial, model: Model, options: Options, skipped: int = 0) -> H
         if length < options.induction_length:
             notes.append(f"the repeated sequences are {length} tokens long, not {options.induction_length}: "
                          f"twice that is what fits in this model's context of {c.n_ctx}")
+    if part.skipped:
+        notes.append(f"{part.skipped} text(s) gave no tokens for this model's tokenizer and were not counted")
     if part.cut:
-        notes.append(f"{part.cut} of the {part.texts} texts were cut to their first {token_limit(model, options.max_tokens)} "
-                     "tokens")
+        limit = token_limit(model, options.max_tokens)
+        notes.append(f"{part.cut} of the {part.texts} texts were cut to their first {limit} tokens")
     roles = [[[role for role, (score, floor) in ROLES.items() if score in ci and ci[score][L, h, 0] >= floor]
               for h in range(c.n_head)] for L in range(c.n_layer)]
     examples = [[{name: {"index": int(part.best_index[k, L, h]), "text": part.best_text[int(part.best_index[k, L, h])],
@@ -375,7 +382,8 @@ def finish(part: Partial, model: Model, options: Options, skipped: int = 0) -> H
                   for k, name in enumerate(EXAMPLE_SCORES) if part.best_index[k, L, h] >= 0}
                  for h in range(c.n_head)] for L in range(c.n_layer)]
     return HeadsResult(n_layer=c.n_layer, n_head=c.n_head, scores=scores, ci=ci, roles=roles, texts=part.texts,
-                       cut=part.cut, skipped=skipped, tokens=part.tokens, positions=part.positions, options=options,
+                       cut=part.cut, skipped=part.skipped, tokens=part.tokens, positions=part.positions,
+                       options=options,
                        induction_length=length, samples=len(part.repeats), encoder=c.is_encoder, examples=examples,
                        notes=notes)
 
@@ -383,12 +391,9 @@ def finish(part: Partial, model: Model, options: Options, skipped: int = 0) -> H
 def census(model: Model, texts: Iterable[str], options: Options = Options()) -> HeadsResult:
     """Every text of `texts` and options.induction_samples repeated sequences counted in this process."""
     counter = Census(model, options)
-    part = counter.new_partial()
-    skipped = 0
-    for index, text in enumerate(texts):
-        skipped += not counter.count_text(part, index, text)
+    part = counter.count_texts(enumerate(texts))
     counter.count_repeats(range(options.induction_samples), part)
-    return finish(part, model, options, skipped)
+    return finish(part, model, options)
 
 
 def numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
