@@ -54,7 +54,7 @@ def texts_progress(total: int | None) -> Iterator[Callable[[int], None]]:
     def tick(done: int) -> None:
         if not bar.disable:
             rate = done / max(time.monotonic() - start, 1e-9)
-            bar.update(task, completed=done, rate=f"{rate:.1f} texts/s")
+            bar.update(task, completed=done, rate=f"{rate:.1f} texts/s" if done else "")
 
     with bar:
         yield tick
