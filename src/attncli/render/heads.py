@@ -69,8 +69,13 @@ def _grid(result: HeadsResult, score: str) -> Any:
     return g
 
 
-def roles_lines(result: HeadsResult) -> list[str]:
-    """A line per role: its rule, then each head that has it (layer.head, score and 95% interval), strongest first."""
+LISTED = 12  # heads the terminal lists per role, the strongest; --json and --html have every head's roles
+
+
+def roles_lines(result: HeadsResult, limit: int | None = LISTED) -> list[str]:
+    """A line per role: its rule, then each head that has it (layer.head, score and 95% interval), strongest
+    first; past `limit` heads, how many more."""
+    limit = limit or 1 << 30
     out = []
     for role, (score, floor) in ROLES.items():
         if score not in result.scores:
@@ -83,8 +88,9 @@ def roles_lines(result: HeadsResult) -> list[str]:
             continue
         heads.sort(key=lambda t: (-t[0], t[1], t[2]))
         listed = ", ".join(f"{L}.{h} {v:.2f} [{result.ci[score][L, h, 0]:.2f}, {result.ci[score][L, h, 1]:.2f}]"
-                           for v, L, h in heads)
-        out.append(f"{rule}: {len(heads)} head{'' if len(heads) == 1 else 's'}: {listed}")
+                           for v, L, h in heads[:limit])
+        more = f", and {len(heads) - limit} more" if len(heads) > limit else ""
+        out.append(f"{rule}: {len(heads)} head{'' if len(heads) == 1 else 's'}: {listed}{more}")
     return out
 
 
@@ -106,7 +112,8 @@ def rich_heads(model: Model, result: HeadsResult, corpus: str) -> Any:
     for score in (*CORPUS_SCORES, "induction", "duplicate"):
         if score in result.scores:
             parts += [Text(f"{score}: {DEFINITIONS[score]}", style="bold"), _grid(result, score), Text("")]
-    parts.append(Text("Heads with a clear role (layer.head score [95% interval]):", style="bold"))
+    parts.append(Text(f"Heads with a clear role (layer.head score [95% interval]; at most {LISTED} a role, the "
+                      "strongest):", style="bold"))
     parts += [Text(line) for line in roles_lines(result)]
     for note in result.notes:
         parts.append(Text(f"note: {note}", style="dim"))

@@ -97,7 +97,7 @@ def heads_page(model: Model, result: HeadsResult, corpus: str) -> str:
     doc = heads_doc(model, result, corpus)
     title = f"attn heads: {model.name} over {corpus}"
     grids = "".join(_grid(result, s) for s in SCORES if s in result.scores)
-    roles = "".join(f"<li>{html.escape(line)}</li>" for line in roles_lines(result))
+    roles = "".join(f"<li>{html.escape(line)}</li>" for line in roles_lines(result, None))
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
     summary = (f"{result.texts:,} texts, {result.tokens:,} tokens, {result.positions:,} query positions; "
                f"intervals: {result.options.bootstrap} bootstrap replicates, 95%")
