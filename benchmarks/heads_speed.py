@@ -7,8 +7,13 @@
    corpus, repeated), medians of interleaved runs;
 3. the peak memory (maximum resident set) of `attn heads --workers 1` on 10,000 texts over 1,000.
 
-Writes benchmarks/results/heads_speed.json. Usage:
+Writes benchmarks/results/heads_speed.json (with --only PART, heads_speed_PART.json). Usage:
   python benchmarks/heads_speed.py [--models bundled,smollm2] [--runs 3] [--repeat 4] [--texts 1000]
+      [--only per-text|workers|memory] [--blas-threads N]
+
+--blas-threads N (e.g. 1) sets OPENBLAS_NUM_THREADS for this script and every attn it runs: on a
+busy 2-core machine OpenBLAS's second thread waits on the scheduler, and a one-process run of the
+bundled model's small products then measures that, not the census (benchmarks/blas_threads.py).
 """
 
 from __future__ import annotations
@@ -76,14 +81,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=4, help="times the built-in corpus is repeated for --workers")
     ap.add_argument("--texts", type=int, default=1000, help="the smaller corpus of the memory case (10x the larger)")
     ap.add_argument("--smollm2-texts", type=int, default=40, help="texts of the per-text case on SmolLM2")
+    ap.add_argument("--only", choices=("per-text", "workers", "memory"))
+    ap.add_argument("--blas-threads", type=int)
     args = ap.parse_args()
+    if args.blas_threads:  # before numpy is imported, here and in every process started from here
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
+    parts = {args.only} if args.only else {"per-text", "workers", "memory"}
     before = results.machine()
     attn = shutil.which("attn") or sys.exit("attn is not on PATH; pip install -e . first")
     from attncli import registry
     from attncli.corpus import builtin_path
 
-    figures: dict = {"per_text": []}
-    for spec in args.models.split(","):
+    figures: dict = {"per_text": [], "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "as OpenBLAS starts")}
+    for spec in args.models.split(",") if "per-text" in parts else []:
         if spec != "bundled" and not registry.is_pulled(registry.KNOWN[spec]):
             print(f"skipped {spec}: not pulled")
             continue
@@ -97,15 +107,19 @@ def main() -> None:
         corpus.write_text(builtin_path().read_text(encoding="utf-8") * args.repeat, encoding="utf-8")
         base = [attn, "heads", str(corpus), "--json"]
         times: dict[str, list[float]] = {"1": [], "2": []}
-        for _ in range(args.runs):
+        for _ in range(args.runs if "workers" in parts else 0):
             for w, runs in times.items():
                 runs.append(timed([*base, "--workers", w])[0])
-        one, two = statistics.median(times["1"]), statistics.median(times["2"])
-        texts = 194 * args.repeat
-        figures["workers"] = {"model": "bundled", "texts": texts, "runs": args.runs, "workers_1_s": times["1"],
-                              "workers_2_s": times["2"], "median_1_s": one, "median_2_s": two,
-                              "workers_2_over_1": two / one}
-        print(f"--workers 2 / --workers 1 on {texts} texts: {two:.2f} s / {one:.2f} s = {two / one:.3f}")
+        if "workers" in parts:
+            one, two = statistics.median(times["1"]), statistics.median(times["2"])
+            texts = 194 * args.repeat
+            figures["workers"] = {"model": "bundled", "texts": texts, "runs": args.runs, "workers_1_s": times["1"],
+                                  "workers_2_s": times["2"], "median_1_s": one, "median_2_s": two,
+                                  "workers_2_over_1": two / one}
+            print(f"--workers 2 / --workers 1 on {texts} texts: {two:.2f} s / {one:.2f} s = {two / one:.3f}")
+        if "memory" not in parts:
+            print(f"wrote {results.write(f'heads_speed_{args.only}', figures, before)}")
+            return
         small, large = Path(tmp) / "small.txt", Path(tmp) / "large.txt"
         lines = builtin_path().read_text(encoding="utf-8").splitlines()
         small.write_text("\n".join(lines[i % len(lines)] for i in range(args.texts)), encoding="utf-8")
@@ -119,7 +133,8 @@ def main() -> None:
         print(f"peak memory {memory['large']['texts']:,} texts / {memory['small']['texts']:,} texts: "
               f"{memory['large']['peak_kib'] / 1024:.1f} MiB / {memory['small']['peak_kib'] / 1024:.1f} MiB = "
               f"{ratio:.3f}")
-    print(f"wrote {results.write('heads_speed', figures, before)}")
+    name = f"heads_speed_{args.only}" if args.only else "heads_speed"
+    print(f"wrote {results.write(name, figures, before)}")
 
 
 if __name__ == "__main__":

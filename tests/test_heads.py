@@ -178,3 +178,35 @@ def test_scores_and_intervals_are_in_range(bundled_model, texts, seed):
             for role in result.roles[L][h]:
                 score, floor = heads.ROLES[role]
                 assert result.ci[score][L, h, 0] >= floor
+
+
+def test_the_intervals_are_the_documented_bootstrap(bundled_model):
+    """README: each text gets a Poisson(1) weight in each of 200 replicates, from a generator seeded by
+    (seed, 0, the text's index); the corpus score's interval is the replicates' 2.5 and 97.5 percentiles
+    of the weighted pooled mean (widened to hold the estimate). Recomputed here position by position."""
+    seed = 7
+    result = heads.census(bundled_model, TEXTS, heads.Options(induction_samples=2, seed=seed))
+    c = bundled_model.config
+    per_text = []  # (sum of A[i, i-1] over the text's positions [L, H], positions)
+    for text in TEXTS:
+        tokens, _ = bundled_model.encode(text)
+        trace = bundled_model.forward([t.id for t in tokens])
+        T = len(tokens)
+        s = np.zeros((c.n_layer, c.n_head))
+        for L in range(c.n_layer):
+            w = trace.block(L, "attn.weights").astype(np.float64)
+            for i in range(1, T):
+                s[L] += w[:, i, i - 1]
+        per_text.append((s, T - 1))
+    replicates = []
+    for b in range(200):
+        num, den = np.zeros((c.n_layer, c.n_head)), 0.0
+        for index, (s, n) in enumerate(per_text):
+            k = np.random.default_rng([seed, 0, index]).poisson(1.0, 200)[b]
+            num, den = num + k * s, den + k * n
+        if den > 0:
+            replicates.append(num / den)
+    low, high = np.percentile(np.stack(replicates), [2.5, 97.5], axis=0)
+    est = result.scores["previous"]
+    np.testing.assert_allclose(result.ci["previous"][..., 0], np.minimum(low, est), atol=TOL, rtol=0)
+    np.testing.assert_allclose(result.ci["previous"][..., 1], np.maximum(high, est), atol=TOL, rtol=0)
