@@ -129,6 +129,8 @@ def run(model: Model, spec: str | None, max_memory: int | None, options: Options
     saying how many texts had been counted."""
     work = jobs(items, options, model.config.is_encoder)
     counted = [0]
+    if spec is not None and os.path.exists(os.path.expanduser(spec)):  # a path: the same file from any folder
+        spec = os.path.abspath(os.path.expanduser(spec))
     try:
         if scheduler:
             return _run_dask(model, scheduler, spec, max_memory, options, work, progress, counted)
