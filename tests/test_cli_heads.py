@@ -141,3 +141,42 @@ def test_json_is_json_and_nothing_else(corpus):
     r = attn("process", ["heads", str(corpus), "--json", *FAST])
     json.loads(r.stdout)
     assert r.stdout.endswith("}\n") and r.stdout.count("\n") == 1
+
+
+def test_explain_summary_shows_the_census_roles(corpus, tmp_path):
+    census = tmp_path / "census.json"
+    doc = attn("process", ["heads", str(corpus), "--json", *FAST]).json()
+    census.write_text(json.dumps(doc), encoding="utf-8")
+    roles = {(h["layer"], h["head"]): h["roles"] for h in doc["heads"]}
+    r = attn("process", ["explain", "the cat sat on the mat.", "--summary", "--census", str(census), "--json"])
+    assert r.code == 0 and r.stderr == ""
+    summary = r.json()
+    validate(summary)
+    assert summary["census"] == {"corpus": str(corpus)}
+    assert {(L["layer"], h["head"]): h["census_roles"] for L in summary["layers"] for h in L["heads"]} == roles
+    text = attn("process", ["explain", "the cat sat on the mat.", "--summary", "--census", str(census)]).stdout
+    assert f"Roles from the census over {corpus}" in text
+    broad = [f"{L}.{h}" for (L, h), rs in sorted(roles.items()) if "broad" in rs]
+    assert f"broad: {', '.join(broad) if broad else 'none'}" in text
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--census", "MISSING"], "no such file"),
+    (["--census", "OTHER"], "not of this model"),
+    (["--census", "NOTJSON"], "cannot read it"),
+    (["--census", "EXPLAIN"], "not an attn heads --json document"),
+])
+def test_a_census_of_another_model_or_no_census_is_one_line(corpus, tmp_path, args, expect):
+    files = {"OTHER": tmp_path / "other.json", "NOTJSON": tmp_path / "x.json", "EXPLAIN": tmp_path / "e.json",
+             "MISSING": tmp_path / "missing.json"}
+    other = attn("process", ["heads", str(corpus), "-m", "bundled-mlm", "--json", *FAST]).stdout
+    files["OTHER"].write_text(other, encoding="utf-8")
+    files["NOTJSON"].write_text("{", encoding="utf-8")
+    files["EXPLAIN"].write_text(attn("process", ["explain", "hi", "--json"]).stdout, encoding="utf-8")
+    r = attn("process", ["explain", "the cat sat.", "--summary", "--census", str(files[args[1]])])
+    assert r.code == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and expect in r.stderr, r.stderr
+
+
+def test_census_goes_with_summary_only(corpus):
+    r = attn("process", ["explain", "the cat sat.", "--census", "x.json"])
+    assert r.code == 2 and "--census has no effect with" in r.stderr and "--summary" in r.stderr

@@ -38,6 +38,7 @@ class Context(NamedTuple):
     target: str | None = None  # --target: the word the lens tracks or DLA attributes
     contrast: str | None = None  # --contrast: DLA's second word (the logit difference)
     progress: Callable[[str, int, int | None], None] | None = None  # (what, done, total) of a long analysis
+    census: Any = None  # --census: analysis.heads.CensusRoles of an attn heads --json document
 
 
 Renderable = Any  # a Rich renderable
@@ -257,13 +258,13 @@ def _summary_run(c: Context) -> Any:
 def _summary_rich(s: Any, c: Context, width: int) -> Renderable:
     from .render.summary import summary_table
 
-    return summary_table(s, c.tokens)
+    return summary_table(s, c.tokens, c.census)
 
 
 def _summary_json(s: Any, c: Context) -> dict[str, Any]:
     from .render.json_analysis import summary_doc
 
-    return summary_doc(c.model, c.text, c.tokens, s, c.truncated)
+    return summary_doc(c.model, c.text, c.tokens, s, c.truncated, c.census)
 
 
 def _words(c: Context, *words: str | None) -> tuple[list[int | None], list[str]]:
@@ -354,7 +355,7 @@ MODES: dict[str, Mode] = {m.name: m for m in (
     Mode("steps", "--steps", _steps_run, _steps_rich, _steps_json,
          options=frozenset({"--token", "--temperature", "--dims", "--top-k", "--layer", "--head"}), one_head=True),
     Mode("summary", "--summary", _summary_run, _summary_rich, _summary_json,
-         options=frozenset({"--token"}), all_layers=True),
+         options=frozenset({"--token", "--census"}), all_layers=True),
     Mode("attribution", "--attribution", _attribution_run, _attribution_rich, _attribution_json),
     Mode("rollout", "--rollout", _rollout_run, _rollout_rich, _rollout_json,
          options=frozenset({"--top-k"}), all_layers=True),
@@ -398,7 +399,8 @@ def check_options(mode: Mode, given: set[str], files: dict[str, str], as_json: b
             raise UsageError(f"--token picks the query token of {_takers(option)}; add one of them")
         if option == "--temperature":
             raise UsageError("--temperature is a what-if of --steps; add --steps")
-        raise UsageError(f"{option} has no effect with {mode.flag}; it goes with {_takers(option)}")
+        raise UsageError(f"{option} has no effect with {mode.flag or 'the default tables'}; "
+                         f"it goes with {_takers(option)}")
     for fmt, path in files.items():
         option = "--html" if fmt == "html" else "--save"
         if fmt not in mode.files:

@@ -396,6 +396,34 @@ def census(model: Model, texts: Iterable[str], options: Options = Options()) -> 
     return finish(part, model, options)
 
 
+@dataclass
+class CensusRoles:
+    """The roles an `attn heads --json` document gives each head of a model (explain --summary --census)."""
+
+    corpus: str
+    roles: dict[tuple[int, int], list[str]]  # (layer, head) -> roles
+
+
+def census_roles(doc: Any, model: Model, where: str) -> CensusRoles:
+    """The roles of `doc` (a parsed `attn heads --json` document), refused unless it is a census of `model`."""
+    if not isinstance(doc, dict) or doc.get("command") != "heads" or not isinstance(doc.get("heads"), list):
+        raise UsageError(f"--census {where}: not an attn heads --json document; make one with "
+                         f"attn heads CORPUS -m MODEL --json > {where}")
+    c, ref = model.config, doc.get("model") or {}
+    mine = (model.name, c.n_layer, c.n_head)
+    theirs = (ref.get("name"), ref.get("n_layer"), ref.get("n_head"))
+    if theirs != mine:
+        raise UsageError(f"--census {where} is a census of {theirs[0]} ({theirs[1]} layers x {theirs[2]} heads), "
+                         f"not of this model, {mine[0]} ({mine[1]} x {mine[2]}); run attn heads on this model")
+    try:
+        roles = {(int(h["layer"]), int(h["head"])): [str(r) for r in h["roles"]] for h in doc["heads"]}
+        corpus = str(doc["corpus"]["name"])
+    except (KeyError, TypeError, ValueError):
+        raise UsageError(f"--census {where}: a head or the corpus is missing its fields; "
+                         "make the document again with attn heads --json") from None
+    return CensusRoles(corpus, roles)
+
+
 def numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     """The corpus's texts (its non-blank lines, without their line breaks) with their index among them."""
     index = 0

@@ -20,7 +20,7 @@ MAX_CELLS = 50_000_000  # ~200 MB of float32: the most a mode that needs every l
 # parameter -> flag, for the options that only some modes take (modes.OPTIONS)
 MODE_OPTIONS = {"layer": "--layer", "head": "--head", "scores": "--scores", "top_k": "--top-k", "dims": "--dims",
                 "token": "--token", "temperature": "--temperature", "target": "--target", "contrast": "--contrast",
-                "window": "--window"}
+                "window": "--window", "census": "--census"}
 
 
 def explain(
@@ -41,6 +41,9 @@ def explain(
     attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
     rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
     summary: bool = typer.Option(False, "--summary", help="For one query token (--token, default the last): which key every layer's every head attends to most, and the heads with a clear pattern."),
+    census: Optional[str] = typer.Option(None, "--census", metavar="FILE",
+                                         help="With --summary: show each head's roles from this attn heads --json "
+                                              "document of the same model."),
     lens: bool = typer.Option(False, "--lens", help="Logit lens: for one query token (--token), every layer's stream through the final norm and the unembedding."),
     dla: bool = typer.Option(False, "--dla", help="Direct logit attribution: what each head and MLP adds to the logit of the top token (or --target) at one query token."),
     target: Optional[str] = typer.Option(None, "--target", help="With --lens or --dla: the word to track (default: the model's top prediction)."),
@@ -74,6 +77,7 @@ def explain(
     h = resolve_head(head, c.n_head, modes.default_head(mode, d_head), allowed=("mean", "all"))
     if mode.one_head and h in ("mean", "all"):
         raise UsageError(f"{mode.flag} walks through one head: give --head with a number")
+    census_roles = None if census is None else read_census(census, model)
     tokens, truncated = model.encode(text, truncate)
     T = len(tokens)
     cells = c.n_layer * c.n_head * T * T
@@ -84,7 +88,7 @@ def explain(
     trace = model.forward([t.id for t in tokens], layers=keep)
     context = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=L, head=h, top_k=top_k,
                             truncated=truncated, token=token, temperature=temperature, dims=dims, scores=scores,
-                            target=target, contrast=contrast, window=window)
+                            target=target, contrast=contrast, window=window, census=census_roles)
     if files:
         for line in modes.write_files(files, context):
             typer.echo(f"{PROG}: {printable(line)}", err=True)
@@ -97,3 +101,20 @@ def explain(
         return
     console = stdout_console()
     show(noted(model, mode.rich(result, context, console.width)), console)
+
+
+def read_census(path: str, model):
+    """--census FILE: the roles of an attn heads --json document of this model."""
+    import json
+    from pathlib import Path
+
+    from ..analysis.heads import census_roles
+
+    try:
+        doc = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--census {path}: no such file; make it with attn heads CORPUS --json > {path}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else "not a JSON document"
+        raise UsageError(f"--census {path}: cannot read it ({why}); give the output of attn heads --json") from None
+    return census_roles(doc, model, path)
