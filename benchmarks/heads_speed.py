@@ -1,8 +1,9 @@
 """attn heads' speed and memory, each as a ratio to a baseline measured in the same run:
 
 1. the census's time per text over a plain forward pass on the same text (which the census must do
-   anyway): Census.count_text against Model.forward, interleaved text by text, on the built-in corpus;
-   with the texts/s of each (the bundled model, and SmolLM2 if it is pulled);
+   anyway): Census.count_text against what `attn explain` does to a text before drawing it
+   (Model.encode, then Model.forward), interleaved text by text, on the built-in corpus; with the
+   texts/s of each (the bundled model, and SmolLM2 if it is pulled);
 2. `attn heads --workers 2` over `--workers 1`, as whole processes on the same corpus (the built-in
    corpus, repeated), medians of interleaved runs;
 3. the peak memory (maximum resident set) of `attn heads --workers 1` on 10,000 texts over 1,000.
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results
 
 
-def per_text(spec: str, limit: int | None) -> dict:
+def per_text(spec: str, limit: int | None, passes: int = 2) -> dict:
     """Census per text over one forward, on the built-in corpus's texts."""
     from attncli.analysis.heads import Census, Options, text_ids
     from attncli.checkpoints import load
@@ -43,20 +44,23 @@ def per_text(spec: str, limit: int | None) -> dict:
     counter = Census(model, Options())
     part = counter.new_partial()
     ids = [text_ids(model, t, counter.limit)[0] for t in texts]  # type: ignore[index]
-    for i in range(3):  # warm up
-        model.forward(ids[i])
-        counter.count_text(part, i, texts[i])
+
+    def plain(text: str) -> None:
+        model.forward([t.id for t in model.encode(text)[0]])
+
     forward = census = 0.0
-    for i, (t, x) in enumerate(zip(texts, ids)):
-        t0 = time.perf_counter()
-        model.forward(x)
-        t1 = time.perf_counter()
-        counter.count_text(part, i, t)
-        t2 = time.perf_counter()
-        forward += t1 - t0
-        census += t2 - t1
-    n = len(texts)
-    return {"model": spec, "texts": n, "tokens": sum(map(len, ids)), "forward_s_per_text": forward / n,
+    for p in range(passes + 1):  # the first pass warms caches up (the tokenizer's, the best texts') and is not counted
+        for i, t in enumerate(texts):
+            t0 = time.perf_counter()
+            plain(t)
+            t1 = time.perf_counter()
+            counter.count_text(part, p * len(texts) + i, t)
+            t2 = time.perf_counter()
+            if p:
+                forward += t1 - t0
+                census += t2 - t1
+    n = len(texts) * passes
+    return {"model": spec, "texts": n, "tokens": sum(map(len, ids)) * passes, "forward_s_per_text": forward / n,
             "census_s_per_text": census / n, "census_over_forward": census / forward,
             "census_texts_per_s": n / census, "forward_texts_per_s": n / forward}
 

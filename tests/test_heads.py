@@ -210,3 +210,12 @@ def test_the_intervals_are_the_documented_bootstrap(bundled_model):
     est = result.scores["previous"]
     np.testing.assert_allclose(result.ci["previous"][..., 0], np.minimum(low, est), atol=TOL, rtol=0)
     np.testing.assert_allclose(result.ci["previous"][..., 1], np.maximum(high, est), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("which", ["bundled", "encoder"])
+def test_the_census_tokenizes_as_explain(which, bundled_model, mlm_model):
+    model = bundled_model if which == "bundled" else mlm_model
+    for text in [*TEXTS, "I do not [MASK] spinach.", "caf\u00e9 \U0001f966 na\u00efve", "  spaced   out  "]:
+        ids, cut = heads.text_ids(model, text, model.config.n_ctx)
+        assert ids == [t.id for t in model.encode(text)[0]] and not cut, text
+    assert heads.text_ids(model, "   ", 64) is None

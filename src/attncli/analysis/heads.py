@@ -114,6 +114,8 @@ class Partial:
     def _offer(self, values: np.ndarray, index: np.ndarray, texts: dict[int, str]) -> None:
         """Keep, per score and head, the higher value (on a tie the earlier text), and only the texts kept."""
         better = (values > self.best_value) | ((values == self.best_value) & (index < self.best_index))
+        if not better.any():
+            return
         self.best_value = np.where(better, values, self.best_value)
         self.best_index = np.where(better, index, self.best_index)
         pool = {**self.best_text, **texts}
@@ -217,7 +219,7 @@ def text_ids(model: Model, text: str, limit: int) -> tuple[list[int], bool] | No
     if it has more (then True); None for a text that gives no tokens."""
     tok = model.tokenizer
     try:
-        ids = [t.id for t in tok.encode(text)]
+        ids = tok.ids(text)
     except UsageError:  # no tokens for this tokenizer
         return None
     cut = len(ids) > limit
