@@ -66,16 +66,22 @@ def per_text(spec: str, limit: int | None, passes: int = 2) -> dict:
 
 
 def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds of a whole process, and its peak resident set in KiB."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode:
-        sys.exit(f"{' '.join(cmd)} failed: {err}")
-    return elapsed, usage.ru_maxrss
+    """Wall seconds of a whole process, and its peak resident set in KiB, as GNU time reports it.
+
+    Not this script's own wait4: Linux carries a process's peak across exec, and a child forked from
+    this script (which may hold SmolLM2 by then) starts with this script's pages, so its peak would be
+    ours. GNU time is small, and what it forks starts from it."""
+    gnu_time = "/usr/bin/time"
+    if not os.path.exists(gnu_time):
+        sys.exit("the memory figures need GNU time (/usr/bin/time: apt-get install time)")
+    with tempfile.NamedTemporaryFile("r", suffix=".txt") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.run([gnu_time, "-f", "%M", "-o", out.name, *cmd], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, check=False)
+        elapsed = time.perf_counter() - t0
+        if proc.returncode:
+            sys.exit(f"{' '.join(cmd)} failed: {proc.stderr}")
+        return elapsed, int(out.read().split()[-1])
 
 
 def main() -> None:
