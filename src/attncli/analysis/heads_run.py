@@ -135,12 +135,17 @@ def run(model: Model, spec: str | None, max_memory: int | None, options: Options
         if scheduler:
             return _run_dask(model, scheduler, spec, max_memory, options, work, progress, counted)
         if workers <= 1:
+            from ..threads import one_blas_thread
+
             counter = Census(model, options)
 
             def one(job: Job) -> Partial:
                 return count_job(counter, job)
 
-            return _merged(_in_order(one, lambda p: p, work, 1, progress, counted), model, options)
+            # BLAS's threads managed from the first product on: a short text's small products on one thread
+            # (OpenBLAS's second thread waits on a busy core: threads.py), a long text's big ones on more
+            with one_blas_thread():
+                return _merged(_in_order(one, lambda p: p, work, 1, progress, counted), model, options)
         return _run_local(model, spec, max_memory, options, work, workers, progress, counted)
     except KeyboardInterrupt:
         n = counted[0]
