@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=1000, help="the smaller corpus of the memory case (10x the larger)")
     ap.add_argument("--smollm2-texts", type=int, default=40, help="texts of the per-text case on SmolLM2")
     ap.add_argument("--only", choices=("per-text", "workers", "memory"))
+    ap.add_argument("--workers-model", default="bundled", help="the -m of the --workers case")
     ap.add_argument("--blas-threads", type=int)
     args = ap.parse_args()
     if args.blas_threads:  # before numpy is imported, here and in every process started from here
@@ -115,7 +116,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.txt"
         corpus.write_text(builtin_path().read_text(encoding="utf-8") * args.repeat, encoding="utf-8")
-        base = [attn, "heads", str(corpus), "--json"]
+        base = [attn, "heads", str(corpus), "--json", *([] if args.workers_model == "bundled" else
+                                                       ["-m", args.workers_model])]
         times: dict[str, list[float]] = {"1": [], "2": []}
         for _ in range(args.runs if "workers" in parts else 0):
             for w, runs in times.items():
@@ -123,12 +125,13 @@ def main() -> None:
         if "workers" in parts:
             one, two = statistics.median(times["1"]), statistics.median(times["2"])
             texts = 194 * args.repeat
-            figures["workers"] = {"model": "bundled", "texts": texts, "runs": args.runs, "workers_1_s": times["1"],
+            figures["workers"] = {"model": args.workers_model, "texts": texts, "runs": args.runs, "workers_1_s": times["1"],
                                   "workers_2_s": times["2"], "median_1_s": one, "median_2_s": two,
                                   "workers_2_over_1": two / one}
             print(f"--workers 2 / --workers 1 on {texts} texts: {two:.2f} s / {one:.2f} s = {two / one:.3f}")
         if "memory" not in parts:
-            print(f"wrote {results.write(f'heads_speed_{args.only}', figures, before)}")
+            suffix = "" if args.workers_model == "bundled" else f"_{args.workers_model}"
+            print(f"wrote {results.write(f'heads_speed_{args.only}{suffix}', figures, before)}")
             return
         small, large = Path(tmp) / "small.txt", Path(tmp) / "large.txt"
         lines = builtin_path().read_text(encoding="utf-8").splitlines()

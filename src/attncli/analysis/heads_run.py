@@ -24,14 +24,16 @@ if TYPE_CHECKING:
     from ..model import Model
 
 BATCH = 8  # texts a batch
+REPEATS = 4  # repeated sequences a batch: each is two contexts' worth on a small model, so fewer
 Job = tuple[str, list[Any]]  # ("texts", [(index, text), ...]) or ("repeats", [sample, ...])
 Progress = Callable[[int], None]  # called with the texts counted so far
 
 
 def jobs(items: Iterable[tuple[int, str]], options: Options, encoder: bool) -> Iterator[Job]:
-    """The repeated sequences (one job), then the texts, BATCH at a time."""
-    if options.induction_samples and not encoder:
-        yield "repeats", list(range(options.induction_samples))
+    """The repeated sequences, REPEATS at a time, then the texts, BATCH at a time."""
+    samples = list(range(options.induction_samples)) if not encoder else []
+    for first in range(0, len(samples), REPEATS):
+        yield "repeats", samples[first:first + REPEATS]
     it = iter(items)
     while batch := list(islice(it, BATCH)):
         yield "texts", batch
