@@ -53,6 +53,7 @@ ROLES: dict[str, tuple[str, float]] = {
     "broad": ("entropy", 0.8),
 }
 BOOTSTRAP = 200  # replicates of every interval
+TINY = np.float32(1e-30)  # added to a weight before its log: log(0) is -inf, and 0 * -inf is not 0
 LEVEL = 0.95
 WORD = re.compile(r"[A-Za-z]{2,}")
 BYTE_PIECE = re.compile(r"<0x[0-9A-Fa-f]{2}>")
@@ -153,17 +154,15 @@ def visible_keys(model: Model, layer: int, T: int) -> np.ndarray:
 
 def reduce_weights(w: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """One layer's weights [H, T, T] -> the sums over queries i >= 1 of CORPUS_SCORES, [4, H] float64."""
-    T = w.shape[-1]
-    q = np.arange(1, T)
     rows = w[:, 1:, :]  # [H, T-1, T]
-    logs = np.log(np.where(rows > 0, rows, np.float32(1)))  # [H, T-1, T]; 0 log 0 = 0
+    logs = np.log(rows + TINY)  # [H, T-1, T]; a weight of 0 adds 0 * log(TINY) = 0
     entropy = -np.einsum("hqk,hqk->hq", rows, logs, dtype=np.float64)  # [H, T-1]
     k = visible[1:].astype(np.float64)  # [T-1]
     scale = np.where(k > 1, np.log(np.maximum(k, 2.0)), np.inf)  # a query that sees one key: entropy 0
     return np.stack([
-        w[:, q, q - 1].sum(axis=-1, dtype=np.float64),
-        w[:, q, 0].sum(axis=-1, dtype=np.float64),
-        w[:, q, q].sum(axis=-1, dtype=np.float64),
+        w.diagonal(-1, 1, 2).sum(axis=-1, dtype=np.float64),  # A[i, i-1], i >= 1
+        rows[..., 0].sum(axis=-1, dtype=np.float64),
+        w.diagonal(0, 1, 2)[:, 1:].sum(axis=-1, dtype=np.float64),
         np.clip(entropy / scale, 0.0, 1.0).sum(axis=-1),  # float32 rounding may step past 0 or 1
     ])  # [4, H]
 
