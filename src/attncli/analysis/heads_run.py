@@ -159,24 +159,37 @@ def _run_local(model: Model, spec: str | None, max_memory: int | None, options: 
                work: Iterator[Job], workers: int, progress: Progress, counted: list[int]) -> Partial:
     import multiprocessing
     import signal
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, wait
 
     # The workers ignore Ctrl-C (a SIGINT ignored at exec stays ignored, and Python then leaves it so):
     # this process alone stops, and ends them. Each submit starts a worker until there are `workers`.
+    # Here Ctrl-C only raises a flag, read between the pool's calls and every 0.2 s while waiting for a
+    # batch: a KeyboardInterrupt inside the pool's own bookkeeping could leave it unable to shut down.
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_local_worker, initargs=(spec, max_memory, options))
+    stop = threading.Event()
     submitted = [0]
 
     def submit(job: Job) -> Any:
+        if stop.is_set():
+            raise KeyboardInterrupt
         future = pool.submit(count_remote, spec, max_memory, options, job)
         submitted[0] += 1
         if submitted[0] == workers:
-            signal.signal(signal.SIGINT, before)
+            signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
         return future
 
+    def result(future: Any) -> Partial:
+        while not wait([future], timeout=0.2).done:
+            if stop.is_set():
+                raise KeyboardInterrupt
+        if stop.is_set():
+            raise KeyboardInterrupt
+        return future.result()
+
     try:
-        return _merged(_in_order(submit, lambda f: f.result(), work, 2 * workers, progress, counted), model, options)
+        return _merged(_in_order(submit, result, work, 2 * workers, progress, counted), model, options)
     except BaseException:
         for p in list((getattr(pool, "_processes", None) or {}).values()):
             p.kill()
