@@ -179,4 +179,4 @@ def test_a_census_of_another_model_or_no_census_is_one_line(corpus, tmp_path, ar
 
 def test_census_goes_with_summary_only(corpus):
     r = attn("process", ["explain", "the cat sat.", "--census", "x.json"])
-    assert r.code == 2 and "--census has no effect with" in r.stderr and "--summary" in r.stderr
+    assert r.code == 2 and "--census has no effect on the default tables" in r.stderr and "--summary" in r.stderr

@@ -16,6 +16,7 @@ from attncli.checkpoints import load
 from attncli.errors import ModelError
 
 from references import need, transformers_from_gguf, transformers_run
+from tolerances import assert_within, logits_tolerance, trace_weights_tolerance, unembedding
 
 TEXT = "the cat sat on the mat 42 times"
 
@@ -164,11 +165,14 @@ def write_gguf(model, path: Path, types: dict[str, str] | None = None) -> Path:
     return path
 
 
-def assert_same(trace, out, n_layer: int) -> None:
-    """Attention and logits within 1e-5 absolute of transformers' eager float32."""
-    for L in range(n_layer):
-        np.testing.assert_allclose(trace[f"blocks.{L}.attn.weights"], out.attentions[L][0].numpy(), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(trace["logits"], out.logits[0].numpy(), atol=1e-5, rtol=0)
+def assert_same(ours, trace, out) -> None:
+    """Attention and logits equal transformers' eager float32 within what float32 rounding allows
+    two computations of the same sums (tolerances.py)."""
+    for L in range(ours.config.n_layer):
+        assert_within(trace[f"blocks.{L}.attn.weights"], out.attentions[L][0].numpy(),
+                      trace_weights_tolerance(ours.config, trace, L), f"layer {L}'s weights")
+    bound = logits_tolerance(ours.config, trace["ln_final"], unembedding(ours))
+    assert_within(trace["logits"], out.logits[0].numpy(), bound, "logits")
 
 
 @pytest.mark.parametrize("tied", [True, False])
@@ -177,7 +181,7 @@ def test_f32_gguf_matches_the_original_transformers_model(tmp_path: Path, tied: 
     ours = load(write_gguf(model, tmp_path / "tiny.gguf"))
     assert ours.config.n_kv_head == 2 and ours.config.tied_embeddings == tied
     ids = [t.id for t in ours.tokenizer.encode(TEXT)]
-    assert_same(ours.forward(ids), transformers_run(model, ids), model.config.num_hidden_layers)
+    assert_same(ours, ours.forward(ids), transformers_run(model, ids))
 
 
 def test_quantized_gguf_matches_transformers_loading_it(tmp_path: Path) -> None:
@@ -190,7 +194,7 @@ def test_quantized_gguf_matches_transformers_loading_it(tmp_path: Path) -> None:
     for text in (TEXT, "<|im_start|>the cat\n\n sat 2025<|im_end|> héllo 🐈"):
         assert [t.id for t in ours.tokenizer.encode(text)] == tok(text, add_special_tokens=False)["input_ids"]
     ids = [t.id for t in ours.tokenizer.encode(TEXT)]
-    assert_same(ours.forward(ids), transformers_run(ref, ids), model.config.num_hidden_layers)
+    assert_same(ours, ours.forward(ids), transformers_run(ref, ids))
 
 
 def test_layers_option_keeps_one_layer_with_the_same_numbers(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def calls(corpus, cache) -> dict[str, Call]:
         "explain-summary": Call(["explain", TEXT, "--json", "--summary"]),
         "explain-lens": Call(["explain", TEXT, "--json", "--lens"]),
         "explain-dla": Call(["explain", TEXT, "--json", "--dla"]),
+        "explain-qk": Call(["explain", TEXT, "--json", "--qk", "--head", "1"]),
         "predict": Call(["predict", TEXT, "--json", "-g", "3", "--explain"]),
         "predict-masks": Call(["predict", "the cat sat on the [MASK] .", *mlm, "--json"]),
         "predict-stream": Call(["predict", "--json"], input=b"I do\nthe cat sat\n"),

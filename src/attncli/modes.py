@@ -1,5 +1,5 @@
 """The modes of `attn explain`, in one registry: the default tables, --steps, --summary,
---attribution, --rollout and --head all.
+--attribution, --rollout, --head all, --lens, --dla and --qk.
 
 A Mode names its flag, the options that only it takes, the files (--save/--html) it can
 write, whether it reads every layer, and three functions: the analysis it runs on a
@@ -37,6 +37,7 @@ class Context(NamedTuple):
     window: str | None = None  # --window A:B: the slice of the matrix the tables show
     target: str | None = None  # --target: the word the lens tracks or DLA attributes
     contrast: str | None = None  # --contrast: DLA's second word (the logit difference)
+    key: str | None = None  # --key: the key token --qk takes the score apart for
     progress: Callable[[str, int, int | None], None] | None = None  # (what, done, total) of a long analysis
     census: Any = None  # --census: analysis.heads.CensusRoles of an attn heads --json document
 
@@ -345,6 +346,26 @@ def _heads_json(_: Any, c: Context) -> dict[str, Any]:
     return heads_doc(c.model, c.text, c.tokens, c.trace, c.layer, c.truncated)
 
 
+def _qk_run(c: Context) -> Any:
+    from .analysis.qk import qk_attribution
+    from .analysis.steps import resolve_token
+
+    key = None if c.key is None else resolve_token(c.key, c.tokens, option="--key")
+    return qk_attribution(c.model, c.trace, c.layer, int(c.head), _query(c), key)
+
+
+def _qk_rich(r: Any, c: Context, width: int) -> Renderable:
+    from .render.qk import qk_view
+
+    return qk_view(r, c.tokens, c.top_k)
+
+
+def _qk_json(r: Any, c: Context) -> dict[str, Any]:
+    from .render.qk import qk_doc
+
+    return qk_doc(c.model, c.text, c.tokens, r, c.top_k, c.truncated)
+
+
 # ---- the registry ----------------------------------------------------------------------------
 
 PICTURES = frozenset({"png", "svg", "html"})
@@ -365,6 +386,8 @@ MODES: dict[str, Mode] = {m.name: m for m in (
          options=frozenset({"--token", "--target", "--top-k"}), all_layers=True),
     Mode("dla", "--dla", _dla_run, _dla_rich, _dla_json,
          options=frozenset({"--token", "--target", "--contrast"}), all_layers=True),
+    Mode("qk", "--qk", _qk_run, _qk_rich, _qk_json,
+         options=frozenset({"--layer", "--head", "--token", "--key", "--top-k"}), all_layers=True, one_head=True),
 )}
 
 # The options that only some modes take; any other option goes with every mode.
@@ -399,8 +422,8 @@ def check_options(mode: Mode, given: set[str], files: dict[str, str], as_json: b
             raise UsageError(f"--token picks the query token of {_takers(option)}; add one of them")
         if option == "--temperature":
             raise UsageError("--temperature is a what-if of --steps; add --steps")
-        raise UsageError(f"{option} has no effect with {mode.flag or 'the default tables'}; "
-                         f"it goes with {_takers(option)}")
+        where = f"with {mode.flag}" if mode.flag else "on the default tables"
+        raise UsageError(f"{option} has no effect {where}; it goes with {_takers(option)}")
     for fmt, path in files.items():
         option = "--html" if fmt == "html" else "--save"
         if fmt not in mode.files:

@@ -8,7 +8,9 @@ apart (direct logit attribution, activation patching, the logit lens, --qk) rath
 - `frozen_norm(model, prefix, at)`: a norm linearised at one input, its scale frozen there (as
   TransformerLens does for DLA): the final norm, Gemma 3's sandwich norms, a block's ln1, Q/K norms;
 - `head_writes(model, layer, z)` and `attn_out_bias(model, layer)`: what each head (and W_O's bias)
-  adds to the stream, and `weight(model, name)` for any other parameter.
+  adds to the stream, and `weight(model, name)` for any other parameter;
+- `head_projection(model, layer, "Q"|"K", head)` and `rotary_at(model, layer, positions)`: how one
+  head makes its query or key from what the norm hands it, and the rotary turn at given positions.
 
 Each works on every way a weight is kept (weights.py): a float32 array, or a matrix kept quantized in
 place in a GGUF file (its float16 or quantized rows). A token's direction dequantizes that one row of
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .model import final, unembed
+from .model import Rope, attends, final, unembed
 from .trace import Recorder
 from .weights import dense, vocab_rows
 
@@ -110,3 +112,23 @@ def attn_out_bias(model: "Model", layer: int) -> np.ndarray:
     """W_O's bias of `layer` ([d] float64); zeros in a model without one."""
     b = weight(model, f"blocks.{layer}.attn.b_O")
     return np.zeros(model.config.d_model) if b is None else b  # [d]
+
+
+def head_projection(model: Model, layer: int, side: str, head: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """One head's columns of W_Q (side "Q", a query head) or W_K (side "K", a key/value head) of
+    `layer`: ([d, dh] float64, its bias [dh] or None in a model without one)."""
+    dh = model.config.d_head
+    cols = slice(head * dh, (head + 1) * dh)
+    W = weight(model, f"blocks.{layer}.attn.W_{side}")
+    b = weight(model, f"blocks.{layer}.attn.b_{side}")
+    if W is None:
+        raise KeyError(f"blocks.{layer}.attn.W_{side}")
+    return W[:, cols], None if b is None else b[cols]  # [d, dh], [dh]
+
+
+def rotary_at(model: Model, layer: int, positions: list[int], dtype: np.dtype) -> Rope | None:
+    """The cos and sin ([len(positions), rope_dims] each) that `layer` turns queries and keys by at
+    `positions`, in `dtype`, as the forward pass makes them (a sliding layer's own base); None
+    without rotary positions."""
+    rope = attends(model.config, max(positions) + 1, dtype, Recorder(keep=set()))[layer].rope
+    return None if rope is None else (rope[0][positions], rope[1][positions])

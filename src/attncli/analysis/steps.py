@@ -19,9 +19,10 @@ from ..tokenizer import Token
 from ..trace import Trace
 
 
-def resolve_token(spec: str | None, tokens: list[Token], default: int | None = None) -> int:
+def resolve_token(spec: str | None, tokens: list[Token], default: int | None = None, option: str = "--token") -> int:
     """A query position: None = `default` (the last token if None); an integer (negative counts
-    from the end); or a token's text, matched against the labels (exactly first, then ignoring case)."""
+    from the end); or a token's text, matched against the labels (exactly first, then ignoring case).
+    `option` is the flag the refusals name (--key picks a key the same way)."""
     T = len(tokens)
     if spec is None:
         return T - 1 if default is None else default
@@ -35,9 +36,10 @@ def resolve_token(spec: str | None, tokens: list[Token], default: int | None = N
                 if same(lab):
                     return j
         shown = ", ".join(f"{j}={lab}" for j, lab in enumerate(labels))
-        raise UsageError(f"--token {spec!r} is not one of the tokens ({shown}); give a token's text or its index") from None
+        raise UsageError(f"{option} {spec!r} is not one of the tokens ({shown}); give a token's text or its "
+                         "index") from None
     if not -T <= i < T:
-        raise UsageError(f"--token {i} is out of range: the text has {T} tokens (0 to {T - 1})")
+        raise UsageError(f"{option} {i} is out of range: the text has {T} tokens (0 to {T - 1})")
     return i % T
 
 

@@ -20,7 +20,7 @@ MAX_CELLS = 50_000_000  # ~200 MB of float32: the most a mode that needs every l
 # parameter -> flag, for the options that only some modes take (modes.OPTIONS)
 MODE_OPTIONS = {"layer": "--layer", "head": "--head", "scores": "--scores", "top_k": "--top-k", "dims": "--dims",
                 "token": "--token", "temperature": "--temperature", "target": "--target", "contrast": "--contrast",
-                "window": "--window", "census": "--census"}
+                "window": "--window", "key": "--key", "census": "--census"}
 
 
 def explain(
@@ -35,7 +35,9 @@ def explain(
     dims: int = typer.Option(8, "--dims", min=1, help="How many dimensions of each contextual vector to show."),
     truncate: bool = TruncateOpt,
     steps: bool = typer.Option(False, "--steps", help="Walk through attention step by step for one query token (see --token)."),
-    token: Optional[str] = typer.Option(None, "--token", help="The query token of --steps, --summary, --lens, --dla, or of a long text's table: its text (first match) or index. Default: the last."),
+    token: Optional[str] = typer.Option(None, "--token", help="The query token of --steps, --summary, --lens, "
+                                        "--dla, --qk, or of a long text's table: its text (first match) or index. "
+                                        "Default: the last."),
     window: Optional[str] = typer.Option(None, "--window", metavar="A:B", help="Show rows and keys A to B-1 of the attention matrix (a long text's slice)."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="With --steps: a what-if that divides the scores by T before softmax (the model uses 1)."),
     attribution: bool = typer.Option(False, "--attribution", help="Rank the input tokens by how much leaving each out lowers the top prediction's probability."),
@@ -46,6 +48,11 @@ def explain(
                                               "document of the same model."),
     lens: bool = typer.Option(False, "--lens", help="Logit lens: for one query token (--token), every layer's stream through the final norm and the unembedding."),
     dla: bool = typer.Option(False, "--dla", help="Direct logit attribution: what each head and MLP adds to the logit of the top token (or --target) at one query token."),
+    qk: bool = typer.Option(False, "--qk", help="Why a head attends: one head's score for one query (--token) "
+                            "and key (--key) taken apart into query part × key part (embeddings, earlier heads and "
+                            "MLPs, biases)."),
+    key: str | None = typer.Option(None, "--key", help="With --qk: the key token, its text (first match) or index. "
+                                   "Default: the key the head attends to most."),
     target: Optional[str] = typer.Option(None, "--target", help="With --lens or --dla: the word to track (default: the model's top prediction)."),
     contrast: Optional[str] = typer.Option(None, "--contrast", help="With --dla: attribute the logit difference target minus this word."),
     ablate: Optional[str] = AblateOpt,
@@ -57,7 +64,8 @@ def explain(
 ) -> None:
     """Show how each token attends to the others, its contextual vector, and what comes next.
 
-    --head all shows every head of the layer side by side; --steps, --summary, --attribution and --rollout show one analysis instead of the tables; --save and --html write files.
+    --head all shows every head of the layer side by side; --steps, --summary, --attribution, --rollout, --lens,
+    --dla and --qk show one analysis instead of the tables; --save and --html write files.
     """
     from .. import modes
     from ..views import resolve_head, resolve_layer
@@ -65,7 +73,8 @@ def explain(
     if text is None or text == "-":
         text = read_stdin_text("text")
     mode = modes.pick({"steps": steps, "attribution": attribution, "rollout": rollout,
-                       "heads": (head or "").strip().lower() == "all", "summary": summary, "lens": lens, "dla": dla})
+                       "heads": (head or "").strip().lower() == "all", "summary": summary, "lens": lens, "dla": dla,
+                       "qk": qk})
     if not 0 < temperature < float("inf"):  # NaN fails it too
         raise UsageError(f"--temperature must be a positive number, got {temperature:g}")
     files = modes.check_files(save, html)
@@ -76,7 +85,7 @@ def explain(
     L = resolve_layer(layer, c.n_layer, d_layer)
     h = resolve_head(head, c.n_head, modes.default_head(mode, d_head), allowed=("mean", "all"))
     if mode.one_head and h in ("mean", "all"):
-        raise UsageError(f"{mode.flag} walks through one head: give --head with a number")
+        raise UsageError(f"{mode.flag} looks at one head at a time, not {h}: give --head with a number")
     census_roles = None if census is None else read_census(census, model)
     tokens, truncated = model.encode(text, truncate)
     T = len(tokens)
@@ -88,7 +97,7 @@ def explain(
     trace = model.forward([t.id for t in tokens], layers=keep)
     context = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=L, head=h, top_k=top_k,
                             truncated=truncated, token=token, temperature=temperature, dims=dims, scores=scores,
-                            target=target, contrast=contrast, window=window, census=census_roles)
+                            target=target, contrast=contrast, window=window, key=key, census=census_roles)
     if files:
         for line in modes.write_files(files, context):
             typer.echo(f"{PROG}: {printable(line)}", err=True)
