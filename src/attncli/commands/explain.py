@@ -44,8 +44,8 @@ def explain(
     rollout: bool = typer.Option(False, "--rollout", help="Attention rollout across all layers (Abnar and Zuidema, 2020)."),
     summary: bool = typer.Option(False, "--summary", help="For one query token (--token, default the last): which key every layer's every head attends to most, and the heads with a clear pattern."),
     census: Optional[str] = typer.Option(None, "--census", metavar="FILE",
-                                         help="With --summary: show each head's roles from this attn heads --json "
-                                              "document of the same model."),
+                                         help="With --summary: show each head's roles from this census of the same "
+                                              "model (what attn heads writes with its JSON option)."),
     lens: bool = typer.Option(False, "--lens", help="Logit lens: for one query token (--token), every layer's stream through the final norm and the unembedding."),
     dla: bool = typer.Option(False, "--dla", help="Direct logit attribution: what each head and MLP adds to the logit of the top token (or --target) at one query token."),
     qk: bool = typer.Option(False, "--qk", help="Why a head attends: one head's score for one query (--token) "
