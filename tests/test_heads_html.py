@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from run_cli import attn
-from test_html import browser, embedded, errors, open_page  # noqa: F401  (browser is a fixture)
+from test_html import browser, embedded, errors, settled  # noqa: F401  (browser is a fixture)
 
 TEXTS = ["the cat sat on the mat.", 'she said <script>alert("x")</script> & left.', "the dog ran to the big park."]
 
@@ -40,6 +41,13 @@ def test_no_partial_file_is_left_when_the_run_fails(tmp_path):
     out = tmp_path / "x.html"
     r = attn("process", ["heads", str(tmp_path / "missing.txt"), "--html", str(out)])
     assert r.code == 2 and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def open_page(driver, path) -> None:
+    """Load the census page and wait until it is drawn (explain's page has other parts: test_html's open_page)."""
+    driver.get(path.as_uri())
+    settled(driver, lambda d: d.execute_script(
+        "return document.readyState === 'complete' && document.querySelectorAll('td.cell').length > 0"), True)
 
 
 def test_a_click_shows_the_head_and_its_strongest_example(browser, page):  # noqa: F811
