@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .config import ModelConfig
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles, softmax
 from .trace import Hook, Recorder, Trace
 from .weights import product, take_rows, unembed_chunked
@@ -400,6 +400,9 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float, float]]:
     """(id, probability, logit) of the k most likely next tokens, best first; ties by id."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if not np.isfinite(logits).all():  # weights near float32's limit overflow: no probability means anything
+        raise ModelError("the model's logits overflow float32 (inf or NaN) on this text: its weights are too large "
+                         "to compute with; the file is damaged or was not made for float32")
     probs = softmax(logits.astype(np.float64))  # [V]
     k = min(k, probs.shape[0])
     order = np.lexsort((np.arange(probs.shape[0]), -probs))[:k]
