@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_heads import TEXTS, TOL
 
 from attncli.analysis import heads
+from test_heads import TEXTS, TOL
 
 torch = pytest.importorskip("torch", reason="torch is the reference (pip install -r requirements-reference.txt)")
 pytest.importorskip("transformers", reason="transformers is the reference (pip install -r requirements-reference.txt)")
@@ -51,9 +51,8 @@ def hf_attentions(model, ids: list[int]) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
-    from families import FAMILIES, one_torch_thread, save_hf, train_tokenizer
-
     from attncli.checkpoints import load
+    from families import FAMILIES, one_torch_thread, save_hf, train_tokenizer
 
     family = FAMILIES["llama"]
     with one_torch_thread():
@@ -63,23 +62,51 @@ def tiny_llama(tmp_path_factory):
     return load(folder), model
 
 
+def weight_bounds(model, ids: list[int]) -> list[np.ndarray]:
+    """Per layer, the bound [H, T, T] on each attention weight of two float32 passes differing by rounding."""
+    from tolerances import trace_weights_tolerance
+
+    trace = model.forward(ids)
+    return [trace_weights_tolerance(model.config, trace, L) for L in range(model.config.n_layer)]
+
+
 def test_a_tiny_llama_scores_as_transformers_attends(tiny_llama):
+    """Each score is a mean of weights, so its bound is the mean of the weights' float32 bounds
+    (tests/tolerances.py); an entropy's, sum_k bound_k (|log w_k| + 1) / log(i + 1)."""
     from families import one_torch_thread
+    from tolerances import assert_within
 
     ours, reference = tiny_llama
     assert ours.tokenizer.before  # Llama 3 adds its BOS: position 0 is the sink candidate
     options = heads.Options(induction_length=12, induction_samples=3)
     result = heads.census(ours, TEXTS[:4], options)
     counter = heads.Census(ours, options)
+    texts = [heads.text_ids(ours, t, counter.limit)[0] for t in TEXTS[:4]]
+    seqs = [heads.repeat_ids(ours, counter.candidates, 0, s, 12) for s in range(3)]
     with one_torch_thread():
-        expected = pooled([hf_attentions(reference, heads.text_ids(ours, t, counter.limit)[0]) for t in TEXTS[:4]])
-        seqs = [heads.repeat_ids(ours, counter.candidates, 0, s, 12) for s in range(3)]
-        ind, dup = zip(*(repeated(hf_attentions(reference, ids), 12) for ids in seqs))
-    # transformers' and attncli's float32 passes differ by float32 rounding in every product before the softmax
+        expected = pooled([hf_attentions(reference, ids) for ids in texts])
+        ind, dup = zip(*(repeated(hf_attentions(reference, ids), 12) for ids in seqs), strict=True)
+    bounds = {k: np.zeros((ours.config.n_layer, ours.config.n_head)) for k in heads.CORPUS_SCORES}
+    n = 0
+    for ids in texts:
+        T = len(ids)
+        n += T - 1
+        i = np.arange(1, T)
+        weights = ours.forward(ids)
+        for L, tol in enumerate(weight_bounds(ours, ids)):
+            w = weights.block(L, "attn.weights").astype(np.float64)
+            bounds["previous"][L] += tol[:, i, i - 1].sum(-1)
+            bounds["first"][L] += tol[:, i, 0].sum(-1)
+            bounds["self"][L] += tol[:, i, i].sum(-1)
+            spread = (tol * (np.abs(np.log(np.where(w > 0, w, 1.0))) + 1))[:, 1:].sum(-1)  # [H, T-1]
+            bounds["entropy"][L] += (spread / np.log(i + 1)).sum(-1)
     for name in heads.CORPUS_SCORES:
-        np.testing.assert_allclose(result.scores[name], expected[name], atol=1e-5, rtol=0, err_msg=name)
-    np.testing.assert_allclose(result.scores["induction"], np.mean(ind, axis=0), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(result.scores["duplicate"], np.mean(dup, axis=0), atol=1e-5, rtol=0)
+        assert_within(result.scores[name], expected[name], bounds[name] / n, name)
+    j = np.arange(len(seqs[0]) - 12, len(seqs[0]))
+    seq_bounds = [np.stack([t[:, j, j - 12 + 1].mean(-1) for t in weight_bounds(ours, ids)]) for ids in seqs]
+    dup_bounds = [np.stack([t[:, j, j - 12].mean(-1) for t in weight_bounds(ours, ids)]) for ids in seqs]
+    assert_within(result.scores["induction"], np.mean(ind, axis=0), np.mean(seq_bounds, axis=0), "induction")
+    assert_within(result.scores["duplicate"], np.mean(dup, axis=0), np.mean(dup_bounds, axis=0), "duplicate")
 
 
 # ---- TransformerLens's definitions, as its head_detector.py states them ------------------------------
