@@ -300,9 +300,8 @@ class Census:
         if self.model.config.is_encoder:
             return part
         length = repeat_length(self.model, self.options.induction_length)
-        if self.candidates.size < 2:
-            raise UsageError("this model's vocabulary has fewer than two ordinary tokens (words of letters): "
-                             "induction and duplicate cannot be measured")
+        if self.candidates.size < 2:  # nothing to repeat: finish() says so
+            return part
         for s in samples:
             part.repeats[s] = repeat_scores(self.model, repeat_ids(self.model, self.candidates, self.options.seed,
                                                                    s, length), length)
@@ -359,6 +358,9 @@ def finish(part: Partial, model: Model, options: Options) -> HeadsResult:
     if c.is_encoder:
         notes.append("induction and duplicate are not measured in an encoder: every token sees the whole sequence, "
                      "so the copy's tokens are visible to both copies")
+    elif not part.repeats and options.induction_samples:
+        notes.append("induction and duplicate are not measured: this model's vocabulary has fewer than two ordinary "
+                     "tokens (words of two or more letters) to repeat")
     elif part.repeats:
         order = sorted(part.repeats)
         per = np.stack([part.repeats[s] for s in order])  # [N, 2, L, H]
@@ -368,7 +370,7 @@ def finish(part: Partial, model: Model, options: Options) -> HeadsResult:
         for k, name in enumerate(REPEAT_SCORES):
             scores[name] = per[:, k].mean(axis=0)
             ci[name] = interval(scores[name], boot[:, k])
-        if length < options.induction_length:
+        if length < options.induction_length and part.repeats:
             notes.append(f"the repeated sequences are {length} tokens long, not {options.induction_length}: "
                          f"twice that is what fits in this model's context of {c.n_ctx}")
     if part.skipped:

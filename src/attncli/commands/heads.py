@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import typer
 
@@ -64,7 +65,7 @@ def heads(
     corpus: str | None = typer.Argument(None, metavar="[CORPUS]", help="A text file, one text per line (blank lines "
                                            "skipped); '-' reads stdin. Default: the built-in corpus of plain English."),
     model_spec: str | None = ModelOpt,
-    max_memory: int | None = MaxMemoryOpt,
+    max_memory: str | None = MaxMemoryOpt,  # a size as typed; its callback makes it bytes (an int)
     induction_length: int = typer.Option(40, "--induction-length", metavar="L",
                                          help="Tokens in each random sequence that is repeated (induction, "
                                               "duplicate)."),
@@ -107,12 +108,13 @@ def heads(
     if address and workers is not None:
         raise UsageError("--workers splits the texts over local processes and --scheduler over a Dask cluster's "
                          "workers; give one of them")
-    model = load_model(model_spec, max_memory=max_memory)
+    memory = cast("int | None", max_memory)  # parse_size has made it bytes
+    model = load_model(model_spec, max_memory=memory)
     n = workers or available_cores()
     if source.total is not None:  # no more processes than batches of texts
         n = max(1, min(n, -(-source.total // BATCH)))
     with texts_progress(source.total) as tick:
-        part = run(model, model_spec, max_memory, options, source.texts(), workers=n, scheduler=address,
+        part = run(model, model_spec, memory, options, source.texts(), workers=n, scheduler=address,
                    progress=tick)
     result = finish(part, model, options)
     if html is not None:
