@@ -53,7 +53,7 @@ def pooled(enc, tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,head", [("bert", "mlm"), ("roberta", "mlm"), ("bert", "bare")])
-def test_every_mode_shows_full_matrices_and_validates(enc, name: str, head: str) -> None:
+def test_every_mode_shows_full_matrices_and_validates(enc, name: str, head: str, tmp_path) -> None:
     b = enc(name)
     m = ["-m", str(b.mlm if head == "mlm" else b.bare), "--color", "never"]
     for mode, flags in MODES.items():
@@ -77,6 +77,11 @@ def test_every_mode_shows_full_matrices_and_validates(enc, name: str, head: str)
         assert "masks" not in doc
     table = ok(attn("runner", ["explain", TEXT, *m])).stdout
     assert "added before the text" in table and "added after the text" in table and "Nothing is masked" in table
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(f"{TEXT}\nThe cat sat on the mat.\n", encoding="utf-8")
+    doc = ok(attn("runner", ["heads", str(corpus), *m, "--workers", "1", "--json"])).json()
+    validate(doc)
+    assert doc["corpus"]["texts"] == 2 and all(h["scores"]["induction"] is None for h in doc["heads"])
 
 
 def test_the_walkthrough_says_nothing_is_masked_and_opens_on_the_mask(enc) -> None:

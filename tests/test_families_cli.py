@@ -39,7 +39,7 @@ def family(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,fmt", CASES, ids=[f"{f}-{fmt}" for f, fmt in CASES])
-def test_every_command_and_mode_runs(family, name: str, fmt: str) -> None:
+def test_every_command_and_mode_runs(family, name: str, fmt: str, tmp_path) -> None:
     b = family(name)
     m = ["-m", str(b.paths[fmt])]
     bos = b.family.tokenizer.add_bos
@@ -54,6 +54,14 @@ def test_every_command_and_mode_runs(family, name: str, fmt: str) -> None:
     doc = ok(attn("runner", ["compare", TEXT, "we like it here", *m, "--json"])).json()
     validate(doc)
     assert ok(attn("runner", ["info", *m])).stdout.strip()
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(f"{TEXT}\nwe like it here, and we do not like it there\n", encoding="utf-8")
+    census = ["heads", str(corpus), *m, "--workers", "1", "--induction-samples", "2", "--induction-length", "8"]
+    doc = ok(attn("runner", [*census, "--json"])).json()
+    validate(doc)
+    assert doc["corpus"]["texts"] == 2 and doc["options"]["induction_length_used"] == 8
+    assert all(h["scores"]["induction"] is not None for h in doc["heads"])
+    assert ok(attn("runner", census)).stdout.strip()
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

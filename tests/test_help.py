@@ -40,7 +40,7 @@ def test_the_description_wraps_as_prose(command, width):
 
 
 @pytest.mark.parametrize("how", HOWS)
-@pytest.mark.parametrize("command", ["compare", "patch", "explain", "info"])
+@pytest.mark.parametrize("command", ["compare", "patch", "explain", "info", "heads"])
 def test_one_document_commands_do_not_speak_of_streams(command, how):
     run = ok(attn(how, [command, "--help"], env={"COLUMNS": "200"}))
     json_help = next(line for line in run.stdout.split("\n") if "--json" in line)

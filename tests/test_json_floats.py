@@ -57,6 +57,7 @@ def calls(corpus, cache) -> dict[str, Call]:
                               "--json"]),
         "patch": Call(["patch", TEXT, "I do like spinach", "--json"]),
         "info": Call(["info", "--json"]),
+        "heads": Call(["heads", str(corpus), "--json", "--workers", "1", "--induction-samples", "2"]),
         "eval": Call(["eval", str(corpus), "--json"]),
         "eval-mlm": Call(["eval", str(corpus), *mlm, "--json"]),
         "models-list": Call(["models", "list", "--json"], env={"ATTN_CACHE": str(cache)}),

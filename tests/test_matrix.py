@@ -71,6 +71,9 @@ COMMANDS: dict[str, list[str]] = {
     "predict": ["predict", TEXT],
     "predict -g 3 --explain": ["predict", TEXT, "-g", "3", "--explain"],
     "info": ["info"],
+    "heads": ["heads", "{corpus}", "--workers", "1", "--induction-samples", "2", "--induction-length", "8"],
+    "heads --json": ["heads", "{corpus}", "--json", "--workers", "1", "--induction-samples", "2",
+                     "--induction-length", "8"],
 }
 
 # What an encoder may refuse: what needs a next token (or, without a [MASK], a word to fill in).
@@ -113,7 +116,9 @@ def kind(request, tmp_path_factory) -> tuple[str, str, list[str]]:
 @pytest.mark.parametrize("kind", sorted(KINDS), indirect=True)
 def test_every_command_on_every_kind_of_model_runs_or_refuses_in_one_line(kind, command, tmp_path):
     name, spec, extra = kind
-    args = [a.replace("{out}", str(tmp_path / "out")) for a in COMMANDS[command]]
+    corpus = tmp_path / "corpus.txt"  # attn heads' texts, one a line
+    corpus.write_text(f"{TEXT}\n{OTHER}\n", encoding="utf-8")
+    args = [a.replace("{out}", str(tmp_path / "out")).replace("{corpus}", str(corpus)) for a in COMMANDS[command]]
     run = attn("runner", [*args, "-m", spec, *extra])
     assert "Traceback" not in run.stderr and "internal error" not in run.stderr, (name, command, run.stderr)
     if run.code == 0:

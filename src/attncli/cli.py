@@ -167,6 +167,7 @@ COMMANDS = {
     "predict": ("predict", "predict"),
     "compare": ("compare", "compare"),
     "patch": ("patch", "patch"),
+    "heads": ("heads", "heads"),
     "info": ("info", "info"),
     "train": ("train", "train_command"),
     "eval": ("train", "eval_command"),

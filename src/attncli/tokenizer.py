@@ -372,6 +372,13 @@ class Tokenizer:
         enc, _, whole = self._window(self._prepared(text)[0], limit, from_end=False)
         return (len(enc.ids), True) if whole else (len(enc.ids) - MARGIN, False)
 
+    def ids(self, text: str) -> list[int]:
+        """The ids encode(text) gives, without reading their labels and offsets (attn heads counts many texts)."""
+        ids = self.backend.encode(self._prepared(text)[0], add_special_tokens=False).ids
+        if not ids:
+            raise UsageError("the text gives no tokens for this model's tokenizer; give a sentence")
+        return ids
+
     def encode(self, text: str, last: int | None = None) -> list[Token]:
         """The tokens of `text`; with `last`, only its last `last` tokens (the first of them then
         continues no word), and the work is about as much as theirs, not the whole text's."""

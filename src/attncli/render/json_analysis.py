@@ -144,8 +144,10 @@ def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer:
     return doc
 
 
-def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, truncated: bool = False) -> dict[str, Any]:
-    """--summary: for one query token, every layer and head's row of weights and its strongest key."""
+def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, truncated: bool = False,
+                census: Any = None) -> dict[str, Any]:
+    """--summary: for one query token, every layer and head's row of weights and its strongest key; with
+    --census, each head's roles from that census."""
     doc = _start("explain-summary", model, text, tokens, truncated)
     doc["query"] = {"index": s.query, "label": token_label(tokens[s.query])}
     doc["layers"] = [
@@ -159,6 +161,11 @@ def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, tr
         for i, L in enumerate(s.layers)
     ]
     doc["label_thresholds"] = dict(THRESHOLDS)
+    if census is not None:
+        doc["census"] = {"corpus": census.corpus}
+        for i, L in enumerate(s.layers):
+            for entry in doc["layers"][i]["heads"]:
+                entry["census_roles"] = census.roles.get((L, entry["head"]), [])
     return doc
 
 

@@ -3,6 +3,8 @@ attends to most and its weight, colored by that weight."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -13,7 +15,24 @@ from ..labels import token_label
 from .style import cell_style
 
 
-def summary_table(s: HeadSummary, tokens: list[Token]) -> Group:
+def census_text(census: Any, limit: int = 12) -> Text:
+    """Each role of an attn heads census with its heads (layer.head), at most `limit` a role."""
+    from ..analysis.heads import ROLES
+
+    out = Text(f"Roles from the census over {census.corpus} (attn heads --json; --census):", style="bold")
+    by_role: dict[str, list[str]] = {}
+    for (L, h), roles in sorted(census.roles.items()):
+        for role in roles:
+            by_role.setdefault(role, []).append(f"{L}.{h}")
+    for role in ROLES:
+        heads = by_role.get(role, [])
+        more = f" and {len(heads) - limit} more" if len(heads) > limit else ""
+        out.append(f"\n  {role}: ", style="bold")
+        out.append(", ".join(heads[:limit]) + more if heads else "none")
+    return out
+
+
+def summary_table(s: HeadSummary, tokens: list[Token], census: Any = None) -> Group:
     labels = [token_label(t) for t in tokens]
     n_head = s.top_key.shape[1]
     title = Text(f"Where each head looks from query token {s.query} {labels[s.query]!r}: "
@@ -44,7 +63,9 @@ def summary_table(s: HeadSummary, tokens: list[Token]) -> Group:
                 "--steps --layer L --head H --token T shows one of them step by step. A head is named by the pattern "
                 f"that holds the most of its weight, averaged over the queries it can be measured on, at least: "
                 f"{thresholds} (layer.head (mean share)).", style="dim")
-    return Group(title, t, Text(""), worth, note)
+    if census is None:
+        return Group(title, t, Text(""), worth, note)
+    return Group(title, t, Text(""), worth, census_text(census), note)
 
 
 MAX_LISTED = 8  # a pattern shared by more heads than this is one line of head ranges, without each share
