@@ -142,21 +142,24 @@ def progress() -> Iterator[Tick]:
     """Progress on stderr for work that can take seconds: the block gets tick(what, done, total),
     and the first tick draws a bar (one per `what`), which is gone when the block ends. Nothing
     at all is written when stderr is not a terminal (a log, a pipe, a test), whatever --color says."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..errors import Interrupted
 
-    # stdout is not redirected through the display: results never go to stderr, whatever prints them
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-                   TimeElapsedColumn(), console=stderr_console(), disable=not is_stderr_terminal(), transient=True,
-                   redirect_stdout=False, redirect_stderr=False)
+    shown = is_stderr_terminal()  # rich.progress is imported only when a bar may be drawn: start-up time
     tasks: dict[str, Any] = {}
+    bars: list[Any] = []
 
     def tick(what: str, done: int, total: Optional[int]) -> None:
-        if bar.disable:
+        if not shown:
             return
-        if not tasks:
-            bar.start()
+        if not bars:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            # stdout is not redirected through the display: results never go to stderr, whatever prints them
+            bars.append(Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                                 TimeElapsedColumn(), console=stderr_console(), transient=True,
+                                 redirect_stdout=False, redirect_stderr=False))
+            bars[0].start()
+        bar = bars[0]
         if what not in tasks:
             tasks[what] = bar.add_task(what, total=total, count="")
         bar.update(tasks[what], completed=done, total=total, count="" if total is None else f"{done}/{total}")
@@ -166,8 +169,8 @@ def progress() -> Iterator[Tick]:
     except KeyboardInterrupt:  # the bar is erased as the block ends, and the ^C the terminal echoed with it
         raise Interrupted(line_is_clear=bool(tasks)) from None
     finally:
-        if tasks:
-            bar.stop()
+        if bars:
+            bars[0].stop()
 
 
 @contextmanager
