@@ -29,7 +29,6 @@ from ..views import HeadView, head_view
 from .attribution import probs_at
 
 
-
 @dataclass
 class Comparison:
     layer: int

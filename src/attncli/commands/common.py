@@ -276,7 +276,8 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
         if ablate_mode != "zero":
             raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")
         return model
-    from ..analysis.ablation import ablate as ablated, parse_heads
+    from ..analysis.ablation import ablate as ablated
+    from ..analysis.ablation import parse_heads
 
     return ablated(model, parse_heads(ablate, model.config), ablate_mode)
 

@@ -8,8 +8,20 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, default_view,
-                     emit_json, load_model, noted, show)
+from .common import (
+    AblateModeOpt,
+    AblateOpt,
+    ColorOpt,
+    JsonOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    TopKOpt,
+    default_view,
+    emit_json,
+    load_model,
+    noted,
+    show,
+)
 
 
 def compare(

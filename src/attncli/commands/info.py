@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .common import MaxMemoryOpt, ColorOpt, JsonOpt, ModelOpt, emit_json, load_model, show
+from .common import ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, emit_json, load_model, show
 
 
 def info(model_spec: Optional[str] = ModelOpt, max_memory: Optional[str] = MaxMemoryOpt, as_json: bool = JsonOpt, color: str = ColorOpt) -> None:

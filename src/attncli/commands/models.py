@@ -6,14 +6,12 @@ errors are raised as attncli.errors types and become one stderr line at cli.py's
 
 from __future__ import annotations
 
-import typer
-
 from typing import Any, Optional
+
+import typer
 
 from ..labels import printable
 from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console, stdout_console
-
-
 
 CACHE_HELP = ("The cache is the folder $ATTN_CACHE if it is set, else $XDG_CACHE_HOME/attncli, else ~/.cache/attncli "
               "(attn models list names it); each model is kept in its models/NAME.")

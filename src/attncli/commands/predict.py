@@ -9,9 +9,24 @@ from typing import Any, NamedTuple, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
-                     check_sampling, emit_json, error_line, load_model, note_line, noted, progress, show,
-                     stdout_console)
+from .common import (
+    AblateModeOpt,
+    AblateOpt,
+    ColorOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    TopKOpt,
+    TruncateOpt,
+    check_sampling,
+    emit_json,
+    error_line,
+    load_model,
+    note_line,
+    noted,
+    progress,
+    show,
+    stdout_console,
+)
 
 
 class Watch(NamedTuple):

@@ -189,10 +189,9 @@ def eval_command(
     color: str = ColorOpt,
 ) -> None:
     """Held-out loss and perplexity per token and per word of a model on a text (a masked-LM: top-1 and top-5 accuracy on masked tokens)."""
+    from ..errors import UsageError
     from ..train.data import read_text
     from ..train.evaluate import WORD_PATTERN, evaluate
-
-    from ..errors import UsageError
 
     if objective not in (None, "causal", "mlm"):
         raise UsageError(f"--objective must be one of causal, mlm, got {objective!r}")

@@ -12,8 +12,20 @@ from typing import Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, check_sampling,
-                     color_mode, default_view, load_model, read_stdin_text)
+from .common import (
+    AblateModeOpt,
+    AblateOpt,
+    ColorOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    TopKOpt,
+    TruncateOpt,
+    check_sampling,
+    color_mode,
+    default_view,
+    load_model,
+    read_stdin_text,
+)
 
 
 def _terminal_for_keys() -> None:

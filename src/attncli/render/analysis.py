@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.attribution import Attribution
+from ..labels import token_label
 from ..tokenizer import Token
 from ..trace import Trace
-from ..labels import token_label
 from .style import MASKED, Heat, RampLegend, bar, cell_style
 
 

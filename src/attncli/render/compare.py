@@ -13,9 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.compare import Comparison, WordDistance
-from ..labels import printable
-from ..tokenizer import Tokenizer, Token
-from ..labels import token_label, token_repr
+from ..labels import printable, token_label, token_repr
+from ..tokenizer import Token, Tokenizer
 from .style import MASKED, bar, head_name
 
 

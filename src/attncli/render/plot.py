@@ -12,9 +12,9 @@ import math
 import numpy as np
 
 from ..errors import MissingExtraError
+from ..labels import token_label
 from ..tokenizer import Token
 from ..trace import Trace
-from ..labels import token_label
 
 DPI = 100
 

@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.steps import Walkthrough
+from ..labels import token_label
 from ..model import Prediction
 from ..tokenizer import Token
-from ..labels import token_label
 from .style import MASKED, bar
 from .table import predictions_table
 
