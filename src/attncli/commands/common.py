@@ -17,14 +17,18 @@ from ..errors import OutputError, UsageError
 
 PROG = "attn"
 
-ModelOpt = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, a pulled model's name, org/name of "
-                        "a model in the Hugging Face cache, ollama:NAME or ollama:NAME:TAG of one in Ollama's store, or "
-                        "lmstudio:PUBLISHER/REPO (or .../REPO/FILE.gguf) of one in LM Studio's (attn models list "
-                        "shows them all). "
-                        "Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
+ModelOpt = typer.Option(None, "--model", "-m",
+                        help="A model directory, a .gguf file, a pulled model's name, "
+                             "org/name of a model in the Hugging Face cache, "
+                             "ollama:NAME or ollama:NAME:TAG of one in Ollama's store, "
+                             "or lmstudio:PUBLISHER/REPO (or .../REPO/FILE.gguf) of one in LM Studio's "
+                             "(attn models list shows them all). "
+                             "Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
 JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
-TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
+TruncateOpt = typer.Option(False, "--truncate",
+                           help="If the text is longer than the model's context, keep its last tokens that fit.")
+
 
 def parse_size(value: str | None) -> int | None:
     """--max-memory's value in bytes (units.parse_size)."""
@@ -33,9 +37,10 @@ def parse_size(value: str | None) -> int | None:
     return parse(value)
 
 
-MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", callback=parse_size,
-                            help="Memory the weights may take, e.g. 2G (default: half of the memory available). A GGUF model "
-                                 "whose float32 copy would not fit keeps its matrices quantized and dequantizes each when used.")
+MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", parser=parse_size,
+                            help="Memory the weights may take, e.g. 2G (default: half of the memory available). "
+                                 "A GGUF model whose float32 copy would not fit keeps its matrices quantized "
+                                 "and dequantizes each when used.")
 
 COLOR_MODES = ("auto", "always", "never")
 _color = {"mode": "auto"}  # this run's --color, set while the command line is parsed
@@ -50,7 +55,8 @@ def _set_color(value: str) -> str:
 
 
 ColorOpt = typer.Option("auto", "--color", callback=_set_color, metavar="auto|always|never",
-                        help="Color: auto (on a terminal, honoring NO_COLOR and FORCE_COLOR), always (e.g. for less -R), or never.")
+                        help="Color: auto (on a terminal, honoring NO_COLOR and FORCE_COLOR), "
+                             "always (e.g. for less -R), or never.")
 
 
 def color_mode() -> str:
@@ -246,8 +252,8 @@ def check_sampling(generate_n: int, temperature: Optional[float], seed: Optional
 
 
 AblateOpt = typer.Option(None, "--ablate", metavar="L.H[,L.H...]",
-                         help="Run the model without these heads (layer.head, e.g. 1.3,0.2): their outputs are zeroed or "
-                              "mean-ablated in the forward pass, and every output says so.")
+                         help="Run the model without these heads (layer.head, e.g. 1.3,0.2): "
+                              "their outputs are zeroed or mean-ablated in the forward pass, and every output says so.")
 AblateModeOpt = typer.Option("zero", "--ablate-mode", metavar="zero|mean",
                              help="zero: the heads' outputs become 0; mean: their mean over the input's positions.")
 

@@ -157,25 +157,38 @@ def stdin_lines():
 
 
 def predict(
-    text: Optional[str] = typer.Argument(None, help="The text to continue (for a masked-language model: with [MASK] where a word is missing). Without it, reads one text per line from stdin."),
+    text: Optional[str] = typer.Argument(None,
+                                         help="The text to continue (for a masked-language model: with [MASK] where "
+                                              "a word is missing). Without it, reads one text per line from stdin."),
     model_spec: Optional[str] = ModelOpt,
-    max_memory: Optional[str] = MaxMemoryOpt,
+    max_memory: Optional[int] = MaxMemoryOpt,
     top_k: int = TopKOpt,
     generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Also continue the text by N tokens."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t",
+                                                help="Sample the continuation at this temperature "
+                                                     "(0 or unset: greedy)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling, for a repeatable continuation."),
     truncate: bool = TruncateOpt,
-    explain: bool = typer.Option(False, "--explain", help="With -g: for every generated token, its probability, the alternatives, and the keys it attended to most."),
-    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="With --explain: the layer whose attention is shown (default: the model's suggested one)."),
-    head: Optional[str] = typer.Option(None, "--head", help="With --explain: a head number, or 'mean' (default: the model's suggested one)."),
-    html: Optional[str] = typer.Option(None, "--html", help="With --explain: write a page to step through the generation instead of the tables."),
+    explain: bool = typer.Option(False, "--explain",
+                                 help="With -g: for every generated token, its probability, the alternatives, "
+                                      "and the keys it attended to most."),
+    layer: Optional[int] = typer.Option(None, "--layer", "-l",
+                                        help="With --explain: the layer whose attention is shown "
+                                             "(default: the model's suggested one)."),
+    head: Optional[str] = typer.Option(None, "--head",
+                                       help="With --explain: a head number, or 'mean' "
+                                            "(default: the model's suggested one)."),
+    html: Optional[str] = typer.Option(None, "--html",
+                                       help="With --explain: write a page to step through the generation "
+                                            "instead of the tables."),
     ablate: Optional[str] = AblateOpt,
     ablate_mode: str = AblateModeOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else; "
                                  "with texts from stdin, one document a line (JSON Lines)."),
     color: str = ColorOpt,
 ) -> None:
-    """Show what comes next: the top-k next tokens and their probabilities (a masked-language model: the top-k fillers of each [MASK])."""
+    """Show what comes next: the top-k next tokens and their probabilities
+    (a masked-language model: the top-k fillers of each [MASK])."""
     check_sampling(generate_n, temperature, seed)
     if explain and not generate_n:
         raise UsageError("--explain shows the attention of generated tokens; add -g N")
