@@ -128,7 +128,8 @@ class Grid:
 
     def _annotation(self, console: Any, text: Any, style: Any, justify: str, width: int) -> list[Segment] | None:
         t = text.copy() if isinstance(text, Text) else console.render_str(str(text), style=style, highlight=False)
-        if not t.plain.isprintable() or cell_len(t.plain) > width or justify != "left" or t.justify not in (None, "left"):
+        if (not t.plain.isprintable() or cell_len(t.plain) > width or justify != "left"
+                or t.justify not in (None, "left")):
             return None
         t.truncate(width, overflow="fold", pad=True)
         return list(Text("\n").join([t]).render(console, end="\n"))
@@ -162,7 +163,8 @@ class Grid:
         if caption:
             yield from caption
 
-    def _cell_lines(self, console: Any, cell: Any, style: Style, width: int, i: int, justify: str) -> list[list[Segment]]:
+    def _cell_lines(self, console: Any, cell: Any, style: Style, width: int, i: int,
+                    justify: str) -> list[list[Segment]]:
         left, right = self._pads(i)
         joined = Text("\n").join(self._justified(console, cell, width - left - right, justify))
         out = []
@@ -180,7 +182,8 @@ class Grid:
         rows: list[tuple[bool, list[Any], list[Style]]] = []
         if self.show_header:
             head = get_style(self.header_style or "")
-            rows.append((True, [c.header for c in self.columns], [head + get_style(c.header_style or "") for c in self.columns]))
+            rows.append((True, [c.header for c in self.columns],
+                         [head + get_style(c.header_style or "") for c in self.columns]))
         for row in self.rows:
             rows.append((False, row, [get_style(c.style or "") for c in self.columns]))
         if box and self.show_edge:
@@ -189,9 +192,9 @@ class Grid:
         for r, (is_header, cells, styles) in enumerate(rows):
             first, last = r == 0, r == len(rows) - 1
             rendered = [self._cell_lines(console, cell, style, w, i, c.justify)
-                        for i, (cell, style, w, c) in enumerate(zip(cells, styles, widths, self.columns))]
+                        for i, (cell, style, w, c) in enumerate(zip(cells, styles, widths, self.columns, strict=True))]
             height = max(len(lines) for lines in rendered)
-            for lines, style, w in zip(rendered, styles, widths):  # the header aligns to the bottom
+            for lines, style, w in zip(rendered, styles, widths, strict=True):  # the header aligns to the bottom
                 lines[:0] = [[Segment(" " * w, style)] for _ in range(height - len(lines))]
             if box:
                 left_edge, right_edge, divider = (
