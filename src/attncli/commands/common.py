@@ -9,11 +9,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from ..errors import OutputError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PROG = "attn"
 
@@ -96,7 +99,7 @@ def interrupted_line(message: str, line_is_clear: bool = False) -> None:
     typer.echo(f"{'' if fresh else chr(10)}{PROG}: {' '.join(str(message).split())}", err=True)
 
 
-def stdout_console():
+def stdout_console() -> Console:
     """Rich's console on stdout: color only on a terminal, NO_COLOR honored (by Rich).
 
     Strings are printed as they are: no markup and no :emoji: codes, so that text from the
@@ -119,7 +122,7 @@ def stdout_console():
     return console
 
 
-def stderr_console():
+def stderr_console() -> Console:
     """Rich's console on stderr (progress bars, notices), with this run's --color: never drops
     color, always keeps it even off a terminal. Whether a progress bar animates is the caller's
     business (only on a real terminal: see is_stderr_terminal)."""

@@ -80,7 +80,7 @@ def compare(
     where = (model.task.where(model, tokens[0]), model.task.where(model, tokens[1]))
     at = None if where[0] is None or where[1] is None else (where[0], where[1])
     result = run_compare(traces[0], traces[1], L, h, top_k, at=at)
-    meaning = None if word is None else word_distance(*captured, tokens, (text_a, text_b), word, control)
+    meaning = None if word is None else word_distance(captured[0], captured[1], tokens, (text_a, text_b), word, control)
     similarity = None
     if pooling is not None:
         similarity = {**pooling, "cosine_similarity": cosine_similarity(pool(captured[0][last], pooling),

@@ -77,7 +77,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
         if watch is not None:
             generated["steps"] = json_doc.generation_steps(model, tokens, steps, watch.layer, watch.head)
     if watch is not None and watch.html:
-        _write_page(model, text, tokens, truncated, watch, generated, top_k)
+        _write_page(model, text, tokens, truncated, watch, generated, top_k, watch.html)
     if as_json:
         emit_json(json_doc.predict_doc(model, text, tokens, preds, truncated, generated))
         return
@@ -91,7 +91,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     parts: list[Any] = []
     if generated is not None:
         parts.append(rt.generated_text(text, generated["text"]))
-    if steps is not None and watch is not None:
+    if generated is not None and watch is not None:  # generated["steps"] is there when watch is
         parts.append(rt.generation_table(generated["steps"], watch.layer, watch.head, tokens, console.width))
     parts.append(rt.predictions_table(preds, after=text))
     show(noted(model, Group(*parts)), console)
@@ -114,8 +114,9 @@ def generation_ends(model, prompt: int, n: int, made, where: str) -> dict[str, A
     return out
 
 
-def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: int) -> None:
-    """--html with --explain: the prompt's explain page, with a generation section to step through."""
+def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: int, path: str) -> None:
+    """--html with --explain: the prompt's explain page, with a generation section to step through,
+    written to `path` (watch.html)."""
     from .. import modes
     from ..render import html as rhtml
     from ..render.files import write
@@ -132,8 +133,8 @@ def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: 
              "alternatives": [{"text": a["text"], "probability": a["probability"]} for a in s["alternatives"]],
              # the page reads a row by position: keys out of sight after the window slid are null
              "weights": [None] * s["attention"]["keys"][0] + s["attention"]["weights"]} for s in generated["steps"]]}
-    write(watch.html, rhtml.page(doc), "--html")
-    typer.echo(f"attn: wrote {watch.html} (open it in a browser; it needs no network)", err=True)
+    write(path, rhtml.page(doc), "--html")
+    typer.echo(f"attn: wrote {path} (open it in a browser; it needs no network)", err=True)
 
 
 def stdin_lines():

@@ -214,7 +214,7 @@ def eval_command(
     if str(file) == "-":
         from .common import read_stdin_text
 
-        text, file = read_stdin_text("text to score", "attn eval - < story.txt"), "<stdin>"
+        text, file = read_stdin_text("text to score", "attn eval - < story.txt"), Path("<stdin>")
     else:
         text = read_text(file, "text to score")
     model = load_model(model_spec, max_memory=max_memory)

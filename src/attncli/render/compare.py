@@ -139,8 +139,8 @@ def word_table(m: WordDistance, tokens: tuple[list[Token], list[Token]]) -> Grou
                      "how far context alone moves a word.")
     else:
         lines.append("The texts share no other word to set beside it as a control; give one with --control WORD.")
-    last, ctrl = float(m.distance[-1]), None if m.control_distance is None else float(m.control_distance[-1])
-    if ctrl is not None:
+    if m.control is not None and m.control_distance is not None:  # the one is there when the other is
+        last, ctrl = float(m.distance[-1]), float(m.control_distance[-1])
         lines.append(f'After the last layer: "{word}" {last:.4f}, "{printable(m.control)}" {ctrl:.4f}.')
     return Group(title, t, Text(" ".join(lines), style="dim"))
 

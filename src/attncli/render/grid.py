@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from rich import box as rbox
 from rich.cells import cell_len
+from rich.console import JustifyMethod, OverflowMethod
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
@@ -26,12 +27,12 @@ UNUSUAL = set("\t\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 class _Column(NamedTuple):
     header: Any
-    justify: str
+    justify: JustifyMethod
     style: str | Style | None
     header_style: str | Style | None
     no_wrap: bool
     min_width: int | None
-    overflow: str
+    overflow: OverflowMethod
 
 
 class Grid:
@@ -39,7 +40,8 @@ class Grid:
 
     def __init__(self, title: Any = None, *, caption: Any = None, box: rbox.Box | None = rbox.HEAVY_HEAD,
                  show_header: bool = True, show_edge: bool = True, padding: int | tuple[int, ...] = (0, 1),
-                 pad_edge: bool = True, title_justify: str = "center", caption_justify: str = "center",
+                 pad_edge: bool = True, title_justify: JustifyMethod = "center",
+                 caption_justify: JustifyMethod = "center",
                  title_style: str | Style | None = None, caption_style: str | Style | None = None,
                  header_style: str | Style | None = "table.header") -> None:
         self.title, self.caption, self.box = title, caption, box
@@ -52,9 +54,9 @@ class Grid:
         self.columns: list[_Column] = []
         self.rows: list[list[Any]] = []
 
-    def add_column(self, header: Any = "", *, justify: str = "left", style: str | Style | None = None,
+    def add_column(self, header: Any = "", *, justify: JustifyMethod = "left", style: str | Style | None = None,
                    header_style: str | Style | None = None, no_wrap: bool = False, min_width: int | None = None,
-                   overflow: str = "ellipsis") -> None:
+                   overflow: OverflowMethod = "ellipsis") -> None:
         self.columns.append(_Column(header, justify, style, header_style, no_wrap, min_width, overflow))
 
     def add_row(self, *cells: Any) -> None:

@@ -26,7 +26,7 @@ SCHEMA_VERSION = "1.0"
 F32_MAX = float(np.finfo(np.float32).max)
 
 
-def floats(a: np.ndarray | list) -> Any:
+def floats(a: np.ndarray | list | float) -> Any:
     """A float array as nested lists of Python floats, each the float32 value's shortest decimal."""
     a = np.asarray(a)
     if a.dtype != np.float32:
