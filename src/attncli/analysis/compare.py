@@ -29,7 +29,6 @@ from ..views import HeadView, head_view
 from .attribution import probs_at
 
 
-
 @dataclass
 class Comparison:
     layer: int
@@ -140,8 +139,9 @@ def shared_word(tokens_a: list[Token], tokens_b: list[Token], word: str) -> str 
     return None
 
 
-def word_distance(vectors_a: dict[str, np.ndarray], vectors_b: dict[str, np.ndarray], tokens: tuple[list[Token], list[Token]],
-                  texts: tuple[str, str], word: str, control: str | None = None) -> WordDistance:
+def word_distance(vectors_a: dict[str, np.ndarray], vectors_b: dict[str, np.ndarray],
+                  tokens: tuple[list[Token], list[Token]], texts: tuple[str, str], word: str,
+                  control: str | None = None) -> WordDistance:
     """`vectors_*`: name -> [T, d] for every name of vector_names (captured during the forward passes)."""
     names = list(vectors_a)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..trace import Trace, block_output
 
-DEFAULT = {"pooling": "mean", "normalize": False, "from": None}  # for a model whose folder names none
+DEFAULT: dict[str, Any] = {"pooling": "mean", "normalize": False, "from": None}  # for a model whose folder names none
 
 
 def pooling_of(card: dict[str, Any]) -> dict[str, Any] | None:

@@ -60,7 +60,7 @@ def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | Non
     if target is None:
         target = int(np.argmax(trace["logits"][query]))
     rows = []
-    for L, (name, row) in enumerate(zip(names, logits)):
+    for L, (name, row) in enumerate(zip(names, logits, strict=True)):
         top, rank, p = ranked(row, target, k)
         rows.append(LensRow(L, name, top, rank, p))
         if progress is not None:

@@ -53,7 +53,8 @@ class Metric:
         return d.reshape(x_last.shape[:-2])
 
 
-def run_from(model: Model, x: np.ndarray, start: int, metric: Metric, hooks: dict[str, Hook] | None = None) -> np.ndarray:
+def run_from(model: Model, x: np.ndarray, start: int, metric: Metric,
+             hooks: dict[str, Hook] | None = None) -> np.ndarray:
     """The metric at the last position after running blocks start.. on streams x ([..., T, d]) entering
     block `start`; a batch of runs (leading axes) goes through together."""
     c = model.config
@@ -64,6 +65,19 @@ def run_from(model: Model, x: np.ndarray, start: int, metric: Metric, hooks: dic
     return metric(x[..., -1:, :])  # [...]
 
 
+def _each_head_patched(z_clean: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Hook:
+    """A hook on attn.z of a batch of H runs: run h gets head h's output from the clean run's
+    z_clean ([H, T_clean, dh]), at the aligned positions (clean src -> corrupted dst)."""
+
+    def swap(z: np.ndarray) -> np.ndarray:  # [H(runs), H, T, dh]: run h patches head h
+        z = z.copy()
+        for h in range(z_clean.shape[0]):
+            z[h, h, dst] = z_clean[h, src]
+        return z
+
+    return swap
+
+
 def pair_positions(clean: list[int], corrupt: list[int]) -> list[tuple[int, int]]:
     """Aligned positions: all of them for texts of the same length, else compare's alignment; the last
     positions must align (the metric is read there)."""
@@ -71,8 +85,8 @@ def pair_positions(clean: list[int], corrupt: list[int]) -> list[tuple[int, int]
         return [(i, i) for i in range(len(clean))]
     pairs, _ = align(clean, corrupt)
     if not pairs or pairs[-1] != (len(clean) - 1, len(corrupt) - 1):
-        raise UsageError("the two texts cannot be aligned at their last token, where the prediction is read; give texts "
-                         "of the same length, or that end the same way")
+        raise UsageError("the two texts cannot be aligned at their last token, where the prediction is read; "
+                         "give texts of the same length, or that end the same way")
     return pairs
 
 
@@ -128,15 +142,8 @@ def patch(model: Model, clean_ids: list[int], corrupt_ids: list[int], target: in
         done(L + 1)
     heads = np.full((c.n_layer, c.n_head), np.nan)
     for L in range(c.n_layer):
-        z_clean = clean[f"blocks.{L}.attn.z"]  # [H, T_clean, dh]
         H = c.n_head
-
-        def swap(z: np.ndarray) -> np.ndarray:  # [H(runs), H, T, dh]: run h patches head h
-            z = z.copy()
-            for h in range(H):
-                z[h, h, dst] = z_clean[h, src]
-            return z
-
+        swap = _each_head_patched(clean[f"blocks.{L}.attn.z"], src, dst)
         x = np.repeat(corrupt[f"blocks.{L}.resid_pre"][None], H, axis=0)  # [H, T, d]
         heads[L] = [restored(float(d)) for d in run_from(model, x, L, metric, {f"blocks.{L}.attn.z": swap})]  # [H]
         done(c.n_layer + 2 + L)

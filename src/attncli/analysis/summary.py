@@ -79,7 +79,8 @@ def head_labels(trace: Trace, layer: int) -> list["HeadLabel | None"]:
 
 def head_summary(trace: Trace, query: int) -> HeadSummary:
     layers = trace.layers
-    rows = np.stack([trace.block(L, "attn.weights")[:, query, :] for L in layers]).astype(np.float64)  # [n_layers, H, T]
+    # [n_layers, H, T]
+    rows = np.stack([trace.block(L, "attn.weights")[:, query, :] for L in layers]).astype(np.float64)
     top = rows.argmax(axis=-1)  # [n_layers, H]
     top_w = np.take_along_axis(rows, top[..., None], axis=-1)[..., 0]  # [n_layers, H]
     with np.errstate(divide="ignore", invalid="ignore"):

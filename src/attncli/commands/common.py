@@ -9,22 +9,29 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from ..errors import OutputError, UsageError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 PROG = "attn"
 
-ModelOpt = typer.Option(None, "--model", "-m", help="A model directory, a .gguf file, a pulled model's name, org/name of "
-                        "a model in the Hugging Face cache, ollama:NAME or ollama:NAME:TAG of one in Ollama's store, or "
-                        "lmstudio:PUBLISHER/REPO (or .../REPO/FILE.gguf) of one in LM Studio's (attn models list "
-                        "shows them all). "
-                        "Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
+ModelOpt = typer.Option(None, "--model", "-m",
+                        help="A model directory, a .gguf file, a pulled model's name, "
+                             "org/name of a model in the Hugging Face cache, "
+                             "ollama:NAME or ollama:NAME:TAG of one in Ollama's store, "
+                             "or lmstudio:PUBLISHER/REPO (or .../REPO/FILE.gguf) of one in LM Studio's "
+                             "(attn models list shows them all). "
+                             "Default: the bundled model (-m bundled-mlm: the bundled masked-language model).")
 JsonOpt = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else.")
 TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token predictions to show.")
-TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
+TruncateOpt = typer.Option(False, "--truncate",
+                           help="If the text is longer than the model's context, keep its last tokens that fit.")
+
 
 def parse_size(value: str | None) -> int | None:
     """--max-memory's value in bytes (units.parse_size)."""
@@ -33,9 +40,10 @@ def parse_size(value: str | None) -> int | None:
     return parse(value)
 
 
-MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", callback=parse_size,
-                            help="Memory the weights may take, e.g. 2G (default: half of the memory available). A GGUF model "
-                                 "whose float32 copy would not fit keeps its matrices quantized and dequantizes each when used.")
+MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", parser=parse_size,
+                            help="Memory the weights may take, e.g. 2G (default: half of the memory available). "
+                                 "A GGUF model whose float32 copy would not fit keeps its matrices quantized "
+                                 "and dequantizes each when used.")
 
 COLOR_MODES = ("auto", "always", "never")
 _color = {"mode": "auto"}  # this run's --color, set while the command line is parsed
@@ -50,7 +58,8 @@ def _set_color(value: str) -> str:
 
 
 ColorOpt = typer.Option("auto", "--color", callback=_set_color, metavar="auto|always|never",
-                        help="Color: auto (on a terminal, honoring NO_COLOR and FORCE_COLOR), always (e.g. for less -R), or never.")
+                        help="Color: auto (on a terminal, honoring NO_COLOR and FORCE_COLOR), "
+                             "always (e.g. for less -R), or never.")
 
 
 def color_mode() -> str:
@@ -90,7 +99,7 @@ def interrupted_line(message: str, line_is_clear: bool = False) -> None:
     typer.echo(f"{'' if fresh else chr(10)}{PROG}: {' '.join(str(message).split())}", err=True)
 
 
-def stdout_console():
+def stdout_console() -> Console:
     """Rich's console on stdout: color only on a terminal, NO_COLOR honored (by Rich).
 
     Strings are printed as they are: no markup and no :emoji: codes, so that text from the
@@ -113,7 +122,7 @@ def stdout_console():
     return console
 
 
-def stderr_console():
+def stderr_console() -> Console:
     """Rich's console on stderr (progress bars, notices), with this run's --color: never drops
     color, always keeps it even off a terminal. Whether a progress bar animates is the caller's
     business (only on a real terminal: see is_stderr_terminal)."""
@@ -249,8 +258,8 @@ def check_sampling(generate_n: int, temperature: Optional[float], seed: Optional
 
 
 AblateOpt = typer.Option(None, "--ablate", metavar="L.H[,L.H...]",
-                         help="Run the model without these heads (layer.head, e.g. 1.3,0.2): their outputs are zeroed or "
-                              "mean-ablated in the forward pass, and every output says so.")
+                         help="Run the model without these heads (layer.head, e.g. 1.3,0.2): "
+                              "their outputs are zeroed or mean-ablated in the forward pass, and every output says so.")
 AblateModeOpt = typer.Option("zero", "--ablate-mode", metavar="zero|mean",
                              help="zero: the heads' outputs become 0; mean: their mean over the input's positions.")
 
@@ -279,7 +288,8 @@ def load_model(spec: Optional[str], ablate: Optional[str] = None, ablate_mode: s
         if ablate_mode != "zero":
             raise UsageError("--ablate-mode says how to ablate the heads of --ablate; add --ablate L.H")
         return model
-    from ..analysis.ablation import ablate as ablated, parse_heads
+    from ..analysis.ablation import ablate as ablated
+    from ..analysis.ablation import parse_heads
 
     return ablated(model, parse_heads(ablate, model.config), ablate_mode)
 

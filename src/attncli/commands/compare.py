@@ -8,26 +8,45 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TopKOpt, default_view,
-                     emit_json, load_model, noted, show)
+from .common import (
+    AblateModeOpt,
+    AblateOpt,
+    ColorOpt,
+    JsonOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    TopKOpt,
+    default_view,
+    emit_json,
+    load_model,
+    noted,
+    show,
+)
 
 
 def compare(
     text_a: str = typer.Argument(..., help="The first sentence (A)."),
     text_b: str = typer.Argument(..., help="The second sentence (B)."),
     model_spec: Optional[str] = ModelOpt,
-    max_memory: Optional[str] = MaxMemoryOpt,
-    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="Which layer's attention to compare (negative counts from the end)."),
-    head: Optional[str] = typer.Option(None, "--head", help="A head number, or 'mean' for the average of the layer's heads."),
-    word: Optional[str] = typer.Option(None, "--word", help="A word of both texts: how far its vector in A is from its vector in B, layer by layer (meaning in context)."),
-    control: Optional[str] = typer.Option(None, "--control", help="With --word: the word to set beside it, whose sense does not change. Default: a word both texts share."),
+    max_memory: Optional[int] = MaxMemoryOpt,
+    layer: Optional[int] = typer.Option(None, "--layer", "-l",
+                                        help="Which layer's attention to compare (negative counts from the end)."),
+    head: Optional[str] = typer.Option(None, "--head",
+                                       help="A head number, or 'mean' for the average of the layer's heads."),
+    word: Optional[str] = typer.Option(None, "--word",
+                                       help="A word of both texts: how far its vector in A is from its vector in B, "
+                                            "layer by layer (meaning in context)."),
+    control: Optional[str] = typer.Option(None, "--control",
+                                          help="With --word: the word to set beside it, whose sense does not change. "
+                                               "Default: a word both texts share."),
     top_k: int = TopKOpt,
     ablate: Optional[str] = AblateOpt,
     ablate_mode: str = AblateModeOpt,
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
-    """Compare two sentences: aligned tokens, change in attention, contextual vectors and predictions; --word: one word's meaning in each."""
+    """Compare two sentences: aligned tokens, change in attention, contextual vectors and predictions;
+    --word: one word's meaning in each."""
     from ..analysis.compare import compare as run_compare
     from ..analysis.compare import vector_names, word_distance
     from ..analysis.embedding import cosine_similarity, pool, pooling_of
@@ -61,7 +80,7 @@ def compare(
     where = (model.task.where(model, tokens[0]), model.task.where(model, tokens[1]))
     at = None if where[0] is None or where[1] is None else (where[0], where[1])
     result = run_compare(traces[0], traces[1], L, h, top_k, at=at)
-    meaning = None if word is None else word_distance(*captured, tokens, (text_a, text_b), word, control)
+    meaning = None if word is None else word_distance(captured[0], captured[1], tokens, (text_a, text_b), word, control)
     similarity = None
     if pooling is not None:
         similarity = {**pooling, "cosine_similarity": cosine_similarity(pool(captured[0][last], pooling),

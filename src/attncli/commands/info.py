@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .common import MaxMemoryOpt, ColorOpt, JsonOpt, ModelOpt, emit_json, load_model, show
+from .common import ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, emit_json, load_model, show
 
 
-def info(model_spec: Optional[str] = ModelOpt, max_memory: Optional[str] = MaxMemoryOpt, as_json: bool = JsonOpt, color: str = ColorOpt) -> None:
+def info(model_spec: Optional[str] = ModelOpt, max_memory: Optional[int] = MaxMemoryOpt, as_json: bool = JsonOpt,
+         color: str = ColorOpt) -> None:
     """Print the model card: architecture, parameters, vocabulary, context, and where the weights came from."""
     from ..render import json_doc
 

@@ -6,14 +6,12 @@ errors are raised as attncli.errors types and become one stderr line at cli.py's
 
 from __future__ import annotations
 
-import typer
-
 from typing import Any, Optional
+
+import typer
 
 from ..labels import printable
 from .common import ColorOpt, echo, emit_json, is_stderr_terminal, show, stderr_console, stdout_console
-
-
 
 CACHE_HELP = ("The cache is the folder $ATTN_CACHE if it is set, else $XDG_CACHE_HOME/attncli, else ~/.cache/attncli "
               "(attn models list names it); each model is kept in its models/NAME.")
@@ -124,11 +122,11 @@ def _list_view(rows: list[Any], cache: Any, width: int, stores: list[Any]) -> An
     widths = [max(len(row[i]) for row in (head, *cells)) for i in range(len(head))]
 
     def line(row: tuple[str, ...], style: str = "") -> Text:
-        return Text("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), style=style)
+        return Text("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), style=style)
 
     out: list[Any] = [_whole(f"Models known by name (cache: {printable(str(cache))})", "italic", ""),
                       line(head, "bold")]
-    for s, row in zip(rows, cells):
+    for s, row in zip(rows, cells, strict=True):
         out.append(line(row))
         out.extend(_wrapped(s.entry.description, width, "  "))
         if s.present:
@@ -163,10 +161,11 @@ def _store_view(store: Any, width: int) -> list[Any]:
     widths = [max(len(row[i]) for row in (head, *cells)) for i in range(3)]
 
     def line(row: tuple[str, ...], style: str = "") -> Text:
-        return _whole("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[3]]), style)
+        # the -m column is last and never padded: widths covers the first three
+        return _whole("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[3]]), style)
 
     out.append(line(head, "bold"))
-    for f, row in zip(store.models, cells):
+    for f, row in zip(store.models, cells, strict=True):
         out.append(line(row, ""))
         if f.problem:
             out.extend(_wrapped(printable(f.problem), width, "    "))
@@ -199,12 +198,14 @@ def pull_command(
     had = dest.exists()
     try:
         with progress:
-            path = registry.fetch(entry, progress=report, force=force or not already)  # a file that failed the check is replaced
+            # a file that failed the check is replaced
+            path = registry.fetch(entry, progress=report, force=force or not already)
     except KeyboardInterrupt:  # pull removed its temporaries on the way out; the transient bar erased the ^C
         from ..errors import Interrupted
 
         kept = f"{dest} is as it was" if had else "nothing was saved"
-        raise Interrupted(f"interrupted; the partial download was removed and {kept}; run attn models pull {name} to start again",
+        raise Interrupted(f"interrupted; the partial download was removed and {kept}; "
+                          f"run attn models pull {name} to start again",
                           line_is_clear=not progress.disable) from None
     state = "already pulled, sha256 verified" if already else "pulled, sha256 verified"
     echo(f"{name}: {state}, {path} ({_size(registry.size_on_disk(path))}); use it with: attn explain -m {name} \"...\"")

@@ -13,13 +13,18 @@ def patch(
     clean: str = typer.Argument(..., help="The clean text, e.g. \"I do not like spinach\"."),
     corrupt: str = typer.Argument(..., help="The corrupted text, e.g. \"I do like spinach\"."),
     model_spec: Optional[str] = ModelOpt,
-    max_memory: Optional[str] = MaxMemoryOpt,
-    target: Optional[str] = typer.Option(None, "--target", help="The word whose logit is tracked (default: the clean text's top prediction)."),
-    contrast: Optional[str] = typer.Option(None, "--contrast", help="The word it is measured against (default: the corrupted text's top prediction)."),
+    max_memory: Optional[int] = MaxMemoryOpt,
+    target: Optional[str] = typer.Option(None, "--target",
+                                         help="The word whose logit is tracked "
+                                              "(default: the clean text's top prediction)."),
+    contrast: Optional[str] = typer.Option(None, "--contrast",
+                                           help="The word it is measured against "
+                                                "(default: the corrupted text's top prediction)."),
     as_json: bool = JsonOpt,
     color: str = ColorOpt,
 ) -> None:
-    """Activation patching: patch each layer's stream at each position, and each head's output, from CLEAN into CORRUPT."""
+    """Activation patching: patch each layer's stream at each position, and each head's output,
+    from CLEAN into CORRUPT."""
     from ..analysis.patching import patch as run_patch
     from ..labels import printable
 

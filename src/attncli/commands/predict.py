@@ -9,9 +9,24 @@ from typing import Any, NamedTuple, Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt,
-                     check_sampling, emit_json, error_line, load_model, note_line, noted, progress, show,
-                     stdout_console)
+from .common import (
+    AblateModeOpt,
+    AblateOpt,
+    ColorOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    TopKOpt,
+    TruncateOpt,
+    check_sampling,
+    emit_json,
+    error_line,
+    load_model,
+    note_line,
+    noted,
+    progress,
+    show,
+    stdout_console,
+)
 
 
 class Watch(NamedTuple):
@@ -62,7 +77,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
         if watch is not None:
             generated["steps"] = json_doc.generation_steps(model, tokens, steps, watch.layer, watch.head)
     if watch is not None and watch.html:
-        _write_page(model, text, tokens, truncated, watch, generated, top_k)
+        _write_page(model, text, tokens, truncated, watch, generated, top_k, watch.html)
     if as_json:
         emit_json(json_doc.predict_doc(model, text, tokens, preds, truncated, generated))
         return
@@ -76,7 +91,7 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
     parts: list[Any] = []
     if generated is not None:
         parts.append(rt.generated_text(text, generated["text"]))
-    if steps is not None and watch is not None:
+    if generated is not None and watch is not None:  # generated["steps"] is there when watch is
         parts.append(rt.generation_table(generated["steps"], watch.layer, watch.head, tokens, console.width))
     parts.append(rt.predictions_table(preds, after=text))
     show(noted(model, Group(*parts)), console)
@@ -99,8 +114,9 @@ def generation_ends(model, prompt: int, n: int, made, where: str) -> dict[str, A
     return out
 
 
-def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: int) -> None:
-    """--html with --explain: the prompt's explain page, with a generation section to step through."""
+def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: int, path: str) -> None:
+    """--html with --explain: the prompt's explain page, with a generation section to step through,
+    written to `path` (watch.html)."""
     from .. import modes
     from ..render import html as rhtml
     from ..render.files import write
@@ -117,8 +133,8 @@ def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: 
              "alternatives": [{"text": a["text"], "probability": a["probability"]} for a in s["alternatives"]],
              # the page reads a row by position: keys out of sight after the window slid are null
              "weights": [None] * s["attention"]["keys"][0] + s["attention"]["weights"]} for s in generated["steps"]]}
-    write(watch.html, rhtml.page(doc), "--html")
-    typer.echo(f"attn: wrote {watch.html} (open it in a browser; it needs no network)", err=True)
+    write(path, rhtml.page(doc), "--html")
+    typer.echo(f"attn: wrote {path} (open it in a browser; it needs no network)", err=True)
 
 
 def stdin_lines():
@@ -142,25 +158,38 @@ def stdin_lines():
 
 
 def predict(
-    text: Optional[str] = typer.Argument(None, help="The text to continue (for a masked-language model: with [MASK] where a word is missing). Without it, reads one text per line from stdin."),
+    text: Optional[str] = typer.Argument(None,
+                                         help="The text to continue (for a masked-language model: with [MASK] where "
+                                              "a word is missing). Without it, reads one text per line from stdin."),
     model_spec: Optional[str] = ModelOpt,
-    max_memory: Optional[str] = MaxMemoryOpt,
+    max_memory: Optional[int] = MaxMemoryOpt,
     top_k: int = TopKOpt,
     generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Also continue the text by N tokens."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sample the continuation at this temperature (0 or unset: greedy)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t",
+                                                help="Sample the continuation at this temperature "
+                                                     "(0 or unset: greedy)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling, for a repeatable continuation."),
     truncate: bool = TruncateOpt,
-    explain: bool = typer.Option(False, "--explain", help="With -g: for every generated token, its probability, the alternatives, and the keys it attended to most."),
-    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="With --explain: the layer whose attention is shown (default: the model's suggested one)."),
-    head: Optional[str] = typer.Option(None, "--head", help="With --explain: a head number, or 'mean' (default: the model's suggested one)."),
-    html: Optional[str] = typer.Option(None, "--html", help="With --explain: write a page to step through the generation instead of the tables."),
+    explain: bool = typer.Option(False, "--explain",
+                                 help="With -g: for every generated token, its probability, the alternatives, "
+                                      "and the keys it attended to most."),
+    layer: Optional[int] = typer.Option(None, "--layer", "-l",
+                                        help="With --explain: the layer whose attention is shown "
+                                             "(default: the model's suggested one)."),
+    head: Optional[str] = typer.Option(None, "--head",
+                                       help="With --explain: a head number, or 'mean' "
+                                            "(default: the model's suggested one)."),
+    html: Optional[str] = typer.Option(None, "--html",
+                                       help="With --explain: write a page to step through the generation "
+                                            "instead of the tables."),
     ablate: Optional[str] = AblateOpt,
     ablate_mode: str = AblateModeOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else; "
                                  "with texts from stdin, one document a line (JSON Lines)."),
     color: str = ColorOpt,
 ) -> None:
-    """Show what comes next: the top-k next tokens and their probabilities (a masked-language model: the top-k fillers of each [MASK])."""
+    """Show what comes next: the top-k next tokens and their probabilities
+    (a masked-language model: the top-k fillers of each [MASK])."""
     check_sampling(generate_n, temperature, seed)
     if explain and not generate_n:
         raise UsageError("--explain shows the attention of generated tokens; add -g N")

@@ -25,8 +25,9 @@ def _progress_bar():
 
     # Off a terminal (a log, a pipe, a test) a bar prints only its last frame: show none there,
     # whatever --color says.
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), console=stderr_console(), disable=not is_stderr_terminal())
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                    console=stderr_console(), disable=not is_stderr_terminal())
 
 
 def count(n: int, noun: str) -> str:
@@ -96,8 +97,10 @@ def command_line(corpus: Path, options: dict[str, Any]) -> str:
 
 def train_command(
     corpus: Path = typer.Argument(..., help="A UTF-8 text file; blank lines separate documents (stories)."),
-    out: Path = typer.Option(..., "--out", "-o", help="The model directory to write (what attn explain --model reads)."),
-    valid: Optional[Path] = typer.Option(None, "--valid", help="A held-out text: loss at intervals and perplexity at the end."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="The model directory to write (what attn explain --model reads)."),
+    valid: Optional[Path] = typer.Option(None, "--valid",
+                                         help="A held-out text: loss at intervals and perplexity at the end."),
     vocab_size: int = typer.Option(4096, "--vocab-size", help="Entries of the byte-level BPE vocabulary."),
     layers: int = typer.Option(2, "--layers", help="Transformer blocks."),
     heads: int = typer.Option(4, "--heads", help="Attention heads per block."),
@@ -107,27 +110,37 @@ def train_command(
     batch: int = typer.Option(32, "--batch", help="Windows per step."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (linear warmup, then cosine to a tenth)."),
     seed: int = typer.Option(0, "--seed", help="Seeds initialisation and batch sampling: same seed, same weights."),
-    lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase all text (the tokenizer lowercases its input too)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the training saved in --out at its step (its model shape and tokenizer are kept)."),
+    lowercase: bool = typer.Option(False, "--lowercase",
+                                   help="Lowercase all text (the tokenizer lowercases its input too)."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue the training saved in --out at its step "
+                                     "(its model shape and tokenizer are kept)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or float16 for model.safetensors (training is float32)."),
-    corpus_license: str = typer.Option("not stated", "--corpus-license", help="The corpus's license, for the model card."),
-    checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save weights and optimizer state every N steps."),
+    dtype: str = typer.Option("float32", "--dtype",
+                              help="float32 or float16 for model.safetensors (training is float32)."),
+    corpus_license: str = typer.Option("not stated", "--corpus-license",
+                                       help="The corpus's license, for the model card."),
+    checkpoint_every: int = typer.Option(500, "--checkpoint-every",
+                                         help="Save weights and optimizer state every N steps."),
     objective: str = typer.Option("causal", "--objective", metavar="causal|mlm",
                                   help="causal: a byte-level BPE and a GPT-2-style model that predicts the next token; "
-                                       "mlm: a WordPiece vocabulary and a BERT-style encoder that predicts masked tokens."),
+                                       "mlm: a WordPiece vocabulary and a BERT-style encoder "
+                                       "that predicts masked tokens."),
     color: str = ColorOpt,
 ) -> None:
-    """Train a tokenizer and a model on a text, in numpy, into a model directory: GPT-2-style (next token) or BERT-style (--objective mlm)."""
+    """Train a tokenizer and a model on a text, in numpy, into a model directory:
+    GPT-2-style (next token) or BERT-style (--objective mlm)."""
     with signals_stop_between_steps() as stop:  # first: a signal while the trainer loads is not lost
         from ..train.trainer import TrainOptions
 
-        flags = {"--objective": objective if objective != "causal" else None, "--out": out, "--valid": valid, "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
-                 "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr, "--seed": seed,
-                 "--lowercase": lowercase, "--resume": resume, "--dtype": dtype, "--corpus-license": corpus_license}
+        flags = {"--objective": objective if objective != "causal" else None, "--out": out, "--valid": valid,
+                 "--vocab-size": vocab_size, "--layers": layers, "--heads": heads,
+                 "--d-model": d_model, "--context": context, "--steps": steps, "--batch": batch, "--lr": lr,
+                 "--seed": seed, "--lowercase": lowercase, "--resume": resume, "--dtype": dtype,
+                 "--corpus-license": corpus_license}
         opts = TrainOptions(corpus=corpus, out=out, valid=valid, vocab_size=vocab_size, n_layer=layers, n_head=heads,
-                            d_model=d_model, n_ctx=context, steps=steps, batch=batch, lr=lr, seed=seed, lowercase=lowercase,
-                            resume=resume, force=force, dtype=dtype, corpus_license=corpus_license,
+                            d_model=d_model, n_ctx=context, steps=steps, batch=batch, lr=lr, seed=seed,
+                            lowercase=lowercase, resume=resume, force=force, dtype=dtype, corpus_license=corpus_license,
                             checkpoint_every=checkpoint_every, command=command_line(corpus, flags), name=out.name,
                             objective=objective)
         result = _train_with_progress(opts, stop)
@@ -135,8 +148,8 @@ def train_command(
              f"last training loss {result.loss:.4f}"]
     if result.valid is not None and objective == "mlm":
         v = result.valid
-        lines.append(f"held-out {opts.valid}: masked-token top-1 {v.top1:.2%}, top-{v.k} {v.topk:.2%}, loss {v.loss:.4f} "
-                     f"({count(v.tokens, 'masked token')}, mask seed {v.seed})")
+        lines.append(f"held-out {opts.valid}: masked-token top-1 {v.top1:.2%}, top-{v.k} {v.topk:.2%}, "
+                     f"loss {v.loss:.4f} ({count(v.tokens, 'masked token')}, mask seed {v.seed})")
     elif result.valid is not None:
         v = result.valid
         lines.append(f"held-out {opts.valid}: loss/token {v.loss_token:.4f}, perplexity per token {v.ppl_token:.2f}, "
@@ -158,8 +171,10 @@ def _train_with_progress(opts, stop: Stop):
             bar.start()
             task = bar.add_task("train", total=opts.steps, info="")
         if p.phase == "train":
-            valid_txt = f"  valid {p.valid_loss:.3f} (ppl/token {math.exp(p.valid_loss):.1f})" if p.valid_loss is not None else ""
-            bar.update(task, completed=p.step, info=f"loss {p.loss:.3f}{valid_txt}  {p.tokens_per_s:,.0f} tok/s  eta {_fmt_eta(p.eta_s)}")
+            valid_txt = (f"  valid {p.valid_loss:.3f} (ppl/token {math.exp(p.valid_loss):.1f})"
+                         if p.valid_loss is not None else "")
+            bar.update(task, completed=p.step,
+                       info=f"loss {p.loss:.3f}{valid_txt}  {p.tokens_per_s:,.0f} tok/s  eta {_fmt_eta(p.eta_s)}")
         elif p.phase == "eval":
             if ev is None:
                 ev = bar.add_task("eval", total=p.total, info="held-out perplexity")
@@ -181,25 +196,25 @@ def _train_with_progress(opts, stop: Stop):
 def eval_command(
     file: Path = typer.Argument(..., help="A UTF-8 text to score; '-' reads it from stdin."),
     model_spec: Optional[str] = ModelOpt,
-    max_memory: Optional[str] = MaxMemoryOpt,
+    max_memory: Optional[int] = MaxMemoryOpt,
     as_json: bool = typer.Option(False, "--json", help="Write one JSON document to stdout and nothing else."),
     objective: Optional[str] = typer.Option(None, "--objective", metavar="causal|mlm",
                                             help="causal: loss and perplexity of the next token; mlm: top-1 and top-5 "
                                                  "accuracy on masked tokens. Default: what the model was made for."),
     color: str = ColorOpt,
 ) -> None:
-    """Held-out loss and perplexity per token and per word of a model on a text (a masked-LM: top-1 and top-5 accuracy on masked tokens)."""
+    """Held-out loss and perplexity per token and per word of a model on a text
+    (a masked-LM: top-1 and top-5 accuracy on masked tokens)."""
+    from ..errors import UsageError
     from ..train.data import read_text
     from ..train.evaluate import WORD_PATTERN, evaluate
-
-    from ..errors import UsageError
 
     if objective not in (None, "causal", "mlm"):
         raise UsageError(f"--objective must be one of causal, mlm, got {objective!r}")
     if str(file) == "-":
         from .common import read_stdin_text
 
-        text, file = read_stdin_text("text to score", "attn eval - < story.txt"), "<stdin>"
+        text, file = read_stdin_text("text to score", "attn eval - < story.txt"), Path("<stdin>")
     else:
         text = read_text(file, "text to score")
     model = load_model(model_spec, max_memory=max_memory)

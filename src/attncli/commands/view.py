@@ -12,8 +12,20 @@ from typing import Optional
 import typer
 
 from ..errors import AttnError, UsageError
-from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, check_sampling,
-                     color_mode, default_view, load_model, read_stdin_text)
+from .common import (
+    AblateModeOpt,
+    AblateOpt,
+    ColorOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    TopKOpt,
+    TruncateOpt,
+    check_sampling,
+    color_mode,
+    default_view,
+    load_model,
+    read_stdin_text,
+)
 
 
 def _terminal_for_keys() -> None:
@@ -77,15 +89,26 @@ def color_wanted() -> bool:
 
 
 def view(
-    text: Optional[str] = typer.Argument(None, help="The sentence to explore; '-' or none (with a pipe) reads it from stdin."),
+    text: Optional[str] = typer.Argument(None,
+                                         help="The sentence to explore; "
+                                              "'-' or none (with a pipe) reads it from stdin."),
     model_spec: Optional[str] = ModelOpt,
-    max_memory: Optional[str] = MaxMemoryOpt,
-    layer: Optional[int] = typer.Option(None, "--layer", "-l", help="The layer to open on (negative counts from the end). Default: the model's suggested layer, else 0."),
-    head: Optional[str] = typer.Option(None, "--head", help="The head to open on: a number, or 'mean' for the average of the layer's heads."),
-    token: Optional[str] = typer.Option(None, "--token", help="The query token to open on, by its text (first match) or index. Default: the last (with -g: the first step's)."),
-    generate_n: int = typer.Option(0, "--generate", "-g", min=0, help="Continue the text by N tokens first; n and b step through the generation."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="With -g: sample at this temperature (0 or unset: greedy)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="With -g: the seed for sampling, for a repeatable continuation."),
+    max_memory: Optional[int] = MaxMemoryOpt,
+    layer: Optional[int] = typer.Option(None, "--layer", "-l",
+                                        help="The layer to open on (negative counts from the end). "
+                                             "Default: the model's suggested layer, else 0."),
+    head: Optional[str] = typer.Option(None, "--head",
+                                       help="The head to open on: a number, "
+                                            "or 'mean' for the average of the layer's heads."),
+    token: Optional[str] = typer.Option(None, "--token",
+                                        help="The query token to open on, by its text (first match) or index. "
+                                             "Default: the last (with -g: the first step's)."),
+    generate_n: int = typer.Option(0, "--generate", "-g", min=0,
+                                   help="Continue the text by N tokens first; n and b step through the generation."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", "-t",
+                                                help="With -g: sample at this temperature (0 or unset: greedy)."),
+    seed: Optional[int] = typer.Option(None, "--seed",
+                                       help="With -g: the seed for sampling, for a repeatable continuation."),
     top_k: int = TopKOpt,
     truncate: bool = TruncateOpt,
     ablate: Optional[str] = AblateOpt,

@@ -165,5 +165,6 @@ def _step_lines(ex: Any, n: int, listed: bool) -> Renderable:
 
 
 MODE = Mode("table", None, Tables, run, rich, json, options=(SCORES, DIMS, TOP_K, LAYER, HEAD, TOKEN, WINDOW),
-            files=frozenset({"png", "svg", "html"}), page=Page("predictions", "next", 1, page, what="next-token predictions"),
+            files=frozenset({"png", "svg", "html"}),
+            page=Page("predictions", "next", 1, page, what="next-token predictions"),
             called="the default tables")

@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.attribution import Attribution
+from ..labels import token_label
 from ..tokenizer import Token
 from ..trace import Trace
-from ..labels import token_label
 from .style import MASKED, Heat, RampLegend, bar, cell_style
 
 
@@ -24,7 +24,8 @@ def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text
     scale = max(float(np.abs(a.delta).max()), 1e-12)
     embedding = a.measure == "embedding"
     if embedding:
-        title = f"Which token mattered: leave-one-out, how far the sentence embedding of {text!r} moves without each token"
+        title = (f"Which token mattered: leave-one-out, how far the sentence embedding of {text!r} "
+                 "moves without each token")
     elif a.position is not None:
         title = (f"Which token mattered: leave-one-out for the mask's top filler {target_text!r} "
                  f"({100 * a.probability:.3g}% at token {a.position} of {text!r})")
@@ -43,7 +44,8 @@ def attribution_bars(a: Attribution, tokens: list[Token], target_text: str, text
         if embedding:
             t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{float(a.without[i]):.4f}", f"{d:.4f}", change)
         else:
-            t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{100 * float(a.without[i]):.3g}%", f"{100 * d:+.2g} pts", change)
+            t.add_row(str(r + 1), Text(f"{i} {labels[i]}"), f"{100 * float(a.without[i]):.3g}%", f"{100 * d:+.2g} pts",
+                      change)
     if embedding:
         note = Text("Each token is left out in turn and the model is run again: similarity is the cosine similarity of "
                     f"the sentence embedding ({pooling}) without it to the whole text's, distance is 1 minus it. "
@@ -75,7 +77,8 @@ def rollout_table(r: np.ndarray, masked: np.ndarray, tokens: list[Token]) -> Gro
         t.add_row(f"{q} {labels[q]}", *cells)
     note = Text("Each row: how much of that token's vector after the last layer traces back to each input token, "
                 "following attention through every layer (heads averaged, plus the residual connection, rows "
-                "renormalized). An approximation that ignores the MLPs, not a quantity the model computes.", style="dim")
+                "renormalized). An approximation that ignores the MLPs, not a quantity the model computes.",
+                style="dim")
     return Group(t, note)
 
 
@@ -84,7 +87,8 @@ def _heatmap(weights: np.ndarray, masked: np.ndarray, title: str, cell: str) -> 
     t.add_column(style="dim", justify="right", no_wrap=True)
     t.add_column(no_wrap=True)
     for q in range(weights.shape[0]):
-        t.add_row(f"{q} ", Heat([None if masked[q, k] else float(weights[q, k]) for k in range(weights.shape[1])], cell))
+        row = [None if masked[q, k] else float(weights[q, k]) for k in range(weights.shape[1])]
+        t.add_row(f"{q} ", Heat(row, cell))
     return t
 
 

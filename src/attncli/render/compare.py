@@ -13,9 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.compare import Comparison, WordDistance
-from ..labels import printable
-from ..tokenizer import Tokenizer, Token
-from ..labels import token_label, token_repr
+from ..labels import printable, token_label, token_repr
+from ..tokenizer import Token, Tokenizer
 from .style import MASKED, bar, head_name
 
 
@@ -45,7 +44,8 @@ def alignment_text(c: Comparison, tokens_a: list[Token], tokens_b: list[Token]) 
 
 def diff_table(c: Comparison, tokens_b: list[Token]) -> Group:
     labels = [token_label(tokens_b[ib]) for _, ib in c.pairs]
-    title = Text(f"Change in attention weights, B − A, layer {c.layer}, {head_name(c.view_b.head)}  [blocks.{c.layer}.attn.weights]", style="italic")
+    title = Text(f"Change in attention weights, B − A, layer {c.layer}, {head_name(c.view_b.head)}  "
+                 f"[blocks.{c.layer}.attn.weights]", style="italic")
     t = Table()
     t.add_column("query ↓ / key →", style="bold", no_wrap=True)
     for lab in labels:
@@ -56,7 +56,8 @@ def diff_table(c: Comparison, tokens_b: list[Token]) -> Group:
         cells: list[Any] = []
         for k in range(len(labels)):
             x = float(c.weight_diff[q, k])
-            cells.append(Text(MASKED, style="dim") if np.isnan(x) else Text(f"{100 * x:+.1f}", style=_diff_style(x, scale)))
+            cells.append(Text(MASKED, style="dim") if np.isnan(x) else
+                         Text(f"{100 * x:+.1f}", style=_diff_style(x, scale)))
         t.add_row(Text(lab), *cells)
     note = Text("Only the tokens both texts share; the change is in percentage points (red: B attends more, "
                 "blue: less). A row's weights are shared out over every visible key, so adding or removing a token "
@@ -71,7 +72,7 @@ def distance_table(c: Comparison, tokens_b: list[Token]) -> Group:
     t.add_column("cosine distance", justify="right")
     t.add_column("", style="yellow", no_wrap=True)
     scale = max(float(c.cosine_distance.max()) if c.cosine_distance.size else 0.0, 1e-12)
-    for (ia, ib), dist in zip(c.pairs, c.cosine_distance):
+    for (ia, ib), dist in zip(c.pairs, c.cosine_distance, strict=True):
         t.add_row(Text(f"{ia}→{ib} {token_label(tokens_b[ib])}"), f"{float(dist):.4f}", bar(float(dist) / scale, 24))
     return Group(title, t)
 
@@ -79,7 +80,9 @@ def distance_table(c: Comparison, tokens_b: list[Token]) -> Group:
 def _pct(p: float, signed: bool = False) -> str:
     """A probability in percent (points), with more digits when it is small."""
     x = 100 * p
-    return f"{x:+.2f}" if signed and abs(x) >= 0.01 else f"{x:+.2g}" if signed else f"{x:.2f}" if x >= 0.01 else f"{x:.2g}"
+    if signed:
+        return f"{x:+.2f}" if abs(x) >= 0.01 else f"{x:+.2g}"
+    return f"{x:.2f}" if x >= 0.01 else f"{x:.2g}"
 
 
 def predictions_delta_table(c: Comparison, tok: Tokenizer, masked: bool = False) -> Group:
@@ -90,7 +93,7 @@ def predictions_delta_table(c: Comparison, tok: Tokenizer, masked: bool = False)
     t.add_column("A", justify="right")
     t.add_column("B", justify="right")
     t.add_column("B − A", justify="right")
-    for i, pa, pb in zip(c.prediction_ids, c.prob_a, c.prob_b):
+    for i, pa, pb in zip(c.prediction_ids, c.prob_a, c.prob_b, strict=True):
         d = float(pb - pa)
         t.add_row(Text(token_repr(tok.display(i))), f"{_pct(pa)}%", f"{_pct(pb)}%",
                   Text(f"{_pct(d, signed=True)} pts", style="red" if d > 0 else "blue" if d < 0 else ""))
@@ -136,8 +139,8 @@ def word_table(m: WordDistance, tokens: tuple[list[Token], list[Token]]) -> Grou
                      "how far context alone moves a word.")
     else:
         lines.append("The texts share no other word to set beside it as a control; give one with --control WORD.")
-    last, ctrl = float(m.distance[-1]), None if m.control_distance is None else float(m.control_distance[-1])
-    if ctrl is not None:
+    if m.control is not None and m.control_distance is not None:  # the one is there when the other is
+        last, ctrl = float(m.distance[-1]), float(m.control_distance[-1])
         lines.append(f'After the last layer: "{word}" {last:.4f}, "{printable(m.control)}" {ctrl:.4f}.')
     return Group(title, t, Text(" ".join(lines), style="dim"))
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from rich import box as rbox
 from rich.cells import cell_len
+from rich.console import JustifyMethod, OverflowMethod
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.style import Style
@@ -26,12 +27,12 @@ UNUSUAL = set("\t\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 class _Column(NamedTuple):
     header: Any
-    justify: str
+    justify: JustifyMethod
     style: str | Style | None
     header_style: str | Style | None
     no_wrap: bool
     min_width: int | None
-    overflow: str
+    overflow: OverflowMethod
 
 
 class Grid:
@@ -39,7 +40,8 @@ class Grid:
 
     def __init__(self, title: Any = None, *, caption: Any = None, box: rbox.Box | None = rbox.HEAVY_HEAD,
                  show_header: bool = True, show_edge: bool = True, padding: int | tuple[int, ...] = (0, 1),
-                 pad_edge: bool = True, title_justify: str = "center", caption_justify: str = "center",
+                 pad_edge: bool = True, title_justify: JustifyMethod = "center",
+                 caption_justify: JustifyMethod = "center",
                  title_style: str | Style | None = None, caption_style: str | Style | None = None,
                  header_style: str | Style | None = "table.header") -> None:
         self.title, self.caption, self.box = title, caption, box
@@ -52,9 +54,9 @@ class Grid:
         self.columns: list[_Column] = []
         self.rows: list[list[Any]] = []
 
-    def add_column(self, header: Any = "", *, justify: str = "left", style: str | Style | None = None,
+    def add_column(self, header: Any = "", *, justify: JustifyMethod = "left", style: str | Style | None = None,
                    header_style: str | Style | None = None, no_wrap: bool = False, min_width: int | None = None,
-                   overflow: str = "ellipsis") -> None:
+                   overflow: OverflowMethod = "ellipsis") -> None:
         self.columns.append(_Column(header, justify, style, header_style, no_wrap, min_width, overflow))
 
     def add_row(self, *cells: Any) -> None:
@@ -128,7 +130,8 @@ class Grid:
 
     def _annotation(self, console: Any, text: Any, style: Any, justify: str, width: int) -> list[Segment] | None:
         t = text.copy() if isinstance(text, Text) else console.render_str(str(text), style=style, highlight=False)
-        if not t.plain.isprintable() or cell_len(t.plain) > width or justify != "left" or t.justify not in (None, "left"):
+        if (not t.plain.isprintable() or cell_len(t.plain) > width or justify != "left"
+                or t.justify not in (None, "left")):
             return None
         t.truncate(width, overflow="fold", pad=True)
         return list(Text("\n").join([t]).render(console, end="\n"))
@@ -162,7 +165,8 @@ class Grid:
         if caption:
             yield from caption
 
-    def _cell_lines(self, console: Any, cell: Any, style: Style, width: int, i: int, justify: str) -> list[list[Segment]]:
+    def _cell_lines(self, console: Any, cell: Any, style: Style, width: int, i: int,
+                    justify: str) -> list[list[Segment]]:
         left, right = self._pads(i)
         joined = Text("\n").join(self._justified(console, cell, width - left - right, justify))
         out = []
@@ -180,7 +184,8 @@ class Grid:
         rows: list[tuple[bool, list[Any], list[Style]]] = []
         if self.show_header:
             head = get_style(self.header_style or "")
-            rows.append((True, [c.header for c in self.columns], [head + get_style(c.header_style or "") for c in self.columns]))
+            rows.append((True, [c.header for c in self.columns],
+                         [head + get_style(c.header_style or "") for c in self.columns]))
         for row in self.rows:
             rows.append((False, row, [get_style(c.style or "") for c in self.columns]))
         if box and self.show_edge:
@@ -189,9 +194,9 @@ class Grid:
         for r, (is_header, cells, styles) in enumerate(rows):
             first, last = r == 0, r == len(rows) - 1
             rendered = [self._cell_lines(console, cell, style, w, i, c.justify)
-                        for i, (cell, style, w, c) in enumerate(zip(cells, styles, widths, self.columns))]
+                        for i, (cell, style, w, c) in enumerate(zip(cells, styles, widths, self.columns, strict=True))]
             height = max(len(lines) for lines in rendered)
-            for lines, style, w in zip(rendered, styles, widths):  # the header aligns to the bottom
+            for lines, style, w in zip(rendered, styles, widths, strict=True):  # the header aligns to the bottom
                 lines[:0] = [[Segment(" " * w, style)] for _ in range(height - len(lines))]
             if box:
                 left_edge, right_edge, divider = (

@@ -26,7 +26,7 @@ SCHEMA_VERSION = "1.0"
 F32_MAX = float(np.finfo(np.float32).max)
 
 
-def floats(a: np.ndarray | list) -> Any:
+def floats(a: np.ndarray | list | float) -> Any:
     """A float array as nested lists of Python floats, each the float32 value's shortest decimal."""
     a = np.asarray(a)
     if a.dtype != np.float32:
@@ -58,8 +58,8 @@ def masked_floats(a: np.ndarray, masked: np.ndarray) -> list:
 
     def walk(v: Any, m: np.ndarray) -> Any:
         if m.ndim == 1:
-            return [None if hidden else x for x, hidden in zip(v, m)]
-        return [walk(vi, mi) for vi, mi in zip(v, m)]
+            return [None if hidden else x for x, hidden in zip(v, m, strict=True)]
+        return [walk(vi, mi) for vi, mi in zip(v, m, strict=True)]
 
     return walk(values, np.broadcast_to(masked, a.shape))
 
@@ -189,7 +189,8 @@ def model_ref(model: Model) -> dict[str, Any]:
 def tokens_doc(tokens: list[Token]) -> list[dict[str, Any]]:
     return [{"index": t.index, "id": t.id, "token": t.token, "text": t.text, "start": t.start, "end": t.end,
              "word": t.word, "split": t.split, "continues": t.continues, "unknown": t.unknown,
-             "bytes": None if t.raw is None else t.raw.hex(), "partial": t.partial, "special": t.special} for t in tokens]
+             "bytes": None if t.raw is None else t.raw.hex(), "partial": t.partial, "special": t.special}
+            for t in tokens]
 
 
 def predictions_doc(preds: list[Prediction]) -> list[dict[str, Any]]:
@@ -243,14 +244,15 @@ def explain_doc(model: Model, text: str, tokens: list[Token], trace: Trace, view
         doc["contextual_vectors"]["reads_like"] = [
             {"index": pos, "name": f"{readout.after} through the final norm (or head) and the unembedding",
              "top": [{"id": i, "token": tok.id_to_token(i), "text": tok.display(i), "probability": p} for i, p in near]}
-            for pos, near in zip(readout.positions, readout.nearest)]
+            for pos, near in zip(readout.positions, readout.nearest, strict=True)]
     doc["predictions"] = predictions_doc(preds)
     if masks is not None:
         doc["masks"] = masks_doc(masks)
     return doc
 
 
-def generation_steps(model: Model, tokens: list[Token], steps: list[Any], layer: int, head: int | str) -> list[dict[str, Any]]:
+def generation_steps(model: Model, tokens: list[Token], steps: list[Any], layer: int,
+                     head: int | str) -> list[dict[str, Any]]:
     """--explain: per generated token, its probability, the alternatives, and its attention row in
     `layer` (one head, or the mean of the heads) over the prompt and the tokens generated before it."""
     tok = model.tokenizer
@@ -275,7 +277,8 @@ def predict_doc(model: Model, text: str, tokens: list[Token], preds: list[Predic
                 generated: dict[str, Any] | None = None, masks: list[Any] | None = None) -> dict[str, Any]:
     """`predictions` are next tokens ([] for an encoder); a masked-language model's are `masks`."""
     doc = envelope("predict", model)
-    doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens), "predictions": predictions_doc(preds)})
+    doc.update({"text": text, "truncated": truncated, "tokens": tokens_doc(tokens),
+                "predictions": predictions_doc(preds)})
     if masks is not None:
         doc["masks"] = masks_doc(masks)
     if generated is not None:

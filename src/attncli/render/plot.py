@@ -12,9 +12,9 @@ import math
 import numpy as np
 
 from ..errors import MissingExtraError
+from ..labels import token_label
 from ..tokenizer import Token
 from ..trace import Trace
-from ..labels import token_label
 
 DPI = 100
 
@@ -67,6 +67,7 @@ def heatmaps(trace: Trace, layer: int, tokens: list[Token], fmt: str, size: tupl
     what = ("nothing masked: an encoder, every token sees every other" if "mask" not in trace
             else f"blank = masked ({hidden})")
     fig.suptitle(f"Attention weights, layer {layer}  [blocks.{layer}.attn.weights]; {what}", fontsize=10)
+    assert image is not None  # every model has a head: the loop drew at least one
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight (softmax, each row sums to 1)")
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=DPI)

@@ -41,7 +41,7 @@ def _by_part(r: QKAttribution, top: int) -> tuple[Table, int]:
     q_sum, k_sum = r.contributions.sum(axis=1), r.contributions.sum(axis=0)
     rows: dict[str, list[float | None]] = {}
     for side, parts, sums in ((0, r.query_parts, q_sum), (1, r.key_parts, k_sum)):
-        for part, x in zip(parts, sums):  # b_Q and b_K share a row: each side's projection bias
+        for part, x in zip(parts, sums, strict=True):  # b_Q and b_K share a row: each side's projection bias
             rows.setdefault("b_Q / b_K" if part.name in ("b_Q", "b_K") else part.label, [None, None])[side] = float(x)
     order = sorted(rows, key=lambda name: -max(abs(v) for v in rows[name] if v is not None))
     t = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False)
@@ -86,7 +86,8 @@ def qk_view(r: QKAttribution, tokens: list[Token], top_k: int) -> Group:
                 f"{r.total:+.3f}" + (f" ({r.bias_total:+.3f} of it from pairs with a bias)" if has_bias else "")
                 + f"; the model's score: {r.score:+.3f}")
     return Group(title, Text(""),
-                 Text(f"The largest pairs, query part × key part (of {n_pairs}; --json has every pair):", style="bold"),
+                 Text(f"The largest pairs, query part × key part (of {n_pairs}; --json has every pair):",
+                      style="bold"),
                  *(Text(pair_sentence(r, tokens, i, j)) for i, j, _ in r.largest(top_k)), Text(""),
                  Text("By part: each query part against the whole key, each key part against the whole query",
                       style="bold"), table,
@@ -116,8 +117,9 @@ def qk_doc(model: Model, text: str, tokens: list[Token], r: QKAttribution, top_k
                      "= query part i · key part j × scale")
     doc["frozen_norms"] = list(r.frozen)
     doc["rotary"] = r.rotary
-    doc["query_parts"] = [_part_doc(p, float(x)) for p, x in zip(r.query_parts, r.contributions.sum(axis=1))]
-    doc["key_parts"] = [_part_doc(p, float(x)) for p, x in zip(r.key_parts, r.contributions.sum(axis=0))]
+    q_sum, k_sum = r.contributions.sum(axis=1), r.contributions.sum(axis=0)
+    doc["query_parts"] = [_part_doc(p, float(x)) for p, x in zip(r.query_parts, q_sum, strict=True)]
+    doc["key_parts"] = [_part_doc(p, float(x)) for p, x in zip(r.key_parts, k_sum, strict=True)]
     doc["contributions"] = floats(r.contributions)
     doc["largest"] = [{"query_part": i, "key_part": j, "value": x, "words": pair_sentence(r, tokens, i, j)}
                       for i, j, x in r.largest(top_k)]

@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.steps import Walkthrough
+from ..labels import token_label
 from ..model import Prediction
 from ..tokenizer import Token
-from ..labels import token_label
 from .style import MASKED, bar
 from .table import predictions_table
 
@@ -37,7 +37,7 @@ def _vectors_table(rows: list[tuple[str, np.ndarray, str]], dims: int) -> Table:
     t.add_column(style="bold", no_wrap=True, min_width=max(len(r[0]) for r in rows))
     t.add_column(no_wrap=True, min_width=max(len(v) for v in vecs))
     t.add_column(style="dim")
-    for (name, _, where), v in zip(rows, vecs):
+    for (name, _, where), v in zip(rows, vecs, strict=True):
         t.add_row(Text(name), Text(v), Text(where))
     return t
 
@@ -67,16 +67,19 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
         rows.append(("+ type_embed", w.type_embed, "row 0 of W_T (token type 0)  [type_embed]"))
     if w.embed_norm is not None:
         rows.append(("normed", w.embed_norm, "the sum, LayerNormed  [embed_norm]"))
-    rows.append(("= resid_pre" if L == 0 or w.embed_norm is None else "resid_pre", w.resid_pre, f"[blocks.{L}.resid_pre]"))
+    rows.append(("= resid_pre" if L == 0 or w.embed_norm is None else "resid_pre", w.resid_pre,
+                 f"[blocks.{L}.resid_pre]"))
     if w.ln1 is not None:
         rows.append(("ln1", w.ln1, f"[blocks.{L}.ln1]"))
     where = "the token's embedding plus its position's" if w.pos_embed is not None else "the token's embedding"
     if w.embed_norm is not None:
         where += ", normed"
-    first = f"{where}" if L == 0 else f"{where}, changed by layer 0" if L == 1 else f"{where}, changed by layers 0 to {L - 1}"
+    first = (f"{where}" if L == 0 else f"{where}, changed by layer 0" if L == 1 else
+             f"{where}, changed by layers 0 to {L - 1}")
     how = ("the layer normalizes it (ln1) before making q, k and v." if w.ln1 is not None else
            "the layer makes q, k and v from it as it is (a post-norm block, as BERT's, normalizes after attention).")
-    parts.append(_panel("1 · Embedding and position", _vectors_table(rows, dims), f"{me} enters layer {L} as {first}; {how}"))
+    parts.append(_panel("1 · Embedding and position", _vectors_table(rows, dims),
+                        f"{me} enters layer {L} as {first}; {how}"))
 
     # 2. q, and k and v of every token
     label_w = max(len(f"{j} {lab}") for j, lab in enumerate(labels))
@@ -94,8 +97,8 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
     seen = (f"Dimmed rows come after {me}: it may not look at them." if w.causal else
             f"No row is dimmed: in an encoder {me} may look at every token, after it too.")
     parts.append(_panel("2 · Query, keys and values", body,
-                        f"{src} times W_Q gives {me}'s query q; times W_K and W_V, every token's key k and value v{kv}. "
-                        + seen))
+                        f"{src} times W_Q gives {me}'s query q; "
+                        f"times W_K and W_V, every token's key k and value v{kv}. " + seen))
 
     # 3. scores
     scale = math.sqrt(w.scale_dim)
@@ -108,13 +111,16 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
     for j in range(len(tokens)):
         if w.masked[j]:
             why = "future: hidden" if j > w.position else "beyond the window: hidden"
-            t.add_row(Text(f"{j} {labels[j]}"), Text(MASKED, style="dim"), Text("-inf", style="dim"), Text(why, style="dim"))
+            t.add_row(Text(f"{j} {labels[j]}"), Text(MASKED, style="dim"), Text("-inf", style="dim"),
+                      Text(why, style="dim"))
         else:
             t.add_row(Text(f"{j} {labels[j]}"), f"{w.dots[j]:+.3f}", f"{float(w.scores[j]):+.3f}", "visible")
-    divisor = "√d_head" if w.scale_dim == w.d_head else f"√{n} (the model's query_pre_attn_scalar; d_head is {w.d_head})"
+    divisor = ("√d_head" if w.scale_dim == w.d_head else
+               f"√{n} (the model's query_pre_attn_scalar; d_head is {w.d_head})")
     window = " and keys too far before it, beyond this layer's sliding window," if w.masked[:w.position].any() else ""
     masking = (f"; keys after it{window} are set to -inf (masked)." if w.causal else ". " + ENCODER_MASK.format(me=me))
-    parts.append(_panel(f"3 · Scores: q·k ÷ √{'d_head' if w.scale_dim == w.d_head else n}  [blocks.{L}.attn.scores]", t,
+    shown_divisor = "d_head" if w.scale_dim == w.d_head else n
+    parts.append(_panel(f"3 · Scores: q·k ÷ √{shown_divisor}  [blocks.{L}.attn.scores]", t,
                         f"{me}'s query is compared with every key by a dot product, divided by {divisor} = {scale:.2f} "
                         f"so the scores do not grow with the head size{masking}"))
 
@@ -135,7 +141,8 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
             row += [f"{100 * wi:.1f}%" if not w.masked[j] else MASKED, bar(wi, 20)]
         t.add_row(*(Text(x) if isinstance(x, str) else x for x in row))
     best = int(np.argmax(w.weights))
-    sentence = (f"Softmax turns the scores into weights that sum to 100%: {me} gives the most, {100 * float(w.weights[best]):.1f}%, "
+    sentence = (f"Softmax turns the scores into weights that sum to 100%: "
+                f"{me} gives the most, {100 * float(w.weights[best]):.1f}%, "
                 f'to "{labels[best]}". Entropy'
                 f" {w.entropy_bits:.2f} bits of at most {math.log2(visible):.2f} "
                 f"(0 = all on one token, {math.log2(visible):.2f} = spread evenly over {visible}).")
@@ -182,7 +189,8 @@ def steps_panels(w: Walkthrough, tokens: list[Token], preds: list[Prediction], d
     what = ("the words that fill the mask, from the words on both sides of it" if is_mask else
             "the word at that position (a masked-language model predicts the token at each place; at a mask it "
             "fills in the missing word)")
-    parts.append(_panel("Then: the masked-word prediction" if is_mask else "Then: the prediction at this position", body,
+    heading = "Then: the masked-word prediction" if is_mask else "Then: the prediction at this position"
+    parts.append(_panel(heading, body,
                         joined + f"the masked-LM head (dense, GELU, LayerNorm) and the unembedding turn the vector at "
                         f"position {i} into the probabilities of {what}."))
     return Group(*parts)

@@ -13,7 +13,7 @@ def ramp_color(x: float) -> str:
     x = min(max(float(x), 0.0), 1.0) * (len(RAMP) - 1)
     i = min(int(x), len(RAMP) - 2)
     f = x - i
-    r, g, b = (round(a + (c - a) * f) for a, c in zip(RAMP[i], RAMP[i + 1]))
+    r, g, b = (round(a + (c - a) * f) for a, c in zip(RAMP[i], RAMP[i + 1], strict=True))
     return f"rgb({r},{g},{b})"
 
 

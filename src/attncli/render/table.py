@@ -130,13 +130,14 @@ def attention_table(view: HeadView, tokens: list[Token], show_scores: bool = Fal
            "hides the later ones)." if encoder else ""), style="dim"
     )
     if last < len(tokens):
-        legend.append(f"\nShowing tokens {first} to {last - 1} of {len(tokens)} (--window); a row's strongest link may lie "
-                      "outside them, and --json or --html has every cell.", style="yellow")
+        legend.append(f"\nShowing tokens {first} to {last - 1} of {len(tokens)} (--window); "
+                      "a row's strongest link may lie outside them, and --json or --html has every cell.",
+                      style="yellow")
     elif first:
         legend.append(f"\nShowing the last {len(tokens) - first} of {len(tokens)} tokens, as many as fit the width "
                       "(a row's strongest link may lie to the left); --json or --html has every cell.", style="yellow")
-    key = RampLegend("cell colors: " if not show_scores else "cell colors, from the row's lowest score to its highest: ",
-                     shades=False)
+    key = RampLegend("cell colors: " if not show_scores else
+                     "cell colors, from the row's lowest score to its highest: ", shades=False)
     return Group(Text(f"Attention {what}, layer {view.layer}, {head_name(view.head)}", style="italic"), t, key, legend)
 
 
@@ -192,7 +193,9 @@ def vectors_table(view: HeadView, tokens: list[Token], dims: int, width: int = 1
         if shown < n:
             row.append("…")
         t.add_row(f"{i} {token_label(tok)}", *row, f"{norms[i]:.3f}")
-    caption = f"first {shown} of {n} dims" + (" (as many as fit; widen the terminal for more)" if shown < min(dims, n) else "")
+    caption = f"first {shown} of {n} dims"
+    if shown < min(dims, n):
+        caption += " (as many as fit; widen the terminal for more)"
     return titled(f"Contextual vectors, layer {view.layer}: {what}", t, caption)
 
 
@@ -203,7 +206,7 @@ def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int 
     L = readout.layer
     reads = {pos: ", ".join(token_text(tokenizer.display(i)).strip() or token_repr(tokenizer.display(i))
                             for i, _ in near)
-             for pos, near in zip(readout.positions, readout.nearest)}
+             for pos, near in zip(readout.positions, readout.nearest, strict=True)}
     vocabulary = bool(readout.positions)  # a sentence encoder has no vocabulary head to read a vector in
     t = Grid(box=None, padding=(0, 2, 0, 0), pad_edge=False)
     t.add_column("token", style="bold", no_wrap=True)
@@ -214,7 +217,8 @@ def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int 
     for i in (rows if rows is not None else range(first, len(tokens) if last is None else last)):
         tok = tokens[i]
         deg = float(readout.turned[i])
-        t.add_row(f"{i} {token_label(tok)}", f"{deg:.0f}°", bar(deg / 90.0, 12), *([reads.get(i, "")] if vocabulary else []))
+        t.add_row(f"{i} {token_label(tok)}", f"{deg:.0f}°", bar(deg / 90.0, 12),
+                  *([reads.get(i, "")] if vocabulary else []))
     caption = (f"turned: the angle between the token's vector before and after this layer's attention "
                f"(blocks.{L}.resid_pre to {readout.after}; 0° = attention left it as it was). ")
     caption += ("reads like: that vector through the final norm (or head) and the unembedding, the entries it is "
@@ -314,8 +318,8 @@ def provisional_warning(model: Model) -> Any:
     if model.card.get("provisional"):
         from rich.panel import Panel
 
-        return Panel(Text(printable(str(model.card.get("description", "This model is provisional: its numbers are not meaningful."))),
-                          style="yellow"))
+        description = model.card.get("description", "This model is provisional: its numbers are not meaningful.")
+        return Panel(Text(printable(str(description)), style="yellow"))
     return None
 
 

@@ -75,13 +75,14 @@ def dla_view(d: DLA, tokens: list[Token], tok: Tokenizer) -> Group:
         cells.append(Text(signed(float(d.mlps[L])), style=_signed_style(float(d.mlps[L]), scale)))
         t.add_row(str(L), *cells)
     best = np.unravel_index(int(np.argmax(np.abs(d.heads))), d.heads.shape)
+    difference = " difference" if d.contrast is not None else ""
     sums = Text(f"heads {d.heads.sum():+.3f} + MLPs {d.mlps.sum():+.3f} + embeddings {d.embed:+.3f} + biases "
-                f"{d.biases:+.3f} = {d.total:+.3f}; the model's logit{' difference' if d.contrast is not None else ''}: "
-                f"{d.logit:+.3f}")
+                f"{d.biases:+.3f} = {d.total:+.3f}; the model's logit{difference}: {d.logit:+.3f}")
     note = Text(f"Largest head: {best[0]}.{best[1]} ({d.heads[best]:+.3f}). Positive (red) pushes toward the target, "
-                "negative (blue) away. The final norm's scale at this token is held fixed (linearized, as TransformerLens "
-                "does), so the parts add up to the logit. DLA counts only what a part writes directly into the logit: a "
-                "head whose output later layers use shows little here.", style="dim")
+                "negative (blue) away. The final norm's scale at this token is held fixed "
+                "(linearized, as TransformerLens does), so the parts add up to the logit. "
+                "DLA counts only what a part writes directly into the logit: "
+                "a head whose output later layers use shows little here.", style="dim")
     return Group(title, t, sums, note)
 
 
@@ -89,7 +90,8 @@ def patch_view(p: Patching, tokens_clean: list[Token], tokens_corrupt: list[Toke
                texts: tuple[str, str]) -> Group:
     n_rows, T = p.resid.shape
     head = Text(f"clean:   {texts[0]!r}\ncorrupt: {texts[1]!r}\nmetric: logit({word(tok, p.target)}) - "
-                f"logit({word(tok, p.contrast)}) at the last token: clean {p.clean_diff:+.3f}, corrupt {p.corrupt_diff:+.3f}")
+                f"logit({word(tok, p.contrast)}) at the last token: "
+                f"clean {p.clean_diff:+.3f}, corrupt {p.corrupt_diff:+.3f}")
     t = Table(box=None, padding=(0, 1, 0, 0))
     t.add_column("stream", style="dim", no_wrap=True)
     for j, tk in enumerate(tokens_corrupt):
@@ -108,10 +110,13 @@ def patch_view(p: Patching, tokens_clean: list[Token], tokens_corrupt: list[Toke
         h.add_column(f"h{k}", justify="right", no_wrap=True)
     for L in range(n_layer):
         h.add_row(str(L), *(Text(signed(float(x)), style=_signed_style(float(x), 1.0)) for x in p.heads[L]))
-    note = Text("1 = the patch brings back all of the clean run's logit difference, 0 = none of it; · = a position the "
-                "corrupted text has no aligned token for. Patching finds what carries the difference between these two "
-                "texts; another corruption may find other parts.", style="dim")
-    return Group(head, Text(""), Text("The residual stream patched from clean into corrupt, one layer and position at a "
-                                      "time: the fraction of the difference restored", style="italic"), t, Text(""),
-                 Text("Each head's output patched in (at every aligned position): the fraction restored", style="italic"),
+    note = Text("1 = the patch brings back all of the clean run's logit difference, 0 = none of it; "
+                "· = a position the corrupted text has no aligned token for. "
+                "Patching finds what carries the difference between these two texts; "
+                "another corruption may find other parts.", style="dim")
+    return Group(head, Text(""),
+                 Text("The residual stream patched from clean into corrupt, one layer and position at a time: "
+                      "the fraction of the difference restored", style="italic"), t, Text(""),
+                 Text("Each head's output patched in (at every aligned position): the fraction restored",
+                      style="italic"),
                  h, note)

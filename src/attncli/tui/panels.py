@@ -8,7 +8,6 @@ render/style.py's SHADES, and the selection is marked by characters (▶ ◀ [ ]
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
