@@ -125,7 +125,8 @@ def main() -> None:
         if "workers" in parts:
             one, two = statistics.median(times["1"]), statistics.median(times["2"])
             texts = 194 * args.repeat
-            figures["workers"] = {"model": args.workers_model, "texts": texts, "runs": args.runs, "workers_1_s": times["1"],
+            figures["workers"] = {"model": args.workers_model, "texts": texts, "runs": args.runs,
+                                  "workers_1_s": times["1"],
                                   "workers_2_s": times["2"], "median_1_s": one, "median_2_s": two,
                                   "workers_2_over_1": two / one}
             print(f"--workers 2 / --workers 1 on {texts} texts: {two:.2f} s / {one:.2f} s = {two / one:.3f}")

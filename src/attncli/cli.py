@@ -85,19 +85,19 @@ class AttnGroup(TyperGroup):
 
     # Typer turns a KeyboardInterrupt in parsing or in a command into a silent exit 130; as
     # Interrupted it reaches main below, which says so.
-    def make_context(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def make_context(self, *args: Any, **kwargs: Any):
         try:
             return super().make_context(*args, **kwargs)
         except KeyboardInterrupt:
             raise Interrupted() from None
 
-    def invoke(self, ctx):  # type: ignore[override]
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise Interrupted() from None
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or bool(os.environ.get("ATTN_DEBUG"))
         args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
@@ -140,7 +140,8 @@ class AttnGroup(TyperGroup):
             # anything else is a bug: say so in one line, and how to see more
             if debug:
                 raise
-            error_line(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback, and please report it)")
+            error_line(f"internal error: {type(e).__name__}: {e} "
+                       "(rerun with --debug for the traceback, and please report it)")
             code = ExitCode.ERROR
         if standalone_mode:
             sys.exit(code)
@@ -154,7 +155,8 @@ def _version(value: bool) -> None:
 
 
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback on errors (accepted anywhere on the line)."),
 ) -> None:
     """See self-attention from saved weights: attn explain "I do not like spinach"."""
@@ -183,7 +185,8 @@ def build_app(only: str | None = None) -> typer.Typer:
     app = typer.Typer(
         cls=AttnGroup,
         name=PROG,
-        help="See self-attention: tokens, Q/K/V, scores, softmax weights, contextual vectors and next-token predictions.",
+        help="See self-attention: tokens, Q/K/V, scores, softmax weights, contextual vectors and next-token "
+             "predictions.",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,

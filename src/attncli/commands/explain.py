@@ -15,8 +15,25 @@ import typer
 from .. import modes
 from ..errors import UsageError
 from ..labels import printable
-from .common import (PROG, AblateModeOpt, AblateOpt, ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, TruncateOpt,
-                     default_view, emit_json, given, load_model, noted, progress, read_stdin_text, show, stdout_console)
+from .common import (
+    PROG,
+    AblateModeOpt,
+    AblateOpt,
+    ColorOpt,
+    JsonOpt,
+    MaxMemoryOpt,
+    ModelOpt,
+    TruncateOpt,
+    default_view,
+    emit_json,
+    given,
+    load_model,
+    noted,
+    progress,
+    read_stdin_text,
+    show,
+    stdout_console,
+)
 
 # Cells of attention (layers x heads x T x T) that explain --json includes for every layer;
 # past this only the viewed layer is computed and written, so long inputs on deep models stay small.
@@ -28,7 +45,7 @@ COMMON: list[tuple[int, str, Any, Any]] = [
     (0, "text", Optional[str], typer.Argument(None, help="The sentence to look into; '-' or none (with a pipe) "
                                               "reads it from stdin.")),
     (1, "model_spec", Optional[str], ModelOpt),
-    (2, "max_memory", Optional[str], MaxMemoryOpt),
+    (2, "max_memory", Optional[int], MaxMemoryOpt),
     (15, "truncate", bool, TruncateOpt),
     (30, "ablate", Optional[str], AblateOpt),
     (31, "ablate_mode", str, AblateModeOpt),

@@ -15,11 +15,11 @@ from ..analysis.attribution import Attribution
 from ..analysis.compare import Comparison
 from ..analysis.steps import Walkthrough, entropy_bits
 from ..analysis.summary import THRESHOLDS, HeadSummary
+from ..labels import token_label
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..trace import Trace
 from .json_doc import envelope, floats, masked_floats, predictions_doc, tokens_doc
-from ..labels import token_label
 
 
 def _start(command: str, model: Model, text: str, tokens: list[Token], truncated: bool) -> dict[str, Any]:
@@ -41,7 +41,8 @@ def steps_doc(model: Model, text: str, tokens: list[Token], w: Walkthrough, pred
                       **({} if w.embed_norm is None else {"embed_norm": floats(w.embed_norm)}),
                       f"blocks.{L}.resid_pre": floats(w.resid_pre),
                       **({} if w.ln1 is None else {f"blocks.{L}.ln1": floats(w.ln1)})},
-        "qkv": {f"blocks.{L}.attn.q": floats(w.q), f"blocks.{L}.attn.k": floats(w.k), f"blocks.{L}.attn.v": floats(w.v)},
+        "qkv": {f"blocks.{L}.attn.q": floats(w.q), f"blocks.{L}.attn.k": floats(w.k),
+                f"blocks.{L}.attn.v": floats(w.v)},
         "scores": {"dots": masked_floats(np.nan_to_num(w.dots), w.masked), "scale": 1.0 / math.sqrt(w.scale_dim),
                    f"blocks.{L}.attn.scores": masked_floats(w.scores, w.masked), "masked": w.masked.tolist()},
         "softmax": {f"blocks.{L}.attn.weights": masked_floats(w.weights, w.masked), "entropy_bits": w.entropy_bits,
@@ -65,8 +66,10 @@ def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token],
                 at: tuple[int, int] | None = (-1, -1)) -> dict[str, Any]:
     doc = envelope("compare", model)
     tok = model.tokenizer
-    doc["a"] = {"text": texts[0], "tokens": tokens_doc(tokens[0]), "weights": masked_floats(c.view_a.weights, c.view_a.masked)}
-    doc["b"] = {"text": texts[1], "tokens": tokens_doc(tokens[1]), "weights": masked_floats(c.view_b.weights, c.view_b.masked)}
+    doc["a"] = {"text": texts[0], "tokens": tokens_doc(tokens[0]),
+                "weights": masked_floats(c.view_a.weights, c.view_a.masked)}
+    doc["b"] = {"text": texts[1], "tokens": tokens_doc(tokens[1]),
+                "weights": masked_floats(c.view_b.weights, c.view_b.masked)}
     doc["view"] = {"layer": c.layer, "head": c.head}
     doc["alignment"] = {
         "pairs": [list(p) for p in c.pairs],
@@ -78,7 +81,7 @@ def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token],
     doc["predictions"] = [
         {"id": i, "token": tok.id_to_token(i), "text": tok.display(i), "probability_a": float(pa),
          "probability_b": float(pb), "delta": float(pb - pa)}
-        for i, pa, pb in zip(c.prediction_ids, c.prob_a, c.prob_b)
+        for i, pa, pb in zip(c.prediction_ids, c.prob_a, c.prob_b, strict=True)
     ]
     doc["predictions_at"] = None if at is None else ("next" if at == (-1, -1) else {"a": at[0], "b": at[1]})
     doc["top_k"] = k
@@ -90,7 +93,8 @@ def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token],
         doc["word"] = {"word": meaning.word, "a": meaning.a, "b": meaning.b,
                        "control": None if meaning.control is None else
                        {"word": meaning.control, "a": meaning.control_a, "b": meaning.control_b},
-                       "metric": "cosine distance (1 - cos) of the word's vector in A and in B (the mean of its tokens')",
+                       "metric": "cosine distance (1 - cos) of the word's vector in A and in B "
+                                 "(the mean of its tokens')",
                        "layers": layers}
     if similarity is not None:
         doc["sentence_embedding"] = {"pooling": similarity["pooling"], "normalize": similarity["normalize"],
@@ -98,7 +102,8 @@ def compare_doc(model: Model, texts: tuple[str, str], tokens: tuple[list[Token],
     return doc
 
 
-def attribution_doc(model: Model, text: str, tokens: list[Token], a: Attribution, truncated: bool = False) -> dict[str, Any]:
+def attribution_doc(model: Model, text: str, tokens: list[Token], a: Attribution,
+                    truncated: bool = False) -> dict[str, Any]:
     doc = _start("explain-attribution", model, text, tokens, truncated)
     doc["measure"] = a.measure
     if a.measure == "embedding":
@@ -134,7 +139,8 @@ def rollout_doc(model: Model, text: str, tokens: list[Token], r: np.ndarray, mas
     return doc
 
 
-def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer: int, truncated: bool = False) -> dict[str, Any]:
+def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer: int,
+              truncated: bool = False) -> dict[str, Any]:
     doc = _start("explain-heads", model, text, tokens, truncated)
     weights = trace.block(layer, "attn.weights")  # [H, T, T]
     doc["layer"] = layer
@@ -142,6 +148,11 @@ def heads_doc(model: Model, text: str, tokens: list[Token], trace: Trace, layer:
                      "entropy_bits": [entropy_bits(row) for row in weights[h]]}
                     for h in range(weights.shape[0])]
     return doc
+
+
+def _label_doc(label: Any) -> dict[str, Any] | None:
+    """A head's named pattern (analysis.summary.HeadLabel), or None."""
+    return None if label is None else {"name": label.name, "share": label.share, "queries": label.queries}
 
 
 def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, truncated: bool = False,
@@ -155,8 +166,7 @@ def summary_doc(model: Model, text: str, tokens: list[Token], s: HeadSummary, tr
             {"head": h, "top_key": int(s.top_key[i, h]), "top_weight": float(s.top_weight[i, h]),
              "entropy_bits": float(s.entropy_bits[i, h]),
              "weights": masked_floats(s.weights[i, h], s.masked[i]),
-             "label": None if s.labels[i][h] is None else {
-                 "name": s.labels[i][h].name, "share": s.labels[i][h].share, "queries": s.labels[i][h].queries}}
+             "label": _label_doc(s.labels[i][h])}
             for h in range(s.top_key.shape[1])]}
         for i, L in enumerate(s.layers)
     ]

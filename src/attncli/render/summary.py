@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.summary import THRESHOLDS, HeadSummary
-from ..tokenizer import Token
 from ..labels import token_label
+from ..tokenizer import Token
 from .style import cell_style
 
 
@@ -38,7 +38,8 @@ def summary_table(s: HeadSummary, tokens: list[Token], census: Any = None) -> Gr
     title = Text(f"Where each head looks from query token {s.query} {labels[s.query]!r}: "
                  "the key it attends to most, and its weight [blocks.L.attn.weights]", style="italic")
     t = Table(box=None, padding=(0, 1, 0, 0))
-    t.add_column("layer", justify="right", style="dim", no_wrap=True, min_width=5)  # kept when many heads squeeze the rest
+    # min_width: the layer column is kept when many heads squeeze the rest
+    t.add_column("layer", justify="right", style="dim", no_wrap=True, min_width=5)
     for h in range(n_head):
         t.add_column(f"h{h}", justify="left", no_wrap=True)
     for i, L in enumerate(s.layers):
