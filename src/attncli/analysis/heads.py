@@ -146,7 +146,7 @@ def text_weights(seed: int, index: int, bootstrap: int) -> np.ndarray:
 def visible_keys(model: Model, layer: int, T: int) -> np.ndarray:
     """[T] how many keys each query of `layer` may see."""
     c = model.config
-    if not c.causal:
+    if model.task.sees_both_sides:  # an encoder: every query sees every key
         return np.full(T, T)
     seen = np.arange(1, T + 1)
     return np.minimum(seen, c.sliding_window) if c.sliding_layers and c.is_sliding(layer) else seen
@@ -297,7 +297,7 @@ class Census:
 
     def count_repeats(self, samples: Iterable[int], part: Partial | None = None) -> Partial:
         part = part or self.new_partial()
-        if self.model.config.is_encoder:
+        if self.model.task.sees_both_sides:  # an encoder: no induction or duplicate to measure
             return part
         length = repeat_length(self.model, self.options.induction_length)
         if self.candidates.size < 2:  # nothing to repeat: finish() says so
@@ -354,8 +354,8 @@ def finish(part: Partial, model: Model, options: Options) -> HeadsResult:
         scores[name] = part.sums[k] / part.positions
         ci[name] = interval(scores[name], reps[:, k] if reps.size else np.full((1, c.n_layer, c.n_head), np.nan))
     notes = []
-    length = repeat_length(model, options.induction_length) if not c.is_encoder else 0
-    if c.is_encoder:
+    length = repeat_length(model, options.induction_length) if not model.task.sees_both_sides else 0
+    if model.task.sees_both_sides:
         notes.append("induction and duplicate are not measured in an encoder: every token sees the whole sequence, "
                      "so the copy's tokens are visible to both copies")
     elif not part.repeats and options.induction_samples:
@@ -387,7 +387,8 @@ def finish(part: Partial, model: Model, options: Options) -> HeadsResult:
     return HeadsResult(n_layer=c.n_layer, n_head=c.n_head, scores=scores, ci=ci, roles=roles, texts=part.texts,
                        cut=part.cut, skipped=part.skipped, tokens=part.tokens, positions=part.positions,
                        options=options,
-                       induction_length=length, samples=len(part.repeats), encoder=c.is_encoder, examples=examples,
+                       induction_length=length, samples=len(part.repeats), encoder=model.task.sees_both_sides,
+                       examples=examples,
                        notes=notes)
 
 

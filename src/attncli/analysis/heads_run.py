@@ -129,7 +129,7 @@ def run(model: Model, spec: str | None, max_memory: int | None, options: Options
     """Every text of `items` and the repeated sequences counted, in this process (workers=1), in
     `workers` local processes, or on the Dask cluster at `scheduler`. Ctrl-C stops it: Interrupted,
     saying how many texts had been counted."""
-    work = jobs(items, options, model.config.is_encoder)
+    work = jobs(items, options, model.task.sees_both_sides)
     counted = [0]
     if spec is not None and os.path.exists(os.path.expanduser(spec)):  # a path: the same file from any folder
         spec = os.path.abspath(os.path.expanduser(spec))
