@@ -313,7 +313,7 @@ def results_markdown() -> str:
 
 def changelog_markdown() -> str:
     text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
-    return text.split("\n", 1)[1] if text.startswith("# ") else text  # the page has its own title
+    return text[text.index("\n## "):] if "\n## " in text else text  # the page has its own title and intro
 
 
 GENERATORS = {"cli": cli_markdown, "trace": trace_markdown, "schema": schema_markdown, "results": results_markdown,

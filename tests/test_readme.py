@@ -27,6 +27,14 @@ def test_the_docs_pages_are_there():
 
 
 @pytest.mark.parametrize("path", PAGES, ids=IDS)
+def test_every_page_says_more_than_its_title(path):
+    """A page whose text was lost (a title and a generated part's mark at the most) fails here."""
+    body = [line for line in path.read_text(encoding="utf-8").split("\n")[1:]
+            if line.strip() and not line.startswith("<!-- generated:")]
+    assert len(body) >= 3, f"{path.relative_to(ROOT)} holds no more than its title"
+
+
+@pytest.mark.parametrize("path", PAGES, ids=IDS)
 def test_every_heading_line_is_a_heading(path):
     lines = path.read_text(encoding="utf-8").split("\n")
     headings = {t.map[0] for t in tokens(path) if t.type == "heading_open"}
