@@ -69,7 +69,8 @@ def files() -> list[Path]:
 def run(command: str, cwd: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "ATTN_DEBUG")}
     env.update(COLUMNS=WIDTH, OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(["bash", "-c", command], check=False, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
     out = (proc.stderr + proc.stdout) if proc.stderr.startswith("attn: wrote") else proc.stdout
     return "\n".join(line.rstrip() for line in out.rstrip("\n").split("\n"))
 
