@@ -88,7 +88,7 @@ def param_row(p: Any, ctx: Any) -> str:
         name = ", ".join(code(o) for o in [*p.opts, *p.secondary_opts])
         kind = "flag" if p.is_flag else p.metavar or _type_name(p.type)
     default = p.default
-    shown = "" if default is None or callable(default) or default is False or p.required else cell(repr(default))
+    shown = "" if default is None or callable(default) or default is False or p.required else code(str(default))
     return f"| {name} | {cell(kind)} | {shown} | {cell(_unrich(getattr(p, 'help', None) or ''))} |"
 
 
