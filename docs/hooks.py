@@ -96,7 +96,7 @@ def cli_markdown() -> str:
     parts = []
     for path, cmd, ctx in commands():
         depth = path.count(" ")
-        heading = "#" * min(2 + depth, 4) if depth else "##"
+        heading = "#" * (3 + depth)  # under the page's "Every command and option"
         usage = " ".join([path, *cmd.collect_usage_pieces(ctx)])
         parts.append(f"{heading} `{path}`\n")
         parts.append(f"```\n{usage}\n```\n")
