@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the GGUF writer the tests use
 
-import results as bench_results  # noqa: E402
-import synthetic_gguf  # noqa: E402
+import results as bench_results
+import synthetic_gguf
 
 LLAMA_3B = dict(n_layer=28, d=3072, d_mlp=8192, n_head=24, n_kv_head=8, vocab_size=128256, n_ctx=131072, tied=True,
                 kinds={"embed": "Q6_K", "attn": "Q4_K", "attn_v": "Q6_K", "ffn": "Q4_K", "ffn_down": "Q6_K"})
@@ -86,7 +86,8 @@ def main() -> None:
     attn = os.path.join(os.path.dirname(sys.executable), "attn")
     _, _, _, info = timed([attn, "info", "-m", str(args.out), "--max-memory", args.max_memory, "--json"])
     results["memory"] = json.loads(info)["info"]["memory"]
-    wall, cpu, peak, out = timed([attn, "predict", "-m", str(args.out), TEXT, "--max-memory", args.max_memory, "-k", "3"])
+    wall, cpu, peak, out = timed([attn, "predict", "-m", str(args.out), TEXT, "--max-memory", args.max_memory,
+                                  "-k", "3"])
     results.update(predict_s=wall, predict_cpu_s=cpu, predict_peak_bytes=peak, predict_output=out.strip(),
                    within_goal=peak <= size + 2**30, cpu_within_goal=cpu <= 8.0, load_average_1min=os.getloadavg()[0])
     if args.baseline_attn:
@@ -99,12 +100,14 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     m = results["memory"]
-    print(f"synthetic Llama-3.2-3B-shaped Q4_K_M-style GGUF: {size / 1e9:.2f} GB, {m['parameters'] / 1e9:.2f}B parameters, "
-          f"{m['float32_bytes'] / 1e9:.1f} GB as float32")
-    print(f"  memory plan with --max-memory {args.max_memory}: {m['path']} (estimated {m['in_place_bytes'] / 1e9:.2f} GB)")
+    print(f"synthetic Llama-3.2-3B-shaped Q4_K_M-style GGUF: {size / 1e9:.2f} GB, "
+          f"{m['parameters'] / 1e9:.2f}B parameters, {m['float32_bytes'] / 1e9:.1f} GB as float32")
+    print(f"  memory plan with --max-memory {args.max_memory}: {m['path']} "
+          f"(estimated {m['in_place_bytes'] / 1e9:.2f} GB)")
     print(f"  attn predict: {wall:.1f} s wall, {cpu:.1f} s CPU (goal <= 8 s: {'met' if cpu <= 8 else 'NOT met'}), "
           f"peak RSS {peak / 2**20:.0f} MiB "
-          f"(goal <= file + 1 GiB = {(size + 2**30) / 2**20:.0f} MiB: {'met' if results['within_goal'] else 'NOT met'})")
+          f"(goal <= file + 1 GiB = {(size + 2**30) / 2**20:.0f} MiB: "
+          f"{'met' if results['within_goal'] else 'NOT met'})")
     if args.baseline_attn:
         b_peak_mib = results["baseline_predict_peak_bytes"] / 2**20
         print(f"  the same with {args.baseline_attn}: {results['baseline_predict_s']:.1f} s wall, "

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -50,7 +51,7 @@ def measure(seconds: float) -> list[dict]:
         for _ in range(3):  # alternate, so a change in the machine's load hits both alike
             for threads in (1, 2):
                 with threadpool_limits(threads, user_api="blas"):
-                    times[threads].append(per_call(lambda: x @ w, seconds / 3))
+                    times[threads].append(per_call(partial(np.matmul, x, w), seconds / 3))
         one, two = statistics.median(times[1]), statistics.median(times[2])
         rows.append({"T": T, "k": k, "n": n, "flops": 2 * T * k * n, "one_thread_s": one, "two_threads_s": two,
                      "two_over_one": two / one})

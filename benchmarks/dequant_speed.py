@@ -16,14 +16,15 @@ import os
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before numpy: the machine is shared
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
+import argparse
+import statistics
+import time
+import warnings
+from functools import partial
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from attncli.checkpoints.gguf import quants as gq  # noqa: E402
+from attncli.checkpoints.gguf import quants as gq
 
 
 def random_blocks(qt: gq.QuantType, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,7 +63,8 @@ def main() -> None:
     print(f"{args.values / 1e6:.1f}M values, median of {args.runs} interleaved runs, gguf-py given rows of {args.row}; "
           f"load average {os.getloadavg()[0]:.1f}")
     print("M values/s by the wall clock (ours into a new array, ours into a reused one, gguf-py) and by CPU time")
-    print(f"{'type':<7} {'ours':>6} {'out=':>6} {'gguf-py':>8} {'ratio':>6} | {'ours':>6} {'gguf-py':>8} {'ratio':>6}  bit-identical")
+    print(f"{'type':<7} {'ours':>6} {'out=':>6} {'gguf-py':>8} {'ratio':>6} | {'ours':>6} {'gguf-py':>8} {'ratio':>6}  "
+          "bit-identical")
     for qt in types:
         n_blocks = args.values // args.row * args.row // qt.block_size  # whole rows
         blocks = random_blocks(qt, n_blocks, rng)  # [n, type_size]
@@ -73,14 +75,14 @@ def main() -> None:
         qtype = GGMLQuantizationType(qt.type_id)
         ours_t, reused_t, theirs_t = [], [], []
         for _ in range(args.runs):
-            ours_t.append(timed(lambda: gq.dequantize(raw, qt.type_id, shape)))
-            reused_t.append(timed(lambda: gq.dequantize(raw, qt.type_id, shape, out=reused)))
-            theirs_t.append(timed(lambda: gguf_dequantize(rows, qtype)))
+            ours_t.append(timed(partial(gq.dequantize, raw, qt.type_id, shape)))
+            reused_t.append(timed(partial(gq.dequantize, raw, qt.type_id, shape, out=reused)))
+            theirs_t.append(timed(partial(gguf_dequantize, rows, qtype)))
         theirs_values = np.asarray(gguf_dequantize(rows, qtype), dtype=np.float32).reshape(shape)  # shape
         same = np.array_equal(gq.dequantize(raw, qt.type_id, shape).view(np.uint32), theirs_values.view(np.uint32))
         n = n_blocks * qt.block_size
 
-        def rate(times: list[tuple[float, float]], clock: int) -> float:
+        def rate(times: list[tuple[float, float]], clock: int, n: int = n) -> float:
             return n / statistics.median(t[clock] for t in times) / 1e6
 
         ours, ours_reused, theirs = rate(ours_t, 0), rate(reused_t, 0), rate(theirs_t, 0)

@@ -83,8 +83,8 @@ def main() -> int:
         "attncli_tok_s": statistics.median(tps["attncli"]),
         "transformers_eager_tok_s": statistics.median(tps["eager"]),
         "transformers_sdpa_tok_s": statistics.median(tps["sdpa"]),
-        "ratio_vs_eager": statistics.median(a / b for a, b in zip(tps["attncli"], tps["eager"])),
-        "ratio_vs_sdpa": statistics.median(a / b for a, b in zip(tps["attncli"], tps["sdpa"])),
+        "ratio_vs_eager": statistics.median(a / b for a, b in zip(tps["attncli"], tps["eager"], strict=True)),
+        "ratio_vs_sdpa": statistics.median(a / b for a, b in zip(tps["attncli"], tps["sdpa"], strict=True)),
         "load_average_1m": os.getloadavg()[0],
     }
     if args.json:

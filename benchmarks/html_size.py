@@ -43,8 +43,8 @@ def measure(args: list[str], out: Path) -> dict:
                           capture_output=True, text=True, check=True)
     kb, seconds = proc.stderr.strip().splitlines()[-1].split()
     meta = json.loads(re.search(r'id="attn-page">(.*?)</script>', out.read_text(encoding="utf-8"), re.S).group(1))
-    return {"bytes": out.stat().st_size, "cells": meta["cells"], "layers": meta["layers"], "first_query": meta["first_query"],
-            "peak_mb": round(int(kb) / 1024), "seconds": float(seconds)}
+    return {"bytes": out.stat().st_size, "cells": meta["cells"], "layers": meta["layers"],
+            "first_query": meta["first_query"], "peak_mb": round(int(kb) / 1024), "seconds": float(seconds)}
 
 
 def browser(profile: Path):
@@ -77,7 +77,8 @@ def main() -> int:
         cases["short, SmolLM2"] = [SHORT, "-m", "smollm2"]
         cases["1,000 tokens, SmolLM2"] = [long_text, "-m", "smollm2"]
     else:
-        print("SmolLM2 is not pulled (attn models pull smollm2): its rows and the 1,000-token text are skipped", file=sys.stderr)
+        print("SmolLM2 is not pulled (attn models pull smollm2): its rows and the 1,000-token text are skipped",
+              file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         driver = browser(Path(tmp) / "profile") if args.browser else None
         try:

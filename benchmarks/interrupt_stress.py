@@ -23,7 +23,8 @@ TEST = ROOT / "tests" / "test_train_interrupt.py"
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--burners", type=int, default=os.cpu_count() or 2, help="busy loops beside the tests (default: one per core)")
+    ap.add_argument("--burners", type=int, default=os.cpu_count() or 2,
+                    help="busy loops beside the tests (default: one per core)")
     a = ap.parse_args()
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.burners)]
     failed = []
@@ -34,7 +35,8 @@ def main() -> int:
             run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(TEST)],
                                  cwd=ROOT, capture_output=True, text=True)
             summary = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
-            print(f"run {i:3d}: {'ok    ' if run.returncode == 0 else 'FAILED'} {time.monotonic() - start:6.1f} s  {summary}", flush=True)
+            print(f"run {i:3d}: {'ok    ' if run.returncode == 0 else 'FAILED'} {time.monotonic() - start:6.1f} s  "
+                  f"{summary}", flush=True)
             if run.returncode != 0:
                 failed.append((i, run.stdout + run.stderr))
     finally:

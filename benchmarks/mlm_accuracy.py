@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("valid", nargs="?", default=CORPORA / "tinystories-valid.txt", type=Path)
     ap.add_argument("-m", "--model", default="bundled-mlm")
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
-    ap.add_argument("--record", action="store_true", help="write the baseline's figures into the model's card (config.json)")
+    ap.add_argument("--record", action="store_true",
+                    help="write the baseline's figures into the model's card (config.json)")
     a = ap.parse_args()
 
     model = load(a.model)
@@ -51,10 +52,12 @@ def main() -> None:
     rows = [
         ("count baseline, previous + next token, same masked input", both.evaluate(data)),
         ("count baseline, previous + next token, true neighbours", both.evaluate(data, see_masked_neighbours=True)),
-        ("count baseline, previous token only, true neighbour", both.evaluate(data, see_masked_neighbours=True, right=False)),
+        ("count baseline, previous token only, true neighbour",
+         both.evaluate(data, see_masked_neighbours=True, right=False)),
     ]
     t0 = time.perf_counter()
-    rows.append((f"{model.name} (float16 weights as shipped)" if model.name == "bundled-mlm" else model.name, score(model, data)))
+    label = f"{model.name} (float16 weights as shipped)" if model.name == "bundled-mlm" else model.name
+    rows.append((label, score(model, data)))
     scored = time.perf_counter() - t0
 
     n = rows[-1][1].tokens

@@ -79,7 +79,7 @@ def paired(ours, theirs, repeat: int) -> tuple[float, float, float]:
         t = time.perf_counter()
         theirs()
         b.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def child(code: str) -> str:
@@ -147,7 +147,8 @@ def main() -> None:
         results["torch_blas"] = "MKL" if torch.backends.mkl.is_available() else "other"
         transformers.logging.set_verbosity_error()
         t = time.perf_counter()
-        ref = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32,
+        ref = transformers.AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                                 dtype=torch.float32,
                                                                  attn_implementation="eager").eval()
         results["load_transformers_s"] = time.perf_counter() - t
 
@@ -181,7 +182,8 @@ def main() -> None:
 
     # VmHWM, not ru_maxrss: Linux carries a parent's peak into ru_maxrss across fork + exec
     mem = (f"import numpy as np; from attncli.checkpoints import load; m=load({name!r}); "
-           f"ids=np.random.default_rng(0).integers(3, m.config.vocab_size, 1024); m.forward(ids, layers=[m.config.n_layer // 2]).row('logits', -1); "
+           "ids=np.random.default_rng(0).integers(3, m.config.vocab_size, 1024); "
+           "m.forward(ids, layers=[m.config.n_layer // 2]).row('logits', -1); "
            "print([int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     results["peak_rss_1024_bytes"] = float(child(mem))
     results["load_average_1min"] = os.getloadavg()[0]  # other work on the machine inflates every time above
@@ -206,16 +208,21 @@ def main() -> None:
     rows += [
         (f'attn explain -m {name} "{SENTENCE}"', results["process_explain_s"], "s", f"<= {goal['process']} s"),
         ("  its CPU time, user + system", results["process_explain_cpu_s"], "s", ""),
-        ("  its peak memory", results["process_explain_peak_bytes"] / 2**20, "MiB", f"<= {goal['memory'] / 1e9:.0f} GB"),
+        ("  its peak memory", results["process_explain_peak_bytes"] / 2**20, "MiB",
+         f"<= {goal['memory'] / 1e9:.0f} GB"),
         ("peak RSS, 1,024 tokens, one layer kept", results["peak_rss_1024_bytes"] / 2**20, "MiB", ""),
     ]
     print(f"{name}, one BLAS thread, numpy {np.__version__} (OpenBLAS kernel {results['openblas_kernel']})"
           + (f", torch {torch.__version__} ({results['torch_blas']}), transformers {transformers.__version__}"
              if torch is not None else ""))
     for label, value, unit, target in rows:
-        shown = "" if value is None and not unit else "-" if value is None else f"{value:.3f}" if unit in ("", "s") else f"{value:.1f}"
+        if value is None:
+            shown = "" if not unit else "-"
+        else:
+            shown = f"{value:.3f}" if unit in ("", "s") else f"{value:.1f}"
         print(f"  {label:<48} {shown:>9} {unit:<4} {target}")
-    print(f"  (1-minute load average at the end of the run: {results['load_average_1min']:.1f} on {os.cpu_count()} cores)")
+    print(f"  (1-minute load average at the end of the run: {results['load_average_1min']:.1f} "
+          f"on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

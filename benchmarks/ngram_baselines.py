@@ -32,8 +32,8 @@ class KneserNey:
     def __init__(self, train: list[str], order: int) -> None:
         self.order = order
         self.vocab = set(train) | {UNK}
-        self.tri = Counter(zip(train, train[1:], train[2:])) if order == 3 else Counter()
-        self.bi = Counter(zip(train, train[1:]))
+        self.tri = Counter(zip(train, train[1:], train[2:], strict=False)) if order == 3 else Counter()
+        self.bi = Counter(zip(train, train[1:], strict=False))
         # The order below the top uses continuation counts: in how many contexts a word or pair appears.
         self.bi_cont = Counter((v, w) for (_, v, w) in self.tri) if order == 3 else None
         self.uni_cont = Counter(w for (_, w) in self.bi)

@@ -19,6 +19,7 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +28,17 @@ import results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import synthetic_gguf  # noqa: E402
-
-from attncli.checkpoints.gguf import products  # noqa: E402
-from attncli.checkpoints.gguf.quants import QUANT_TYPES, dequantize  # noqa: E402
+from attncli.checkpoints.gguf import products
+from attncli.checkpoints.gguf.quants import QUANT_TYPES, dequantize
+import synthetic_gguf
 
 CASES = [("Q5_0", 4864, 896), ("Q8_0", 4864, 896), ("Q4_K", 896, 4864), ("Q6_K", 896, 4864)]
 ROWS = (1, 2, 6, 16, 32)
+
+
+def dequantize_then_multiply(x: np.ndarray, rows: np.ndarray, type_id: int, n_out: int, n_in: int) -> np.ndarray:
+    """The way before products.py: the whole matrix dequantized to float32, transposed to [in, out], multiplied."""
+    return x @ np.ascontiguousarray(dequantize(rows.reshape(-1), type_id, (n_out, n_in)).T)
 
 
 def best(f, repeats: int) -> float:
@@ -65,21 +70,21 @@ def main() -> None:
         n = n_out * n_in
         for T in ROWS:
             x = rng.standard_normal((T, n_in), dtype=np.float32)
-            old = best(lambda: x @ np.ascontiguousarray(dequantize(rows.reshape(-1), qt.type_id, (n_out, n_in)).T),
-                       args.repeats)
+            product = partial(products.matmul, x, rows, qt.type_id, n_in)  # bound now: each T its own x
+            old = best(partial(dequantize_then_multiply, x, rows, qt.type_id, n_out, n_in), args.repeats)
             os.environ["ATTN_KERNELS"] = "numpy"
             products._fast_module = None
-            now = best(lambda: products.matmul(x, rows, qt.type_id, n_in), args.repeats)
+            now = best(product, args.repeats)
             kinds = {}
             for kind, rows_limit in (("factored", 1 << 30), ("tiles", 0)):
                 saved, products.FACTORED_ROWS = products.FACTORED_ROWS, rows_limit
-                kinds[kind] = best(lambda: products.matmul(x, rows, qt.type_id, n_in), args.repeats)
+                kinds[kind] = best(product, args.repeats)
                 products.FACTORED_ROWS = saved
             os.environ.pop("ATTN_KERNELS")
             products._fast_module = None
-            compiled = best(lambda: products.matmul(x, rows, qt.type_id, n_in), args.repeats) if has_numba and T == 1 \
-                else None
-            row = {"type": name, "out": n_out, "in": n_in, "T": T, "before_ns": 1e9 * old / n, "numpy_ns": 1e9 * now / n,
+            compiled = best(product, args.repeats) if has_numba and T == 1 else None
+            row = {"type": name, "out": n_out, "in": n_in, "T": T,
+                   "before_ns": 1e9 * old / n, "numpy_ns": 1e9 * now / n,
                    "factored_ns": 1e9 * kinds["factored"] / n, "tiles_ns": 1e9 * kinds["tiles"] / n,
                    "numba_ns": None if compiled is None else 1e9 * compiled / n, "numpy_over_before": now / old}
             figures.append(row)

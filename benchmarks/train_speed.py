@@ -65,7 +65,7 @@ def main() -> None:
         def loss_fn(ids, tgt):
             x = P["embed.W_E"][ids] + P["pos_embed.W_pos"][:T]
             for L in range(a.layers):
-                p = lambda n: P[f"blocks.{L}.{n}"]  # noqa: E731
+                p = lambda n, L=L: P[f"blocks.{L}.{n}"]  # noqa: E731
                 h = F.layer_norm(x, (d,), p("ln1.w"), p("ln1.b"), 1e-5)
                 W = torch.cat([p("attn.W_Q"), p("attn.W_K"), p("attn.W_V")], dim=1)
                 bias = torch.cat([p("attn.b_Q"), p("attn.b_K"), p("attn.b_V")])
@@ -90,8 +90,9 @@ def main() -> None:
     # Alternate the two, twice, and keep each side's best: other load on the machine hits both alike.
     n1, t1, n2, t2 = numpy_run(), torch_run(), numpy_run(), torch_run()
     nps, tps = max(n1, n2), max(t1, t2)
-    print(f"model: {a.layers} layers, {a.heads} heads, d_model {a.d_model}, vocab {a.vocab}, context {a.context}, batch {a.batch}; "
-          f"{a.threads} thread(s) each; torch {torch.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
+    print(f"model: {a.layers} layers, {a.heads} heads, d_model {a.d_model}, vocab {a.vocab}, context {a.context}, "
+          f"batch {a.batch}; {a.threads} thread(s) each; "
+          f"torch {torch.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
     print(f"numpy trainer: {nps:,.0f} tokens/s   (runs: {n1:,.0f}, {n2:,.0f})")
     print(f"torch:         {tps:,.0f} tokens/s   (runs: {t1:,.0f}, {t2:,.0f})")
     print(f"ratio numpy/torch: {nps / tps:.2f}")

@@ -87,8 +87,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")}
     env["OPENBLAS_NUM_THREADS"] = "1"
     # pip compiles an installed package's bytecode; from a checkout, compile it once so no run pays for it
-    import attncli
     import textual
+
+    import attncli
 
     for pkg in (attncli, textual):
         subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(pkg.__file__)], check=True)
@@ -116,7 +117,8 @@ def main() -> None:
     print(f"  {'CPU seconds used by the first paint':<62} {med('cpu'):7.3f}")
     print(f"attn explain {args.text!r}, the whole process{'':<21} {explain:7.3f}")
     print(f"first paint ÷ explain's whole process: {paint / explain:.2f}   "
-          f"(first paint: min {min(v['first paint'] for v in views):.3f}, max {max(v['first paint'] for v in views):.3f})")
+          f"(first paint: min {min(v['first paint'] for v in views):.3f}, "
+          f"max {max(v['first paint'] for v in views):.3f})")
     print(f"first paint within 0.5 s: {'yes' if paint <= 0.5 else 'NO'}")
 
 

@@ -143,8 +143,75 @@ def browser(tmp_path_factory):
 
 
 def open_page(driver, path: Path) -> None:
+    """Load the page and wait until its script has drawn it; what an earlier page logged is not this page's."""
     driver.get(path.as_uri())
-    driver.get_log("browser")  # what an earlier page logged is not this page's
+    settled(driver, lambda d: d.execute_script(
+        "return document.readyState === 'complete' && document.querySelectorAll('#strip .tok').length > 0"), True)
+    driver.get_log("browser")
+
+
+ANY = object()  # settled() with no expected value: whatever the page settles on
+
+
+def settled(driver, read, expected=ANY, timeout: float = 20.0):
+    """What `read(driver)` finds once the page has settled: equal to `expected` if one is given, else the same
+    answer twice in a row. `read` finds its elements afresh each time, and a reading that meets an element the
+    page redrew meanwhile (a hover after a scroll redraws without being asked) is taken again, not failed."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    seen: list = []
+
+    def done(d) -> bool:
+        value = read(d)
+        ok = value == expected if expected is not ANY else bool(seen) and seen[-1] == value
+        seen.append(value)
+        return ok
+
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.05,
+                      ignored_exceptions=(StaleElementReferenceException,)).until(done)
+    except TimeoutException:
+        shown = seen[-1] if seen else "(no reading: every element went stale)"
+        wanted = "one state" if expected is ANY else repr(expected)
+        raise AssertionError(f"the page did not settle on {wanted}; it last showed {shown!r}") from None
+    return seen[-1]
+
+
+def act(driver, find, do=lambda e: e.click(), timeout: float = 20.0) -> None:
+    """do(find(driver)), the element found again if the page redrew it between finding and using it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def once(d) -> bool:
+        do(find(d))
+        return True
+
+    WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)).until(once)
+
+
+def by_id(name: str):
+    return lambda d: d.find_element("id", name)
+
+
+def by_css(selector: str, index: int = 0):
+    return lambda d: d.find_elements("css selector", selector)[index]
+
+
+def text_of(name: str):
+    return lambda d: d.find_element("id", name).text
+
+
+def attribute(find, name: str):
+    return lambda d: find(d).get_attribute(name)
+
+
+def texts(selector: str):
+    return lambda d: [e.text for e in d.find_elements("css selector", selector)]
+
+
+def focused(name: str):
+    return lambda d: d.switch_to.active_element.get_attribute(name)
 
 
 def errors(driver) -> list:
@@ -157,22 +224,22 @@ def lines(driver) -> list[tuple[int, int, int]]:
         "return [...document.querySelectorAll('#hv-lines line')].map(l => ['head','q','k'].map(a => +l.dataset[a]))")]
 
 
+def shows_lines(driver, expected: set[tuple[int, int, int]]) -> None:
+    settled(driver, lambda d: set(lines(d)), expected)
+
+
 def expected_lines(doc: dict, layer: int, heads, queries, key: int | None = None) -> set[tuple[int, int, int]]:
     att = next(a for a in doc["attention"] if a["layer"] == layer)
     return {(h, i, j) for h in heads for i in queries for j, w in enumerate(att["heads"][h]["weights"][i])
             if w is not None and w >= 1 / 255 and (key is None or j == key)}
 
 
-def query_tokens(driver):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_elements(By.CSS_SELECTOR, "#hv-q .tok")
+def query_token(i: int):
+    return by_css("#hv-q .tok", i)
 
 
 def steps_rows(driver) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    return [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#step-table tbody tr")]
+    return settled(driver, texts("#step-table tbody tr"))
 
 
 def test_the_page_loads_with_no_error_and_no_request(browser, page):
@@ -182,17 +249,19 @@ def test_the_page_loads_with_no_error_and_no_request(browser, page):
     assert errors(browser) == []
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     assert browser.execute_script("return performance.getEntriesByType('navigation').map(e => e.name)") == [path.as_uri()]
-    assert browser.find_element("id", "model").text.startswith("tiny-gpt2 (2 layers × 2 heads)")
-    assert browser.find_element("id", "sentence").text == TEXT
-    assert len(browser.find_elements("css selector", "#strip .tok")) == T == len(query_tokens(browser))
-    assert len(browser.find_elements("css selector", "#mv canvas.thumb")) == 2 * 2
-    assert len(browser.find_elements("css selector", "#preds li")) == len(doc["predictions"])
-    assert browser.find_element("id", "lens").get_attribute("hidden") and browser.find_element("id", "generation").get_attribute("hidden")
+    assert settled(browser, text_of("model")).startswith("tiny-gpt2 (2 layers × 2 heads)")
+    settled(browser, text_of("sentence"), TEXT)
+    settled(browser, lambda d: len(d.find_elements("css selector", "#strip .tok")), T)
+    settled(browser, lambda d: len(d.find_elements("css selector", "#hv-q .tok")), T)
+    settled(browser, lambda d: len(d.find_elements("css selector", "#mv canvas.thumb")), 2 * 2)
+    settled(browser, lambda d: len(d.find_elements("css selector", "#preds li")), len(doc["predictions"]))
+    settled(browser, lambda d: [bool(d.find_element("id", n).get_attribute("hidden")) for n in ("lens", "generation")],
+            [True, True])
     # opened on the view: layer 1, every head overlaid, every query's lines; the steps for the last token
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], range(T))
-    assert browser.find_element("id", "steps-title").text == f'Query {T - 1} "{label(doc["tokens"][-1])}", layer 1, head 0'
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], range(T)))
+    settled(browser, text_of("steps-title"), f'Query {T - 1} "{label(doc["tokens"][-1])}", layer 1, head 0')
     w = doc["attention"][1]["heads"][0]["weights"][T - 1]
-    assert [r.split()[-1] for r in steps_rows(browser)] == [f"{100 * x:.1f}%" for x in w]
+    settled(browser, lambda d: [r.split()[-1] for r in texts("#step-table tbody tr")(d)], [f"{100 * x:.1f}%" for x in w])
     # the CSP is in force: a request the page did not make is refused before it leaves
     refused = browser.execute_async_script("""const done = arguments[0];
         document.addEventListener('securitypolicyviolation', e => done(e.violatedDirective), {once: true});
@@ -210,18 +279,18 @@ def test_toggling_a_head_hides_its_lines(browser, page):
     path, doc = page
     open_page(browser, path)
     T = len(doc["tokens"])
-    chip = browser.find_element("css selector", '#heads [data-h="1"]')
-    chip.click()
-    assert chip.get_attribute("aria-pressed") == "false"
-    assert set(lines(browser)) == expected_lines(doc, 1, [0], range(T))  # head 1's lines are gone, head 0's stay
-    chip.click()
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], range(T))
-    chip.send_keys(Keys.ARROW_LEFT)  # the keyboard: arrows move between the heads, Space toggles one
-    assert browser.switch_to.active_element.get_attribute("data-h") == "0"
-    browser.switch_to.active_element.send_keys(Keys.SPACE)
-    assert set(lines(browser)) == expected_lines(doc, 1, [1], range(T))
-    browser.find_element("id", "no-heads").click()
-    assert lines(browser) == []
+    chip = by_css('#heads [data-h="1"]')
+    act(browser, chip)
+    settled(browser, attribute(chip, "aria-pressed"), "false")
+    shows_lines(browser, expected_lines(doc, 1, [0], range(T)))  # head 1's lines are gone, head 0's stay
+    act(browser, chip)
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], range(T)))
+    act(browser, chip, lambda e: e.send_keys(Keys.ARROW_LEFT))  # the keyboard: arrows move between the heads
+    settled(browser, focused("data-h"), "0")
+    act(browser, lambda d: d.switch_to.active_element, lambda e: e.send_keys(Keys.SPACE))  # Space toggles one
+    shows_lines(browser, expected_lines(doc, 1, [1], range(T)))
+    act(browser, by_id("no-heads"))
+    shows_lines(browser, set())
     assert errors(browser) == []
 
 
@@ -231,22 +300,23 @@ def test_the_model_view_opens_a_head_by_click_and_by_keys(browser, page):
     path, doc = page
     open_page(browser, path)
     T = len(doc["tokens"])
-    browser.find_element("css selector", '#mv canvas[data-l="0"][data-h="1"]').click()
-    assert browser.find_element("id", "layer").get_attribute("value") == "0"
-    assert [c.get_attribute("aria-pressed") for c in browser.find_elements("css selector", "#heads .chip")] == ["false", "true"]
-    assert set(lines(browser)) == expected_lines(doc, 0, [1], range(T))
-    assert browser.find_element("id", "steps-title").text.endswith("layer 0, head 1")
-    assert [r.split()[-1] for r in steps_rows(browser)] == [f"{100 * x:.1f}%" for x in doc["attention"][0]["heads"][1]["weights"][T - 1]]
-    thumb = browser.switch_to.active_element
-    assert thumb.get_attribute("data-l") == "0"  # the click left the focus on the square it opened
-    thumb.send_keys(Keys.ARROW_DOWN)
-    thumb = browser.switch_to.active_element
-    assert (thumb.get_attribute("data-l"), thumb.get_attribute("data-h")) == ("1", "1")
-    thumb.send_keys(Keys.ARROW_LEFT)
-    browser.switch_to.active_element.send_keys(Keys.ENTER)
-    assert browser.find_element("id", "layer").get_attribute("value") == "1"
-    assert set(lines(browser)) == expected_lines(doc, 1, [0], range(T))
-    assert "cur" in browser.find_element("css selector", '#mv canvas[data-l="1"][data-h="0"]').get_attribute("class")
+    act(browser, by_css('#mv canvas[data-l="0"][data-h="1"]'))
+    settled(browser, attribute(by_id("layer"), "value"), "0")
+    settled(browser, lambda d: [c.get_attribute("aria-pressed") for c in d.find_elements("css selector", "#heads .chip")],
+            ["false", "true"])
+    shows_lines(browser, expected_lines(doc, 0, [1], range(T)))
+    assert settled(browser, text_of("steps-title")).endswith("layer 0, head 1")
+    w = doc["attention"][0]["heads"][1]["weights"][T - 1]
+    settled(browser, lambda d: [r.split()[-1] for r in texts("#step-table tbody tr")(d)], [f"{100 * x:.1f}%" for x in w])
+    settled(browser, focused("data-l"), "0")  # the click left the focus on the square it opened
+    act(browser, lambda d: d.switch_to.active_element, lambda e: e.send_keys(Keys.ARROW_DOWN))
+    settled(browser, lambda d: (focused("data-l")(d), focused("data-h")(d)), ("1", "1"))
+    act(browser, lambda d: d.switch_to.active_element, lambda e: e.send_keys(Keys.ARROW_LEFT))
+    settled(browser, lambda d: (focused("data-l")(d), focused("data-h")(d)), ("1", "0"))
+    act(browser, lambda d: d.switch_to.active_element, lambda e: e.send_keys(Keys.ENTER))
+    settled(browser, attribute(by_id("layer"), "value"), "1")
+    shows_lines(browser, expected_lines(doc, 1, [0], range(T)))
+    assert "cur" in settled(browser, attribute(by_css('#mv canvas[data-l="1"][data-h="0"]'), "class"))
     assert errors(browser) == []
 
 
@@ -256,31 +326,32 @@ def test_keys_move_the_query_and_focus_is_visible(browser, page):
     path, doc = page
     open_page(browser, path)
     T = len(doc["tokens"])
-    body = browser.find_element("tag name", "body")
-    body.send_keys(Keys.TAB)  # the first stop: the sentence's selected token
-    first = browser.switch_to.active_element
-    assert first.get_attribute("data-i") == str(T - 1) and first.value_of_css_property("outline-style") == "solid"
-    first.send_keys(Keys.ARROW_LEFT)
-    assert browser.switch_to.active_element.get_attribute("data-i") == str(T - 2)
-    assert browser.find_element("id", "steps-title").text.startswith(f"Query {T - 2} ")
+    active = lambda d: d.switch_to.active_element
+    act(browser, lambda d: d.find_element("tag name", "body"), lambda e: e.send_keys(Keys.TAB))
+    # the first stop: the sentence's selected token, its focus drawn
+    settled(browser, lambda d: (focused("data-i")(d), active(d).value_of_css_property("outline-style")),
+            (str(T - 1), "solid"))
+    act(browser, active, lambda e: e.send_keys(Keys.ARROW_LEFT))
+    settled(browser, focused("data-i"), str(T - 2))
+    assert settled(browser, text_of("steps-title")).startswith(f"Query {T - 2} ")
     for _ in range(12):  # on through the controls to the head view's queries
-        browser.switch_to.active_element.send_keys(Keys.TAB)
+        act(browser, active, lambda e: e.send_keys(Keys.TAB))
         if browser.execute_script("return document.activeElement.closest('#hv-q') !== null"):
             break
     else:
         pytest.fail("Tab never reached the head view's queries")
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], [T - 2])  # focused: only its lines
-    browser.switch_to.active_element.send_keys(Keys.ARROW_UP)
-    assert browser.switch_to.active_element.get_attribute("data-i") == str(T - 3)
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], [T - 3])
-    browser.switch_to.active_element.send_keys(Keys.HOME)
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], [0])
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], [T - 2]))  # focused: only its lines
+    act(browser, active, lambda e: e.send_keys(Keys.ARROW_UP))
+    settled(browser, focused("data-i"), str(T - 3))
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], [T - 3]))
+    act(browser, active, lambda e: e.send_keys(Keys.HOME))
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], [0]))
     # the first token sees only itself (causal): all of its attention, every other key masked
     rows = steps_rows(browser)
     assert rows[0].endswith("100.0%") and sum("masked" in r for r in rows) == T - 1
-    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
-    body.click()  # focus leaves the queries: every line again
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], range(T))
+    act(browser, active, lambda e: e.send_keys(Keys.ESCAPE))
+    act(browser, lambda d: d.find_element("tag name", "body"))  # focus leaves the queries: every line again
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], range(T)))
     assert errors(browser) == []
 
 
@@ -293,24 +364,26 @@ def test_hover_and_touch_show_one_token_s_lines(browser, page):
     path, doc = page
     open_page(browser, path)
     T = len(doc["tokens"])
-    ActionChains(browser).move_to_element(query_tokens(browser)[2]).perform()
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], [2])
-    key = browser.find_elements("css selector", "#hv-k .tok")[1]
-    ActionChains(browser).move_to_element(key).perform()
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], range(T), key=1)
-    ActionChains(browser).move_to_element(browser.find_element("id", "predictions")).perform()
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], range(T))
+    hover = lambda e: ActionChains(browser).move_to_element(e).perform()
+    act(browser, query_token(2), hover)
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], [2]))
+    act(browser, by_css("#hv-k .tok", 1), hover)
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], range(T), key=1))
+    act(browser, by_id("predictions"), hover)
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], range(T)))
 
-    finger = ActionBuilder(browser, mouse=PointerInput(interaction.POINTER_TOUCH, "finger"))
-    target = query_tokens(browser)[3]
-    finger.pointer_action.move_to(target).pointer_down().pointer_up()
-    finger.perform()
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], [3])  # a tap pins the query
-    assert browser.find_element("id", "only").get_attribute("aria-pressed") == "true"
-    assert browser.find_element("id", "steps-title").text.startswith("Query 3 ")
-    query_tokens(browser)[3].click()  # clicking the pinned query again lets go of it
-    ActionChains(browser).move_to_element(browser.find_element("id", "predictions")).perform()
-    assert set(lines(browser)) == expected_lines(doc, 1, [0, 1], range(T))
+    def tap(target) -> None:
+        finger = ActionBuilder(browser, mouse=PointerInput(interaction.POINTER_TOUCH, "finger"))
+        finger.pointer_action.move_to(target).pointer_down().pointer_up()
+        finger.perform()
+
+    act(browser, query_token(3), tap)
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], [3]))  # a tap pins the query
+    settled(browser, attribute(by_id("only"), "aria-pressed"), "true")
+    assert settled(browser, text_of("steps-title")).startswith("Query 3 ")
+    act(browser, query_token(3))  # clicking the pinned query again lets go of it
+    act(browser, by_id("predictions"), hover)
+    shows_lines(browser, expected_lines(doc, 1, [0, 1], range(T)))
     assert errors(browser) == []
 
 
@@ -322,7 +395,7 @@ def test_hostile_text_shows_as_text_and_does_not_run(browser, wide_model_dir, tm
     open_page(browser, path)
     assert browser.execute_script("return window.pwned === undefined && document.images.length === 0")
     assert browser.execute_script("return document.scripts.length") == 3
-    shown = browser.find_element("id", "sentence").text
+    shown = settled(browser, text_of("sentence"))
     assert shown.startswith('</script><img src=x onerror="window.pwned=1">') and "\\x07\\x1b[31m" in shown
     assert "\x1b" not in browser.title and browser.title.startswith("attn explain: </script>")
     assert errors(browser) == []
@@ -343,19 +416,43 @@ def test_generation_and_lens_show_when_the_document_has_them(browser, page, tmp_
     path = tmp_path / "more.html"
     path.write_text(rhtml.page(doc), encoding="utf-8")
     open_page(browser, path)
-    assert not browser.find_element("id", "generation").get_attribute("hidden")
-    assert browser.find_element("id", "gen-title").text.startswith('Generated " a" with probability 50.0%; the alternatives: " b" 20.0%.')
-    assert len(browser.find_elements("css selector", "#gen-strip .tok")) == T
-    browser.find_element("id", "gen-next").click()
-    assert browser.find_element("id", "gen-pos").text == "token 2 of 2"
-    strip = browser.find_elements("css selector", "#gen-strip .tok")
-    assert len(strip) == T + 1 and strip[-1].text == "a"  # the token generated before is a key now
-    assert browser.find_element("id", "gen-top").text.startswith(f'Attended most: {T} "a" 100.0%')
-    assert [r.text for r in browser.find_elements("css selector", "#lens-table tr")] == [
-        f"layer {L} \"<{L}:{T - 1}>\" 50.0%" for L in range(2)]
-    query_tokens(browser)[1].click()
-    query_tokens(browser)[1].send_keys(Keys.ARROW_UP)  # the lens follows the query
-    assert browser.find_elements("css selector", "#lens-table tr")[0].text == 'layer 0 "<0:0>" 50.0%'
+    settled(browser, attribute(by_id("generation"), "hidden"), None)
+    assert settled(browser, text_of("gen-title")).startswith(
+        'Generated " a" with probability 50.0%; the alternatives: " b" 20.0%.')
+    settled(browser, lambda d: len(d.find_elements("css selector", "#gen-strip .tok")), T)
+    act(browser, by_id("gen-next"))
+    settled(browser, text_of("gen-pos"), "token 2 of 2")
+    strip = settled(browser, texts("#gen-strip .tok"))
+    assert len(strip) == T + 1 and strip[-1] == "a"  # the token generated before is a key now
+    assert settled(browser, text_of("gen-top")).startswith(f'Attended most: {T} "a" 100.0%')
+    settled(browser, texts("#lens-table tr"), [f"layer {L} \"<{L}:{T - 1}>\" 50.0%" for L in range(2)])
+    act(browser, query_token(1))
+    act(browser, query_token(1), lambda e: e.send_keys(Keys.ARROW_UP))  # the lens follows the query
+    assert settled(browser, texts("#lens-table tr"))[0] == 'layer 0 "<0:0>" 50.0%'
+    assert errors(browser) == []
+
+
+def test_a_redraw_between_finding_and_reading_is_read_again(browser, page, tmp_path):
+    """What failed once on a loaded machine, made to happen: a hover (here a pointerover from a mouse,
+    as Chromium sends after a scroll moves the page under a still pointer) redraws the lens table
+    between finding its rows and reading them. Read from the rows found before, it is a stale element;
+    settled() finds them again and reads the redrawn table."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    _, doc = page
+    T = len(doc["tokens"])
+    doc = dict(doc, lens={"name": "blocks.L.resid_post through ln_final and the unembedding", "layers": [
+        {"layer": L, "positions": [{"index": i, "top": [{"text": f"<{L}:{i}>", "probability": 0.5}]} for i in range(T)]}
+        for L in range(2)]})
+    path = tmp_path / "lens.html"
+    path.write_text(rhtml.page(doc), encoding="utf-8")
+    open_page(browser, path)
+    rows = browser.find_elements("css selector", "#lens-table tr")
+    browser.execute_script("""document.querySelector('#hv-q .tok[data-i="1"]').dispatchEvent(
+        new PointerEvent('pointerover', {bubbles: true, pointerType: 'mouse'}))""")
+    with pytest.raises(StaleElementReferenceException):
+        rows[0].text  # noqa: B018 - reading it is the point
+    assert settled(browser, texts("#lens-table tr"))[0] == 'layer 0 "<0:1>" 50.0%'
     assert errors(browser) == []
 
 
@@ -366,24 +463,25 @@ def test_a_long_input_over_the_limit_says_what_was_left_out(browser, wide_model_
     path = tmp_path / "long.html"
     assert run("explain", LONG, "-m", str(wide_model_dir), "--html", str(path), "--layer", "0")[0] == 0
     open_page(browser, path)
-    notes = browser.find_element("id", "note-list").text
+    notes = settled(browser, text_of("note-list"))
     assert "Left out to stay under that limit: layer 1." in notes and f"Only the last 10 queries (tokens {T - 10} to" in notes
-    assert ["out" in t.get_attribute("class") for t in query_tokens(browser)] == [i < T - 10 for i in range(T)]
-    query_tokens(browser)[0].click()  # not in the page: nothing changes
-    assert browser.find_element("id", "steps-title").text.startswith(f"Query {T - 1} ")
+    settled(browser, lambda d: ["out" in t.get_attribute("class") for t in d.find_elements("css selector", "#hv-q .tok")],
+            [i < T - 10 for i in range(T)])
+    act(browser, query_token(0))  # not in the page: nothing changes
+    assert settled(browser, text_of("steps-title")).startswith(f"Query {T - 1} ")
     wraps = "return new Set([...document.querySelectorAll('#strip .tok')].map(t => t.offsetTop)).size"
     no_sideways = "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     assert browser.execute_script(wraps) > 1 and browser.execute_script(no_sideways)  # the tokens wrap
     browser.set_window_size(420, 900)  # a phone's width: the parts stack, nothing runs off the side
     try:
-        assert browser.execute_script(wraps) > 2 and browser.execute_script(no_sideways)
+        assert settled(browser, lambda d: d.execute_script(wraps)) > 2 and browser.execute_script(no_sideways)
     finally:
         browser.set_window_size(1280, 1000)
-    left_out = browser.find_element("css selector", '#mv canvas[data-l="1"][data-h="0"]')
-    assert "overview" in left_out.get_attribute("aria-label")
-    left_out.click()
-    assert "only as an overview" in browser.find_element("id", "status").text
-    assert browser.find_element("id", "layer").get_attribute("value") == "0"
+    left_out = by_css('#mv canvas[data-l="1"][data-h="0"]')
+    assert "overview" in settled(browser, attribute(left_out, "aria-label"))
+    act(browser, left_out)
+    assert "only as an overview" in settled(browser, text_of("status"))
+    settled(browser, attribute(by_id("layer"), "value"), "0")
     assert errors(browser) == []
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
-from run_cli import run
+import pytest
+from run_cli import attn, run
 from schema import validate
 
 from attncli.analysis.summary import head_summary
@@ -52,3 +54,42 @@ def test_summary_refuses_other_modes_and_bad_tokens(tiny_model_dir):
     assert code == 2 and out == "" and err.startswith("attn: error:") and "cannot be combined" in err
     code, out, err = run("explain", "the cat", "-m", str(tiny_model_dir), "--summary", "--token", "dog")
     assert code == 2 and out == "" and "--token 'dog'" in err
+
+
+def test_a_pattern_shared_by_many_heads_is_one_grouped_line_on_smollm2():
+    """SmolLM2's sink heads are most of its 270: the list of them took 20 lines, each head with its share.
+    Grouped, it is one line of ranges; every head named in --json still appears in it, once."""
+    from attncli import registry
+    from attncli.errors import ModelError
+
+    try:
+        registry.resolve("smollm2")
+    except ModelError:
+        pytest.skip("SmolLM2 is not pulled (run: attn models pull smollm2; CI pulls it)")
+    text = "The cat sat on the mat because it was tired"
+    doc = attn("process", ["explain", text, "-m", "smollm2", "--summary", "--json"]).json()
+    named: dict[str, set[tuple[int, int]]] = {}
+    for layer in doc["layers"]:
+        for head in layer["heads"]:
+            if head["label"] is not None:
+                named.setdefault(head["label"]["name"], set()).add((layer["layer"], head["head"]))
+    sink = "first token (sink)"
+    assert len(named.get(sink, ())) > 20  # the case the grouping is for
+
+    r = attn("process", ["explain", text, "-m", "smollm2", "--summary"], env={"NO_COLOR": "1", "COLUMNS": "120"})
+    assert r.code == 0, r.stderr
+    section = r.stdout.split("Heads worth a look, over every query of this text:\n")[1].split("Bright cells")[0]
+    assert len(section.splitlines()) <= len(named) + 4  # was one line of 6 heads or so for each, 20 for the sinks
+    start = r"([a-z][a-z ()]*?)(?:, \d+ heads \(L\.a-b: heads a to b of layer L\))?: "
+    groups = re.split(rf"\n  (?={start.replace('(', '(?:', 1)})", "\n" + section)  # (a group would be kept)
+    shown: dict[str, list[tuple[int, int]]] = {}
+    for group in filter(None, (g.strip() for g in groups)):
+        found = re.match(rf"{start}(.*)", group, re.DOTALL)
+        assert found, group
+        name, heads = found.groups()
+        assert name not in shown, f"{name} is listed twice"
+        shown[name] = []
+        for L, a, b in re.findall(r"(\d+)\.(\d+)(?:-(\d+))?(?: \(\d+%\))?", heads.replace("\n", " ")):
+            shown[name] += [(int(L), h) for h in range(int(a), int(b or a) + 1)]
+    assert {name: sorted(heads) for name, heads in shown.items()} == {n: sorted(h) for n, h in named.items()}
+    assert all(len(heads) == len(set(heads)) for heads in shown.values())

@@ -136,3 +136,40 @@ def test_printable_escapes_what_a_terminal_obeys():
     assert printable(family) == family
     assert printable("naïve 🥦 我") == "naïve 🥦 我"
 
+
+
+# Characters that draw nothing: a token made of one looked empty and shifted the columns after it.
+INVISIBLE = ["\u200d", "\ufe0f", "\u200b", "\u200c", "\u200e", "\u200f", "\u2060", "\u2061", "\u2064", "\ufe00",
+             "\U000e0100", "\U000e01ef", "\u180e", "\ufeff", "\u034f", "\u00ad", "\U000e0041", "\u3164"]
+
+
+@pytest.mark.parametrize("ch", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_a_token_that_draws_nothing_is_shown_as_an_escape(ch):
+    from attncli.labels import token_label, token_repr, token_text
+    from attncli.tokenizer import Token
+
+    code = ord(ch)  # written as Python writes it in a string
+    escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    for text in (ch, f" {ch}", f"❤{ch}"):
+        tok = Token(index=0, id=1, token=text, text=text, start=0, end=len(text), word=0, split=False,
+                    continues=False, unknown=False)
+        label = token_label(tok)
+        assert escape in label and ch not in label, (text, label)
+        assert escape in token_text(text) and ch not in token_repr(text) and escape in token_repr(text)
+    assert token_label(tok) == "❤" + escape  # what draws stays as it is
+
+
+def test_in_a_sentence_an_emoji_keeps_its_joiners():
+    from attncli.labels import printable
+
+    assert printable("👨\u200d👩\u200d👧 ❤\ufe0f") == "👨\u200d👩\u200d👧 ❤\ufe0f"
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_joiner_and_variation_selector_tokens_are_escaped_in_the_tables(how, tiny_model_dir):
+    # the test tokenizer is byte-level: each of these characters is tokens of its own bytes, labelled by it
+    r = attn(how, ["explain", "a \u200d b \ufe0f c", "-m", str(tiny_model_dir)], env={"COLUMNS": "200"})
+    assert r.code == 0, r.stderr
+    tables = "\n".join(line for line in r.stdout.splitlines() if not line.startswith("Next-token predictions after"))
+    assert "\u200d" not in tables and "\ufe0f" not in tables  # (the text itself, quoted, is not a label)
+    assert "##\\u200d byte 1/3" in tables and "##\\ufe0f byte 1/3" in tables and 'of 4 of "\\ufe0f"' in tables

@@ -456,3 +456,41 @@ def test_only_view_imports_textual():
 def test_the_selection_is_a_plain_record():
     sel = Selection(1, 3, 5)
     assert sel.scores is False and sel.stat == STATS[0] and sel.section == SECTIONS[0]
+
+
+def test_a_special_token_query_is_named_in_the_panel_titles():
+    import html
+    import re
+
+    from attncli.checkpoints import load
+
+    model = load("bundled-mlm")  # [CLS] the cat sat [SEP]: the last query is [SEP]
+
+    async def drawn(app, pilot):  # the text of the screen as Textual draws it, piece by piece
+        svg = app.export_screenshot()
+        return [html.unescape(t).replace("\xa0", " ").strip() for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+
+    shown = drive(make_app(model, "the cat sat", layer=0, head=0), then=drawn)["then"]
+    assert 'tokens, shaded by query 4 "[SEP]"\'s weights' in shown  # a title was markup: "[SEP]" vanished as a tag
+    assert 'query 4 "[SEP]" (p: page)' in shown
+
+
+def test_the_heatmap_grows_to_fill_a_large_terminal(bundled_model):
+    async def size(app, pilot):
+        return app.query_one("#heatmap").content_region.size
+
+    shown = drive(make_app(bundled_model), size=(200, 50), then=size)
+    width, height = shown["then"]
+    lines = shown["heatmap"].split("\n")
+    assert len(lines) >= 0.9 * height and len(lines) <= height  # 6 queries, each on several lines
+    query_row = next(line for line in lines if line.startswith("▶"))
+    assert len(query_row) >= 0.9 * width and len(query_row) <= width  # 6 keys, each cell many columns wide
+    cells = lines[1][len("  0 i     "):].rstrip()  # the first query sees one key: one cell, many columns wide
+    assert set(cells) == {"█"} and len(cells) >= 4 and len(query_row.rstrip("◀")) - len("▶ 5 ##ach ") == 6 * len(cells)
+
+    async def click_low(app, pilot):  # the last line of query 1's cells picks query 1
+        rows = [n for n, line in enumerate(app.panel("heatmap").split("\n")) if line.startswith("  2 ")]
+        await pilot.click("#heatmap", offset=(40, 1 + rows[0] - 1))  # the border, then the line above query 2's
+        return app.sel.query
+
+    assert drive(make_app(bundled_model), size=(200, 50), then=click_low)["then"] == 1

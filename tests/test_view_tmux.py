@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from run_cli import TERMINAL_ENV, attn_executable
+from view_helpers import overflow_final_norm
 
 TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if os.path.exists("/usr/bin/tmux") else None)
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
@@ -151,3 +152,34 @@ def test_stdout_redirected_is_refused_in_one_line(terminal, tmp_path):
     lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
     assert len(lines) == 1 and "stdout is not one" in lines[0] and "attn explain" in lines[0], lines
     assert (tmp_path / "out.txt").read_text() == ""
+
+
+def test_a_failed_analysis_stays_in_its_panel_and_q_still_quits(terminal, make_model_dir):
+    model = overflow_final_norm(make_model_dir(seed=7, name="overflowing"))  # its predictions are NaN
+    t = terminal(["view", TEXT, "-m", str(model)])
+    t.wait_for("layer", "entropy")
+    t.keys("p")  # the next-token predictions: drawing NaN probabilities fails
+    shown = t.wait_for("predictions", "failed", "report")
+    assert "Traceback" not in shown and "locals" not in shown and "▶" in shown  # the heatmap is drawn as ever
+    t.keys("p")
+    t.wait_for("lens")
+    t.keys("q")
+    shown = t.wait_for("exit code")
+    assert "exit code 0" in shown and "Traceback" not in shown
+
+
+def test_no_text_at_a_terminal_says_how_to_give_one_to_view(terminal):
+    t = terminal(["view"])
+    shown = t.wait_for("exit code")
+    assert "exit code 2" in shown
+    lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
+    assert len(lines) == 1 and "| attn view" in lines[0] and "attn explain" not in lines[0], lines
+
+
+def test_when_the_app_cannot_go_on_the_terminal_gets_one_line_and_a_non_zero_code(terminal, tmp_path):
+    # the first frame's timings (for the benchmarks) cannot be written: the app stops, outside any panel
+    t = terminal(["view", TEXT], env={"ATTN_VIEW_TIMINGS": str(tmp_path / "missing" / "timings.json")})
+    shown = t.wait_for("exit code")
+    assert "exit code 1" in shown and "Traceback" not in shown
+    lines = [line for line in shown.splitlines() if line.strip() and "exit code" not in line]
+    assert len(lines) == 1 and lines[0].startswith("attn: error: attn view stopped: internal error: FileNotFoundError")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from attncli.tui.explorer import Explorer
@@ -53,3 +54,16 @@ def drive(app: Any, keys: list[str] = (), size: tuple[int, int] = (80, 24), then
             return shown
 
     return asyncio.run(go())
+
+
+def overflow_final_norm(path: Path) -> Path:
+    """Make a model folder's final norm weights finite but near float32's largest value (3e38): the
+    loader accepts them, attention is untouched, and the logits overflow to inf and NaN, so any
+    analysis of the predictions really fails. The folder, changed in place."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(path / "model.safetensors"))
+    tensors["ln_final.w"] = np.full_like(tensors["ln_final.w"], 3e38)
+    save_file(tensors, str(path / "model.safetensors"))
+    return path

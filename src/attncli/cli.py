@@ -30,7 +30,7 @@ from typing import Any  # noqa: E402
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
-from . import __version__  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .commands.common import PROG, error_line, interrupted_line, writing_stdout  # noqa: E402
 from .errors import AttnError, ExitCode, Interrupted  # noqa: E402
 

@@ -132,18 +132,20 @@ class ModelConfig:
         if self.norm != "rmsnorm" and (self.norm_plus_one or self.qk_norm):
             raise ModelError("config: norm_plus_one and qk_norm are RMSNorm variants; they need norm rmsnorm")
         if not (isinstance(self.rope_dims, int) and 0 < self.rope_dims <= self.d_head and self.rope_dims % 2 == 0):
-            raise ModelError(f"config: rope_dims must be an even number from 2 to d_head ({self.d_head}), got {self.rope_dims!r}")
+            raise ModelError(f"config: rope_dims must be an even number from 2 to d_head ({self.d_head}), "
+                             f"got {self.rope_dims!r}")
         factors = self.rope_freq_factors
         if factors and (len(factors) != self.rope_dims // 2
                         or not all(isinstance(f, (int, float)) and math.isfinite(f) and f > 0 for f in factors)):
-            raise ModelError(f"config: rope_freq_factors must be {self.rope_dims // 2} positive numbers (one per rotary "
-                             f"frequency), got {len(factors)}")
+            raise ModelError(f"config: rope_freq_factors must be {self.rope_dims // 2} positive numbers "
+                             f"(one per rotary frequency), got {len(factors)}")
         if (factors or self.rope_local_theta) and self.positions != "rotary":
             raise ModelError("config: rope_freq_factors and rope_local_theta need rotary positions")
         if not (isinstance(self.sliding_window, int) and self.sliding_window >= 0):
             raise ModelError(f"config: sliding_window must be 0 or a positive integer, got {self.sliding_window!r}")
         layers = self.sliding_layers
-        if not all(isinstance(L, int) and not isinstance(L, bool) for L in layers) or list(layers) != sorted(set(layers)) \
+        if not all(isinstance(L, int) and not isinstance(L, bool) for L in layers) \
+                or list(layers) != sorted(set(layers)) \
                 or (layers and not 0 <= layers[0] <= layers[-1] < self.n_layer):
             raise ModelError(f"config: sliding_layers must be distinct layer indices from 0 to {self.n_layer - 1}, "
                              f"in order; got {list(layers)}")
@@ -176,7 +178,8 @@ class ModelConfig:
 
     @property
     def attn_scale(self) -> float:
-        """What q.k is multiplied by to give the scores: 1/sqrt(query_pre_attn_scalar), i.e. 1/sqrt(d_head) unless set."""
+        """What q.k is multiplied by to give the scores: 1/sqrt(query_pre_attn_scalar), i.e. 1/sqrt(d_head)
+        unless set."""
         return 1.0 / math.sqrt(self.query_pre_attn_scalar)
 
     def is_sliding(self, layer: int) -> bool:
@@ -237,7 +240,7 @@ class ModelConfig:
                 raise ModelError(f"{source}: {old} must be true or false, got {d[old]!r}")
             d[new] = value(d.pop(old))
         kwargs = {k: v for k, v in d.items() if k in FIELD_VERSIONS}
-        types = {f.name: f.type for f in fields(cls)}
+        types = {f.name: str(f.type) for f in fields(cls)}  # annotations are strings (from __future__ import)
         for k, v in kwargs.items():
             if not _is(types[k], v):
                 raise ModelError(f"{source}: {k} must be {NOUNS[types[k]]}, got {v!r}")

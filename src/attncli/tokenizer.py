@@ -32,14 +32,15 @@ def byte_level_alphabet() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, map(chr, cs)))
+    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 BYTE_OF = {ch: b for b, ch in byte_level_alphabet().items()}  # GPT-2's printable character -> its byte
 
 
 class Token(NamedTuple):
-    index: int  # position in the input
+    # position in the input; the name shadows tuple.index, which mypy refuses, but every reader of tokens uses it
+    index: int  # type: ignore[assignment]
     id: int
     token: str  # the vocabulary entry, e.g. "Ġlike"
     text: str  # what it reads as, e.g. " like"; for part of a character, e.g. "🥦 byte 1/4"
@@ -101,7 +102,9 @@ def _byte_labels(pieces: list[bytes | None]) -> list[tuple[str, bool]]:
 
 def _starts_a_character(raw: bytes | None) -> bool:
     """Whether a token's bytes start a character (a token may hold the middle of one; a special token none)."""
-    return bool(raw) and not 0x80 <= raw[0] < 0xC0
+    if not raw:
+        return False
+    return not 0x80 <= raw[0] < 0xC0
 
 
 def _merge(parts: list[str]) -> list[str]:
@@ -157,7 +160,7 @@ def find_mask(backend) -> int | None:
 def marked_words(tokens: list[str], special: list[bool]) -> list[int]:
     """Word indices where a space is "▁": a token that starts with it, or a special token, starts a word."""
     words, w = [], -1
-    for i, (tok, sp) in enumerate(zip(tokens, special)):
+    for i, (tok, sp) in enumerate(zip(tokens, special, strict=True)):
         if i == 0 or sp or special[i - 1] or tok.startswith("\u2581"):
             w += 1
         words.append(w)
@@ -176,7 +179,7 @@ class Tokenizer:
         self.bos_id = bos_id
         self.add_bos = add_bos and bos_id is not None  # the model expects bos_id before every text (Gemma needs it)
         # the special-token template: ids put before the text (BOS, [CLS], <s>) and after it ([SEP], </s>)
-        self.before: tuple[int, ...] = (bos_id,) if self.add_bos else ()
+        self.before: tuple[int, ...] = (bos_id,) if self.add_bos and bos_id is not None else ()
         self.after = tuple(after)
         self.mask_id = find_mask(backend)
         # an encoder reads MASK_ALIAS as its own mask token; a causal model reads it as text, as ever
@@ -279,7 +282,8 @@ class Tokenizer:
     @property
     def special_ids(self) -> set[int]:
         """The ids of the tokenizer's special tokens (its added tokens marked special), and BOS."""
-        return self._specials | ({self.bos_id} if self.bos_id is not None else set()) | set(self.before) | set(self.after)
+        bos = {self.bos_id} if self.bos_id is not None else set()
+        return self._specials | bos | set(self.before) | set(self.after)
 
     @property
     def n_special(self) -> int:
@@ -398,7 +402,7 @@ class Tokenizer:
             offsets = [(back(a), back(b)) for a, b in offsets]
         counts: dict[int, int] = {}
         spans: dict[int, tuple[int, int]] = {}  # word -> its character span in the input
-        for w, (start, end) in zip(words[lo:], offsets):
+        for w, (start, end) in zip(words[lo:], offsets, strict=True):
             counts[w] = counts.get(w, 0) + 1
             a, b = spans.get(w, (start, end))
             spans[w] = (min(a, start), max(b, end))

@@ -98,7 +98,8 @@ def has(name: str, config: "ModelConfig") -> bool:
     return present is None or present(config)
 
 
-def expected_shapes(config: "ModelConfig", n_tokens: int, layers: list[int] | None = None) -> dict[str, tuple[int, ...]]:
+def expected_shapes(config: "ModelConfig", n_tokens: int,
+                    layers: list[int] | None = None) -> dict[str, tuple[int, ...]]:
     """The documented name -> shape of a trace of `n_tokens` tokens (the contract tests check)."""
     sym = {"T": n_tokens, "d": config.d_model, "H": config.n_head, "Hkv": config.n_kv_head, "dh": config.d_head,
            "vocab": config.vocab_size}

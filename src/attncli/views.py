@@ -23,7 +23,8 @@ def resolve_layer(layer: int | None, n_layer: int, default: int = 0) -> int:
     return layer % n_layer
 
 
-def resolve_head(head: str | None, n_head: int, default: int | str = 0, allowed: tuple[str, ...] = (MEAN,)) -> int | str:
+def resolve_head(head: str | None, n_head: int, default: int | str = 0,
+                 allowed: tuple[str, ...] = (MEAN,)) -> int | str:
     """A head index, or a name like 'mean' (the average of all heads)."""
     if head is None:
         head = str(default)

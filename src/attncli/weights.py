@@ -16,7 +16,8 @@ import numpy as np
 
 from . import threads
 
-VOCAB_CHUNK_VALUES = 1 << 20  # values of the vocabulary dequantized (or multiplied) at a time: 4 MB of float32, measured best of 2**16..2**22
+# values of the vocabulary dequantized (or multiplied) at a time: 4 MB of float32, measured best of 2**16..2**22
+VOCAB_CHUNK_VALUES = 1 << 20
 
 
 def dense(w: Any) -> np.ndarray:

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 import numpy as np
 
@@ -100,7 +100,8 @@ class Safetensors:
             names = [FLOAT_DTYPES[t] for t in self.dtypes]
             raise ModelError(f"{self.file}: tensor {key} is {dtype}; expected {', '.join(names[:-1])} or {names[-1]}")
         if got_shape != shape:
-            raise ModelError(f"{self.file}: tensor {key} has shape {list(got_shape)}; config.json implies {list(shape)}")
+            raise ModelError(f"{self.file}: tensor {key} has shape {list(got_shape)}; "
+                             f"config.json implies {list(shape)}")
         arr = self._bf16(key, shape) if dtype == "BF16" else widen(self.f.get_tensor(key))
         # A float64 sum of float32 values cannot overflow, so it is finite exactly when every
         # value is: one cheap pass instead of a boolean array per tensor.
@@ -131,7 +132,8 @@ def open_safetensors(file: Path, dtypes: tuple[str, ...] = tuple(FLOAT_DTYPES)) 
         with safe_open(str(file), framework="np") as f:
             yield Safetensors(f, file, dtypes)
     except SafetensorError as e:
-        raise ModelError(f"{file}: not a readable safetensors file ({e}); it may be truncated or corrupt, restore it") from None
+        raise ModelError(f"{file}: not a readable safetensors file ({e}); "
+                         "it may be truncated or corrupt, restore it") from None
     except (OSError, ValueError) as e:
         raise ModelError(f"{file}: cannot read it ({e}); it may be truncated or corrupt, restore it") from None
 
@@ -249,7 +251,7 @@ class Held(NamedTuple):
         """`sizes`, each config key -> its value as the config states it, against the tensors: `layers` is the
         key of the layer count, whose tensors are named with one of `prefixes`. A value that is not an integer
         is left to the config's own checks."""
-        def integer(v: Any) -> bool:
+        def integer(v: Any) -> TypeGuard[int | np.integer]:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
         n, held = sizes.get(layers), self.layers(prefixes)

@@ -47,7 +47,8 @@ DISTILBERT_BLOCK = {
     "mlp.W_out": "ffn.lin2.weight", "mlp.b_out": "ffn.lin2.bias",
     "ln2.w": "output_layer_norm.weight", "ln2.b": "output_layer_norm.bias",
 }
-EMBEDDINGS = {"embed.W_E": "embeddings.word_embeddings.weight", "pos_embed.W_pos": "embeddings.position_embeddings.weight",
+EMBEDDINGS = {"embed.W_E": "embeddings.word_embeddings.weight",
+              "pos_embed.W_pos": "embeddings.position_embeddings.weight",
               "type_embed.W_T": "embeddings.token_type_embeddings.weight",
               "embed_ln.w": "embeddings.LayerNorm.weight", "embed_ln.b": "embeddings.LayerNorm.bias"}
 # the masked-LM head: our name -> its keys, the first present wins (older saves name the bias under decoder)
@@ -59,9 +60,10 @@ BERT_MLM = {"mlm.W": ("cls.predictions.transform.dense.weight",), "mlm.b": ("cls
 ROBERTA_MLM = {"mlm.W": ("lm_head.dense.weight",), "mlm.b": ("lm_head.dense.bias",),
                "mlm.ln.w": ("lm_head.layer_norm.weight",), "mlm.ln.b": ("lm_head.layer_norm.bias",),
                "unembed.b": ("lm_head.bias", "lm_head.decoder.bias"), "unembed.W_U": ("lm_head.decoder.weight",)}
-DISTILBERT_MLM = {"mlm.W": ("vocab_transform.weight",), "mlm.b": ("vocab_transform.bias",),
-                  "mlm.ln.w": ("vocab_layer_norm.weight",), "mlm.ln.b": ("vocab_layer_norm.bias",),
-                  "unembed.b": ("vocab_projector.bias",), "unembed.W_U": ("vocab_projector.weight",)}
+DISTILBERT_MLM: dict[str, tuple[str, ...]] = {
+    "mlm.W": ("vocab_transform.weight",), "mlm.b": ("vocab_transform.bias",),
+    "mlm.ln.w": ("vocab_layer_norm.weight",), "mlm.ln.b": ("vocab_layer_norm.bias",),
+    "unembed.b": ("vocab_projector.bias",), "unembed.W_U": ("vocab_projector.weight",)}
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     refuse_unsupported(hp, REFUSED, cfg_path)
     act = hp.get(v.activation_key)
     if act not in ACTIVATIONS:
-        raise ModelError(f"{cfg_path}: {v.activation_key} {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
+        raise ModelError(f"{cfg_path}: {v.activation_key} {act!r} is not supported "
+                         f"(attncli knows {', '.join(ACTIVATIONS)})")
     hyper: dict[str, Any] = {ours: hp[theirs] for ours, theirs in v.keys.items()}
     hyper["d_head"] = head_size(hyper["d_model"], hyper["n_head"], str(cfg_path), (v.keys["d_model"], v.keys["n_head"]),
                                 "restore config.json")
@@ -124,7 +127,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     if v.positions_from_padding:  # RoBERTa numbers the positions of a text without padding from pad + 1
         pad = hp.get("pad_token_id")
         if not isinstance(pad, int) or pad < 0:
-            raise ModelError(f"{cfg_path}: pad_token_id {pad!r}: RoBERTa's positions start after it; restore config.json")
+            raise ModelError(f"{cfg_path}: pad_token_id {pad!r}: RoBERTa's positions start after it; "
+                             "restore config.json")
         offset = pad + 1
         if isinstance(hyper["n_ctx"], int):
             hyper["n_ctx"] -= offset  # the rows before the offset are never read

@@ -26,10 +26,12 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     held.check(cfg_path, {k: doc.get(k) for k in sizes}, "n_layer", ("h.", "transformer.h."))
     act = doc.get("activation_function", "gelu_new")
     if act not in ACTIVATIONS:
-        raise ModelError(f"{cfg_path}: activation_function {act!r} is not supported (attncli knows {', '.join(ACTIVATIONS)})")
+        raise ModelError(f"{cfg_path}: activation_function {act!r} is not supported "
+                         f"(attncli knows {', '.join(ACTIVATIONS)})")
     for flag in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"):
         if doc.get(flag):
-            raise ModelError(f"{cfg_path}: {flag} is set; attncli computes plain GPT-2 attention and cannot match this model")
+            raise ModelError(f"{cfg_path}: {flag} is set; "
+                             "attncli computes plain GPT-2 attention and cannot match this model")
     if doc.get("scale_attn_weights") is False:
         raise ModelError(f"{cfg_path}: scale_attn_weights is false; attncli always scales scores by 1/sqrt(d_head)")
     d = doc.get("n_embd")
@@ -48,7 +50,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     }
     missing = [k for k, v in hp.items() if v is None]
     if missing:
-        raise ModelError(f"{cfg_path}: missing {', '.join(missing)} (GPT-2 names: vocab_size, n_layer, n_head, n_embd, n_positions)")
+        raise ModelError(f"{cfg_path}: missing {', '.join(missing)} (GPT-2 names: "
+                         "vocab_size, n_layer, n_head, n_embd, n_positions)")
     return ModelConfig.from_dict(hp, source=str(cfg_path))
 
 
@@ -56,13 +59,15 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
 BLOCK_NAMES = {
     "ln1.w": "ln_1.weight", "ln1.b": "ln_1.bias", "ln2.w": "ln_2.weight", "ln2.b": "ln_2.bias",
     "attn.W_O": "attn.c_proj.weight", "attn.b_O": "attn.c_proj.bias",
-    "mlp.W_in": "mlp.c_fc.weight", "mlp.b_in": "mlp.c_fc.bias", "mlp.W_out": "mlp.c_proj.weight", "mlp.b_out": "mlp.c_proj.bias",
+    "mlp.W_in": "mlp.c_fc.weight", "mlp.b_in": "mlp.c_fc.bias",
+    "mlp.W_out": "mlp.c_proj.weight", "mlp.b_out": "mlp.c_proj.bias",
 }
 
 
 def hf_names(config: ModelConfig) -> dict[str, str]:
     """Our name -> the Hugging Face GPT-2 key (without the `transformer.` prefix)."""
-    names = {"embed.W_E": "wte.weight", "pos_embed.W_pos": "wpe.weight", "ln_final.w": "ln_f.weight", "ln_final.b": "ln_f.bias"}
+    names = {"embed.W_E": "wte.weight", "pos_embed.W_pos": "wpe.weight",
+             "ln_final.w": "ln_f.weight", "ln_final.b": "ln_f.bias"}
     for L in range(config.n_layer):
         names.update({f"blocks.{L}.{ours}": f"h.{L}.{theirs}" for ours, theirs in BLOCK_NAMES.items()})
     return names
@@ -93,5 +98,6 @@ def read_tensors(f: Shards, where: Path, config: ModelConfig) -> Params:
     if not config.tied_embeddings:
         if not keys & {"lm_head.weight", "transformer.lm_head.weight"}:
             raise ModelError(f"{where}: tie_word_embeddings is false but lm_head.weight is missing")
-        params["unembed.W_U"] = np.ascontiguousarray(get("lm_head.weight", (config.vocab_size, d)).T)  # [V, d] -> [d, V]
+        # [V, d] -> [d, V]
+        params["unembed.W_U"] = np.ascontiguousarray(get("lm_head.weight", (config.vocab_size, d)).T)
     return params

@@ -24,7 +24,8 @@ from ..model import Params
 from .common import Held, Shards, positive, refuse_unsupported, require_keys
 
 # transformers' activation names -> ours
-ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh", "gelu": "gelu"}
+ACTIVATIONS = {"silu": "silu", "swish": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_new": "gelu_tanh",
+               "gelu": "gelu"}
 
 # our name inside blocks.{L} -> the Hugging Face key inside layers.{L}; only what the config implies is read
 LLAMA_BLOCK = {
@@ -32,7 +33,8 @@ LLAMA_BLOCK = {
     "attn.W_Q": "self_attn.q_proj.weight", "attn.W_K": "self_attn.k_proj.weight",
     "attn.W_V": "self_attn.v_proj.weight", "attn.W_O": "self_attn.o_proj.weight",
     "attn.b_Q": "self_attn.q_proj.bias", "attn.b_K": "self_attn.k_proj.bias", "attn.b_V": "self_attn.v_proj.bias",
-    "attn.b_O": "self_attn.o_proj.bias", "attn.q_norm.w": "self_attn.q_norm.weight", "attn.k_norm.w": "self_attn.k_norm.weight",
+    "attn.b_O": "self_attn.o_proj.bias",
+    "attn.q_norm.w": "self_attn.q_norm.weight", "attn.k_norm.w": "self_attn.k_norm.weight",
     "mlp.W_gate": "mlp.gate_proj.weight", "mlp.W_in": "mlp.up_proj.weight", "mlp.W_out": "mlp.down_proj.weight",
 }
 # Gemma 3 names its four norms by place: post_attention_layernorm is the sandwich's, not the MLP's
@@ -75,9 +77,10 @@ VARIANTS: dict[str, Variant] = {
     "qwen2": Variant(QWEN2_DEFAULTS, biases="qkv", sliding="layer_types"),
     "qwen3": Variant({**QWEN2_DEFAULTS, "head_dim": 128}, sliding="layer_types", qk_norm=True),
     "gemma3_text": Variant({**LLAMA_DEFAULTS, "vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216,
-                            "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
-                            "hidden_activation": "gelu_pytorch_tanh", "max_position_embeddings": 131072,
-                            "tie_word_embeddings": True, "query_pre_attn_scalar": 256, "sliding_window": 4096,
+                            "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+                            "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+                            "max_position_embeddings": 131072, "tie_word_embeddings": True,
+                            "query_pre_attn_scalar": 256, "sliding_window": 4096,
                             "rope_theta": 1_000_000.0, "rope_local_base_freq": 10_000.0},
                            sliding="layer_types", qk_norm=True, gemma=True, block=GEMMA3_BLOCK),
     "phi3": Variant({**LLAMA_DEFAULTS, "vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
@@ -138,7 +141,8 @@ def freq_factors(p: dict[str, Any], hp: dict[str, Any], dims: int, cfg_path: Pat
         return (factor,) * (dims // 2)
     old = p.get("original_max_position_embeddings", hp.get("original_max_position_embeddings"))
     if old is None:
-        raise ModelError(f"{cfg_path}: llama3 rope scaling without original_max_position_embeddings; restore config.json")
+        raise ModelError(f"{cfg_path}: llama3 rope scaling without original_max_position_embeddings; "
+                         "restore config.json")
     old = positive(old, "original_max_position_embeddings", cfg_path)
     low = positive(p.get("low_freq_factor", 1.0), "low_freq_factor", cfg_path)
     high = positive(p.get("high_freq_factor", 4.0), "high_freq_factor", cfg_path)
@@ -198,8 +202,8 @@ SIZES = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention
 
 def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     if doc.get("model_type") != "gemma3":  # a text_config is saved without the values that are its defaults
-        require_keys(doc, ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"),
-                     cfg_path)
+        require_keys(doc, ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                           "num_attention_heads"), cfg_path)
     hp = text_config(doc, cfg_path)
     v = VARIANTS[hp["model_type"]]
     hp = {**v.defaults, **hp}
@@ -225,8 +229,8 @@ def read_config(doc: dict[str, Any], cfg_path: Path, held: Held) -> ModelConfig:
     rope_dims = int(d_head * partial) if isinstance(d_head, int) else 0
     window, layers = sliding(v, hp, hp["num_hidden_layers"], cfg_path)
     if v.gemma and layers and local["rope_type"] != "default":
-        raise ModelError(f"{cfg_path}: rope scaling type {local['rope_type']!r} on the sliding layers is not supported; "
-                         "attncli scales only the global layers' rotary positions")
+        raise ModelError(f"{cfg_path}: rope scaling type {local['rope_type']!r} on the sliding layers is not "
+                         "supported; attncli scales only the global layers' rotary positions")
     qkv_bias = v.biases == "qkv" or (v.biases == "attention_bias" and bool(hp.get("attention_bias")))
     hyper = {
         "vocab_size": hp["vocab_size"], "n_layer": hp["num_hidden_layers"], "n_head": n_head, "d_model": d,
@@ -273,12 +277,13 @@ def read_tensors(f: Shards, where: Path, config: ModelConfig) -> Params:
         for ours, theirs in v.block.items():
             shape = expected.get(f"blocks.{L}.{ours}")
             if shape is not None:
-                params[f"blocks.{L}.{ours}"] = matrix(here + theirs, shape[::-1]) if len(shape) == 2 else get(here + theirs, shape)
+                key = here + theirs
+                params[f"blocks.{L}.{ours}"] = matrix(key, shape[::-1]) if len(shape) == 2 else get(key, shape)
         for theirs, parts in v.fused.items():  # split by output rows, in order
             shapes = [expected[f"blocks.{L}.{ours}"] for ours in parts]  # [in, out] each
             fused = get(here + theirs, (sum(s[1] for s in shapes), shapes[0][0]))  # [sum of outs, in]
             start = 0
-            for ours, (_, n_out) in zip(parts, shapes):
+            for ours, (_, n_out) in zip(parts, shapes, strict=True):
                 params[f"blocks.{L}.{ours}"] = np.ascontiguousarray(fused[start:start + n_out].T)  # [in, out]
                 start += n_out
     if not config.tied_embeddings:

@@ -89,7 +89,8 @@ def read_tokenizer(path: Path, encoder: bool = False) -> Tokenizer:
                          "[CLS]/[SEP] template, from tokenizer.json (save the tokenizer with transformers to get one)")
     vocab, merges = path / "vocab.json", path / "merges.txt"
     if not (regular(vocab).is_file() and regular(merges).is_file()):
-        raise ModelError(f"{path}: no tokenizer; a Hugging Face directory needs tokenizer.json, or vocab.json and merges.txt")
+        raise ModelError(f"{path}: no tokenizer; a Hugging Face directory needs tokenizer.json, "
+                         "or vocab.json and merges.txt")
     from tokenizers import AddedToken, decoders, pre_tokenizers, processors
     from tokenizers import Tokenizer as HFTokenizer
     from tokenizers.models import BPE
@@ -98,7 +99,8 @@ def read_tokenizer(path: Path, encoder: bool = False) -> Tokenizer:
         backend = HFTokenizer(BPE.from_file(str(vocab), str(merges)))
     except Exception as e:  # the Rust side raises a bare Exception on a bad file
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ModelError(f"{path}: vocab.json or merges.txt is not a valid BPE vocabulary ({first}); restore them") from None
+        raise ModelError(f"{path}: vocab.json or merges.txt is not a valid BPE vocabulary ({first}); "
+                         "restore them") from None
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     backend.post_processor = processors.ByteLevel(trim_offsets=False)
@@ -126,7 +128,7 @@ def read_pooling(path: Path) -> dict[str, Any] | None:
         if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
             raise ModelError(f"{modules_path}: expected a list of modules; restore the file")
     kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
-    where = next((str(m.get("path", "")) for m, k in zip(modules, kinds) if k == "Pooling"), "1_Pooling")
+    where = next((str(m.get("path", "")) for m, k in zip(modules, kinds, strict=True) if k == "Pooling"), "1_Pooling")
     cfg_path = path / where / "config.json"
     if Path(where).is_absolute() or ".." in Path(where).parts or not regular(cfg_path).is_file():
         return None
@@ -156,7 +158,8 @@ def id_warnings(doc: dict[str, Any], vocab_size: int, cfg_path: Path) -> list[st
     """config.json's special token ids that no token has (past the vocabulary): transformers takes them as
     they are; they are said, since the config may not belong to the weights. A negative id means none."""
     out = []
-    for where in (doc, doc.get("text_config") if isinstance(doc.get("text_config"), dict) else {}):
+    text = doc.get("text_config")
+    for where in (doc, text if isinstance(text, dict) else {}):
         for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
             value = where.get(key)
             for i in value if isinstance(value, list) else [value]:

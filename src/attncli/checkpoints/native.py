@@ -20,8 +20,16 @@ from ..config import READABLE_VERSIONS, ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Model, Params
 from ..tokenizer import Tokenizer
-from .common import (NATIVE_DTYPES, Held, Safetensors, check_vocab, open_safetensors, read_json_object, regular,
-                     require_files)
+from .common import (
+    NATIVE_DTYPES,
+    Held,
+    Safetensors,
+    check_vocab,
+    open_safetensors,
+    read_json_object,
+    regular,
+    require_files,
+)
 
 FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
@@ -113,6 +121,7 @@ def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *
     tensors = {n: np.ascontiguousarray(params[n], dtype=np_dtype) for n in expected}
     version = str(config.format_version)
     atomic.save_safetensors(tensors, path / "model.safetensors", {"format": "attncli", "format_version": version})
-    doc = {"format_version": config.format_version, "name": name, "dtype": dtype, "model": config.to_dict(), "card": card or {}}
+    doc = {"format_version": config.format_version, "name": name, "dtype": dtype, "model": config.to_dict(),
+           "card": card or {}}
     atomic.write_text(path / "config.json", json.dumps(doc, indent=2) + "\n")
     atomic.write_text(path / "tokenizer.json", tokenizer_json)

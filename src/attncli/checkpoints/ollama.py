@@ -69,7 +69,7 @@ def parse(text: str) -> Name:
     *above, model = parts
     name = Name(above[0] if len(above) == 2 else DEFAULT_HOST, above[-1] if above else DEFAULT_NAMESPACE, model,
                 DEFAULT_TAG if tag is None else tag)
-    for kind, value in zip(PARTS, name):
+    for kind, value in zip(PARTS, name, strict=True):
         if not PART[kind].fullmatch(value):
             what = f"an empty {kind}" if not value else f"the {kind} {value!r}"
             raise UsageError(f"{PREFIX}{text}: not an Ollama model name ({what}); {NAME_HELP}")
@@ -127,7 +127,7 @@ def installed(root: Path) -> dict[Name, Path]:
                     continue
                 for tag in tags:
                     name = Name(host.name, ns.name, model.name, tag.name)
-                    if all(PART[k].fullmatch(v) for k, v in zip(PARTS, name)):
+                    if all(PART[k].fullmatch(v) for k, v in zip(PARTS, name, strict=True)):
                         found[name] = Path(tag.path)
     return found
 

@@ -27,17 +27,10 @@ TopKOpt = typer.Option(5, "--top-k", "-k", min=1, help="How many next-token pred
 TruncateOpt = typer.Option(False, "--truncate", help="If the text is longer than the model's context, keep its last tokens that fit.")
 
 def parse_size(value: str | None) -> int | None:
-    """'2G', '512M', '1.5GiB', '300000000' -> bytes (K, M, G, T are powers of 1024: units.BINARY)."""
-    if value is None:
-        return None
-    import re
+    """--max-memory's value in bytes (units.parse_size)."""
+    from ..units import parse_size as parse
 
-    from ..units import BINARY
-
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
-    if m is None or float(m.group(1)) <= 0:
-        raise UsageError(f"--max-memory {value!r} is not a size; give bytes or a number with K, M, G or T, e.g. 2G")
-    return int(float(m.group(1)) * BINARY.get(m.group(2).upper(), 1))
+    return parse(value)
 
 
 MaxMemoryOpt = typer.Option(None, "--max-memory", metavar="SIZE", callback=parse_size,
@@ -194,10 +187,17 @@ def writing_stdout() -> Iterator[None]:
 
 
 def show(renderable: Any, console: Any = None, crop: bool = True) -> None:
-    """Print a Rich renderable on stdout (crop=False: a line longer than the width is printed whole)."""
+    """Print a Rich renderable on stdout (crop=False: a line longer than the width is printed whole).
+
+    Rich pads every table cell, and a line, to its width; the spaces left at the end of a line are
+    dropped here, the one place output is printed, so no line ends in a space (a file or a diff of
+    it would carry them). A styled space (a colored cell) ends in its escape code and is kept."""
     console = console or stdout_console()
-    with writing_stdout():
-        console.print(renderable, crop=crop)
+    with writing_stdout():  # Rich flushes the stream as a capture ends: a full disk can fail there too
+        with console.capture() as captured:
+            console.print(renderable, crop=crop)
+        sys.stdout.write("\n".join(line.rstrip(" ") for line in captured.get().split("\n")))
+        sys.stdout.flush()
 
 
 def echo(text: str) -> None:

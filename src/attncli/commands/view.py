@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import AttnError, UsageError
 from .common import (AblateModeOpt, AblateOpt, ColorOpt, MaxMemoryOpt, ModelOpt, TopKOpt, TruncateOpt, check_sampling,
                      color_mode, default_view, load_model, read_stdin_text)
 
@@ -108,7 +108,7 @@ def view(
     from .explain import MAX_CELLS
 
     if text is None or text == "-":
-        text = read_stdin_text("text")
+        text = read_stdin_text("text", 'echo "I do not like spinach" | attn view')
     ui = _import_in_background() if os.isatty(1) and os.isatty(2) else None  # Textual loads while the model does
     model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
     c = model.config
@@ -134,4 +134,25 @@ def view(
     from ..tui.app import ViewApp
 
     timings["textual imported"] = since_start()
-    ViewApp(explorer, explorer.start(L, h, query), color=color_wanted(), timings=timings).run()
+    app = ViewApp(explorer, explorer.start(L, h, query), color=color_wanted(), timings=timings)
+    app.run()
+    stopped(app.failure, app.return_code)
+
+
+def stopped(failure: BaseException | None, return_code: int | None) -> None:
+    """After the app: what stopped it becomes the CLI's one line on stderr and a non-zero exit (the
+    original error chained, for --debug's traceback); a non-zero code without an error is said too."""
+    if failure is not None:
+        reason = " ".join(str(failure).split())
+        if isinstance(failure, AttnError):
+            e = ViewStopped(f"attn view stopped: {reason}")
+            e.exit_code = failure.exit_code
+            raise e from failure
+        raise ViewStopped(f"attn view stopped: internal error: {type(failure).__name__}: {reason} (rerun with "
+                          "--debug for the traceback, and please report it)") from failure
+    if return_code:
+        raise ViewStopped(f"attn view stopped with exit code {return_code}")
+
+
+class ViewStopped(AttnError):
+    """The app could not go on."""

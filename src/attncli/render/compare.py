@@ -15,7 +15,7 @@ from rich.text import Text
 from ..analysis.compare import Comparison, WordDistance
 from ..labels import printable
 from ..tokenizer import Tokenizer, Token
-from ..labels import token_label
+from ..labels import token_label, token_repr
 from .style import MASKED, bar, head_name
 
 
@@ -92,7 +92,7 @@ def predictions_delta_table(c: Comparison, tok: Tokenizer, masked: bool = False)
     t.add_column("B − A", justify="right")
     for i, pa, pb in zip(c.prediction_ids, c.prob_a, c.prob_b):
         d = float(pb - pa)
-        t.add_row(Text(repr(tok.display(i))), f"{_pct(pa)}%", f"{_pct(pb)}%",
+        t.add_row(Text(token_repr(tok.display(i))), f"{_pct(pa)}%", f"{_pct(pb)}%",
                   Text(f"{_pct(d, signed=True)} pts", style="red" if d > 0 else "blue" if d < 0 else ""))
     return Group(title, t)
 

@@ -33,7 +33,7 @@ def steps_doc(model: Model, text: str, tokens: list[Token], w: Walkthrough, pred
     doc = _start("explain-steps", model, text, tokens, truncated)
     L = w.layer
     doc["view"] = {"layer": L, "head": w.head, "kv_head": w.kv_head}
-    doc["query"] = {"index": w.position, "label": token_label(tokens[w.position])}
+    doc["query"] = {"index": w.position, "label": token_label(tokens[w.position], ignorable=False)}
     visible = int((~w.masked).sum())
     doc["steps"] = {
         "embedding": {"embed": floats(w.embed), "pos_embed": None if w.pos_embed is None else floats(w.pos_embed),

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..trace import Trace

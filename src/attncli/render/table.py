@@ -10,7 +10,7 @@ from rich.cells import cell_len
 from rich.console import Group
 from rich.text import Text
 
-from ..labels import PIECE, printable, token_label, token_note
+from ..labels import PIECE, printable, token_label, token_note, token_repr, token_text
 from ..model import Model, Prediction
 from ..tokenizer import Token
 from ..units import binary_size
@@ -201,7 +201,8 @@ def readout_table(readout: Any, tokens: list[Token], tokenizer: Any, first: int 
     """For a reader: how far this layer's attention turned each token's vector, and what that
     vector reads like through the model's own unembedding (analysis/readout.py)."""
     L = readout.layer
-    reads = {pos: ", ".join(printable(tokenizer.display(i)).strip() or repr(tokenizer.display(i)) for i, _ in near)
+    reads = {pos: ", ".join(token_text(tokenizer.display(i)).strip() or token_repr(tokenizer.display(i))
+                            for i, _ in near)
              for pos, near in zip(readout.positions, readout.nearest)}
     vocabulary = bool(readout.positions)  # a sentence encoder has no vocabulary head to read a vector in
     t = Grid(box=None, padding=(0, 2, 0, 0), pad_edge=False)
@@ -230,7 +231,7 @@ def predictions_table(preds: list[Prediction], after: str | None = None, title: 
     t.add_column("probability", justify="right")
     t.add_column("", style="green", no_wrap=True)
     for p in preds:
-        t.add_row(str(p.rank), repr(p.text), percent(p.probability), bar(p.probability))
+        t.add_row(str(p.rank), token_repr(p.text), percent(p.probability), bar(p.probability))
     return Group(Text(title, style="italic"), t)
 
 
@@ -250,10 +251,10 @@ def generation_table(steps: list[dict[str, Any]], layer: int, head: int | str, t
         row = s["attention"]["weights"]
         top = sorted(range(len(row)), key=lambda k: -row[k])[:most]
         others = [a for a in s["alternatives"] if a["id"] != s["id"]][:most]
-        alts = "  ".join(f"{repr(a['text'])} {percent(a['probability'])}" for a in others)
+        alts = "  ".join(f"{token_repr(a['text'])} {percent(a['probability'])}" for a in others)
         looks = "  ".join(f"{k} {words[k]} {100 * row[k]:.0f}%" for k in top)
-        t.add_row(str(n + 1), repr(s["text"]), percent(s["probability"]), alts, looks)
-        words.append(printable(s["text"]).strip() or repr(s["text"]))
+        t.add_row(str(n + 1), token_repr(s["text"]), percent(s["probability"]), alts, looks)
+        words.append(token_text(s["text"]).strip() or token_repr(s["text"]))
     return titled(f"Generation, token by token (layer {layer}, {head_name(head)})", t,
                   f"attended to most: the largest weights in the row of blocks.{layer}.attn.weights "
                   "of the position that chose the token")

@@ -14,7 +14,7 @@ from rich.text import Text
 from ..analysis.dla import DLA
 from ..analysis.lens import Lens
 from ..analysis.patching import Patching
-from ..labels import token_label
+from ..labels import token_label, token_repr
 from ..tokenizer import Token, Tokenizer
 from .grid import Grid
 from .style import bar
@@ -22,7 +22,7 @@ from .style import bar
 
 def word(tok: Tokenizer, i: int) -> str:
     """A vocabulary entry as a prediction table writes it: quoted, spaces visible."""
-    return repr(tok.display(i))  # repr shows every character a terminal would obey as an escape
+    return token_repr(tok.display(i))  # every character a terminal would obey or hide, as an escape
 
 
 def signed(x: float, digits: int = 2) -> str:

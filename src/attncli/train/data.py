@@ -23,13 +23,16 @@ def read_text(path: Path, what: str = "corpus") -> str:
     except IsADirectoryError:
         raise UsageError(f"{path} is a folder; give the path of the {what}, a UTF-8 text file") from None
     except PermissionError:
-        raise UsageError(f"{path}: no permission to read it; give a {what} you can read, or change its permissions") from None
+        raise UsageError(f"{path}: no permission to read it; "
+                         f"give a {what} you can read, or change its permissions") from None
     except OSError as e:
-        raise UsageError(f"{path}: cannot read it ({e.strerror or e}); give the path of the {what}, a UTF-8 text file") from None
+        raise UsageError(f"{path}: cannot read it ({e.strerror or e}); "
+                         f"give the path of the {what}, a UTF-8 text file") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise UsageError(f"{path}: not UTF-8 (byte {e.start} is 0x{raw[e.start]:02x}); convert the {what} to UTF-8") from None
+        raise UsageError(f"{path}: not UTF-8 (byte {e.start} is 0x{raw[e.start]:02x}); "
+                         f"convert the {what} to UTF-8") from None
     if not text.strip():
         raise UsageError(f"{path}: the {what} is empty; give a text file with some stories or paragraphs")
     return text.lstrip("\ufeff")

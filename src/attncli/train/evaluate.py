@@ -98,7 +98,8 @@ def _score(model: Model, ids: np.ndarray, wins: list[tuple[int, int]], T: int, b
                 progress(min(i + batch, len(wins)), len(wins))
     else:
         for i, (s, o) in enumerate(wins):
-            logp = log_softmax(forward(model.params, model.config, ids[s:s + T], layers=[])["logits"].astype(np.float64))  # [T, V]
+            logits = forward(model.params, model.config, ids[s:s + T], layers=[])["logits"]  # [T, V]
+            logp = log_softmax(logits.astype(np.float64))  # [T, V]
             tgt = ids[s + 1:s + T + 1]  # [T]
             total += float(-logp[np.arange(o, T), tgt[o:]].sum())
             scored += T - o
@@ -123,7 +124,8 @@ def evaluate(model: Model, text: str, batch: int = 32,
     with np.errstate(over="ignore", invalid="ignore"):  # broken weights are reported below, not warned about
         total, scored = _score(model, ids, wins, T, batch, progress)
     if not math.isfinite(total):
-        raise ModelError(f"{model.name}: the model gives non-finite log-likelihoods on this text; its weights are broken, retrain or restore them")
+        raise ModelError(f"{model.name}: the model gives non-finite log-likelihoods on this text; "
+                         "its weights are broken, retrain or restore them")
     return EvalResult(tokens=scored, words=n_words, nll=total, loss_token=total / scored,
                       ppl_token=math.exp(total / scored), ppl_word=math.exp(total / n_words),
                       n_ctx=n_ctx, stride=stride(n_ctx))

@@ -33,7 +33,8 @@ def supported(config: ModelConfig) -> bool:
 def check_supported(config: ModelConfig) -> None:
     """The trainer implements GPT-2's block only; say so instead of training something else."""
     if not supported(config):
-        raise TrainingError("attn train builds GPT-2-style models only (layernorm, learned positions, gelu_tanh, tied embeddings)")
+        raise TrainingError("attn train builds GPT-2-style models only (layernorm, learned positions, gelu_tanh, "
+                            "tied embeddings)")
 
 
 def init_params(config: ModelConfig, rng: np.random.Generator) -> Params:
@@ -70,7 +71,8 @@ def _ln_bwd(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.nd
     dw = (dy * xhat).reshape(-1, d).sum(axis=0)  # [d]
     db = dy.reshape(-1, d).sum(axis=0)  # [d]
     dxhat = dy * w  # [..., d]
-    dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))  # [..., d]
+    dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)
+                 - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))  # [..., d]
     return dx, dw, db
 
 
@@ -114,7 +116,8 @@ def forward(params: Params, config: ModelConfig, ids: np.ndarray, keep_cache: bo
         W_qkv, b_qkv = fused_qkv(params, L)  # [d, 3d], [3d]
         qkv = (h1 @ W_qkv + b_qkv).reshape(B, T, 3, H, dh).transpose(2, 0, 3, 1, 4)  # [3, B, H, T, dh]
         q, k, v = qkv[0], qkv[1], qkv[2]  # [B, H, T, dh] each
-        scores = np.where(hidden_mask, np.asarray(-np.inf, dtype), (q @ k.transpose(0, 1, 3, 2)) * scale)  # [B, H, T, T]
+        scores = np.where(hidden_mask, np.asarray(-np.inf, dtype),
+                          (q @ k.transpose(0, 1, 3, 2)) * scale)  # [B, H, T, T]
         weights = softmax(scores, axis=-1)  # [B, H, T, T]
         z = weights @ v  # [B, H, T, dh]
         merged = z.transpose(0, 2, 1, 3).reshape(N, d)  # [N, d]

@@ -38,7 +38,8 @@ def specials(tokenizer: Tokenizer, source: str = "tokenizer.json") -> Specials:
 def encode_stream(tokenizer: Tokenizer, docs: list[str]) -> np.ndarray:
     """Token ids of the documents, each followed by [SEP] [N]."""
     sep = tokenizer.backend.token_to_id(SEP)
-    pieces = [np.array(enc.ids + [sep], dtype=np.int64) for enc in tokenizer.backend.encode_batch(docs, add_special_tokens=False)]
+    encoded = tokenizer.backend.encode_batch(docs, add_special_tokens=False)
+    pieces = [np.array(enc.ids + [sep], dtype=np.int64) for enc in encoded]
     ids = np.concatenate(pieces)  # [N]
     return ids.astype(np.uint16 if tokenizer.vocab_size <= 65536 else np.int32)  # [N]
 

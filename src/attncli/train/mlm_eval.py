@@ -43,7 +43,7 @@ class MaskedSet:
 
     @property
     def targets(self) -> np.ndarray:
-        return np.concatenate([o.reshape(-1)[p] for o, p in zip(self.original, self.positions)])  # [M]
+        return np.concatenate([o.reshape(-1)[p] for o, p in zip(self.original, self.positions, strict=True)])  # [M]
 
 
 @dataclass
@@ -108,7 +108,7 @@ def score(model: Model, data: MaskedSet, batch: int = 32,
     hits1 = hitsk = scored = done = 0
     nll = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        for inp, orig, pos in zip(data.masked, data.original, data.positions):
+        for inp, orig, pos in zip(data.masked, data.original, data.positions, strict=True):
             T = inp.shape[1]
             for i in range(0, inp.shape[0], batch):
                 sel = (pos >= i * T) & (pos < (i + batch) * T)
@@ -123,8 +123,8 @@ def score(model: Model, data: MaskedSet, batch: int = 32,
                 if progress:
                     progress(done, total)
     if not math.isfinite(nll):
-        raise ModelError(f"{model.name}: the model gives non-finite log-likelihoods on this text; its weights are broken, "
-                         "retrain or restore them")
+        raise ModelError(f"{model.name}: the model gives non-finite log-likelihoods on this text; "
+                         "its weights are broken, retrain or restore them")
     return MaskedResult(tokens=scored, top1=hits1 / scored, topk=hitsk / scored, loss=nll / scored,
                         n_ctx=model.config.n_ctx, seed=data.seed)
 
@@ -139,7 +139,7 @@ class CountBaseline:
         self.right: dict[int, Counter] = defaultdict(Counter)  # next token -> what precedes it
         self.unigram: Counter = Counter()
         a, b, c = ids[:-2].tolist(), ids[1:-1].tolist(), ids[2:].tolist()
-        for prev, mid, nxt in zip(a, b, c):
+        for prev, mid, nxt in zip(a, b, c, strict=True):
             if mid < n_special:  # [SEP] is a neighbour to count, never a token to guess
                 continue
             self.pair[(prev, nxt)][mid] += 1
@@ -176,7 +176,7 @@ class CountBaseline:
         `right`, the next token is never read: a left-only bigram."""
         hidden = {data.specials.mask, data.specials.cls}
         hits1 = hitsk = n = 0
-        for inp, orig, pos in zip(data.masked, data.original, data.positions):
+        for inp, orig, pos in zip(data.masked, data.original, data.positions, strict=True):
             view = (orig if see_masked_neighbours else inp).reshape(-1)
             T = inp.shape[1]
             for p in pos.tolist():

@@ -39,7 +39,8 @@ class Objective(NamedTuple):
 # ---- causal: next token ------------------------------------------------------------------------
 
 def _causal_config(tokenizer: Tokenizer, o: Any) -> ModelConfig:
-    return ModelConfig(vocab_size=tokenizer.vocab_size, n_layer=o.n_layer, n_head=o.n_head, d_model=o.d_model, n_ctx=o.n_ctx)
+    return ModelConfig(vocab_size=tokenizer.vocab_size, n_layer=o.n_layer, n_head=o.n_head, d_model=o.d_model,
+                       n_ctx=o.n_ctx)
 
 
 def _causal_step(params: Params, config: ModelConfig, ids: np.ndarray, batch: int, rng: np.random.Generator,
@@ -49,14 +50,16 @@ def _causal_step(params: Params, config: ModelConfig, ids: np.ndarray, batch: in
     return loss, grads, x.size
 
 
-def _causal_valid_batch(ids: np.ndarray, config: ModelConfig, tokenizer: Tokenizer, n: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def _causal_valid_batch(ids: np.ndarray, config: ModelConfig, tokenizer: Tokenizer,
+                        n: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Up to n windows spread evenly over the validation ids: a cheap, fixed held-out loss."""
     last = ids.shape[0] - config.n_ctx - 1
     starts = np.unique(np.linspace(0, max(last, 0), num=n).astype(np.int64))  # [n]
     return windows_at(ids, starts, config.n_ctx)  # [n, T], [n, T]
 
 
-def _causal_valid_loss(params: Params, config: ModelConfig, fixed: tuple[np.ndarray, np.ndarray], batch: int = 32) -> float:
+def _causal_valid_loss(params: Params, config: ModelConfig, fixed: tuple[np.ndarray, np.ndarray],
+                       batch: int = 32) -> float:
     xv, yv = fixed
     total = 0.0
     for i in range(0, xv.shape[0], batch):
@@ -111,7 +114,8 @@ def _mlm_step(params: Params, config: ModelConfig, ids: np.ndarray, batch: int, 
 def _mlm_valid_batch(ids: np.ndarray, config: ModelConfig, tokenizer: Tokenizer, n: int = 128) -> mlm.Masked:
     """Up to n windows spread evenly over the validation ids, masked once with a fixed seed (not the
     training RNG's): the same tokens are hidden at every evaluation."""
-    from .mlm_data import specials, windows_at as mlm_windows_at
+    from .mlm_data import specials
+    from .mlm_data import windows_at as mlm_windows_at
 
     sp = specials(tokenizer)
     starts = np.unique(np.linspace(0, max(ids.shape[0] - config.n_ctx + 1, 0), num=n).astype(np.int64))  # [n]

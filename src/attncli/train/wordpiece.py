@@ -44,11 +44,13 @@ def train_wordpiece(lines: Iterable[str], vocab_size: int, lowercase: bool) -> s
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    tok = Tokenizer(models.WordPiece({s: i for i, s in enumerate(SPECIALS)}, unk_token=UNK, max_input_chars_per_word=100))
+    tok = Tokenizer(models.WordPiece({s: i for i, s in enumerate(SPECIALS)}, unk_token=UNK,
+                                     max_input_chars_per_word=100))
     fixes = list(MOJIBAKE.items()) + list(CURLY.items())  # the mojibake first: it contains a curly-quote byte
     tok.normalizer = normalizers.Sequence(
         [normalizers.NFC()] + [normalizers.Replace(bad, good) for bad, good in fixes]
-        + [normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=lowercase)])
+        + [normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                      lowercase=lowercase)])
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # words and single punctuation marks
 
     def marked_lines() -> Iterable[str]:

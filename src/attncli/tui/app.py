@@ -31,16 +31,20 @@ class Panel(Widget, can_focus=False):
 
     def __init__(self, draw: Callable[[int, int], Text], height: Callable[[int], int] | None = None,
                  title: Callable[[], str] | None = None, click: Callable[[int, int, int, int], None] | None = None,
-                 **kw: Any) -> None:
+                 what: str = "this panel", todo: str = "the other panels still work", **kw: Any) -> None:
         super().__init__(**kw)
         self._draw, self._height, self._title, self._click = draw, height, title, click
+        self._what, self._todo = what, todo  # for the one line shown in the panel if drawing it fails
         self.last = Text()
 
     def render(self) -> Text:
-        if self._title is not None:
-            self.border_title = self._title()
-        self.last = self._draw(self.size.width, self.size.height)
+        self.last = panels.guarded(self._what, self._todo, self._drawn)
         return self.last
+
+    def _drawn(self) -> Text:
+        if self._title is not None:
+            self.border_title = Text(self._title())  # as Text: a str is markup, and "[SEP]" would vanish as a tag
+        return self._draw(self.size.width, self.size.height)
 
     def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
         if self._height is None:
@@ -119,6 +123,7 @@ class ViewApp(App[None]):
         super().__init__()
         self.ex, self.sel, self.color = explorer, selection, color
         self.timings = timings if timings is not None else {}
+        self.failure: Exception | None = None  # what stopped the app, if anything did (_handle_exception)
         self.last_head: int | str = selection.head if selection.head != MEAN else 0
         if not color:  # strip every color Textual's theme adds too, as NO_COLOR asks (not its grey Monochrome)
             from textual.filter import Monochrome, NoColor
@@ -130,20 +135,32 @@ class ViewApp(App[None]):
 
     def compose(self) -> ComposeResult:
         ex = self.ex
-        yield Panel(lambda w, h: panels.header(ex, self.sel, w), lambda w: 1 + len(panels.notes(ex)), id="header")
+        yield Panel(lambda w, h: panels.header(ex, self.sel, w), lambda w: 1 + len(panels.notes(ex)),
+                    what="the header", id="header")
         yield Panel(lambda w, h: panels.token_strip(ex, self.sel, w, 8, self.color),
                     lambda w: panels.strip_height(ex, w, 8), lambda: panels.strip_title(ex, self.sel),
-                    self._click_strip, id="strip")
+                    self._click_strip, what="the token strip", id="strip")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield Panel(lambda w, h: panels.heatmap(ex, self.sel, w, h, self.color),
-                            title=lambda: panels.heatmap_title(ex, self.sel), click=self._click_heatmap, id="heatmap")
+                            title=lambda: panels.heatmap_title(ex, self.sel), click=self._click_heatmap,
+                            what="the heatmap", todo="another layer or head may draw", id="heatmap")
                 yield Panel(lambda w, h: panels.overview(ex, self.sel, w, h, self.color),
                             lambda w: panels.overview_height(ex), lambda: panels.overview_title(self.sel),
-                            self._click_overview, id="overview")
+                            self._click_overview, what="the model overview", todo="o picks another statistic",
+                            id="overview")
             with Side(id="side"):
                 yield Static(id="side-text")
         yield Static(Text(panels.footer(ex), style="bold"), id="keys")
+
+    def _handle_exception(self, error: Exception) -> None:
+        """The app's error boundary, in place of Textual's (a traceback with locals, and exit 0 unless asked):
+        keep the error for the command (commands/view.py), which says it in one line on stderr and exits
+        non-zero, and close the app. A panel's own failure never gets here (panels.guarded)."""
+        self.failure = error
+        self._return_code = 1
+        self._exception_event.set()  # a pilot waiting on the app stops waiting
+        self._close_messages_no_wait()
 
     def on_mount(self) -> None:
         self.timings["mounted"] = since_start()
@@ -173,7 +190,7 @@ class ViewApp(App[None]):
         side = self.query_one("#side", Side)
         width = side.scrollable_content_region.width or 30
         self.query_one("#side-text", Static).update(panels.side_panel(self.ex, self.sel, width, self.color))
-        side.border_title = panels.side_title(self.ex, self.sel)
+        side.border_title = Text(panels.side_title(self.ex, self.sel))  # not markup: see Panel._drawn
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.redraw)

@@ -9,19 +9,22 @@ render/style.py's SHADES, and the selection is marked by characters (▶ ◀ [ ]
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
-from ..labels import printable
+from ..errors import AttnError
+from ..labels import printable, token_repr
 from ..views import MEAN
 from ..render.style import MASKED, SHADES, bar, ramp_color, shade
 from .explorer import MAX_STEP_KEYS, SECTIONS, STAT_HELP, Explorer, MeanRow, Selection
 
 SELECTED = "reverse bold"  # the query token, the selected row and layer: visible without color
 SECTION_NAMES = {"steps": "steps", "predictions": "next", "lens": "lens", "dla": "DLA"}
+PAGE_NAMES = {"steps": "steps", "predictions": "next-token predictions", "lens": "logit lens", "dla": "DLA"}
 MAX_LABEL = 12  # a token label longer than this is cut in the heatmap and the side panel
 
 KEYS = [  # (keys, what they do): the footer shows the short form, the help all of it
@@ -82,6 +85,25 @@ def ramp_key(color: bool, masked: bool = False) -> Text:
 
 def quoted(ex: Explorer, i: int) -> str:
     return f'{i} "{cut(ex.labels[i], MAX_LABEL)}"'
+
+
+# ---- a panel that fails --------------------------------------------------------------------
+
+def failure(what: str, error: Exception, todo: str) -> str:
+    """One line for an analysis that failed: what failed and why (an AttnError says how to fix it;
+    anything else is a bug to report), then what to do meanwhile. Never a traceback."""
+    reason = printable(" ".join(str(error).split())) or "(no message)"
+    if isinstance(error, AttnError):
+        return f"{what}: {reason}; {todo}"
+    return f"{what} failed ({type(error).__name__}: {reason}); {todo}, and please report it"
+
+
+def guarded(what: str, todo: str, draw: Callable[[], Text]) -> Text:
+    """draw(), or in its place the one line of failure() in yellow: one panel's error stays in that panel."""
+    try:
+        return draw()
+    except Exception as e:  # noqa: BLE001 - the boundary of one panel: the rest of the screen goes on
+        return Text(failure(what, e, todo), style="bold yellow")
 
 
 # ---- header and footer ---------------------------------------------------------------------
@@ -214,51 +236,74 @@ def window(centre: int, n: int, total: int) -> int:
     return min(max(centre - n // 2, 0), max(total - n, 0))
 
 
-def heatmap_layout(ex: Explorer, sel: Selection, width: int, height: int) -> tuple[int, ...]:
-    """(index width, label width, prefix width, cell width, first key, keys, first row, rows)."""
+class HeatmapLayout(NamedTuple):
+    """Where the heatmap's parts go in a panel of a given size."""
+
+    iw: int  # the query index's width
+    lw: int  # the label's width
+    prefix: int  # "▶ ", index, label and a space before the cells
+    cw: int  # a cell's width in columns
+    rh: int  # a cell's height in lines: a query's row takes rh lines
+    c0: int  # the first key shown
+    ncols: int  # keys shown
+    r0: int  # the first query shown
+    nrows: int  # queries shown
+
+
+def heatmap_layout(ex: Explorer, sel: Selection, width: int, height: int) -> HeatmapLayout:
+    """The heatmap sized from its panel: cells grow to fill the room the keys and queries leave, and
+    stay between twice as wide as tall and twice as tall as wide on the screen (a line is about two
+    columns tall: rh <= cw <= 4 rh). A text longer than the room shows the rows and keys around the query."""
     T, q = ex.T, sel.query
     iw = len(str(T - 1))
     lw = min(max(cell_len(lab) for lab in ex.labels), MAX_LABEL)
     prefix = 2 + iw + 1 + lw + 1  # "▶ " index, label, space
-    room = max(width - prefix - 1, 1)
-    cw = 2 if room >= 2 * min(T, 16) else 1
+    room = max(width - prefix - 1, 1)  # the columns for cells, the query's ◀ left out
+    lines = max(height - 2, 1)  # the lines for rows: the key header and the legend left out
+    least = 2 if room >= 2 * min(T, 16) else 1  # the narrowest cell: two columns when 16 keys fit so
+    rh = max(1, min(lines // T, room // T))
+    cw = max(least, min(room // T, 4 * rh))
     ncols = max(1, min(T, room // cw))
     if ex.config.causal:  # the keys up to the query, where its weight is
         c0 = max(0, min(max(q + 1, ncols), T) - ncols)
     else:
         c0 = window(q, ncols, T)
-    nrows = max(1, min(T, height - 2))
-    return iw, lw, prefix, cw, c0, ncols, window(q, nrows, T), nrows
+    nrows = max(1, min(T, lines // rh))
+    return HeatmapLayout(iw, lw, prefix, cw, rh, c0, ncols, window(q, nrows, T), nrows)
 
 
 def heatmap_hit(ex: Explorer, sel: Selection, width: int, height: int, y: int) -> int | None:
     """The query row at line y of the heatmap, for a click."""
-    *_, r0, nrows = heatmap_layout(ex, sel, width, height)
-    return r0 + y - 1 if 1 <= y <= nrows else None
+    lay = heatmap_layout(ex, sel, width, height)
+    return lay.r0 + (y - 1) // lay.rh if 1 <= y <= lay.nrows * lay.rh else None
 
 
 def heatmap(ex: Explorer, sel: Selection, width: int, height: int, color: bool = True) -> Text:
-    """The head's weights (or scores): a row per query, a column per key; the query's row marked
-    ▶ ◀ with its label reversed. A text longer than the space shows the rows and keys around
-    the query, and says which."""
+    """The head's weights (or scores): a row per query, a column per key, each cell as large as the
+    panel allows; the query's row marked ▶ ◀ with its label reversed. A text longer than the space
+    shows the rows and keys around the query, and says which."""
     T = ex.T
     q = sel.query
-    iw, lw, prefix, cw, c0, ncols, r0, nrows = heatmap_layout(ex, sel, width, height)
+    iw, lw, prefix, cw, rh, c0, ncols, r0, nrows = heatmap_layout(ex, sel, width, height)
     out = Text(no_wrap=True, overflow="crop")
     out.append(_key_header(c0, ncols, cw, q, prefix), style="dim")
     for r in range(r0, r0 + nrows):
         levels = ex.levels(sel, r)
         me = r == q
-        out.append("\n")
-        out.append("▶ " if me else "  ", style="bold")
-        out.append(f"{r:>{iw}} ", style="dim" if not me else "bold")
-        label = cut(ex.labels[r], lw)
-        out.append(label + " " * (lw - cell_len(label)), style=SELECTED if me else "")
-        out.append(" ")
-        for k in range(c0, c0 + ncols):
-            out.append_text(cell(levels[k], color, cw))
-        if me:
-            out.append("◀", style="bold")
+        for line in range(rh):  # the row's label on its first line, its cells on every line
+            out.append("\n")
+            if line == 0:
+                out.append("▶ " if me else "  ", style="bold")
+                out.append(f"{r:>{iw}} ", style="dim" if not me else "bold")
+                label = cut(ex.labels[r], lw)
+                out.append(label + " " * (lw - cell_len(label)), style=SELECTED if me else "")
+                out.append(" ")
+            else:
+                out.append(" " * prefix)
+            for k in range(c0, c0 + ncols):
+                out.append_text(cell(levels[k], color, cw))
+            if me and line == 0:
+                out.append("◀", style="bold")
     out.append("\n")
     legend = ramp_key(color, bool(ex.view(sel.layer, sel.head).masked.any()))
     legend.append("  " + ("the row's lowest score to its highest" if sel.scores else "weight"), style="dim")
@@ -382,7 +427,8 @@ def side_panel(ex: Explorer, sel: Selection, width: int, color: bool = True) -> 
         out.append(f" {SECTION_NAMES[s]} ", style=SELECTED if s == sel.section else "dim")
     out.append("\n")
     page = {"steps": steps_page, "predictions": predictions_page, "lens": lens_page, "dla": dla_page}[sel.section]
-    out.append_text(page(ex, sel, width, color))
+    out.append_text(guarded(f"the {PAGE_NAMES[sel.section]} at {quoted(ex, sel.query)}", "p shows another page",
+                            lambda: page(ex, sel, width, color)))
     return out
 
 
@@ -460,12 +506,12 @@ def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> T
         out.append(f"next token after {printable(repr(upto))}\n", style="bold")
     else:
         out.append(f"what the model reads at {quoted(ex, sel.query)} (masked LM)\n", style="bold")
-    tw = max(cell_len(repr(p.text)) for p in preds)
+    tw = max(cell_len(token_repr(p.text)) for p in preds)
     tw = min(tw, 16)
     bar_w = max(width - (4 + tw + 9), 0)
     for p in preds:
         out.append(f"{'*' if p.id == chosen else ' '}{p.rank:>2} ")
-        out.append(f"{cut(repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
+        out.append(f"{cut(token_repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
         if bar_w:
             out.append(" " + bar(p.probability, bar_w - 1), style="green")
         out.append("\n")
@@ -486,7 +532,7 @@ def _step_lines(ex: Explorer, n: int, listed: bool) -> Text:
 
 
 def _word(ex: Explorer, i: int) -> str:
-    return cut(repr(ex.model.tokenizer.display(i)), 14)  # repr shows control characters, never obeys them
+    return cut(token_repr(ex.model.tokenizer.display(i)), 14)  # escapes what a terminal obeys or hides
 
 
 def lens_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:

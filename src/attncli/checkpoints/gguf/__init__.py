@@ -42,7 +42,8 @@ def detect(path: Path) -> bool:
 def check_finite(w: np.ndarray, info: TensorInfo, file: Path) -> None:
     """Plain float tensors have no scales to check (see scales_finite): check their values."""
     if QUANT_TYPES[info.type].scales is None and not np.isfinite(w).all():
-        raise ModelError(f"{file}: tensor {info.name} holds NaN or infinite values; the weights are corrupt, download them again")
+        raise ModelError(f"{file}: tensor {info.name} holds NaN or infinite values; "
+                         "the weights are corrupt, download them again")
 
 
 class Job(NamedTuple):
@@ -78,29 +79,32 @@ def plan(gf: GGUFFile, config: ModelConfig, arch: Arch) -> list[Job]:
         else:
             want = (sum(sizes), shapes[0][0])  # stored [out, in] row-major (GGUF dims [in, out]), parts stacked
         if info.shape != want:
-            raise ModelError(f"{gf.path}: tensor {name} has GGUF dims {list(info.dims)}; the metadata implies {list(want[::-1])}")
+            raise ModelError(f"{gf.path}: tensor {name} has GGUF dims {list(info.dims)}; "
+                             f"the metadata implies {list(want[::-1])}")
         n_heads = 0
-        if arch.unpermute_qk and len(parts) == 1 and parts[0].endswith(("attn.W_Q", "attn.b_Q", "attn.W_K", "attn.b_K")):
+        rotated = ("attn.W_Q", "attn.b_Q", "attn.W_K", "attn.b_K")
+        if arch.unpermute_qk and len(parts) == 1 and parts[0].endswith(rotated):
             n_heads = config.n_head if parts[0][-1] == "Q" else config.n_kv_head
         jobs.append(Job(info, parts, sizes, n_heads))
         used.add(name)
         given.update(parts)
 
     for L in range(config.n_layer):
-        for theirs, parts in arch.fused.items():
-            ours = tuple(f"blocks.{L}.{p}" for p in parts)
-            if f"blk.{L}.{theirs}" in gf.tensors and all(p in expected for p in ours):
+        for fused, parts in arch.fused.items():
+            ours_parts = tuple(f"blocks.{L}.{p}" for p in parts)
+            if f"blk.{L}.{fused}" in gf.tensors and all(p in expected for p in ours_parts):
                 if arch.unpermute_qk and "attn.W_Q" in parts[0]:
-                    raise ModelError(f"{gf.path}: tensor blk.{L}.{theirs} fuses Q/K rows whose rotary layout "
+                    raise ModelError(f"{gf.path}: tensor blk.{L}.{fused} fuses Q/K rows whose rotary layout "
                                      f"attncli cannot un-permute in a {arch.name} file")
-                add(f"blk.{L}.{theirs}", ours)
+                add(f"blk.{L}.{fused}", ours_parts)
     for ours in expected:
         if ours in given:
             continue
         theirs = names.get(ours)
         if theirs is None or theirs not in gf.tensors:
             missing = theirs or ours
-            raise ModelError(f"{gf.path}: tensor {missing} is missing; the file is not a complete {config.n_layer}-layer model")
+            raise ModelError(f"{gf.path}: tensor {missing} is missing; the file is not a complete "
+                             f"{config.n_layer}-layer model")
         add(theirs, (ours,))
     left = sorted(set(gf.tensors) - used)
     if left:
@@ -131,14 +135,16 @@ def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozen
             check_finite(w, info, gf.path)
             if job.unpermute:
                 w = unpermute_rows(w, job.unpermute)  # [n]
-            params.update(zip(job.parts, np.split(w, np.cumsum(job.sizes)[:-1]) if len(job.parts) > 1 else [w]))
+            params.update(zip(job.parts, np.split(w, np.cumsum(job.sizes)[:-1]) if len(job.parts) > 1 else [w],
+                              strict=True))
             continue
         n_out, n_in = info.shape
         rows = raw.reshape(n_out, info.nbytes // n_out)  # [out, row bytes]: whole blocks a row
         if job.unpermute:
             rows = unpermute_rows(rows, job.unpermute)  # [out, row bytes], a copy of the quantized bytes
         bounds = [0, n_out] if job.parts[0] == "embed.W_E" else np.concatenate([[0], np.cumsum(job.sizes)])
-        for part, r0, r1 in zip(job.parts, bounds[:-1], bounds[1:]):  # W_E is [vocab, d] as stored, the rest [in, out]
+        # W_E (always a part of its own) is [vocab, d] as stored, the rest [in, out]
+        for part, r0, r1 in zip(job.parts, bounds[:-1], bounds[1:], strict=True):
             after = vocab_copy_after if part == "embed.W_E" else None if part in in_place else copy_after
             params[part] = Quantized(info.name, rows[int(r0):int(r1)], info.type, n_in, part != "embed.W_E", after,
                                      gf.path)
@@ -186,7 +192,8 @@ def load(path: Path, name: str | None = None, max_memory: int | None = None) -> 
         "eos_token_id": meta.get("tokenizer.ggml.eos_token_id"),
     }
     card = {k: v for k, v in card.items() if v is not None}
-    model = Model(config=config, params=params, tokenizer=tokenizer, name=name or path.stem, source=str(path), card=card)
+    model = Model(config=config, params=params, tokenizer=tokenizer, name=name or path.stem, source=str(path),
+                  card=card)
     model.memory = plan_
     model.warnings = warnings
     return model

@@ -47,13 +47,17 @@ class GGUFFile(NamedTuple):
 BLOCK = {
     "ln1.w": "attn_norm.weight", "ln1_post.w": "post_attention_norm.weight",
     "ln2.w": "ffn_norm.weight", "ln2_post.w": "post_ffw_norm.weight",
-    "attn.W_Q": "attn_q.weight", "attn.W_K": "attn_k.weight", "attn.W_V": "attn_v.weight", "attn.W_O": "attn_output.weight",
+    "attn.W_Q": "attn_q.weight", "attn.W_K": "attn_k.weight", "attn.W_V": "attn_v.weight",
+    "attn.W_O": "attn_output.weight",
     "attn.b_Q": "attn_q.bias", "attn.b_K": "attn_k.bias", "attn.b_V": "attn_v.bias", "attn.b_O": "attn_output.bias",
     "attn.q_norm.w": "attn_q_norm.weight", "attn.k_norm.w": "attn_k_norm.weight",
     "mlp.W_gate": "ffn_gate.weight", "mlp.W_in": "ffn_up.weight", "mlp.W_out": "ffn_down.weight",
 }
 # llama.cpp's fused Q/K/V, which any architecture's file may hold instead of attn_q/k/v
-QKV_FUSED = {"attn_qkv.weight": ("attn.W_Q", "attn.W_K", "attn.W_V"), "attn_qkv.bias": ("attn.b_Q", "attn.b_K", "attn.b_V")}
+QKV_FUSED: dict[str, tuple[str, ...]] = {
+    "attn_qkv.weight": ("attn.W_Q", "attn.W_K", "attn.W_V"),
+    "attn_qkv.bias": ("attn.b_Q", "attn.b_K", "attn.b_V"),
+}
 
 
 # the metadata sizes a file's tensors bound (its context length bounds none: rotary positions have no tensor)
@@ -94,7 +98,8 @@ def block_config(arch: "Arch", gf: GGUFFile, **variant: Any) -> ModelConfig:
                          "the file is corrupt or not a complete model")
     embd = tensors.get("token_embd.weight")
     if embd is None or len(embd.dims) != 2:
-        raise ModelError(f"{file}: tensor token_embd.weight is missing or not a matrix; the file is not a complete model")
+        raise ModelError(f"{file}: tensor token_embd.weight is missing or not a matrix; "
+                         "the file is not a complete model")
     # every metadata read happens before the try: only the config's own checks get the prefix below
     n_kv_head = meta_value(meta, k("attention.head_count_kv"), file, int, n_head)
     d_mlp = meta_value(meta, k("feed_forward_length"), file)
@@ -216,7 +221,8 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
 def meta_value(meta: Meta, key: str, file: Path, kind: type = int, default: Any = None) -> Any:
     value = meta.get(key, default)
     if value is None:
-        raise ModelError(f"{file}: metadata {key} is missing; the file is not a complete {key.split('.')[0]}-architecture GGUF")
+        raise ModelError(f"{file}: metadata {key} is missing; the file is not a complete "
+                         f"{key.split('.')[0]}-architecture GGUF")
     if kind is int and not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
         raise ModelError(f"{file}: metadata {key} is {value!r}, expected an integer")
     if kind is float and not isinstance(value, (int, float, np.floating)):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-JIT = dict(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc", "contract"})
+jit = numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"reassoc", "contract"})
 F = np.float32
 
 
@@ -26,7 +26,7 @@ F = np.float32
 # over each sub-block); x: float32 [in]; y: float32 [R], written
 
 
-@numba.njit(**JIT)
+@jit
 def q8_0(rows, a, x, y):  # d (f16), q[32] (int8)
     for r in range(rows.shape[0]):
         row, acc = rows[r], F(0.0)
@@ -39,7 +39,7 @@ def q8_0(rows, a, x, y):  # d (f16), q[32] (int8)
         y[r] = acc
 
 
-@numba.njit(**JIT)
+@jit
 def q4_0(rows, a, x, y):  # d, qs[16]: x = d * (q - 8)
     for r in range(rows.shape[0]):
         row, acc = rows[r], F(0.0)
@@ -52,7 +52,7 @@ def q4_0(rows, a, x, y):  # d, qs[16]: x = d * (q - 8)
         y[r] = acc
 
 
-@numba.njit(**JIT)
+@jit
 def q4_1(rows, a, c, xsum, x, y):  # d, m, qs[16]: x = d * q + m
     for r in range(rows.shape[0]):
         row, acc = rows[r], F(0.0)
@@ -65,7 +65,7 @@ def q4_1(rows, a, c, xsum, x, y):  # d, m, qs[16]: x = d * q + m
         y[r] = acc
 
 
-@numba.njit(**JIT)
+@jit
 def q5_0(rows, a, x, y):  # d, qh[4] (bit i: value i's fifth bit), qs[16]: x = d * (q - 16)
     for r in range(rows.shape[0]):
         row, acc = rows[r], F(0.0)
@@ -83,7 +83,7 @@ def q5_0(rows, a, x, y):  # d, qh[4] (bit i: value i's fifth bit), qs[16]: x = d
         y[r] = acc
 
 
-@numba.njit(**JIT)
+@jit
 def q5_1(rows, a, c, xsum, x, y):  # d, m, qh[4], qs[16]: x = d * q + m
     for r in range(rows.shape[0]):
         row, acc = rows[r], F(0.0)
@@ -101,7 +101,7 @@ def q5_1(rows, a, c, xsum, x, y):  # d, m, qh[4], qs[16]: x = d * q + m
         y[r] = acc
 
 
-@numba.njit(**JIT)
+@jit
 def q4_k(rows, a, c, xsum, x, y):  # d, dmin, scales[12], qs[128]; a, c per 32 values
     """Sub-blocks 2j, 2j + 1: the low, high nibbles of qs bytes 32j..32j+31."""
     for r in range(rows.shape[0]):
@@ -118,7 +118,7 @@ def q4_k(rows, a, c, xsum, x, y):  # d, dmin, scales[12], qs[128]; a, c per 32 v
         y[r] = acc
 
 
-@numba.njit(**JIT)
+@jit
 def q5_k(rows, a, c, xsum, x, y):  # d, dmin, scales[12], qh[32], qs[128]
     """As Q4_K, with bits 2j, 2j + 1 of qh byte i the fifth bits of value i of sub-blocks 2j, 2j + 1."""
     for r in range(rows.shape[0]):
@@ -136,10 +136,10 @@ def q5_k(rows, a, c, xsum, x, y):  # d, dmin, scales[12], qh[32], qs[128]
         y[r] = acc
 
 
-@numba.njit(**JIT)
+@jit
 def q6_k(rows, a, x, y):  # ql[128], qh[64], scales[16], d; a per 16 values
-    """Half h of 128 values, l < 32: ql bytes 64h + l and 64h + 32 + l and qh byte 128 + 32h + l give
-    values 128h + l, + 32, + 64, + 96 (low nibbles, then high ones; qh's bits 0-1, 2-3, 4-5, 6-7 on
+    """Half h of 128 values, j < 32: ql bytes 64h + j and 64h + 32 + j and qh byte 128 + 32h + j give
+    values 128h + j, + 32, + 64, + 96 (low nibbles, then high ones; qh's bits 0-1, 2-3, 4-5, 6-7 on
     top); minus 32. Sub-block (16 values) of value v: v // 16."""
     for r in range(rows.shape[0]):
         row, acc = rows[r], F(0.0)
@@ -149,11 +149,11 @@ def q6_k(rows, a, x, y):  # ql[128], qh[64], scales[16], d; a per 16 values
                 for m in range(2):
                     s0, s1, s2, s3 = F(0.0), F(0.0), F(0.0), F(0.0)
                     for i in range(16):
-                        l = 16 * m + i
-                        q0 = np.int32(row[o + 64 * h + l])
-                        q1 = np.int32(row[o + 64 * h + 32 + l])
-                        qh = np.int32(row[o + 128 + 32 * h + l])
-                        w = v + 128 * h + l
+                        j = 16 * m + i
+                        q0 = np.int32(row[o + 64 * h + j])
+                        q1 = np.int32(row[o + 64 * h + 32 + j])
+                        qh = np.int32(row[o + 128 + 32 * h + j])
+                        w = v + 128 * h + j
                         s0 += x[w] * F(((q0 & 15) | ((qh & 3) << 4)) - 32)
                         s1 += x[w + 32] * F(((q1 & 15) | (((qh >> 2) & 3) << 4)) - 32)
                         s2 += x[w + 64] * F(((q0 >> 4) | (((qh >> 4) & 3) << 4)) - 32)

@@ -35,7 +35,8 @@ class QuantType:
     type_size: int  # bytes per block (144)
     into: Kernel  # writes a chunk of blocks into a float32 [n_blocks, block_size] array
     fp16_at: tuple[int, ...] = ()  # byte offsets of the block's float16 scale fields (d, dmin, ...)
-    scales: Callable[[np.ndarray], np.ndarray] | None = None  # uint8 [n, type_size] -> the float scale fields; None for plain floats
+    # uint8 [n, type_size] -> the float scale fields; None for plain floats
+    scales: Callable[[np.ndarray], np.ndarray] | None = None
     scale_limit: float = F32_MAX  # the largest scale whose values stay finite (only MXFP4's 2**127 can overflow)
     via_gguf: bool = False  # True when gguf-py computes it (the grid IQ types)
 
@@ -293,8 +294,10 @@ def _q6_k(blocks: np.ndarray, out: np.ndarray) -> None:
 
 # ---- lookup-table types: IQ4_NL, IQ4_XS, MXFP4, NVFP4 ---------------------------------------------
 
-KVALUES_IQ4 = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113], dtype=np.float32)  # [16]
-KVALUES_FP4 = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12], dtype=np.float32)  # [16]: e2m1, doubled
+KVALUES_IQ4 = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113],
+                       dtype=np.float32)  # [16]
+KVALUES_FP4 = np.array([0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12],
+                       dtype=np.float32)  # [16]: e2m1, doubled
 
 
 def _looked_up(table: np.ndarray, q: np.ndarray, scale: np.ndarray, out: np.ndarray) -> None:
@@ -506,7 +509,8 @@ def _fill(qt: QuantType, blocks: np.ndarray, values: np.ndarray) -> None:
 
 
 def scales_finite(raw: np.ndarray, type_id: int) -> bool:
-    """Whether every float scale of a quantized tensor is finite, so its values are (plain floats: True, check their values).
+    """Whether every float scale of a quantized tensor is finite, so its values are (plain floats: True, check
+    their values).
 
     A scale counts as finite when it is at most the type's scale_limit: float32's largest for all
     but MXFP4, whose exponent can reach 2**127, and whose values then overflow.

@@ -24,7 +24,8 @@ DEFAULT_ALIGNMENT = 32
 SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 STRING, ARRAY = 8, 9
 U64 = struct.Struct("<Q")
-ARRAY_DTYPES = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1", 10: "<u8", 11: "<i8", 12: "<f8"}
+ARRAY_DTYPES = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "<u1", 10: "<u8", 11: "<i8",
+                12: "<f8"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class _Cursor:
         string's first character (a string that is not UTF-8 on its own makes the whole invalid)."""
         buf, pos, size = self.buf, self.pos, self.size
         unpack = U64.unpack_from
-        ends_at = []  # where each string's bytes end
+        ends_at: list[int] = []  # where each string's bytes end
         append = ends_at.append
         try:
             for _ in range(count):  # the one sequential part: each offset depends on the lengths before it
@@ -108,7 +109,7 @@ class _Cursor:
         inside = np.flatnonzero(~lead)  # [continuation bytes]: fewer than the bytes, even in CJK text
         chars = np.concatenate([[0], ends - np.searchsorted(inside, ends)]).tolist()  # [count + 1]: where each ends
         self.pos = pos
-        return [joined[a:b] for a, b in zip(chars[:-1], chars[1:])]
+        return [joined[a:b] for a, b in zip(chars[:-1], chars[1:], strict=True)]
 
     def value(self, vtype: int, what: str) -> Any:
         if vtype in SCALARS:
@@ -136,13 +137,14 @@ def read_header(buf: memoryview, file: Path) -> tuple[dict[str, Any], dict[str, 
     cur = _Cursor(buf, file)
     cur.need(4, "the magic number")
     if bytes(buf[:4]) != MAGIC:
-        raise ModelError(f"{file}: not a GGUF file (it starts with {bytes(buf[:4])!r}, not b'GGUF'); pass a .gguf model file")
+        raise ModelError(f"{file}: not a GGUF file (it starts with {bytes(buf[:4])!r}, not b'GGUF'); "
+                         "pass a .gguf model file")
     cur.pos = 4
     version = cur.scalar("<I", "the version")
     if version not in VERSIONS:
         hint = " (a big-endian file?)" if version > 0xFFFF else ""
-        raise ModelError(f"{file}: GGUF version {version}{hint} is not supported (this attncli reads versions 2 and 3); "
-                         "convert the model with a current llama.cpp")
+        raise ModelError(f"{file}: GGUF version {version}{hint} is not supported (this attncli reads versions 2 and "
+                         "3); convert the model with a current llama.cpp")
     n_tensors = cur.scalar("<Q", "the tensor count")
     n_kv = cur.scalar("<Q", "the metadata count")
     # the smallest metadata entry is 13 bytes, the smallest tensor entry 24: bound before looping
@@ -173,7 +175,8 @@ def read_header(buf: memoryview, file: Path) -> tuple[dict[str, Any], dict[str, 
     for name, dims, ttype, offset in infos:
         if ttype not in QUANT_TYPES:
             known = ", ".join(q.name for q in QUANT_TYPES.values())
-            raise ModelError(f"{file}: tensor {name} has ggml type {ttype}, which attncli cannot dequantize (it reads {known}); "
+            raise ModelError(f"{file}: tensor {name} has ggml type {ttype}, "
+                             f"which attncli cannot dequantize (it reads {known}); "
                              "use a GGUF file quantized as Q8_0, Q4_1 or F16")
         qt = QUANT_TYPES[ttype]
         n = 1
@@ -182,11 +185,13 @@ def read_header(buf: memoryview, file: Path) -> tuple[dict[str, Any], dict[str, 
                 raise cur.fail(f"tensor {name} has dimension {dim}")
             n *= dim
         if dims[0] % qt.block_size:
-            raise cur.fail(f"tensor {name} is {qt.name} but its rows of {dims[0]} are not whole blocks of {qt.block_size}")
+            raise cur.fail(f"tensor {name} is {qt.name} but its rows of {dims[0]} are not whole blocks of "
+                           f"{qt.block_size}")
         nbytes = n // qt.block_size * qt.type_size
         start = data_start + offset
         if start + nbytes > cur.size:
-            raise cur.fail(f"tensor {name} ({nbytes} bytes at offset {start}) lies past the end of the file ({cur.size} bytes)")
+            raise cur.fail(f"tensor {name} ({nbytes} bytes at offset {start}) lies past the end of the file "
+                           f"({cur.size} bytes)")
         if name in tensors:
             raise cur.fail(f"tensor {name} appears twice")
         tensors[name] = TensorInfo(name, tuple(dims), ttype, start, nbytes)

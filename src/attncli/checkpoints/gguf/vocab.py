@@ -323,8 +323,8 @@ def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None
     for i in eog:
         attrs[i] |= CONTROL  # "control-looking token ... its type will be overridden"
     for what, texts in FIM_TEXTS.items():
-        given = [i for k in FIM_KEYS[what] if (i := _int(meta, f"tokenizer.ggml.{k}_token_id", source)) is not None
-                 and i < n]
+        given = [j for k in FIM_KEYS[what] if (j := _int(meta, f"tokenizer.ggml.{k}_token_id", source)) is not None
+                 and j < n]
         # by text, llama.cpp takes the first match in hash order; several matches are rare, all count here
         found = given or [index[t] for t in texts if t in index]
         if not given:
@@ -332,7 +332,7 @@ def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None
                 attrs[i] |= CONTROL
         if what in ("pad", "rep", "sep"):
             eog.update(found)  # fill-in-the-middle pads and separators end generation
-    eog |= {ids[k] for k in ("eos", "eot", "eom") if ids[k] is not None}
+    eog |= {j for j in (ids["eos"], ids["eot"], ids["eom"]) if j is not None}
     for t in ALWAYS_USER_DEFINED:
         if t in index:
             attrs[index[t]] = USER_DEFINED
@@ -380,7 +380,8 @@ def _merges(meta: Mapping[str, Any], vocab: dict[str, int], source: str) -> list
             raise ModelError(f"{source}: merge {m!r} is not two tokens separated by a space; the tokenizer is corrupt")
         a, b = m[:cut], m[cut + 1:]
         if a not in vocab or b not in vocab or a + b not in vocab:
-            raise ModelError(f"{source}: merge {m!r} joins or makes a string that is not a token; the tokenizer is corrupt")
+            raise ModelError(f"{source}: merge {m!r} joins or makes a string that is not a token; "
+                             "the tokenizer is corrupt")
         pairs.append((a, b))
     return pairs
 
@@ -390,8 +391,9 @@ def _added(backend: Any, tokens: list[str], attrs: list[int]) -> None:
     before any other step; `tokenizers` does the same with added tokens that skip normalization."""
     from tokenizers import AddedToken
 
-    special, user = [], []
-    for t, a in zip(tokens, attrs):
+    special: list[AddedToken] = []
+    user: list[AddedToken] = []
+    for t, a in zip(tokens, attrs, strict=True):
         if a & SPECIAL:
             tok = AddedToken(t, special=not a & USER_DEFINED, normalized=False,
                              lstrip=bool(a & LSTRIP), rstrip=bool(a & RSTRIP), single_word=False)
@@ -440,11 +442,12 @@ def _byte_level_decoder(tokens: list[str], attrs: list[int]) -> Any:
     """
     from tokenizers import decoders
 
-    from ...tokenizer import BYTE_OF as byte_of, byte_level_alphabet
+    from ...tokenizer import BYTE_OF as byte_of
+    from ...tokenizer import byte_level_alphabet
 
     alphabet = byte_level_alphabet()  # byte -> its printable character
     fixes = []
-    for t, a in zip(tokens, attrs):
+    for t, a in zip(tokens, attrs, strict=True):
         if a & SPECIAL and all(c in byte_of for c in t) and bytes(byte_of[c] for c in t) != t.encode():
             fixes.append((t, "".join(alphabet[b] for b in t.encode())))
     fixes.sort(key=lambda f: -len(f[0]))
@@ -472,7 +475,8 @@ def _spm(meta: Mapping[str, Any], tokens: list[str], vocab: dict[str, int], sour
     scores = meta.get("tokenizer.ggml.scores")
     if scores is None or len(scores) < len(tokens):
         have = "is missing" if scores is None else f"has {len(scores)} entries for {len(tokens)} tokens"
-        raise ModelError(f"{source}: tokenizer.ggml.scores {have}; a SentencePiece vocabulary needs one score per token")
+        raise ModelError(f"{source}: tokenizer.ggml.scores {have}; "
+                         "a SentencePiece vocabulary needs one score per token")
     _needs_bytes(vocab, source)
     backend = HFTokenizer(BPE(vocab=vocab, merges=[], fuse_unk=False, byte_fallback=True, ignore_merges=True))
     score_list = [float(x) for x in scores[:len(tokens)]] if isinstance(scores, list) else \
@@ -529,10 +533,11 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
                              f"{', '.join(sorted(PRE_TYPES))}")
     tokens = meta.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, list) or not tokens or set(map(type, tokens)) != {str}:
-        raise ModelError(f"{source}: tokenizer.ggml.tokens is missing or not a list of strings; the file has no tokenizer")
+        raise ModelError(f"{source}: tokenizer.ggml.tokens is missing or not a list of strings; "
+                         "the file has no tokenizer")
     if "" in tokens:
         tokens = [t or f"[EMPTY_{i}]" for i, t in enumerate(tokens)]  # as llama.cpp renames empty tokens
-    vocab = dict(zip(tokens, range(len(tokens))))
+    vocab = dict(zip(tokens, range(len(tokens)), strict=True))
     if len(vocab) != len(tokens):
         dup = next(t for i, t in enumerate(tokens) if vocab[t] != i)
         raise ModelError(f"{source}: token {dup!r} appears twice in tokenizer.ggml.tokens; the tokenizer is corrupt")
@@ -551,7 +556,8 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
         raise
     except Exception as e:  # the Rust side raises bare Exceptions
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ModelError(f"{source}: cannot build the {model} tokenizer ({first}); the tokenizer metadata is corrupt") from None
+        raise ModelError(f"{source}: cannot build the {model} tokenizer ({first}); "
+                         "the tokenizer metadata is corrupt") from None
     add_bos = _bool(meta, "tokenizer.ggml.add_bos_token", pre is None or pre.add_bos, source)
     add_eos = _bool(meta, "tokenizer.ggml.add_eos_token", False, source)
     if pre is not None and pre.force_bos:
