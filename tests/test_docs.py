@@ -113,10 +113,15 @@ def test_the_changelog_is_the_root_file(site):
 
 
 def test_the_api_page_is_generated_from_docstrings(site):
-    from attncli import errors
+    import attncli
+    from attncli import api, errors
 
     page = text_of(site, "api")
     assert " ".join(errors.UsageError.__doc__.split()) in page and "ExitCode" in page
+    for name in attncli.__all__:  # every public name of `import attncli`, with its docstring's first line
+        if name != "__version__":
+            assert f"{name} " in page, name
+            assert " ".join(getattr(api, name).__doc__.split("\n\n")[0].replace("`", "").split())[:50] in page, name
 
 
 def test_mkdocs_is_where_ci_installs_it():
