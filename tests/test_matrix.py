@@ -42,6 +42,20 @@ KINDS: dict[str, Callable[[pytest.TempPathFactory], tuple[str, list[str]]]] = {
     "minilm": lambda _: (_pulled("minilm"), []),
 }
 
+def _explain_modes() -> dict[str, list[str]]:
+    """Every explain mode in the registry, with what selects it (a one-head mode gets head 0), alone and --json."""
+    from attncli import modes
+
+    out: dict[str, list[str]] = {}
+    for name, mode in modes.MODES.items():
+        if mode.flag is None:
+            continue  # the default tables and --head all are listed below
+        args = ["explain", TEXT, mode.flag.flag, *(["--head", "0"] if mode.one_head else [])]
+        out[f"explain {mode.flag.flag}"] = args
+        out[f"explain {mode.flag.flag} --json"] = [*args, "--json"]
+    return out
+
+
 # Every command, and every explain mode with the options that make it one; {out} is a fresh file.
 COMMANDS: dict[str, list[str]] = {
     "explain": ["explain", TEXT],
@@ -51,16 +65,7 @@ COMMANDS: dict[str, list[str]] = {
     "explain --head mean": ["explain", TEXT, "--head", "mean"],
     "explain --scores": ["explain", TEXT, "--scores"],
     "explain --window": ["explain", TEXT, "--window", "0:2"],
-    "explain --steps": ["explain", TEXT, "--steps", "--head", "0"],
-    "explain --summary": ["explain", TEXT, "--summary"],
-    "explain --attribution": ["explain", TEXT, "--attribution"],
-    "explain --rollout": ["explain", TEXT, "--rollout"],
-    "explain --lens": ["explain", TEXT, "--lens"],
-    "explain --dla": ["explain", TEXT, "--dla"],
-    "explain --qk": ["explain", TEXT, "--qk", "--head", "0"],
-    "explain --steps --json": ["explain", TEXT, "--steps", "--head", "0", "--json"],
-    "explain --dla --json": ["explain", TEXT, "--dla", "--json"],
-    "explain --qk --json": ["explain", TEXT, "--qk", "--head", "0", "--json"],
+    **_explain_modes(),
     "compare": ["compare", TEXT, OTHER],
     "patch": ["patch", TEXT, OTHER],
     "predict": ["predict", TEXT],
@@ -70,8 +75,8 @@ COMMANDS: dict[str, list[str]] = {
 
 # What an encoder may refuse: what needs a next token (or, without a [MASK], a word to fill in).
 ENCODERS = {"bundled-mlm", "bert-folder", "minilm"}
-ENCODER_REFUSES = {"predict", "predict -g 3 --explain", "explain --lens", "explain --dla", "explain --dla --json",
-                   "explain --attribution", "patch"}
+ENCODER_REFUSES = {"predict", "predict -g 3 --explain", "explain --lens", "explain --lens --json", "explain --dla",
+                   "explain --dla --json", "explain --attribution", "explain --attribution --json", "patch"}
 
 
 def _gpt2(factory: pytest.TempPathFactory) -> Path:
@@ -133,7 +138,7 @@ def test_every_command_on_every_kind_of_model_runs_or_refuses_in_one_line(kind, 
 @pytest.mark.parametrize("kind", sorted(KINDS), indirect=True)
 def test_every_page_of_attn_view_on_every_kind_of_model(kind):
     from attncli.commands.common import load_model
-    from attncli.tui.explorer import SECTIONS
+    from attncli.tui.panels import PAGES
     from view_helpers import make_app
 
     name, spec, extra = kind
@@ -148,13 +153,13 @@ def test_every_page_of_attn_view_on_every_kind_of_model(kind):
 
     async def go() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            for _ in SECTIONS:
+            for _ in PAGES:
                 await pilot.pause()
                 pages.append((app.sel.section, app.panel("side")))
                 await pilot.press("p")
 
     asyncio.run(go())
-    assert [p for p, _ in pages] == list(SECTIONS)
+    assert [p for p, _ in pages] == list(PAGES)
     for page, shown in pages:
         assert shown.strip(), (name, page, "an empty page")
         assert "Traceback" not in shown and "Error" not in shown.split("\n", 1)[0], (name, page, shown[:300])

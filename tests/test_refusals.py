@@ -15,6 +15,7 @@ import pytest
 from attncli.checkpoints import load
 from attncli.errors import ModelError
 from known_models import hf_llama_files, write_files
+from run_cli import HOWS, assert_one_error_line, attn
 
 
 def refusal(path: Path) -> str:
@@ -132,3 +133,13 @@ def test_the_gguf_loads_without_them_and_with_rope_freqs(tmp_path):
     ids = [5, 9, 2, 7, 1]
     assert not np.allclose(plain.forward(ids)["logits"], scaled.forward(ids)["logits"])  # no longer ignored
     np.testing.assert_allclose(plain.forward(ids[:1])["logits"], scaled.forward(ids[:1])["logits"], atol=1e-6)  # position 0: no turn
+
+
+def test_logits_that_overflow_float32_are_one_line_not_an_internal_error(make_model_dir):
+    from view_helpers import overflow_final_norm
+
+    folder = overflow_final_norm(make_model_dir(seed=7, name="overflowing"))  # finite weights near float32's limit
+    for how in HOWS:
+        run = attn(how, ["predict", "I do not like spinach", "-m", str(folder)])
+        assert run.code == 1 and run.stdout == ""
+        assert "logits overflow float32" in assert_one_error_line(run)

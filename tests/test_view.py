@@ -14,6 +14,7 @@ import pytest
 from run_cli import HOWS, assert_one_error_line, attn
 from view_helpers import TEXT, drive, explorer, make_app
 
+from attncli.analysis.dla import direct_logit_attribution
 from attncli.analysis.steps import walkthrough
 from attncli.render.style import SHADES, shade
 from attncli.tui import panels
@@ -92,8 +93,8 @@ def test_only_the_kept_layer_when_the_others_do_not_fit(bundled_model):
     sel = ex.start(0, 3, 5)
     assert sel.layer == 1 and ex.move(sel, "layer", -1).layer == 1
     assert any("only layer 1 is kept" in n for n in panels.notes(ex))
-    assert "no logit lens" in panels.lens_page(ex, sel, 40, False).plain
-    assert "reads every layer" in panels.dla_page(ex, sel, 40, False).plain
+    assert "no logit lens" in panels.PAGES["lens"].draw(ex, sel, 40, False).plain
+    assert "reads every layer" in panels.PAGES["dla"].draw(ex, sel, 40, False).plain
 
 
 def test_dla_says_why_a_post_norm_encoder_has_none(make_model_dir):
@@ -103,9 +104,9 @@ def test_dla_says_why_a_post_norm_encoder_has_none(make_model_dir):
                                 activation="gelu"))
     ex = explorer(model, "the cat sat")
     sel = ex.start(0, 0, 1)
-    assert "DLA needs a pre-norm model" in panels.dla_page(ex, sel, 40, False).plain
-    assert "logit lens at" in panels.lens_page(ex, sel, 40, False).plain
-    assert "masked LM" in panels.predictions_page(ex, sel, 40, False).plain
+    assert "DLA needs a next-token model" in panels.PAGES["dla"].draw(ex, sel, 40, False).plain
+    assert "logit lens at" in panels.PAGES["lens"].draw(ex, sel, 40, False).plain
+    assert "masked LM" in panels.PAGES["predictions"].draw(ex, sel, 40, False).plain
     # a bidirectional model's query sees every key: no masked cell, in the strip or the heatmap
     assert None not in ex.levels(sel)
     assert "·" not in panels.heatmap(ex, sel, 60, 20, color=False).plain
@@ -172,14 +173,14 @@ def test_the_steps_page_has_the_walkthroughs_numbers(bundled_model):
     ex = explorer(bundled_model)
     sel = ex.start(1, 3, 3)
     w = walkthrough(ex.trace, 1, 3, 3)
-    text = panels.steps_page(ex, sel, 40, False).plain
+    text = panels.PAGES["steps"].draw(ex, sel, 40, False).plain
     for j in range(4):
         assert f"{float(w.scores[j]):+.2f}" in text and f"{100 * float(w.weights[j]):.1f}%" in text
     assert f"entropy {w.entropy_bits:.2f} bits" in text
     assert f"|z| {float(np.linalg.norm(w.z.astype(np.float64))):.3f}" in text
     best = int(np.argmax(w.weights))
     assert f'top keys: "{ex.labels[best]}"' in text
-    mean = panels.steps_page(ex, sel._replace(head="mean"), 40, False).plain
+    mean = panels.PAGES["steps"].draw(ex, sel._replace(head="mean"), 40, False).plain
     assert "mean of heads" in mean and "|attn.out|" in mean
 
 
@@ -187,12 +188,12 @@ def test_the_side_pages_predictions_lens_and_dla(bundled_model):
     ex = explorer(bundled_model)
     sel = ex.start(1, 3, 3)
     preds = bundled_model.predict(ex.trace, 5, position=3)
-    text = panels.predictions_page(ex, sel, 40, False).plain
+    text = panels.PAGES["predictions"].draw(ex, sel, 40, False).plain
     assert "next token after 'i do not like'" in text and repr(preds[0].text) in text
-    lens = panels.lens_page(ex, sel, 40, False).plain
+    lens = panels.PAGES["lens"].draw(ex, sel, 40, False).plain
     assert f"tracking {preds[0].text!r}" in lens and "out #1" in lens
-    dla = ex.dla(3)
-    text = panels.dla_page(ex, sel, 40, False).plain
+    dla = direct_logit_attribution(bundled_model, ex.trace, 3)
+    text = panels.PAGES["dla"].draw(ex, sel, 40, False).plain
     assert f"this head, 1.3: {dla.heads[1, 3]:+.2f}" in text and f"sum {dla.total:+.2f}" in text
 
 
@@ -342,7 +343,7 @@ def test_a_sampled_generation_follows_its_seed(bundled_model):
     expected = [s.id for s in generate_steps(bundled_model, prompt, 6, 1.5, 7).steps]
     assert [t.id for t in a.tokens[a.prompt:]] == expected
     sel = a.start(1, 3, a.prompt - 1)
-    assert "sampled at temperature 1.5, seed 7" in panels.predictions_page(a, sel, 40, False).plain
+    assert "sampled at temperature 1.5, seed 7" in panels.PAGES["predictions"].draw(a, sel, 40, False).plain
 
 
 def test_the_step_keys_walk_the_generation(bundled_model):
@@ -422,7 +423,7 @@ def test_an_encoder_cannot_generate(make_model_dir):
     path = make_model_dir(causal=False, block_norm="post", embed_norm=True, type_vocab_size=2, head="mlm",
                           activation="gelu", name="enc")
     r = attn("runner", ["view", "the cat sat", "-m", str(path), "-g", "2"])
-    assert r.code == 2 and "not a left-to-right language model" in assert_one_error_line(r)
+    assert r.code == 2 and "-g needs a next-token model" in assert_one_error_line(r)
 
 
 @pytest.mark.parametrize("how", HOWS)

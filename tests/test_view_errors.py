@@ -18,6 +18,7 @@ import pytest
 from view_helpers import TEXT, drive, make_app, overflow_final_norm
 
 from attncli.checkpoints import load
+from attncli.errors import ModelError
 from attncli.commands.view import ViewStopped, stopped
 from attncli.tui.app import ViewApp
 from attncli.tui.explorer import Explorer
@@ -36,7 +37,8 @@ def overflowing_app(overflowing_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the overflow itself is the point
         trace = model.forward([t.id for t in tokens])
-        assert np.isnan(model.predict(trace, 5)[0].probability)  # the analysis really fails on this model
+        with pytest.raises(ModelError, match="overflow"):  # the analysis really fails on this model
+            model.predict(trace, 5)
         ex = Explorer(model, TEXT, tokens, trace)
 
     def make() -> ViewApp:
@@ -59,8 +61,8 @@ def test_a_failed_analysis_is_one_line_in_its_panel_and_the_rest_goes_on(overflo
     page = side_page(shown["side"])
     assert len(page) == 1, shown["side"]
     line = page[0]
-    assert line.startswith('the next-token predictions at ') and "failed (ValueError: cannot convert float NaN" in line
-    assert line.endswith("p shows another page, and please report it")
+    assert line.startswith('the next-token predictions at ') and "the model's logits overflow float32" in line
+    assert line.endswith("p shows another page")
     assert "Traceback" not in shown["side"] and "File " not in shown["side"]
     assert "▶" in shown["heatmap"] and "layer 0" in shown["header"]  # the other panels are drawn as ever
     assert again["sel"].section == "steps" and "entropy" in again["side"] and again["then"] is True

@@ -120,23 +120,21 @@ class Run:
     def predictions(self, k: int = 5) -> list[dict[str, Any]]:
         """The top-k next tokens (text, id, probability, logit); for a masked LM, each [MASK]'s top-k
         fillers ({"index", "predictions": [...]}, as predict --json lists them)."""
-        from .analysis.masked import fill, fills_masks
         from .render.json_doc import masks_doc, predictions_doc
 
-        if fills_masks(self.model):
-            return masks_doc(fill(self.model, self.trace, self.token_objects, k))
-        from .analysis.masked import check_predicts
-
-        check_predicts(self.model)
-        return predictions_doc(self.model.predict(self.trace, k))
+        task = self.model.task
+        task.require(self.model, "predictions", "words")
+        fills = task.fills(self.model, self.trace, self.token_objects, k)
+        if fills is not None:
+            return masks_doc(fills)
+        return predictions_doc(task.next_tokens(self.model, self.trace, k))
 
     # ---- the analyses -----------------------------------------------------------------------
     def _query(self, token: str | int | None) -> int:
-        from .analysis.masked import default_query
         from .analysis.steps import resolve_token
 
         spec = None if token is None else str(token)
-        return resolve_token(spec, self.token_objects, default_query(self.model, self.token_objects))
+        return resolve_token(spec, self.token_objects, self.model.task.default_query(self.model, self.token_objects))
 
     def _word(self, word: str | None) -> int | None:
         """A word's token id as --target takes it (a word of several tokens: its first, with a warning)."""
@@ -201,7 +199,7 @@ class Run:
         h = resolve_head(None if head is None else str(head), self.model.config.n_head, view.get("head", 0),
                          allowed=("mean",))
         return modes.Context(model=self.model, text=self.text, tokens=self.token_objects, trace=self.trace,
-                             layer=L, head=h, top_k=5, truncated=self.truncated)
+                             layer=L, head=h, truncated=self.truncated, options=modes.defaults())
 
     def to_json(self, layer: int | None = None, head: int | str | None = None) -> dict[str, Any]:
         """The document `attn explain --json` writes, as a dict (json.dumps it with allow_nan=False)."""
@@ -267,11 +265,10 @@ def generate(model: Model | LoadedModel, text: str, n: int = 12, layer: int = 0,
              seed: int | None = None) -> Any:
     """Continue `text` by `n` tokens (greedy, or sampled at `temperature`), each step with its
     probability and its attention row at `layer` (predict -g N --explain)."""
-    from .analysis.masked import check_predicts
     from .generate import generate_steps
 
     model = _core(model)
-    check_predicts(model, n)
+    model.task.require(model, "generate", "next_token")
     tokens, _ = model.encode(text)
     return generate_steps(model, [t.id for t in tokens], n, layer=layer, temperature=temperature, seed=seed)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 
 def _interrupted_while_loading(kind, value, tb, previous=sys.excepthook) -> None:
@@ -102,7 +103,12 @@ class AttnGroup(TyperGroup):
         args = [a for a in args if a != "--debug"]  # accepted anywhere on the line
         code: int = ExitCode.OK
         try:
-            rv = super().main(args=args, prog_name=prog_name or PROG, complete_var=complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                if not debug:  # numpy's overflow warnings are noise on stderr: a result that cannot be used is
+                    # an error of its own (one line), and one that can needs no warning
+                    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"attncli(\.|$)")
+                rv = super().main(args=args, prog_name=prog_name or PROG, complete_var=complete_var,
+                                  standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else ExitCode.OK
             with writing_stdout():  # what is still buffered must reach stdout, or say why not
                 sys.stdout.flush()

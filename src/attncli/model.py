@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .config import ModelConfig
-from .errors import UsageError
+from .errors import ModelError, UsageError
 from .numerics import ACTIVATIONS, apply_rope, layer_norm, rms_norm, rope_angles, softmax
+from .tasks import task_of
 from .trace import Hook, Recorder, Trace
 from .weights import product, take_rows, unembed_chunked
 
@@ -400,6 +401,9 @@ def top_k(logits: np.ndarray, k: int) -> list[tuple[int, float, float]]:
     """(id, probability, logit) of the k most likely next tokens, best first; ties by id."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if not np.isfinite(logits).all():  # weights near float32's limit overflow: no probability means anything
+        raise ModelError("the model's logits overflow float32 (inf or NaN) on this text: its weights are too large "
+                         "to compute with; the file is damaged or was not made for float32")
     probs = softmax(logits.astype(np.float64))  # [V]
     k = min(k, probs.shape[0])
     order = np.lexsort((np.arange(probs.shape[0]), -probs))[:k]
@@ -421,6 +425,7 @@ class Model:
         self.ablation: tuple[list[tuple[int, int]], str] | None = None  # (heads, mode), for every header
         self.memory: Any = None  # a GGUF loader's MemoryPlan: how the weights are kept, for `attn info`
         self.warnings: list[str] = []  # what the loader accepted but a user should hear of (the CLI says it)
+        self.task = task_of(config)  # next-token LM, masked LM or sentence encoder: chosen once, asked everywhere
 
     def forward(self, ids: np.ndarray | Sequence[int], layers: list[int] | None = None,
                 hooks: dict[str, Hook] | None = None, cache: KVCache | None = None) -> Trace:

@@ -37,7 +37,8 @@ class DLA(NamedTuple):
 def direct_logit_attribution(model: Model, trace: Trace, query: int, target: int | None = None,
                              contrast: int | None = None) -> DLA:
     c = model.config
-    if c.block_norm == "post" or c.head != "lm":
+    model.task.require(model, "--dla", "next_token")
+    if c.block_norm == "post":
         raise UsageError("--dla needs a pre-norm model with a next-token head: in a post-norm encoder (BERT) every "
                          "block renormalizes the stream, so its logit is not a sum of the blocks' outputs")
     if trace.layers != list(range(c.n_layer)):

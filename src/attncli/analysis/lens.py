@@ -49,9 +49,7 @@ def logit_lens(model: Model, trace: Trace, query: int, k: int, target: int | Non
     and the unembedding. `progress(done, n_layer + 1)`: 0 while every row is read through the
     vocabulary at once (most of the time, with a large one), then after each row is ranked."""
     c = model.config
-    if c.head == "none":
-        raise UsageError("--lens reads the stream through the model's vocabulary head, and this model has none "
-                         "(a sentence encoder)")
+    model.task.require(model, "--lens", "words")
     if trace.layers != list(range(c.n_layer)):
         raise UsageError("--lens reads every layer; this text is too long to keep them all: shorten it")
     names = [f"blocks.{L}.resid_pre" for L in range(c.n_layer)] + [block_output(c, c.n_layer - 1)]

@@ -80,8 +80,7 @@ def patch(model: Model, clean_ids: list[int], corrupt_ids: list[int], target: in
           contrast: int | None = None, progress: Callable[[int, int], None] | None = None) -> Patching:
     """Patch each layer's stream at each aligned position, then each head's output, from the clean
     run into the corrupted one; `progress(done, 2 * n_layer + 1)` is told after each layer of each."""
-    if model.config.head != "lm":
-        raise UsageError("attn patch reads a next-token prediction; this model has none (an encoder)")
+    model.task.require(model, "attn patch", "next_token")
     c = model.config
     pairs = pair_positions(clean_ids, corrupt_ids)
     total = 2 * c.n_layer + 1  # the stream entering each block and after the last, then each block's heads

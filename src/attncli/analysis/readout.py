@@ -46,7 +46,7 @@ def readout(model: Model, trace: Trace, layer: int, k: int = 3) -> Readout:
     before = trace.block(layer, "resid_pre")  # [T, d]
     after = trace[after_attention(trace, layer)]  # [T, d]
     T = after.shape[0]
-    positions = list(range(max(0, T - MAX_READ), T)) if model.config.head != "none" else []
+    positions = list(range(max(0, T - MAX_READ), T)) if model.task.words else []
     nearest = []
     if positions:  # a sentence encoder has no vocabulary to read it in
         logits = read_out(model, after[positions])  # [n, V]: through the final norm (or head) and the unembedding

@@ -9,14 +9,16 @@ A temperature other than 1 adds a what-if: softmax(scores / T), which the model 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import UsageError
-from ..numerics import softmax
 from ..labels import token_label
+from ..numerics import softmax
 from ..tokenizer import Token
 from ..trace import Trace
+from ..views import HeadView
 
 
 def resolve_token(spec: str | None, tokens: list[Token], default: int | None = None, option: str = "--token") -> int:
@@ -124,5 +126,24 @@ def walkthrough(trace: Trace, layer: int, head: int, position: int, temperature:
         what_if=what_if,
         type_embed=trace["type_embed"][position] if "type_embed" in trace else None,
         embed_norm=trace["embed_norm"][position] if "embed_norm" in trace else None,
-        causal=c.causal,
+        causal="mask" in trace,  # the trace keeps a causal mask only for a model that has one
     )
+
+
+class MeanRow(NamedTuple):
+    """The mean of a layer's heads at one query: no single q, k or v, only the averaged row."""
+
+    layer: int
+    position: int
+    scores: np.ndarray  # [T] the mean of the heads' scores, -inf where masked
+    weights: np.ndarray  # [T] the mean of the heads' weights
+    masked: np.ndarray  # [T] bool
+    entropy_bits: float
+    out_norm: float  # |blocks.L.attn.out[position]|: every head through W_O
+
+
+def mean_row(trace: Trace, view: HeadView, position: int) -> MeanRow:
+    """The MeanRow at `position` of a mean-of-heads view (views.head_view(trace, L, MEAN))."""
+    out = trace.block(view.layer, "attn.out")[position].astype(np.float64)  # [d]
+    return MeanRow(view.layer, position, view.scores[position], view.weights[position], view.masked[position],
+                   entropy_bits(view.weights[position]), float(np.linalg.norm(out)))

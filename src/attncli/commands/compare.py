@@ -28,7 +28,6 @@ def compare(
     color: str = ColorOpt,
 ) -> None:
     """Compare two sentences: aligned tokens, change in attention, contextual vectors and predictions; --word: one word's meaning in each."""
-    from ..analysis import masked
     from ..analysis.compare import compare as run_compare
     from ..analysis.compare import vector_names, word_distance
     from ..analysis.embedding import cosine_similarity, pool, pooling_of
@@ -58,12 +57,9 @@ def compare(
         if pooling is not None:
             hooks[last] = keep(side, last)
         traces.append(model.forward([t.id for t in toks], layers=[L], hooks=hooks))
-    at = None  # where each text's predictions are read: after the last token, at a mask, or nowhere
-    if not model.config.is_encoder:
-        at = (-1, -1)
-    elif masked.fills_masks(model):
-        ma, mb = masked.mask_indices(model, tokens[0]), masked.mask_indices(model, tokens[1])
-        at = (ma[0], mb[0]) if ma and mb else None
+    # where each text's predictions are read: after the last token, at a mask, or nowhere
+    where = (model.task.where(model, tokens[0]), model.task.where(model, tokens[1]))
+    at = None if where[0] is None or where[1] is None else (where[0], where[1])
     result = run_compare(traces[0], traces[1], L, h, top_k, at=at)
     meaning = None if word is None else word_distance(*captured, tokens, (text_a, text_b), word, control)
     similarity = None

@@ -6,7 +6,6 @@ from typing import Optional
 
 import typer
 
-from ..errors import UsageError
 from .common import ColorOpt, JsonOpt, MaxMemoryOpt, ModelOpt, emit_json, load_model, progress, show
 
 
@@ -25,8 +24,7 @@ def patch(
     from ..labels import printable
 
     model = load_model(model_spec, max_memory=max_memory)
-    if model.config.head != "lm":
-        raise UsageError("attn patch reads a next-token prediction; this model has none (an encoder)")
+    model.task.require(model, "attn patch", "next_token")
     tokens = (model.encode(clean)[0], model.encode(corrupt)[0])
     notes: list[str] = []
     ids: list[int | None] = []

@@ -25,14 +25,14 @@ class Watch(NamedTuple):
 def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, temperature: Optional[float],
                  seed: Optional[int], as_json: bool, watch: Optional[Watch] = None, where: str = "") -> None:
     """Predict (and generate) after one text; `where` ("stdin line 3: ") starts its notes on stderr."""
-    from ..analysis import masked
     from ..render import json_doc
 
     tokens, truncated = model.encode(text, truncate)
     ids = [t.id for t in tokens]
-    if masked.fills_masks(model):
-        masked.require_masks(model, tokens)
-        fills = masked.fill(model, model.forward(ids, layers=[]), tokens, top_k)
+    task = model.task
+    if task.fills_masks:
+        task.require_masks(model, tokens)
+        fills = task.fills(model, model.forward(ids, layers=[]), tokens, top_k)
         if as_json:
             emit_json(json_doc.predict_doc(model, text, tokens, [], truncated, masks=fills))
             return
@@ -104,14 +104,13 @@ def _write_page(model, text, tokens, truncated, watch: Watch, generated, top_k: 
     from .. import modes
     from ..render import html as rhtml
     from ..render.files import write
-    from ..views import head_view
 
     trace = model.forward([t.id for t in tokens])
     head = 0 if watch.head == "mean" else watch.head
+    table = modes.MODES["table"]
     view_ctx = modes.Context(model=model, text=text, tokens=tokens, trace=trace, layer=watch.layer, head=head,
-                             top_k=top_k, truncated=truncated)
-    doc = modes.MODES["table"].json((head_view(trace, watch.layer, head), model.predict(trace, top_k),
-                                     None, None), view_ctx)  # (view, predictions, readout, fills): a causal model's
+                             truncated=truncated, options=dict(modes.defaults(), top_k=top_k))
+    doc = table.json(table.run(view_ctx), view_ctx)
     if generated is not None:
         doc["generation"] = {"layer": watch.layer, "head": watch.head, "steps": [
             {"text": s["text"], "probability": s["probability"],
@@ -162,8 +161,6 @@ def predict(
     color: str = ColorOpt,
 ) -> None:
     """Show what comes next: the top-k next tokens and their probabilities (a masked-language model: the top-k fillers of each [MASK])."""
-    from ..analysis.masked import check_predicts
-
     check_sampling(generate_n, temperature, seed)
     if explain and not generate_n:
         raise UsageError("--explain shows the attention of generated tokens; add -g N")
@@ -176,7 +173,9 @@ def predict(
         if text is None:
             raise UsageError("--html writes one page, for one text: give the text as an argument")
     model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
-    check_predicts(model, generate_n)
+    model.task.require(model, "attn predict", "words")
+    if generate_n:
+        model.task.require(model, "--generate", "next_token")
     watch = None
     if explain:
         from ..views import resolve_head, resolve_layer

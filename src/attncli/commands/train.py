@@ -203,9 +203,9 @@ def eval_command(
     else:
         text = read_text(file, "text to score")
     model = load_model(model_spec, max_memory=max_memory)
-    mlm = model.config.head == "mlm"
+    mlm = model.task.fills_masks
     objective = objective or ("mlm" if mlm else "causal")
-    if objective == "causal" and not model.config.causal:
+    if objective == "causal" and not model.task.next_token:
         raise UsageError(f"{model.name} is an encoder: it does not predict the next token; "
                          "measure it on masked tokens with --objective mlm" if mlm else
                          f"{model.name} is an encoder without a language-model head; attn eval cannot score it")

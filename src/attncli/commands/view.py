@@ -41,9 +41,7 @@ def _generate(model, prompt: list, n: int, temperature: Optional[float], seed: O
     from ..tui.explorer import Generation, generated_tokens
 
     c = model.config
-    if c.head != "lm" or not c.causal:
-        raise UsageError("-g continues the text, and this model is not a left-to-right language model; "
-                         "leave out -g")
+    model.task.require(model, "-g", "next_token")
     room = c.n_ctx - len(prompt)
     if n > room:
         raise UsageError(f"-g {n} goes past this model's context of {c.n_ctx} tokens: the text has {len(prompt)}, "

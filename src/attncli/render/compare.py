@@ -160,7 +160,7 @@ def compare_view(c: Comparison, texts: tuple[str, str], tokens: tuple[list[Token
         parts += [diff_table(c, tokens[1]), Text(""), distance_table(c, tokens[1])]
         if c.prediction_ids:
             parts += [Text(""), predictions_delta_table(c, tok, masked=at is not None and at != (-1, -1))]
-        elif model is not None and model.config.is_encoder and model.config.head != "none":
+        elif model is not None and model.task.fills_masks:
             parts += [Text(""), Text("No fillers to compare: put [MASK] in both texts.", style="dim")]
     if similarity is not None:
         parts += [Text(""), similarity_text(similarity)]

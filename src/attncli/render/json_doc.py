@@ -127,22 +127,19 @@ def dump(doc: Any, write) -> None:
         write(enc(short(doc)))
 
 
-def head_kind(model: Model) -> str:
-    """What the model's output is: next-token (a causal LM), masked-lm (BERT's head: it fills in
-    [MASK]), sentence-embedding (an encoder with no vocabulary head), or none (a causal model without one)."""
-    c = model.config
-    if c.head == "none":
-        return "sentence-embedding" if c.is_encoder else "none"
-    return "masked-lm" if c.is_encoder else "next-token"
+def attention_kind(model: Model) -> str:
+    """encoder (every token sees every other) or causal (each sees the tokens before it)."""
+    return "encoder" if model.task.sees_both_sides else "causal"
 
 
 def kind_sentence(model: Model) -> str:
     """One plain sentence on what kind of model this is, for `attn info`."""
-    if not model.config.is_encoder:
+    task = model.task
+    if task.next_token:
         return ("A causal language model (like GPT): each token sees only the tokens before it, and the model "
                 "predicts the next token.")
     what = "An encoder (like BERT): attention is bidirectional, every token sees every other, before and after it; "
-    if head_kind(model) == "masked-lm":
+    if task.fills_masks:
         return what + "its masked-language-model head fills in a [MASK]ed word."
     from ..analysis.embedding import describe, pooling_of
 
@@ -169,8 +166,8 @@ def model_info(model: Model) -> dict[str, Any]:
         "mlp": c.mlp,
         "activation": c.activation,
         "causal": c.causal,
-        "kind": "encoder" if c.is_encoder else "causal",
-        "head": head_kind(model),
+        "kind": attention_kind(model),
+        "head": model.task.name,  # what the model's output is: next-token, masked-lm or sentence-embedding
         "tied_embeddings": c.tied_embeddings,
     }
     if model.card:
@@ -184,7 +181,8 @@ def model_info(model: Model) -> dict[str, Any]:
 def model_ref(model: Model) -> dict[str, Any]:
     c = model.config
     return {"name": model.name, "source": model.source, "architecture": c.architecture,
-            "kind": "encoder" if c.is_encoder else "causal", "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head, "d_model": c.d_model,
+            "kind": attention_kind(model), "n_layer": c.n_layer, "n_head": c.n_head, "n_kv_head": c.n_kv_head,
+            "d_model": c.d_model,
             "d_head": c.d_head, "vocab_size": c.vocab_size, "context_length": c.n_ctx}
 
 

@@ -64,7 +64,7 @@ def heatmaps(trace: Trace, layer: int, tokens: list[Token], fmt: str, size: tupl
         if h % cols == 0:
             ax.set_ylabel("query (looks)", fontsize=7)
     hidden = "future, or beyond the sliding window" if trace.config.is_sliding(layer) else "future"
-    what = ("nothing masked: an encoder, every token sees every other" if trace.config.is_encoder
+    what = ("nothing masked: an encoder, every token sees every other" if "mask" not in trace
             else f"blank = masked ({hidden})")
     fig.suptitle(f"Attention weights, layer {layer}  [blocks.{layer}.attn.weights]; {what}", fontsize=10)
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight (softmax, each row sums to 1)")

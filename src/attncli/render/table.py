@@ -286,7 +286,7 @@ def mask_tables(fills: list[Any], tokens: list[Token], text: str | None = None) 
 
 def encoder_note(model: Model, tokens: list[Token]) -> Text:
     """What an encoder's explain shows instead of next-token predictions."""
-    if model.config.head == "none":
+    if not model.task.words:
         from ..analysis.embedding import describe, pooling_of
 
         return Text(f"No word predictions: {printable(model.name)} is a sentence encoder with no vocabulary head; its "
@@ -304,7 +304,7 @@ def generated_text(prompt: str, continuation: str) -> Text:
 
 def explain_header(model: Model, view: HeadView) -> Text:
     c = model.config
-    kind = ", an encoder: every token sees every other" if c.is_encoder else ""
+    kind = ", an encoder: every token sees every other" if model.task.sees_both_sides else ""
     return Text.assemble("Model ", (printable(model.name), "cyan"),
                          f": {c.n_layer} layers × {c.n_head} heads, d_model {c.d_model}{kind}")
 

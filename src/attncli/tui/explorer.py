@@ -9,12 +9,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import modes
 from ..errors import AttnError
+from ..generate import Step
 from ..labels import token_label
-from ..model import Model, Prediction
+from ..model import Model
+from ..tasks import Refusal
 from ..tokenizer import Token
 from ..trace import Trace
-from ..generate import Step
 from ..views import MEAN, HeadView, head_view
 
 # The overview's statistics, each a number in [0, 1] per layer and head (and the mean of heads).
@@ -25,8 +27,7 @@ STAT_HELP = {
     "previous token": "the weight on the token just before, averaged over the queries that have one",
     "from the query": "the selected query's largest weight: how much of it goes to its top key",
 }
-SECTIONS = ("steps", "predictions", "lens", "dla")  # the side panel's pages
-MAX_STEP_KEYS = 48  # the steps page lists every key up to this many, else the top ones
+SECTIONS = tuple(page.name for _, page in modes.pages())  # the side panel's pages: the modes' (modes/)
 
 
 class Selection(NamedTuple):
@@ -61,18 +62,6 @@ def generated_tokens(model: Model, prompt: list[Token], ids: list[int]) -> list[
                          word=len(prompt) + n, split=False, continues=piece.startswith("##"), unknown=False,
                          raw=tok.token_bytes(i), special=i in tok.special_ids))
     return out
-
-
-class MeanRow(NamedTuple):
-    """The steps page for the mean of heads: no single q, k or v, only the averaged row."""
-
-    layer: int
-    position: int
-    scores: np.ndarray  # [T] the mean of the heads' scores, -inf where masked
-    weights: np.ndarray  # [T] the mean of the heads' weights
-    masked: np.ndarray  # [T] bool
-    entropy_bits: float
-    out_norm: float  # |blocks.L.attn.out[position]|: every head through W_O
 
 
 def entropy_bits(w: np.ndarray) -> np.ndarray:
@@ -117,8 +106,7 @@ class Explorer:
         by_layer = [layer_stats(trace.block(L, "attn.weights"), trace.layer_mask(L)) for L in self.layers]
         self.stats = {name: np.stack([s[name] for s in by_layer]) for name in STATS[:-1]}  # [n_kept, H + 1]
         self._views: dict[tuple[int, int | str], HeadView] = {}
-        self._lens: dict[int, Any] = {}
-        self._dla: dict[int, Any] = {}
+        self._pages: dict[tuple[str, int], Any] = {}  # what the side panel's pages computed, by (page, query)
 
     @property
     def all_layers(self) -> bool:
@@ -191,7 +179,7 @@ class Explorer:
             s = v.scores[q].astype(np.float64)  # [T]
             lo, hi = float(s[visible].min()), float(s[visible].max())
             row = (s - lo) / (hi - lo) if hi > lo else np.ones_like(s)  # [T]
-        return [float(x) if ok else None for x, ok in zip(row, visible)]
+        return [float(x) if ok else None for x, ok in zip(row, visible, strict=True)]
 
     def stat_grid(self, sel: Selection) -> np.ndarray:
         """[n_kept, H + 1] values in [0, 1] of the overview's statistic (the last column: the mean of heads)."""
@@ -215,46 +203,19 @@ class Explorer:
 
     # ---- the side panel ---------------------------------------------------------------------
 
-    def steps(self, sel: Selection) -> Any:
-        """A Walkthrough (analysis/steps.py) of one head, or a MeanRow for the mean of heads."""
-        if sel.head != MEAN:
-            from ..analysis.steps import walkthrough
-
-            return walkthrough(self.trace, sel.layer, int(sel.head), sel.query)
-        from ..analysis.steps import entropy_bits as row_entropy
-
-        v = self.view(sel.layer, MEAN)
-        out = self.trace.block(sel.layer, "attn.out")[sel.query].astype(np.float64)  # [d]
-        return MeanRow(sel.layer, sel.query, v.scores[sel.query], v.weights[sel.query], v.masked[sel.query],
-                       row_entropy(v.weights[sel.query]), float(np.linalg.norm(out)))
-
-    def predictions(self, query: int) -> list[Prediction] | str:
-        """The model's top-k at the query's position, or why there are none."""
-        if self.config.head == "none":
-            return "this model has no vocabulary head (a sentence encoder): it predicts no tokens"
-        return self.model.predict(self.trace, self.top_k, position=query)
-
-    def lens(self, query: int) -> Any:
-        """The logit lens at the query (analysis/lens.py), or why it cannot be read."""
-        if query not in self._lens:
-            from ..analysis.lens import logit_lens
-
-            self._lens[query] = _or_reason(lambda: logit_lens(self.model, self.trace, query, 3), "--lens", "the lens")
-        return self._lens[query]
-
-    def dla(self, query: int) -> Any:
-        """Direct logit attribution at the query (analysis/dla.py), or why this model does not allow it."""
-        if query not in self._dla:
-            from ..analysis.dla import direct_logit_attribution
-
-            self._dla[query] = _or_reason(lambda: direct_logit_attribution(self.model, self.trace, query), "--dla",
-                                          "DLA")
-        return self._dla[query]
+    def reasoned(self, key: tuple[str, int], run: Any, flag: str, name: str) -> Any:
+        """run() for a page, kept for `key` (page, query), or why it refused, worded for the view
+        (the analyses speak of explain's flags: `flag` becomes `name`)."""
+        if key not in self._pages:
+            self._pages[key] = _or_reason(run, flag, name)
+        return self._pages[key]
 
 
 def _or_reason(run: Any, flag: str, name: str) -> Any:
     """run(), or the reason it refused, worded for the view (the analyses speak of explain's flags)."""
     try:
         return run()
+    except Refusal as e:  # what the model's task cannot do: named for the view, with no option to leave out
+        return e.named(name)
     except AttnError as e:
         return str(e).replace(flag, name, 1)

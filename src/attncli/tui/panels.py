@@ -12,20 +12,18 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import numpy as np
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 from rich.text import Text
 
+from .. import modes
 from ..errors import AttnError
-from ..labels import printable, token_repr
+from ..labels import printable
+from ..render.panel_kit import MAX_LABEL, SELECTED, cut, quoted
+from ..render.style import MASKED, SHADES, ramp_color, shade
 from ..views import MEAN
-from ..render.style import MASKED, SHADES, bar, ramp_color, shade
-from .explorer import MAX_STEP_KEYS, SECTIONS, STAT_HELP, Explorer, MeanRow, Selection
+from .explorer import STAT_HELP, Explorer, Selection
 
-SELECTED = "reverse bold"  # the query token, the selected row and layer: visible without color
-SECTION_NAMES = {"steps": "steps", "predictions": "next", "lens": "lens", "dla": "DLA"}
-PAGE_NAMES = {"steps": "steps", "predictions": "next-token predictions", "lens": "logit lens", "dla": "DLA"}
-MAX_LABEL = 12  # a token label longer than this is cut in the heatmap and the side panel
+PAGES = {page.name: page for _, page in modes.pages()}  # the side panel's pages, each drawn by its mode
 
 KEYS = [  # (keys, what they do): the footer shows the short form, the help all of it
     ("← →  h l", "query token: previous / next (Home, End: first, last)"),
@@ -53,13 +51,6 @@ def head_label(head: int | str) -> str:
     return "mean of heads" if head == MEAN else f"head {head}"
 
 
-def cut(label: str, width: int) -> str:
-    """A label cut to `width` cells with an ellipsis."""
-    if cell_len(label) <= width:
-        return label
-    return set_cell_size(label, max(width - 1, 0)) + "…"
-
-
 def cell(level: float | None, color: bool, width: int) -> Text:
     """One heatmap cell: a ramp-colored block, or without color a shade; masked: blank or MASKED."""
     if level is None:
@@ -82,12 +73,6 @@ def ramp_key(color: bool, masked: bool = False) -> Text:
         out.append(f"  {MASKED} masked", style="dim")
     return out
 
-
-def quoted(ex: Explorer, i: int) -> str:
-    return f'{i} "{cut(ex.labels[i], MAX_LABEL)}"'
-
-
-# ---- a panel that fails --------------------------------------------------------------------
 
 def failure(what: str, error: Exception, todo: str) -> str:
     """One line for an analysis that failed: what failed and why (an AttnError says how to fix it;
@@ -264,7 +249,7 @@ def heatmap_layout(ex: Explorer, sel: Selection, width: int, height: int) -> Hea
     rh = max(1, min(lines // T, room // T))
     cw = max(least, min(room // T, 4 * rh))
     ncols = max(1, min(T, room // cw))
-    if ex.config.causal:  # the keys up to the query, where its weight is
+    if not ex.model.task.sees_both_sides:  # the keys up to the query, where its weight is
         c0 = max(0, min(max(q + 1, ncols), T) - ncols)
     else:
         c0 = window(q, ncols, T)
@@ -421,194 +406,14 @@ def side_panel(ex: Explorer, sel: Selection, width: int, color: bool = True) -> 
     """The tabs, then the selected page for the query: steps, predictions, lens or DLA."""
     width = max(width, 20)
     out = Text()
-    for n, s in enumerate(SECTIONS):
+    for n, page in enumerate(PAGES.values()):
         if n:
             out.append("│", style="dim")
-        out.append(f" {SECTION_NAMES[s]} ", style=SELECTED if s == sel.section else "dim")
+        out.append(f" {page.tab} ", style=SELECTED if page.name == sel.section else "dim")
     out.append("\n")
-    page = {"steps": steps_page, "predictions": predictions_page, "lens": lens_page, "dla": dla_page}[sel.section]
-    out.append_text(guarded(f"the {PAGE_NAMES[sel.section]} at {quoted(ex, sel.query)}", "p shows another page",
-                            lambda: page(ex, sel, width, color)))
-    return out
-
-
-def _pct(p: float) -> str:
-    pct = 100 * p
-    return f"{pct:.1f}%" if pct >= 1 else f"{pct:.2f}%" if pct >= 0.01 else "<0.01%"
-
-
-def steps_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
-    """--steps' numbers for the query: each key's score and weight, the entropy, the top keys, |z|."""
-    w = ex.steps(sel)
-    L, q = sel.layer, sel.query
-    out = Text()
-    if isinstance(w, MeanRow):
-        out.append(f"{quoted(ex, q)} · layer {L} · mean of heads\n", style="bold")
-        out.append(f"the mean of the {ex.config.n_head} heads' rows; q, k and v belong to one head: [ ] picks one\n",
-                   style="dim")
-    else:
-        out.append(f"{quoted(ex, q)} · layer {L} · head {sel.head}\n", style="bold")
-        n = f"{w.scale_dim:g}"
-        kv = f", key/value head {w.kv_head}" if w.kv_head != w.head else ""
-        out.append(f"score = q·k ÷ √{n}; weight = softmax(scores){kv}\n", style="dim")
-    scores, weights, masked = w.scores, w.weights, w.masked
-    T = ex.T
-    shown = list(range(T))
-    if T > MAX_STEP_KEYS:  # the highest weights, in order of position
-        shown = sorted(np.argsort(-weights, kind="stable")[:MAX_STEP_KEYS // 2].tolist())
-    iw = len(str(T - 1))
-    lw = min(max(cell_len(ex.labels[j]) for j in shown), MAX_LABEL)
-    bar_w = max(width - (2 + iw + 1 + lw + 8 + 8), 0)
-    best = int(np.argmax(np.where(masked, -1.0, weights)))
-    out.append(f"  {'key':<{iw + 1 + lw}} ", style="dim")
-    out.append(f"{'score':>7}", style="bold underline" if sel.scores else "dim")
-    out.append(f"{'weight':>8}", style="dim" if sel.scores else "bold underline")
-    out.append("\n")
-    for j in shown:
-        label = cut(ex.labels[j], lw)
-        out.append("* " if j == best else "  ", style="bold")
-        out.append(f"{j:>{iw}} {label}{' ' * (lw - cell_len(label))}", style=SELECTED if j == q else "")
-        if masked[j]:
-            out.append(f"{MASKED:>7}{MASKED:>8}", style="dim")
-        else:
-            out.append(f"{float(scores[j]):>+7.2f}{_pct(float(weights[j])):>8}")
-            if bar_w:
-                out.append(" " + bar(float(weights[j]), bar_w - 1), style="green")
-        out.append("\n")
-    if len(shown) < T:
-        out.append(f"({len(shown)} of {T} keys: the highest weights)\n", style="dim")
-    visible = int((~masked).sum())
-    even = math.log2(visible) if visible > 1 else 0.0
-    out.append(f"entropy {w.entropy_bits:.2f} bits (0 = one key, {even:.2f} = even over {visible})\n")
-    order = np.argsort(-np.where(masked, -1.0, weights), kind="stable")[:min(3, visible)]
-    out.append("top keys: " + ", ".join(f'"{cut(ex.labels[j], MAX_LABEL)}" {_pct(float(weights[j]))}' for j in order) + "\n")
-    if isinstance(w, MeanRow):
-        out.append(f"|attn.out| {w.out_norm:.3f}  [blocks.{L}.attn.out: every head through W_O]", style="dim")
-    else:
-        out.append(f"|z| {float(np.linalg.norm(w.z.astype(np.float64))):.3f}  [blocks.{L}.attn.z, {w.d_head} dims]",
-                   style="dim")
-    return out
-
-
-def predictions_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
-    preds = ex.predictions(sel.query)
-    out = Text()
-    if isinstance(preds, str):
-        return Text(preds, style="yellow")
-    step = ex.step_at(sel.query)
-    chosen = ex.tokens[sel.query + 1].id if step is not None else None
-    if step is not None:
-        out.append_text(_step_lines(ex, step, any(p.id == chosen for p in preds)))
-    upto = "".join(t.text for t in ex.tokens[:sel.query + 1])
-    if len(upto) > 40:
-        upto = "…" + upto[-39:]
-    if ex.config.head == "lm":
-        out.append(f"next token after {printable(repr(upto))}\n", style="bold")
-    else:
-        out.append(f"what the model reads at {quoted(ex, sel.query)} (masked LM)\n", style="bold")
-    tw = max(cell_len(token_repr(p.text)) for p in preds)
-    tw = min(tw, 16)
-    bar_w = max(width - (4 + tw + 9), 0)
-    for p in preds:
-        out.append(f"{'*' if p.id == chosen else ' '}{p.rank:>2} ")
-        out.append(f"{cut(token_repr(p.text), tw):<{tw}} {_pct(p.probability):>7}")
-        if bar_w:
-            out.append(" " + bar(p.probability, bar_w - 1), style="green")
-        out.append("\n")
-    return out
-
-
-def _step_lines(ex: Explorer, n: int, listed: bool) -> Text:
-    """The generation step made at this query: how, and the token it chose (marked * below)."""
-    g = ex.generation
-    s = g.steps[n]
-    how = "greedy" if not g.temperature else f"sampled at temperature {g.temperature:g}" + (
-        f", seed {g.seed}" if g.seed is not None else "")
-    out = Text()
-    out.append(f"step {n + 1} of {len(g.steps)} · {how}\n", style="bold")
-    out.append(f"chose {_word(ex, s.id)} at {_pct(s.probability)}", style="bold")
-    out.append(" (*)\n\n" if listed else ", not in the list\n\n", style="bold")
-    return out
-
-
-def _word(ex: Explorer, i: int) -> str:
-    return cut(token_repr(ex.model.tokenizer.display(i)), 14)  # escapes what a terminal obeys or hides
-
-
-def lens_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
-    lens = ex.lens(sel.query)
-    if isinstance(lens, str):
-        return Text(f"no logit lens: {lens}", style="yellow")
-    out = Text()
-    out.append(f"logit lens at {quoted(ex, sel.query)}: tracking {_word(ex, lens.target)}\n", style="bold")
-    out.append("each layer's input stream read through the final norm and unembedding; the last row is the "
-               "model's own output\n", style="dim")
-    last = len(lens.rows) - 1
-    for row in lens.rows:
-        name = "out" if row.layer == last else str(row.layer)
-        out.append(f"{name:>3} ", style=SELECTED if row.layer == sel.layer else "dim")
-        out.append(f"#{row.target_rank:<5} {_pct(row.target_probability):>6}")
-        room = width - 17
-        for i, p in row.top:
-            item = f"  {_word(ex, i)} {100 * p:.0f}%"
-            if cell_len(item) > room:
-                break
-            out.append(item)
-            room -= cell_len(item)
-        out.append("\n")
-    out.append("#rank and probability of the tracked token, then the top tokens that fit", style="dim")
-    return out
-
-
-def _signed(x: float) -> str:
-    return " 0.00" if round(x, 2) == 0 else f"{x:+.2f}"
-
-
-def _signed_style(x: float, scale: float, color: bool) -> str:
-    if not color:
-        return ""
-    f = min(abs(x) / scale, 1.0) if scale > 0 else 0.0
-    level = round(40 + 160 * f)
-    return f"white on rgb({level},40,40)" if x > 0 else f"white on rgb(40,40,{level})" if x < 0 else ""
-
-
-def dla_page(ex: Explorer, sel: Selection, width: int, color: bool) -> Text:
-    d = ex.dla(sel.query)
-    if isinstance(d, str):
-        return Text(f"no DLA here: {d}", style="yellow")
-    out = Text()
-    out.append(f"direct logit attribution at {quoted(ex, sel.query)}: what each part writes into the logit of "
-               f"{_word(ex, d.target)}\n", style="bold")
-    if sel.head != MEAN:
-        out.append(f"this head, {sel.layer}.{sel.head}: {_signed(float(d.heads[sel.layer, int(sel.head)]))}\n")
-    else:
-        out.append(f"layer {sel.layer}'s heads together: {_signed(float(d.heads[sel.layer].sum()))}\n")
-    parts: list[tuple[str, float]] = [(f"head {L}.{h}", float(d.heads[L, h])) for L in range(d.heads.shape[0])
-                                      for h in range(d.heads.shape[1])]
-    parts += [(f"MLP {L}", float(x)) for L, x in enumerate(d.mlps)] + [("embeddings", d.embed), ("biases", d.biases)]
-    parts.sort(key=lambda p: -abs(p[1]))
-    scale = max(abs(p[1]) for p in parts) or 1.0
-    out.append("largest parts:\n", style="dim")
-    bar_w = max(width - 19, 0)
-    for name, x in parts[:6]:
-        out.append(f"  {name:<10} ")
-        out.append(f"{_signed(x):>6}", style=_signed_style(x, scale, color))
-        if bar_w:
-            out.append(" " + bar(abs(x) / scale, bar_w - 1), style="red" if x > 0 else "blue")
-        out.append("\n")
-    H = d.heads.shape[1]
-    if 4 + 6 * (H + 1) <= width:  # every head as a grid, when it fits
-        out.append("   " + "".join(f"{'h' + str(h):>6}" for h in range(H)) + f"{'MLP':>6}\n", style="dim")
-        for L in range(d.heads.shape[0]):
-            out.append(f"{L:>3}", style=SELECTED if L == sel.layer else "dim")
-            for h in range(H):
-                x = float(d.heads[L, h])
-                mark = L == sel.layer and h == sel.head
-                out.append(f"{'[' if mark else ' '}{_signed(x):>5}", style=_signed_style(x, scale, color))
-            out.append(f"{_signed(float(d.mlps[L])):>6}\n", style=_signed_style(float(d.mlps[L]), scale, color))
-    out.append(f"sum {d.total:+.2f} = the model's logit {d.logit:+.2f}\n")
-    out.append("+ pushes toward the token, - away; only what a part writes directly (later layers' use of it is "
-               "not counted)", style="dim")
+    page = PAGES[sel.section]
+    out.append_text(guarded(f"the {page.what or page.tab} at {quoted(ex, sel.query)}", "p shows another page",
+                            lambda: page.draw(ex, sel, width, color)))
     return out
 
 
