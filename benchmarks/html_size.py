@@ -1,4 +1,4 @@
-"""How big the --html page gets, and what writing it costs: the README's size table.
+"""How big the --html page gets, and what writing it costs: the size table in docs/guides/pictures.md.
 
 For each input: `attn explain TEXT --html` under /usr/bin/time (peak memory, seconds), the page's
 size and the cells of attention it embeds; with --browser, how long headless Chromium takes to

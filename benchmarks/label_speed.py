@@ -24,8 +24,11 @@ LIMIT = 5.0  # seconds a 100k-character text may take to be refused, or cut with
 
 
 def corpus(n: int) -> str:
-    """n characters of README words (some with accents, emoji and box-drawing: bytes cut between tokens)."""
-    words = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split()
+    """n characters of the words of README and the docs pages (what README held before the docs site; some with
+    accents, emoji and box-drawing: bytes cut between tokens)."""
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    words = [w for page in pages for w in page.read_text(encoding="utf-8").split()]
     rnd = random.Random(0)
     out: list[str] = []
     size = 0

@@ -2,8 +2,8 @@
 floor: `python -c "import numpy, rich.console, rich.table, typer, tokenizers, safetensors"`
 (what drawing a table from this weights format needs), in the same run on the same machine.
 
-Reports medians of interleaved runs and their ratio to that floor (the README's number), and writes
-them to benchmarks/results/startup.json.
+Reports medians of interleaved runs and their ratio to that floor (the number docs/performance.md gives), and
+writes them to benchmarks/results/startup.json.
 Usage: python benchmarks/startup.py [--runs N] [--baseline-attn PATH]
 """
 

@@ -1,5 +1,5 @@
-"""Render the README's picture of the --html page: `attn explain "I do not like spinach" --html`
-on the bundled model, opened in headless Chromium, the query "like" selected, saved whole.
+"""Render the docs' picture of the --html page (docs/guides/pictures.md): `attn explain "I do not like
+spinach" --html` on the bundled model, opened in headless Chromium, the query "like" selected, saved whole.
 
 Needs selenium (pip install -r requirements-reference.txt) and Debian's chromium and
 chromium-driver. tests/test_html.py drives the page with the same `chromium()`.

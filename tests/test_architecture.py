@@ -1,4 +1,4 @@
-"""The structure the README's "How it is built" describes, checked on the source itself.
+"""The structure docs/architecture.md ("How it is built") describes, checked on the source itself.
 
 No import cycle anywhere in src/attncli, counting imports inside functions, neither between
 modules nor between the packages they live in; the causal mask is read from the trace, never

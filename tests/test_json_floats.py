@@ -1,5 +1,5 @@
 """Every float of every kind of --json document is written as the shortest decimal that reads back to
-the same float32, as README promises: the model's values, and what is derived from them in float64
+the same float32, as docs/reference/json.md promises: the model's values, and what is derived from them in float64
 (probabilities, perplexities, entropies) alike. The float literals are read as written, not as parsed."""
 
 from __future__ import annotations

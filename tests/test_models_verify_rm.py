@@ -60,7 +60,7 @@ def test_verify_finds_a_flipped_byte_that_list_cannot_see(fake) -> None:
     run = ok(attn("runner", ["models", "verify", "fake"], env=env))
     assert run.stdout == f"fake: ok, {path} (sha256 verified)\n"
     flip_a_byte(path, keep_mtime=True)
-    assert pulled(env) == "yes"  # size and mtime as recorded: the record cannot tell (README says so)
+    assert pulled(env) == "yes"  # size and mtime as recorded: the record cannot tell (docs/guides/models.md says so)
     run = attn("runner", ["models", "verify", "fake"], env=env)
     assert run.code == 1
     (line,) = run.stdout.splitlines()
