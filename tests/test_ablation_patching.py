@@ -14,10 +14,10 @@ from attncli.checkpoints import load
 from attncli.config import ModelConfig
 from attncli.errors import UsageError
 from attncli.trace import Trace
-from references import need
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from schema import validate
-from tolerances import assert_within, logits_tolerance, unembedding
+from helpers.references import need
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.schema import validate
+from helpers.tolerances import assert_within, logits_tolerance, unembedding
 
 TEXT = "the cat sat on the mat, then the dog sat"
 
@@ -28,7 +28,7 @@ def gpt2(tmp_path_factory):
     transformers = need("transformers")
     import torch
 
-    from test_hf_gpt2 import make_gpt2
+    from helpers.gpt2 import make_gpt2
 
     path = tmp_path_factory.mktemp("gpt2")
     make_gpt2(path, prefix=True, tied=True, seed=5)

@@ -25,14 +25,14 @@ import pytest
 
 pytest.importorskip("torch", reason="building the family models needs torch (pip install torch==2.13.0)")
 pytest.importorskip("transformers", reason="building the family models needs transformers")
-gguf = pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
+pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 
-import encoders  # noqa: E402
-import families  # noqa: E402
-from run_cli import HOWS, Run, assert_one_error_line, attn, attn_executable  # noqa: E402
 from safetensors.numpy import load_file, save_file  # noqa: E402
 
 from attncli.errors import ExitCode  # noqa: E402
+from helpers import encoders, families  # noqa: E402
+from helpers.gguf_files import rewrite_gguf  # noqa: E402
+from helpers.run_cli import HOWS, Run, assert_one_error_line, attn, attn_executable  # noqa: E402
 
 ABSURD = 10**9
 HEADROOM = 1536 << 20  # bytes a load may take beyond what the process has mapped already: ample for these models
@@ -80,7 +80,7 @@ def multimodal(text_only: Path, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def bases(tmp_path_factory, make_model_dir) -> dict[str, Path]:
-    from test_hf_gpt2 import make_gpt2
+    from helpers.gpt2 import make_gpt2
 
     root = tmp_path_factory.mktemp("bases")
     gpt2 = root / "gpt2"
@@ -98,29 +98,6 @@ def bases(tmp_path_factory, make_model_dir) -> dict[str, Path]:
     assert set(out) == set(LOADERS)
     return out
 
-
-def rewrite_gguf(src: Path, dst: Path, changes: dict[str, Any]) -> Path:
-    """`src` with metadata keys set to `changes`' values (a 32-bit unsigned integer, a signed one if negative,
-    a 32-bit float), the rest as it was."""
-    reader = gguf.GGUFReader(str(src))
-    arch = reader.fields["general.architecture"].contents()
-    w = gguf.GGUFWriter(str(dst), arch)
-    for key, f in reader.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture" or key in changes:
-            continue
-        vtype = gguf.GGUFValueType(f.types[0])
-        w.add_key_value(key, f.contents(), vtype, gguf.GGUFValueType(f.types[1]) if len(f.types) > 1 else None)
-    for key, value in changes.items():
-        kind = gguf.GGUFValueType.FLOAT32 if isinstance(value, float) else \
-            gguf.GGUFValueType.INT32 if value < 0 else gguf.GGUFValueType.UINT32
-        w.add_key_value(key, value, kind)
-    for t in reader.tensors:
-        w.add_tensor(t.name, np.array(t.data), raw_dtype=t.tensor_type)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return dst
 
 
 def absurd(bases: dict[str, Path], loader: str, key: str, root: Path, value: int = ABSURD) -> Path:

@@ -12,8 +12,8 @@ import pytest
 
 import attncli
 from attncli.errors import ModelError, UsageError
-from run_cli import attn, ok
-from schema import validate
+from helpers.run_cli import attn, ok
+from helpers.schema import validate
 
 TEXT = "I do not like spinach"
 

@@ -135,7 +135,7 @@ def test_trace_names_come_from_one_table():
     # the forward pass records no name outside the table
     from attncli.config import ModelConfig
     from attncli.model import forward
-    from known_models import random_params
+    from helpers.known_models import random_params
 
     for kw in ({}, {"causal": False, "positions": "none"}):
         config = ModelConfig(vocab_size=7, n_ctx=8, n_layer=2, n_head=2, d_model=4, **kw)

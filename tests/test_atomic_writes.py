@@ -18,10 +18,9 @@ import pytest
 
 from attncli import atomic, registry
 from attncli.checkpoints import native
-
-from fake_registry import fake_index
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from train_helpers import TINY_FLAGS, write_corpus
+from helpers.fake_registry import fake_index
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.train_helpers import TINY_FLAGS, write_corpus
 
 TEXT = "I do not like spinach"
 

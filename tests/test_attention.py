@@ -19,8 +19,7 @@ from attncli.config import ModelConfig
 from attncli.model import attention, causal_mask, forward, top_k
 from attncli.numerics import softmax
 from attncli.trace import block_output
-
-from references import naive_forward, need
+from helpers.references import naive_forward, need
 
 NEG_INF = float("-inf")
 E = math.e

@@ -9,9 +9,8 @@ import pytest
 from attncli import model as model_module
 from attncli.config import ModelConfig
 from attncli.model import attention_in_bands, forward
-from known_models import random_params
-from test_generate import CONFIGS
-from tolerances import assert_within, attention_tolerance, logits_tolerance, weights_tolerance
+from helpers.known_models import CONFIGS, random_params
+from helpers.tolerances import assert_within, attention_tolerance, logits_tolerance, weights_tolerance
 
 
 def naive_z(q, k, v, mask, scale):

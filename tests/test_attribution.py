@@ -11,9 +11,9 @@ from attncli.analysis.attribution import leave_one_out
 from attncli.errors import UsageError
 from attncli.model import forward
 from attncli.numerics import softmax
-from known_models import copy_model, save_copy_model
-from run_cli import run
-from schema import validate
+from helpers.known_models import copy_model, save_copy_model
+from helpers.run_cli import run
+from helpers.schema import validate
 
 TEXT = "I do not like spinach"
 

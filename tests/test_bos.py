@@ -10,10 +10,10 @@ import json
 import pytest
 
 from attncli.checkpoints import load
-from known_models import hf_llama_files, write_files
-from run_cli import HOWS, Call, attn_all, ok
-from schema import validate
-from scrape import table_lines_after, token_rows
+from helpers.known_models import hf_llama_files, write_files
+from helpers.run_cli import HOWS, Call, attn_all, ok
+from helpers.schema import validate
+from helpers.scrape import table_lines_after, token_rows
 
 TEXT = "I do not like spinach"
 BOS = "<|endoftext|>"  # the trained tokenizer's one special token

@@ -11,10 +11,10 @@ import re
 import numpy as np
 import pytest
 
-from known_models import PROVISIONAL_NOTE
-from references import hf_decode, hf_encode, naive_forward, read_model, softmax64
-from run_cli import HOWS, Call, Run, attn_all, attn_on_a_pty, ok
-from scrape import ANSI, COLOR_SGR, attention_rows, table_lines_after, token_rows, vector_rows, visible_cells
+from helpers.known_models import PROVISIONAL_NOTE
+from helpers.references import hf_decode, hf_encode, naive_forward, read_model, softmax64
+from helpers.run_cli import HOWS, Call, Run, attn_all, attn_on_a_pty, ok
+from helpers.scrape import ANSI, COLOR_SGR, attention_rows, table_lines_after, token_rows, vector_rows, visible_cells
 
 TEXT = "I do not like spinach"
 

@@ -8,11 +8,11 @@ from importlib.metadata import version
 
 import pytest
 
-from known_models import PROVISIONAL_NOTE
-from references import read_model
-from run_cli import HOWS, Call, Run, attn_all, ok
-from schema import validate
-from scrape import card_row
+from helpers.known_models import PROVISIONAL_NOTE
+from helpers.references import read_model
+from helpers.run_cli import HOWS, Call, Run, attn_all, ok
+from helpers.schema import validate
+from helpers.scrape import card_row
 
 
 @pytest.fixture(scope="module", params=HOWS)

@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from references import hf_decode, hf_encode, naive_forward, read_model, softmax64
-from run_cli import HOWS, Call, Run, assert_one_error_line, attn_all, ok
-from schema import validate
-from scrape import table_lines_after
+from helpers.references import hf_decode, hf_encode, naive_forward, read_model, softmax64
+from helpers.run_cli import HOWS, Call, Run, assert_one_error_line, attn_all, ok
+from helpers.schema import validate
+from helpers.scrape import table_lines_after
 
 TEXT = "I do not like"
 GEN_TEXT = "hello world"  # after TEXT the random model chooses its end of text at once: generate after this

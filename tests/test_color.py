@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from run_cli import HOWS, attn, ok
-from scrape import ANSI, COLOR_SGR
+from helpers.run_cli import HOWS, attn, ok
+from helpers.scrape import ANSI, COLOR_SGR
 
 TEXT = "I do not like spinach"
 SHADES = " ░▒▓█"

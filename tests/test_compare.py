@@ -9,9 +9,9 @@ import pytest
 
 from attncli.analysis.compare import align, compare
 from attncli.model import forward
-from known_models import copy_model
-from run_cli import run
-from schema import validate
+from helpers.known_models import copy_model
+from helpers.run_cli import run
+from helpers.schema import validate
 
 A, B = "I do like spinach", "I do not like spinach"
 

@@ -15,7 +15,7 @@ import pytest
 from attncli.checkpoints import load
 from attncli.config import FIELD_VERSIONS, FORMAT_VERSION, READABLE_VERSIONS, ModelConfig, field_version, since
 from attncli.errors import ModelError
-from references import naive_forward, read_model
+from helpers.references import naive_forward, read_model
 
 # What a version-1 config.json holds, as attncli 1 wrote it: fixed for good.
 VERSION_1 = ("vocab_size", "n_layer", "n_head", "d_model", "n_ctx", "d_mlp", "n_kv_head", "d_head", "norm", "norm_eps",

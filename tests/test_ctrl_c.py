@@ -23,9 +23,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from attncli import registry
-
-from fake_registry import fake_index
-from run_cli import attn, attn_executable
+from helpers.fake_registry import fake_index
+from helpers.run_cli import attn, attn_executable
 
 PATIENCE = 300  # seconds before a process that should have answered counts as hung
 

@@ -11,10 +11,9 @@ import pytest
 pytest.importorskip("torch", reason="the reference comparison needs torch (pip install torch==2.13.0)")
 transformers = pytest.importorskip("transformers", reason="the reference comparison needs transformers")
 
-import encoders
-from encoders import ENCODERS, TEXTS, max_abs
-
 from attncli.checkpoints import load
+from helpers import encoders
+from helpers.encoders import ENCODERS, TEXTS, max_abs
 
 WEIGHTS_ATOL = 1e-5  # attention weights are in [0, 1]
 HIDDEN_ATOL = 1e-4  # LayerNormed vectors of size ~1

@@ -14,10 +14,9 @@ import pytest
 pytest.importorskip("torch", reason="building the encoder models needs torch (pip install torch==2.13.0)")
 pytest.importorskip("transformers", reason="building the encoder models needs transformers")
 
-import encoders
-
-from run_cli import assert_one_error_line, attn, ok
-from schema import validate
+from helpers import encoders
+from helpers.run_cli import assert_one_error_line, attn, ok
+from helpers.schema import validate
 
 TEXT = "I do not [MASK] spinach, we like it there"
 PAIR = ("she sat on the river bank", "he took money from the bank")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from known_models import edit_config, rewrite_tensors
-from run_cli import HOWS, Call, Run, assert_one_error_line, attn_all
+from helpers.known_models import edit_config, rewrite_tensors
+from helpers.run_cli import HOWS, Call, Run, assert_one_error_line, attn_all
 
 LONG = " ".join(["I do not like spinach"] * 4)  # over the known model's 16 tokens
 USAGE, MODEL = 2, 1

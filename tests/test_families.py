@@ -14,11 +14,10 @@ torch = pytest.importorskip("torch", reason="the reference comparison needs torc
 transformers = pytest.importorskip("transformers", reason="the reference comparison needs transformers")
 pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 
-import families
-from families import FAMILIES, FORMATS, SENTENCES, UNSUPPORTED, assert_close
-
 from attncli.checkpoints import load
 from attncli.errors import ModelError
+from helpers import families
+from helpers.families import FAMILIES, FORMATS, SENTENCES, UNSUPPORTED, assert_close
 
 LOGITS_ATOL = 1e-4  # float32 numpy against float32 torch, logits of size ~10
 WEIGHTS_ATOL = 1e-5  # attention weights are in [0, 1]

@@ -13,11 +13,10 @@ pytest.importorskip("torch", reason="building the family models needs torch (pip
 pytest.importorskip("transformers", reason="building the family models needs transformers")
 pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 
-import families
-from families import FAMILIES
-
-from run_cli import attn, ok
-from schema import validate
+from helpers import families
+from helpers.families import FAMILIES
+from helpers.run_cli import attn, ok
+from helpers.schema import validate
 
 TEXT = "I do not like spinach, we like it there"
 FORMATS = ("hf-bf16", "gguf-q8_0")

@@ -16,8 +16,8 @@ transformers = pytest.importorskip("transformers", reason="the reference compari
 gguf = pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 pytest.importorskip("accelerate", reason="transformers needs accelerate to load a GGUF file")
 
-import families
-from families import FAMILIES, SENTENCES, Reference, assert_close, load_gguf, max_diff
+from helpers import families
+from helpers.families import FAMILIES, SENTENCES, Reference, assert_close, load_gguf, max_diff
 
 FTYPES = ("f32", "f16", "q8_0")
 # transformers rebuilds these configs from GGUF metadata alone. The others it rebuilds only in part:

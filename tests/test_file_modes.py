@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from attncli import registry
-
-from fake_registry import fake_index
-from run_cli import HOWS, attn, ok
-from train_helpers import TINY_FLAGS, write_corpus
+from helpers.fake_registry import fake_index
+from helpers.run_cli import HOWS, attn, ok
+from helpers.train_helpers import TINY_FLAGS, write_corpus
 
 
 @pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])

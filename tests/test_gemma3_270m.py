@@ -6,29 +6,14 @@ file $ATTN_GEMMA3_GGUF names; transformers takes minutes to load it."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from attncli import registry
-from attncli.errors import ModelError
-from references import need, transformers_from_gguf, transformers_run
+from helpers.pulled import gemma3_path
+from helpers.references import need, transformers_from_gguf, transformers_run
 
-NAME = "gemma3-270m"
 TEXTS = ["I do not like spinach", "The capital of France is", "Café, naïve, Zürich — ça va? 🤗\n\n  two spaces"]
 
-
-def gemma3_path() -> Path:
-    if os.environ.get("ATTN_GEMMA3_GGUF"):
-        return Path(os.environ["ATTN_GEMMA3_GGUF"])
-    if NAME not in registry.KNOWN:
-        pytest.skip(f"{NAME} is not a known model yet; set ATTN_GEMMA3_GGUF to its .gguf file to run this")
-    try:
-        return registry.resolve(NAME)
-    except ModelError:
-        pytest.skip(f"Gemma 3 270M is not pulled (run: attn models pull {NAME})")
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ pytest.importorskip("torch", reason="building the family models needs torch (pip
 pytest.importorskip("transformers", reason="building the family models needs transformers")
 pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 
-import families
 from safetensors.numpy import load_file, save_file
 
 from attncli.checkpoints import load
+from helpers import families
 
 # transformers 5 saves Gemma3ForConditionalGeneration's text model under model.language_model.;
 # the folders on the Hub (saved by transformers 4) under language_model.model.

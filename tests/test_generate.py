@@ -9,21 +9,8 @@ import pytest
 from attncli.config import ModelConfig
 from attncli.generate import generate_steps
 from attncli.model import Model, forward
-from known_models import random_params
-from tolerances import assert_within, trace_weights_tolerance
-
-CONFIGS = {
-    "gpt2": dict(n_layer=2, n_head=2, d_model=16, n_ctx=40),
-    "llama-gqa": dict(n_layer=2, n_head=4, n_kv_head=2, d_model=16, n_ctx=40, norm="rmsnorm", positions="rotary",
-                      mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False, tied_embeddings=False),
-    "gemma-like": dict(n_layer=3, n_head=2, n_kv_head=1, d_model=16, d_head=8, n_ctx=40, norm="rmsnorm",
-                       positions="rotary", mlp="swiglu", activation="gelu_tanh", attn_bias=False, mlp_bias=False,
-                       qk_norm=True, norm_plus_one=True, sandwich_norms=True, scale_embed=True, query_pre_attn_scalar=6.0,
-                       sliding_window=3, sliding_layers=(0, 1), rope_local_theta=100.0),
-    "phi-like": dict(n_layer=2, n_head=2, d_model=16, n_ctx=40, norm="rmsnorm", positions="rotary", rope_dims=4,
-                     mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False,
-                     rope_freq_factors=(1.0, 4.0)),
-}
+from helpers.known_models import CONFIGS, random_params
+from helpers.tolerances import assert_within, trace_weights_tolerance
 
 
 class NoTokenizer:
@@ -67,8 +54,8 @@ def test_the_context_slides_when_it_is_full():
 import json  # noqa: E402
 import re  # noqa: E402
 
-from run_cli import HOWS, assert_one_error_line, attn, ok  # noqa: E402
-from schema import validate  # noqa: E402
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok  # noqa: E402
+from helpers.schema import validate  # noqa: E402
 
 PROMPT = "Once upon a time"
 

@@ -10,9 +10,9 @@ import pytest
 from attncli.config import ModelConfig
 from attncli.generate import generate_steps
 from attncli.model import Model, forward
-from known_models import random_params
-from run_cli import HOWS, Call, assert_one_error_line, attn, attn_all
-from schema import validate
+from helpers.known_models import random_params
+from helpers.run_cli import HOWS, Call, assert_one_error_line, attn, attn_all
+from helpers.schema import validate
 
 EOT = "<|endoftext|>"
 

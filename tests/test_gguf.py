@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from attncli.checkpoints import load
 from attncli.checkpoints.gguf.archs import unpermute_rows
 from attncli.checkpoints.gguf.quants import dequantize
 from attncli.checkpoints.gguf.reader import read_header
-from attncli.checkpoints import load
 from attncli.errors import ModelError
-
-from references import need, transformers_from_gguf, transformers_run
-from tolerances import assert_within, logits_tolerance, trace_weights_tolerance, unembedding
+from helpers.references import need, transformers_from_gguf, transformers_run
+from helpers.tolerances import assert_within, logits_tolerance, trace_weights_tolerance, unembedding
 
 TEXT = "the cat sat on the mat 42 times"
 

@@ -12,9 +12,8 @@ import pytest
 from attncli.checkpoints import gguf
 from attncli.checkpoints.gguf.reader import read_header
 from attncli.errors import ModelError
-
-import synthetic_gguf
-from run_cli import HOWS, assert_one_error_line, attn
+from helpers import synthetic_gguf
+from helpers.run_cli import HOWS, assert_one_error_line, attn
 
 SMALL = dict(n_layer=2, d=256, d_mlp=512, n_head=4, n_kv_head=2, vocab_size=300)
 INF16 = np.array([np.inf], dtype="<f2").view(np.uint8)  # [2]: float16 +inf, little-endian

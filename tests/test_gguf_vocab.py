@@ -4,20 +4,19 @@ exactly llama.cpp's ids; what build_vocab cannot reproduce it must refuse in one
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import llamacpp_data as data
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from attncli.checkpoints.gguf import vocab as gguf_vocab
-from attncli.checkpoints.gguf.reader import read_header
 from attncli.checkpoints.gguf.vocab import PRE_TYPES, build_vocab
 from attncli.errors import ModelError
 from attncli.tokenizer import byte_level_alphabet
+from helpers import llamacpp_data as data
+from helpers.llamacpp_data import meta_of
 
 # Every vocabulary in the sdist: None if build_vocab must reproduce it, else what its refusal names.
 VOCABS: dict[str, str | None] = {
@@ -30,14 +29,8 @@ SUPPORTED = [name for name, refusal in VOCABS.items() if refusal is None]
 WITHOUT_CASES = {"aquila", "baichuan", "gpt-neox", "nomic-bert-moe"}  # the sdist has no .inp/.out for these
 
 
-_metas: dict[str, dict[str, Any]] = {}
 _vocabs: dict[str, gguf_vocab.GGUFVocab] = {}
 
-
-def meta_of(name: str) -> dict[str, Any]:
-    if name not in _metas:
-        _metas[name] = read_header(memoryview(data.vocab(name)), Path(f"ggml-vocab-{name}.gguf"))[0]
-    return _metas[name]
 
 
 def vocab_of(name: str) -> gguf_vocab.GGUFVocab:

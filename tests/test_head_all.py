@@ -9,8 +9,8 @@ import pytest
 from rich.console import Console
 
 from attncli.render.analysis import heads_grid
-from run_cli import run
-from schema import validate
+from helpers.run_cli import run
+from helpers.schema import validate
 
 TEXT = "I do not like spinach"
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from attncli.cli import COMMANDS
-from run_cli import HOWS, attn, ok
+from helpers.run_cli import HOWS, attn, ok
 
 TOP = [name for name in COMMANDS if name != "models"]  # models' subcommands are their own group
 WIDTHS = list(range(60, 161, 9))

@@ -11,9 +11,9 @@ import pytest
 
 from attncli.checkpoints import hf_cache, load
 from attncli.errors import ModelError
-from known_models import hf_llama_files, write_files
-from model_stores import cache_model
-from run_cli import HOWS, attn
+from helpers.known_models import hf_llama_files, write_files
+from helpers.model_stores import cache_model
+from helpers.run_cli import HOWS, attn
 
 
 @pytest.fixture(scope="module")

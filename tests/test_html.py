@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from attncli.render import html as rhtml
-from run_cli import run
+from helpers.run_cli import run
 
 TEXT = "I do not like spinach"
 ROOT = Path(__file__).parents[1]

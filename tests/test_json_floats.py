@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from run_cli import HOWS, Call, Run, attn_all, ok
-from schema import schema
-from train_helpers import write_corpus
+from helpers.run_cli import HOWS, Call, Run, attn_all, ok
+from helpers.schema import schema
+from helpers.train_helpers import write_corpus
 
 TEXT = "I do not like spinach"
 

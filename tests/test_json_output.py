@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from references import hf_encode, naive_forward, read_model, softmax64
-from run_cli import HOWS, Call, Run, attn_all, ok
-from schema import schema, validate
 from attncli.checkpoints import load
-from tolerances import forward_relative_error
+from helpers.references import hf_encode, naive_forward, read_model, softmax64
+from helpers.run_cli import HOWS, Call, Run, attn_all, ok
+from helpers.schema import schema, validate
+from helpers.tolerances import forward_relative_error
 
 TEXT = "I do not like spinach"
 LONG = " ".join([TEXT] * 4)

@@ -14,9 +14,11 @@ from attncli.config import ModelConfig
 from attncli.errors import UsageError
 from attncli.model import KVCache, attends, forward
 from attncli.trace import Recorder
-from known_models import random_params
-from test_generate import CONFIGS  # a GPT-2, a GQA Llama, a Gemma-like with sliding layers, a partial rotary
-from tolerances import array_tolerance, assert_within, final_stream, logits_tolerance, trace_weights_tolerance
+from helpers.known_models import (
+    CONFIGS,  # a GPT-2, a GQA Llama, a Gemma-like with sliding layers, a partial rotary
+    random_params,
+)
+from helpers.tolerances import array_tolerance, assert_within, final_stream, logits_tolerance, trace_weights_tolerance
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

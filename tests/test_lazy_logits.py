@@ -7,7 +7,7 @@ import numpy as np
 
 from attncli.checkpoints import load
 from attncli.trace import expected_shapes
-from tolerances import assert_within, logits_tolerance, unembedding
+from helpers.tolerances import assert_within, logits_tolerance, unembedding
 
 
 def test_a_row_is_the_row_of_the_whole_array() -> None:

@@ -10,10 +10,10 @@ import pytest
 from attncli.analysis.dla import direct_logit_attribution
 from attncli.analysis.lens import logit_lens
 from attncli.checkpoints import load
-from references import need
-from run_cli import HOWS, attn, ok
-from schema import validate
-from tolerances import assert_within, logits_tolerance, unembedding
+from helpers.references import need
+from helpers.run_cli import HOWS, attn, ok
+from helpers.schema import validate
+from helpers.tolerances import assert_within, logits_tolerance, unembedding
 
 torch = need("torch")
 transformers = need("transformers")
@@ -23,7 +23,7 @@ TEXT = "the cat sat on the mat, then the dog sat"
 
 @pytest.fixture(scope="module")
 def gpt2(tmp_path_factory):
-    from test_hf_gpt2 import make_gpt2
+    from helpers.gpt2 import make_gpt2
 
     path = tmp_path_factory.mktemp("gpt2")
     make_gpt2(path, prefix=True, tied=True, seed=3)

@@ -16,11 +16,9 @@ import pytest
 from safetensors.numpy import load_file
 
 from attncli.checkpoints import load, native
-from attncli.config import FORMAT_VERSION, ModelConfig
+from attncli.config import FORMAT_VERSION, ModelConfig, param_shapes
 from attncli.errors import ExitCode, ModelError
-from attncli.config import param_shapes
-
-from known_models import TINY_GPT2, edit_config, rewrite_tensors
+from helpers.known_models import TINY_GPT2, edit_config, rewrite_tensors
 
 
 def load_error(path) -> str:

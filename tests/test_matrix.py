@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import encoders
-import families
-import synthetic_gguf
-from run_cli import attn, strict_json
-from schema import validate
+from helpers import encoders, families, synthetic_gguf
+from helpers.run_cli import attn, strict_json
+from helpers.schema import validate
 
 TEXT = "I do not like it"
 OTHER = "I do like it"
@@ -80,7 +78,7 @@ ENCODER_REFUSES = {"predict", "predict -g 3 --explain", "explain --lens", "expla
 
 
 def _gpt2(factory: pytest.TempPathFactory) -> Path:
-    from test_hf_gpt2 import make_gpt2
+    from helpers.gpt2 import make_gpt2
 
     folder = factory.mktemp("gpt2")
     make_gpt2(folder)
@@ -139,7 +137,7 @@ def test_every_command_on_every_kind_of_model_runs_or_refuses_in_one_line(kind, 
 def test_every_page_of_attn_view_on_every_kind_of_model(kind):
     from attncli.commands.common import load_model
     from attncli.tui.panels import PAGES
-    from view_helpers import make_app
+    from helpers.view_helpers import make_app
 
     name, spec, extra = kind
     max_memory = None

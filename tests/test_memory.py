@@ -19,9 +19,8 @@ from attncli.checkpoints.gguf.memory import COPY_AFTER
 from attncli.commands.common import parse_size
 from attncli.errors import UsageError
 from attncli.units import binary_size
-
-import synthetic_gguf
-from run_cli import HOWS, attn, ok
+from helpers import synthetic_gguf
+from helpers.run_cli import HOWS, attn, ok
 
 SMALL = dict(n_layer=2, d=256, d_mlp=512, n_head=4, n_kv_head=2, vocab_size=1000)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from attncli.errors import ExitCode
-from known_models import edit_config, hf_llama_files, write_files
-from run_cli import HOWS, assert_one_error_line, attn
+from helpers.known_models import edit_config, hf_llama_files, write_files
+from helpers.run_cli import HOWS, assert_one_error_line, attn
 
 
 def refused(how: str, path: Path, code: ExitCode = ExitCode.ERROR) -> str:
@@ -37,7 +37,7 @@ def test_heads_that_do_not_divide_a_hugging_face_width(how, tmp_path, tokenizer_
 @pytest.mark.parametrize("how", HOWS)
 def test_heads_that_do_not_divide_a_gguf_width(how, tmp_path):
     pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
-    from test_refusals import write_gguf
+    from helpers.gguf_files import write_gguf
 
     # embedding 16, rotary over 8 dimensions: this said "rotary covers 8 of 2 head dimensions"
     msg = refused(how, write_gguf(tmp_path / "m.gguf", meta={"llama.attention.head_count": 7,
@@ -64,7 +64,7 @@ def test_a_size_missing_from_a_bert_config(tmp_path_factory):
     pytest.importorskip("transformers", reason="building a BERT folder needs transformers")
     import shutil
 
-    import encoders
+    from helpers import encoders
 
     folder = tmp_path_factory.mktemp("bert") / "bert"
     shutil.copytree(encoders.built("bert", tmp_path_factory).mlm, folder)

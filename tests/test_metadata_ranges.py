@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from attncli.errors import ExitCode
-from known_models import edit_config, hf_llama_files, write_files
-from run_cli import HOWS, Run, assert_one_error_line, attn
+from helpers.known_models import edit_config, hf_llama_files, write_files
+from helpers.run_cli import HOWS, Run, assert_one_error_line, attn
 
 gguf = pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 
-from test_refusals import write_gguf  # noqa: E402
+from helpers.gguf_files import write_gguf  # noqa: E402
 
 BAD_NUMBERS = {"infinite": math.inf, "NaN": math.nan, "zero": 0.0, "negative": -2.0}
 
@@ -82,7 +82,7 @@ def test_a_gguf_special_id_past_the_vocabulary_keeps_llama_cpps_default_and_says
 @pytest.fixture(scope="module")
 def gemma3_gguf(tmp_path_factory) -> Path:
     pytest.importorskip("torch", reason="building the family models needs torch (pip install torch==2.13.0)")
-    import families
+    from helpers import families
 
     return families.built("gemma3", tmp_path_factory).paths["gguf-f32"]
 
@@ -98,7 +98,7 @@ GEMMA3 = {  # metadata change -> the key the refusal names
 @pytest.mark.parametrize("how", HOWS)
 @pytest.mark.parametrize("case", list(GEMMA3))
 def test_gemma3_window_metadata_out_of_range_is_refused(gemma3_gguf, tmp_path, case, how):
-    from test_absurd_configs import rewrite_gguf
+    from helpers.gguf_files import rewrite_gguf
 
     changes, said = GEMMA3[case]
     refusal(how, rewrite_gguf(gemma3_gguf, tmp_path / "g.gguf", changes), said)
@@ -150,7 +150,7 @@ def test_a_hugging_face_special_id_past_the_vocabulary_is_said(tmp_path, tokeniz
 
 def test_a_bert_norm_epsilon_out_of_range_is_refused(tmp_path_factory):
     pytest.importorskip("transformers", reason="building a BERT folder needs transformers")
-    import encoders
+    from helpers import encoders
 
     path = tmp_path_factory.mktemp("bert") / "bert"
     shutil.copytree(encoders.built("bert", tmp_path_factory).mlm, path)

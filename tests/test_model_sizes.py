@@ -11,7 +11,7 @@ import pytest
 
 from attncli import registry
 from attncli.units import binary_size
-from run_cli import HOWS, attn, ok
+from helpers.run_cli import HOWS, attn, ok
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -11,8 +11,8 @@ import pytest
 
 from attncli.checkpoints import lmstudio, load, ollama, store_model
 from attncli.errors import ModelError, UsageError
-from model_stores import lmstudio_download, model_blob, ollama_pull, snapshot, tiny_gguf
-from run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.model_stores import lmstudio_download, model_blob, ollama_pull, snapshot, tiny_gguf
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
 
 STORE_VARS = ("OLLAMA_MODELS", "LMSTUDIO_MODELS", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME")
 

@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from attncli import registry
-
-from fake_registry import fake_index
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from schema import validate
-
+from helpers.fake_registry import fake_index
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.schema import validate
 
 
 @pytest.mark.parametrize("how", HOWS)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from attncli.checkpoints import ollama
-from known_models import hf_llama_files
-from model_stores import cache_model, lmstudio_download, model_blob, ollama_pull, snapshot, tiny_gguf
-from run_cli import HOWS, attn, attn_executable, ok
-from schema import validate
+from helpers.known_models import hf_llama_files
+from helpers.model_stores import cache_model, lmstudio_download, model_blob, ollama_pull, snapshot, tiny_gguf
+from helpers.run_cli import HOWS, attn, attn_executable, ok
+from helpers.schema import validate
 
 STORE_VARS = ("OLLAMA_MODELS", "LMSTUDIO_MODELS", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME")
 UNSUPPORTED = "architecture 'gemma' is not supported; attncli reads GGUF files of the llama, qwen2, qwen3, gemma3, phi3"

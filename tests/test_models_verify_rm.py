@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from attncli import registry
-
-import synthetic_gguf
-from fake_registry import fake_index
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from schema import validate
+from helpers import synthetic_gguf
+from helpers.fake_registry import fake_index
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.schema import validate
 
 WARNING = "attn: warning: "
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
 
 TEXT = "I do not like spinach"
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from run_cli import HOWS, assert_one_error_line, attn, attn_executable
+from helpers.run_cli import HOWS, assert_one_error_line, attn, attn_executable
 
 FULL = "/dev/full"
 

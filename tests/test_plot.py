@@ -10,8 +10,8 @@ import zlib
 
 import pytest
 
-from run_cli import run
-from schema import validate
+from helpers.run_cli import run
+from helpers.schema import validate
 
 pytest.importorskip("matplotlib", reason="the plot extra (pip install 'attncli[plot]') is not installed")
 

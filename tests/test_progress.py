@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import synthetic_gguf
-from run_cli import attn, attn_on_a_pty, ok
+from helpers import synthetic_gguf
+from helpers.run_cli import attn, attn_on_a_pty, ok
 
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -15,15 +15,15 @@ import math
 
 import numpy as np
 import pytest
-from references import need
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from schema import validate
-from tolerances import U32, forward_relative_error
 
 from attncli.analysis.qk import Part, QKAttribution, qk_attribution
 from attncli.checkpoints import gguf, load
 from attncli.model import Model
 from attncli.trace import Trace
+from helpers.references import need
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.schema import validate
+from helpers.tolerances import U32, forward_relative_error
 
 TEXT = "I do not like spinach"
 
@@ -71,7 +71,7 @@ def test_parts_add_up_on_the_bundled_models(name):
 
 def family_folder(name: str, tmp_path_factory):
     """A tiny random family model saved as a float32 Hugging Face folder, with its transformers model."""
-    families = pytest.importorskip("families", reason="tests/families.py needs torch and transformers")
+    families = pytest.importorskip("helpers.families", reason="tests/families.py needs torch and transformers")
     fam = families.FAMILIES[name]
     with families.one_torch_thread():
         tok = families.train_tokenizer(fam.tokenizer)
@@ -94,8 +94,8 @@ def test_parts_add_up_on_each_tiny_family(name, tmp_path_factory):
 
 def test_parts_add_up_on_gpt2_and_bert_folders(tmp_path_factory):
     need("transformers")
-    import encoders
-    from test_hf_gpt2 import make_gpt2
+    from helpers import encoders
+    from helpers.gpt2 import make_gpt2
 
     gpt2 = tmp_path_factory.mktemp("gpt2")
     make_gpt2(gpt2, prefix=True, tied=True, seed=3)
@@ -107,8 +107,9 @@ def test_parts_add_up_on_gpt2_and_bert_folders(tmp_path_factory):
 
 
 def test_parts_add_up_with_the_weights_kept_quantized_in_place(tmp_path):
-    import synthetic_gguf
-    from test_readout import SMALL, float32_copy
+    from helpers import synthetic_gguf
+    from helpers.known_models import float32_copy
+    from helpers.synthetic_gguf import SMALL
 
     path = synthetic_gguf.write(tmp_path / "m.gguf", tied=False, kinds={}, **SMALL)  # Q4_K and Q6_K
     in_place = gguf.load(path, max_memory=1)
@@ -129,7 +130,7 @@ def test_parts_add_up_on_smollm2(smollm2_model):
 
 
 def test_parts_add_up_on_gemma3_270m_also_kept_quantized_in_place():
-    from test_gemma3_270m import gemma3_path
+    from helpers.pulled import gemma3_path
 
     path = gemma3_path()
     for model in (load(path), load(path, max_memory=100 << 20)):
@@ -274,7 +275,7 @@ def test_a_key_outside_the_sliding_window_is_refused(tmp_path_factory):
 def test_cli_on_gemma3_270m_kept_quantized_in_place():
     """The flagship model as a user runs it with little memory (its tied embedding and W_O stay quantized):
     Q/K norms, sandwich norms, query_pre_attn_scalar and the sliding layers' own rotary base, all held."""
-    from test_gemma3_270m import gemma3_path
+    from helpers.pulled import gemma3_path
 
     path = str(gemma3_path())
     for layer in ("0", "5", "17"):  # a sliding layer first and last, and a global one

@@ -89,7 +89,7 @@ def test_the_readme_says_what_the_tests_download():
     """The llama.cpp reference data the GGUF tokenizer tests fetch: which file, how big, and where it goes."""
     import re
 
-    import llamacpp_data as data
+    from helpers import llamacpp_data as data
 
     text = " ".join(README.read_text(encoding="utf-8").split())
     said = re.search(rf"llama-cpp-python {re.escape(data.SDIST_VERSION)} source distribution: .*?\((\d+) MB", text)

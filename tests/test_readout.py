@@ -18,12 +18,11 @@ from attncli.analysis.patching import Metric, Patching, patch
 from attncli.checkpoints import gguf, load
 from attncli.model import Model
 from attncli.numerics import layer_norm
-from attncli.weights import dense
+from helpers import synthetic_gguf
+from helpers.known_models import float32_copy
+from helpers.run_cli import attn, ok
+from helpers.synthetic_gguf import SMALL
 
-import synthetic_gguf
-from run_cli import attn, ok
-
-SMALL = dict(n_layer=2, d=256, d_mlp=512, n_head=4, n_kv_head=2, vocab_size=1000)
 KINDS = {
     "q8-q5-tied": (True, {"embed": "Q8_0", "attn": "Q5_0"}),
     "kquants-untied": (False, {}),  # synthetic_gguf's defaults: Q4_K and Q6_K, W_U apart from W_E
@@ -31,11 +30,6 @@ KINDS = {
 }
 CLEAN, CORRUPT = [3, 77, 12, 999, 0, 5, 5], [3, 78, 12, 999, 0, 5, 5]
 
-
-def float32_copy(model: Model) -> Model:
-    """The same model with every weight a float32 array (the values its blocks give)."""
-    params = {name: dense(w).copy() for name, w in model.params.items()}
-    return Model(model.config, params, model.tokenizer, model.name, model.source, model.card)
 
 
 @pytest.fixture(scope="module", params=sorted(KINDS))
@@ -146,7 +140,7 @@ TEXT, OTHER = "I do not like spinach", "I do like spinach"
 
 @pytest.fixture(scope="module")
 def gemma_path() -> Path:
-    from test_gemma3_270m import gemma3_path
+    from helpers.pulled import gemma3_path
 
     return gemma3_path()
 

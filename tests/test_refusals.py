@@ -7,15 +7,15 @@ transformers models; these need neither torch nor transformers.)"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from attncli.checkpoints import load
 from attncli.errors import ModelError
-from known_models import hf_llama_files, write_files
-from run_cli import HOWS, assert_one_error_line, attn
+from helpers.gguf_files import DH, HKV, D, H, M, write_gguf
+from helpers.known_models import hf_llama_files, write_files
+from helpers.run_cli import HOWS, assert_one_error_line, attn
 
 
 def refusal(path: Path) -> str:
@@ -62,45 +62,7 @@ def test_the_folder_loads_without_them(tmp_path, tokenizer_json, tokenizer_vocab
 
 # ---- GGUF files -----------------------------------------------------------------------------------------
 
-gguf = pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
-
-D, M, H, HKV, DH = 16, 24, 2, 1, 8
-
-
-def write_gguf(path: Path, meta: dict[str, Any] | None = None, extra: dict[str, np.ndarray] | None = None,
-               drop: tuple[str, ...] = (), tokenizer: str = "gpt2") -> Path:
-    """A one-layer random llama-architecture GGUF (F32), `meta` keys added, `extra` tensors added, `drop` left out."""
-    from attncli.tokenizer import byte_level_alphabet
-
-    tokens = [c for _, c in sorted(byte_level_alphabet().items())] + ["Ġt", "<|endoftext|>"]
-    rng = np.random.default_rng(0)
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_block_count(1)
-    w.add_context_length(32)
-    w.add_embedding_length(D)
-    w.add_feed_forward_length(M)
-    w.add_head_count(H)
-    w.add_head_count_kv(HKV)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_tokenizer_model(tokenizer)
-    w.add_tokenizer_pre("gpt-2")
-    w.add_token_list(tokens)
-    w.add_token_types([1] * (len(tokens) - 1) + [3])
-    w.add_token_merges(["Ġ t"])
-    for key, value in (meta or {}).items():
-        (w.add_string if isinstance(value, str) else w.add_float32 if isinstance(value, float) else w.add_uint32)(key, value)
-    shapes = {"token_embd.weight": (len(tokens), D), "output_norm.weight": (D,), "blk.0.attn_norm.weight": (D,),
-              "blk.0.ffn_norm.weight": (D,), "blk.0.attn_q.weight": (H * DH, D), "blk.0.attn_k.weight": (HKV * DH, D),
-              "blk.0.attn_v.weight": (HKV * DH, D), "blk.0.attn_output.weight": (D, H * DH),
-              "blk.0.ffn_gate.weight": (M, D), "blk.0.ffn_up.weight": (M, D), "blk.0.ffn_down.weight": (D, M)}
-    tensors = {n: (0.3 * rng.standard_normal(s)).astype(np.float32) for n, s in shapes.items() if n not in drop}
-    for name, arr in {**tensors, **(extra or {})}.items():
-        w.add_tensor(name, arr)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+pytest.importorskip("gguf", reason="writing test GGUF files needs the gguf package")
 
 
 GGUF = {  # write_gguf arguments -> a word the message must hold
@@ -136,7 +98,7 @@ def test_the_gguf_loads_without_them_and_with_rope_freqs(tmp_path):
 
 
 def test_logits_that_overflow_float32_are_one_line_not_an_internal_error(make_model_dir):
-    from view_helpers import overflow_final_norm
+    from helpers.view_helpers import overflow_final_norm
 
     folder = overflow_final_norm(make_model_dir(seed=7, name="overflowing"))  # finite weights near float32's limit
     for how in HOWS:

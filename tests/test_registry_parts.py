@@ -13,9 +13,8 @@ import pytest
 
 from attncli import registry
 from attncli.errors import ModelError
-
-from fake_registry import fake_index
-from run_cli import attn, ok
+from helpers.fake_registry import fake_index
+from helpers.run_cli import attn, ok
 
 PAYLOAD = b"GGUF" + bytes(range(256)) * 400 + b"tail"
 LICENSE = b"<html>Terms of Use</html>"

@@ -11,8 +11,8 @@ from attncli.analysis.rollout import rollout
 from attncli.config import ModelConfig
 from attncli.errors import UsageError
 from attncli.model import forward
-from run_cli import run
-from schema import validate
+from helpers.run_cli import run
+from helpers.schema import validate
 
 
 def direct_rollout(weights_per_layer: list[np.ndarray]) -> np.ndarray:

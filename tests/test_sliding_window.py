@@ -13,8 +13,8 @@ from attncli.config import ModelConfig
 from attncli.errors import ModelError
 from attncli.model import forward
 from attncli.views import head_view
-from run_cli import HOWS, Call, attn_all, ok
-from schema import validate
+from helpers.run_cli import HOWS, Call, attn_all, ok
+from helpers.schema import validate
 
 T = 7
 WINDOW = 3

@@ -11,9 +11,8 @@ import pytest
 
 from attncli import registry
 from attncli.errors import ModelError
-
-from fake_registry import fake_index
-from references import transformers_run
+from helpers.fake_registry import fake_index
+from helpers.references import transformers_run
 
 SENTENCES = [
     "I do not like spinach",

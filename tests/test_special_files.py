@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from attncli.errors import ExitCode
-from known_models import hf_llama_files, write_files
-from run_cli import HOWS, attn, assert_one_error_line
+from helpers.known_models import hf_llama_files, write_files
+from helpers.run_cli import HOWS, assert_one_error_line, attn
 
 
 @contextmanager
@@ -142,7 +142,7 @@ def folders(make_model_dir, tmp_path_factory, tokenizer_json, tokenizer_vocab_si
 def sentence_encoder(tmp_path_factory) -> Path:
     """A bare BERT saved as sentence-transformers saves one: modules.json and 1_Pooling/config.json."""
     pytest.importorskip("transformers", reason="building a BERT folder needs transformers")
-    import encoders
+    from helpers import encoders
 
     folder = tmp_path_factory.mktemp("st") / "bert"
     shutil.copytree(encoders.built("bert", tmp_path_factory).bare, folder)

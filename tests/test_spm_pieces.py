@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attncli.checkpoints.gguf.spm import ScoreMerges
-from test_gguf_vocab import meta_of
+from helpers.llamacpp_data import meta_of
 
 ALPHABET = list("ab▁c") + ["é", "🥦", "日", "<", ">"]
 

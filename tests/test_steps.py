@@ -12,8 +12,8 @@ from attncli.analysis.steps import resolve_token, walkthrough
 from attncli.config import ModelConfig
 from attncli.errors import UsageError
 from attncli.model import forward
-from run_cli import run
-from schema import validate
+from helpers.run_cli import run
+from helpers.schema import validate
 
 TEXT = "I do not like spinach"
 

@@ -7,10 +7,10 @@ import math
 import re
 
 import pytest
-from run_cli import attn, run
-from schema import validate
 
 from attncli.analysis.summary import head_summary
+from helpers.run_cli import attn, run
+from helpers.schema import validate
 
 
 def test_summary_matches_the_weights_read_by_hand(tiny_model):

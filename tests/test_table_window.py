@@ -6,11 +6,10 @@ import io
 import re
 
 import numpy as np
-
 from rich.console import Console
 
-from attncli.render import table as rt
 from attncli.labels import token_label
+from attncli.render import table as rt
 from attncli.views import head_view
 
 TEXT = "the cat sat on the mat and the dog sat on the rug"
@@ -75,7 +74,7 @@ LONG_TEXT = " ".join(["the cat sat on the mat and the dog sat on the log"] * 4)
 
 def test_a_long_text_shows_where_the_last_tokens_look(bundled_model):
     """Too long for the matrix: each of the last three tokens' strongest keys, with weights and positions."""
-    from run_cli import attn, ok
+    from helpers.run_cli import attn, ok
 
     run = ok(attn("runner", ["explain", LONG_TEXT]))
     toks, _ = bundled_model.encode(LONG_TEXT)
@@ -92,7 +91,7 @@ def test_a_long_text_shows_where_the_last_tokens_look(bundled_model):
 
 
 def test_window_shows_any_slice_of_the_matrix(bundled_model):
-    from run_cli import assert_one_error_line, attn, ok
+    from helpers.run_cli import assert_one_error_line, attn, ok
 
     run = ok(attn("runner", ["explain", LONG_TEXT, "--window", "20:26"]))
     assert header_indices(run.stdout) == list(range(20, 26))

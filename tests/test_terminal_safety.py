@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from run_cli import HOWS, Call, assert_one_error_line, attn, attn_all, ok
-from schema import validate
+from helpers.run_cli import HOWS, Call, assert_one_error_line, attn, attn_all, ok
+from helpers.schema import validate
 
 HOSTILE = "I do \x1b[31m not \x07like \x9b2J spin\u202each\x7f"
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # what Rich itself writes for color, and nothing else

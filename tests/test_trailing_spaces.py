@@ -5,7 +5,8 @@ did). Checked on the installed `attn`, plain (stdout not a terminal, NO_COLOR), 
 from __future__ import annotations
 
 import pytest
-from run_cli import HOWS, attn
+
+from helpers.run_cli import HOWS, attn
 
 TEXT = "I do not like spinach"
 COMMANDS = [

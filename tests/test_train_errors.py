@@ -8,9 +8,8 @@ import re
 import pytest
 
 from attncli.checkpoints import native
-
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from train_helpers import TINY_FLAGS, write_corpus
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.train_helpers import TINY_FLAGS, write_corpus
 
 
 @pytest.fixture(params=HOWS)

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from attncli.train.evaluate import encode_text, evaluate, windows, words
 from attncli.numerics import log_softmax
-from run_cli import HOWS, attn, ok
-from schema import validate
+from attncli.train.evaluate import encode_text, evaluate, windows, words
+from helpers.run_cli import HOWS, attn, ok
+from helpers.schema import validate
 
 
 def test_words_are_counted_on_lowercased_text_with_straight_quotes():

@@ -6,13 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attncli.config import ModelConfig
+from attncli.config import ModelConfig, param_shapes
 from attncli.model import forward as model_forward
-from attncli.config import param_shapes
 from attncli.train import gpt
-
-from known_models import random_params
-from references import need, torch_gpt2_logits
+from helpers.known_models import random_params
+from helpers.references import need, torch_gpt2_logits
 
 TINY = ModelConfig(vocab_size=19, n_layer=2, n_head=2, d_model=8, n_ctx=6)
 

@@ -23,8 +23,8 @@ import pytest
 from attncli.checkpoints import native
 from attncli.errors import Interrupted
 from attncli.train import trainer
-from run_cli import attn, attn_executable, ok
-from train_helpers import TINY_FLAGS, TINY_OPTIONS, story_text, write_corpus
+from helpers.run_cli import attn, attn_executable, ok
+from helpers.train_helpers import TINY_FLAGS, TINY_OPTIONS, story_text, write_corpus
 
 PATIENCE = 300  # seconds before a process that should have stopped counts as hung (a loaded CI machine is slow)
 CHECKPOINT = sorted(native.FILES + trainer.STATE_FILES)

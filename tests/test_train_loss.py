@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-from train_helpers import TINY_OPTIONS, write_corpus
-
 from attncli.train.trainer import TrainOptions, train
+from helpers.train_helpers import TINY_OPTIONS, write_corpus
 
 
 def test_short_run_lowers_the_loss(tmp_path):

@@ -15,10 +15,9 @@ from attncli.checkpoints import native
 from attncli.errors import Interrupted
 from attncli.train import mlm
 from attncli.train.trainer import TrainOptions, train
-
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from schema import validate
-from train_helpers import TINY_FLAGS, TINY_OPTIONS, write_corpus
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.schema import validate
+from helpers.train_helpers import TINY_FLAGS, TINY_OPTIONS, write_corpus
 
 MLM_FLAGS = ["--objective", "mlm", *TINY_FLAGS]
 MLM_OPTIONS = dict(TINY_OPTIONS, objective="mlm")

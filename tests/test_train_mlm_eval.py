@@ -13,9 +13,8 @@ from attncli.train import mlm, mlm_eval
 from attncli.train.mlm_data import encode_stream, specials, tiling, windows_at
 from attncli.train.mlm_eval import CountBaseline, MaskedSet, evaluate_mlm, mask_text, score
 from attncli.train.wordpiece import train_wordpiece
-
-from known_models import random_params
-from train_helpers import story_text
+from helpers.known_models import random_params
+from helpers.train_helpers import story_text
 
 
 @pytest.fixture(scope="module")

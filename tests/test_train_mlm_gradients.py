@@ -11,9 +11,8 @@ from attncli.config import param_shapes
 from attncli.errors import TrainingError
 from attncli.model import forward as model_forward
 from attncli.train import mlm
-
-from known_models import random_params
-from references import need
+from helpers.known_models import random_params
+from helpers.references import need
 
 TINY = mlm.encoder_config(vocab_size=19, n_layer=2, n_head=2, d_model=8, n_ctx=6)
 

@@ -13,8 +13,7 @@ import pytest
 
 from attncli.errors import Interrupted
 from attncli.train.trainer import TrainOptions, train
-
-from train_helpers import TINY_OPTIONS, write_corpus
+from helpers.train_helpers import TINY_OPTIONS, write_corpus
 
 
 def without_run_details(doc: Any) -> Any:

@@ -11,9 +11,8 @@ from safetensors.numpy import load_file
 
 from attncli.errors import Interrupted, TrainingError
 from attncli.train.trainer import TrainOptions, train
-
-from run_cli import HOWS, assert_one_error_line, attn, ok
-from train_helpers import TINY_FLAGS, TINY_OPTIONS, write_corpus
+from helpers.run_cli import HOWS, assert_one_error_line, attn, ok
+from helpers.train_helpers import TINY_FLAGS, TINY_OPTIONS, write_corpus
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):

@@ -10,10 +10,9 @@ import pytest
 
 from attncli.checkpoints import native
 from attncli.train import gpt
-
-from run_cli import HOWS, attn, ok
-from schema import validate
-from train_helpers import TINY_FLAGS, write_corpus
+from helpers.run_cli import HOWS, attn, ok
+from helpers.schema import validate
+from helpers.train_helpers import TINY_FLAGS, write_corpus
 
 
 @pytest.fixture(scope="module")

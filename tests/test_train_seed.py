@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from safetensors.numpy import load_file
-from train_helpers import TINY_OPTIONS, write_corpus
 
 from attncli.train.trainer import TrainOptions, train
+from helpers.train_helpers import TINY_OPTIONS, write_corpus
 
 
 def run(tmp_path, corpus, name: str, seed: int) -> dict[str, np.ndarray]:

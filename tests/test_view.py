@@ -11,14 +11,14 @@ import sys
 
 import numpy as np
 import pytest
-from run_cli import HOWS, assert_one_error_line, attn
-from view_helpers import TEXT, drive, explorer, make_app
 
 from attncli.analysis.dla import direct_logit_attribution
 from attncli.analysis.steps import walkthrough
 from attncli.render.style import SHADES, shade
 from attncli.tui import panels
 from attncli.tui.explorer import SECTIONS, STATS, Selection, layer_stats
+from helpers.run_cli import HOWS, assert_one_error_line, attn
+from helpers.view_helpers import TEXT, drive, explorer, make_app
 
 # ---- the numbers -------------------------------------------------------------------------------
 

@@ -13,15 +13,14 @@ import asyncio
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
-from view_helpers import TEXT, drive, make_app, overflow_final_norm
 
 from attncli.checkpoints import load
-from attncli.errors import ModelError
 from attncli.commands.view import ViewStopped, stopped
+from attncli.errors import ModelError
 from attncli.tui.app import ViewApp
 from attncli.tui.explorer import Explorer
+from helpers.view_helpers import TEXT, drive, make_app, overflow_final_norm
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ alone does not: the layout, the colors, the borders, the shade characters withou
 from __future__ import annotations
 
 import pytest
-from view_helpers import make_app
+
+from helpers.view_helpers import make_app
 
 pytest.importorskip("pytest_textual_snapshot")
 

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from run_cli import TERMINAL_ENV, attn_executable
-from view_helpers import overflow_final_norm
+
+from helpers.run_cli import TERMINAL_ENV, attn_executable
+from helpers.view_helpers import overflow_final_norm
 
 TMUX = shutil.which("tmux") or ("/usr/bin/tmux" if os.path.exists("/usr/bin/tmux") else None)
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")

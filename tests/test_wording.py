@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from run_cli import HOWS, attn, ok
+from helpers.run_cli import HOWS, attn, ok
 
 
 @pytest.mark.parametrize("how", HOWS)

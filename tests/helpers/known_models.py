@@ -20,6 +20,8 @@ from safetensors.numpy import load_file, save, save_file
 
 from attncli.checkpoints import native
 from attncli.config import ModelConfig, param_shapes
+from attncli.model import Model
+from attncli.weights import dense
 
 # The bundled model's architecture in miniature.
 TINY_GPT2 = dict(n_layer=2, n_head=2, d_model=16, n_ctx=32)
@@ -204,3 +206,24 @@ def edit_config(path: Path, change) -> Path:
     change(doc)
     cfg.write_text(json.dumps(doc))
     return cfg
+
+
+# one model config per kind of block: a GPT-2, a GQA Llama, a Gemma-like with sliding layers, a partial rotary
+CONFIGS = {
+    "gpt2": dict(n_layer=2, n_head=2, d_model=16, n_ctx=40),
+    "llama-gqa": dict(n_layer=2, n_head=4, n_kv_head=2, d_model=16, n_ctx=40, norm="rmsnorm", positions="rotary",
+                      mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False, tied_embeddings=False),
+    "gemma-like": dict(n_layer=3, n_head=2, n_kv_head=1, d_model=16, d_head=8, n_ctx=40, norm="rmsnorm",
+                       positions="rotary", mlp="swiglu", activation="gelu_tanh", attn_bias=False, mlp_bias=False,
+                       qk_norm=True, norm_plus_one=True, sandwich_norms=True, scale_embed=True, query_pre_attn_scalar=6.0,
+                       sliding_window=3, sliding_layers=(0, 1), rope_local_theta=100.0),
+    "phi-like": dict(n_layer=2, n_head=2, d_model=16, n_ctx=40, norm="rmsnorm", positions="rotary", rope_dims=4,
+                     mlp="swiglu", activation="silu", attn_bias=False, mlp_bias=False,
+                     rope_freq_factors=(1.0, 4.0)),
+}
+
+
+def float32_copy(model: Model) -> Model:
+    """The same model with every weight a float32 array (the values its blocks give)."""
+    params = {name: dense(w).copy() for name, w in model.params.items()}
+    return Model(model.config, params, model.tokenizer, model.name, model.source, model.card)

@@ -18,9 +18,12 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+
+from attncli.checkpoints.gguf.reader import read_header
 
 SDIST_VERSION = "0.3.36"
 SDIST_NAME = f"llama_cpp_python-{SDIST_VERSION}.tar.gz"
@@ -173,3 +176,13 @@ def unicode_flags() -> tuple[np.ndarray, np.ndarray]:
     space = np.zeros(0x110000, dtype=bool)
     space[[int(x, 16) for x in re.findall(r"0x([0-9A-F]+)", src.split("unicode_set_whitespace = {")[1].split("};")[0])]] = True
     return flags, space
+
+
+_metas: dict[str, dict[str, Any]] = {}
+
+
+def meta_of(name: str) -> dict[str, Any]:
+    """The metadata of the sdist's ggml-vocab-NAME.gguf (read once)."""
+    if name not in _metas:
+        _metas[name] = read_header(memoryview(vocab(name)), Path(f"ggml-vocab-{name}.gguf"))[0]
+    return _metas[name]

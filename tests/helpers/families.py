@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import families_gguf
 import gguf
 import numpy as np
 import torch
@@ -32,6 +31,8 @@ from tokenizers import (
     processors,
     trainers,
 )
+
+from helpers import families_gguf
 
 transformers.utils.logging.disable_progress_bar()  # a bar per save and load would bury pytest's output
 

@@ -128,3 +128,7 @@ def write(path: Path, *, n_layer: int, d: int, d_mlp: int, n_head: int, n_kv_hea
                 f.write(random_blocks(kind, min(step, n_blocks - b0), rng, scale))
             f.write(b"\0" * (-nbytes % ALIGN))
     return path
+
+
+# a model big enough for quantized blocks in every matrix, small enough to run in a test
+SMALL = dict(n_layer=2, d=256, d_mlp=512, n_head=4, n_kv_head=2, vocab_size=1000)

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from families import CORPUS, eager, one_torch_thread, randomize
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from helpers.families import CORPUS, eager, one_torch_thread, randomize
 
 VOCAB = 120
 

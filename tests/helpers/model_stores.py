@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-import synthetic_gguf
+from helpers import synthetic_gguf
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
