@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import ROOT
 from helpers.view_helpers import make_app
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -46,9 +47,8 @@ def test_a_long_text_at_80x24(snap_compare, bundled_model):
 def test_the_readme_picture_is_current():
     # docs/view.svg is what docs/view_screenshot.py renders now; rerun the script after a change to the screen
     import importlib.util
-    from pathlib import Path
 
-    docs = Path(__file__).resolve().parent.parent / "docs"
+    docs = ROOT / "docs"
     spec = importlib.util.spec_from_file_location("view_screenshot", docs / "view_screenshot.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import Field, fields, make_dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 from attncli.checkpoints import load
 from attncli.config import FIELD_VERSIONS, FORMAT_VERSION, READABLE_VERSIONS, ModelConfig, field_version, since
 from attncli.errors import ModelError
+from helpers import ROOT
 from helpers.references import naive_forward, read_model
 
 # What a version-1 config.json holds, as attncli 1 wrote it: fixed for good.
@@ -123,7 +123,7 @@ def test_an_old_name_is_refused_where_it_was_not_yet_a_field_or_beside_its_new_n
 def test_the_bundled_models_load_as_they_are_saved():
     """The bundled masked-LM model is saved as format 3, with post_norm (and post_norms false): it loads as
     the post-norm encoder it is, and its logits are still the naive reference's reading of that file."""
-    folder = Path(__file__).resolve().parents[1] / "sample_weights" / "mlm"
+    folder = ROOT / "sample_weights" / "mlm"
     doc = json.loads((folder / "config.json").read_text())
     assert doc["format_version"] == 3 and doc["model"]["post_norm"] is True and "block_norm" not in doc["model"]
     model = load(folder)

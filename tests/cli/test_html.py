@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from attncli.render import html as rhtml
+from helpers import ROOT
 from helpers.run_cli import run
 
 TEXT = "I do not like spinach"
-ROOT = Path(__file__).parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 LONG = " ".join(["the cat sat on the mat and the dog sat on the log"] * 2)  # 26 tokens of the test tokenizer

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from helpers import ROOT
+
+README = ROOT / "README.md"
 
 
 def tokens():
@@ -46,7 +48,7 @@ def test_the_parser_sees_an_unclosed_fence():  # guards the two tests above: the
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the examples are bash command lines")
 def test_the_examples_are_real_runs():
-    script = Path(__file__).resolve().parent.parent / "docs" / "readme_examples.py"
+    script = ROOT / "docs" / "readme_examples.py"
     proc = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"README examples differ from the real output (run docs/readme_examples.py):\n{proc.stdout}"
 

@@ -3,11 +3,11 @@ are kept in git without outputs, so what a reader sees is what the code makes on
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.ipynb"))
+from helpers import ROOT
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
 
 
 def test_there_is_a_notebook():

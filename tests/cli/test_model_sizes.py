@@ -11,9 +11,10 @@ import pytest
 
 from attncli import registry
 from attncli.units import binary_size
+from helpers import ROOT
 from helpers.run_cli import HOWS, attn, ok
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def listed(how: str, cache: Path | None) -> dict[str, int]:

@@ -3,14 +3,13 @@ predictions and attention read as English. CI checks these files; it does not re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from attncli.checkpoints import native
+from helpers import ROOT
 
-BUNDLED = Path(__file__).resolve().parents[1] / "sample_weights"
+BUNDLED = ROOT / "sample_weights"
 
 # Broad, hand-written word classes: what a reader would accept after each prompt.
 VERBS = set("""play be go eat get do make help share leave stop see have sleep talk give take come lose fight hurt say

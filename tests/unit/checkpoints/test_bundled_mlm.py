@@ -5,15 +5,14 @@ retrain them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from attncli.checkpoints import load
 from attncli.train import mlm
+from helpers import ROOT
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_weights"
+SAMPLE = ROOT / "sample_weights"
 FILES = ["config.json", "model.safetensors", "tokenizer.json"]
 
 
