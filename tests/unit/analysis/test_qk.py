@@ -71,7 +71,7 @@ def test_parts_add_up_on_the_bundled_models(name):
 
 def family_folder(name: str, tmp_path_factory):
     """A tiny random family model saved as a float32 Hugging Face folder, with its transformers model."""
-    families = pytest.importorskip("helpers.families", reason="tests/families.py needs torch and transformers")
+    families = pytest.importorskip("helpers.families", reason="tests/helpers/families.py needs torch and transformers")
     fam = families.FAMILIES[name]
     with families.one_torch_thread():
         tok = families.train_tokenizer(fam.tokenizer)

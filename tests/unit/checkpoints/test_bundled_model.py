@@ -35,7 +35,7 @@ def top(model, text: str, k: int = 5) -> list[tuple[str, float]]:
 def test_files_and_card():
     names = sorted(p.name for p in BUNDLED.iterdir() if p.is_file())
     assert names == ["config.json", "model.safetensors", "tokenizer.json"]  # no training state shipped
-    assert [p.name for p in BUNDLED.iterdir() if p.is_dir()] == ["mlm"]  # the masked-LM, tests/test_bundled_mlm.py
+    assert [p.name for p in BUNDLED.iterdir() if p.is_dir()] == ["mlm"]  # the masked-LM: test_bundled_mlm.py
     assert sum((BUNDLED / n).stat().st_size for n in names) < 4 * 1024 * 1024
     card = native.load(BUNDLED).card
     assert card["provisional"] is False

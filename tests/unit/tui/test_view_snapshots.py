@@ -1,7 +1,7 @@
 """attn view's screens as Textual renders them (SVG), checked against the accepted ones in
-tests/__snapshots__/test_view_snapshots/ by pytest-textual-snapshot. After a change that is
+tests/unit/tui/__snapshots__/test_view_snapshots/ by pytest-textual-snapshot. After a change that is
 meant to alter a screen, look at the report pytest writes, then accept it with
-`pytest tests/test_view_snapshots.py --snapshot-update` and commit the new files.
+`pytest tests/unit/tui/test_view_snapshots.py --snapshot-update` and commit the new files.
 
 The keys' effects are asserted on the widgets' text in test_view.py; these catch what text
 alone does not: the layout, the colors, the borders, the shade characters without color.
