@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the GGUF writer the tests use
 
 import results as bench_results
-import synthetic_gguf
+from helpers import synthetic_gguf
 
 LLAMA_3B = dict(n_layer=28, d=3072, d_mlp=8192, n_head=24, n_kv_head=8, vocab_size=128256, n_ctx=131072, tied=True,
                 kinds={"embed": "Q6_K", "attn": "Q4_K", "attn_v": "Q6_K", "ffn": "Q4_K", "ffn_down": "Q6_K"})

@@ -32,7 +32,7 @@ import results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the GGUF writer the tests use
 
-import synthetic_gguf
+from helpers import synthetic_gguf
 
 TEXT = "The capital of France is"
 # Qwen2.5-0.5B-Instruct-Q4_K_M.gguf's layout: rows of 896 are not whole 256-value blocks, so llama.cpp

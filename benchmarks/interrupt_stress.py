@@ -1,4 +1,4 @@
-"""Ctrl-C in attn train under CPU load: run tests/test_train_interrupt.py many times while busy
+"""Ctrl-C in attn train under CPU load: run tests/unit/train/test_train_interrupt.py many times while busy
 loops keep every core occupied, and count the runs that fail (the answer must be 0).
 
     python benchmarks/interrupt_stress.py [--runs 50] [--burners N]   # N: the number of cores
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST = ROOT / "tests" / "test_train_interrupt.py"
+TEST = ROOT / "tests" / "unit" / "train" / "test_train_interrupt.py"
 
 
 def main() -> int:

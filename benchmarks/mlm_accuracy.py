@@ -12,7 +12,7 @@ one token at a time is hidden). Also scored: the left-only bigram.
 
 --record writes the baseline's figures into the model directory's card ("count_baseline" in
 config.json, replaced atomically: a temporary file beside it, then os.replace), so that
-`attn info` and tests/test_bundled_mlm.py can show and check them without the corpus.
+`attn info` and tests/unit/checkpoints/test_bundled_mlm.py can show and check them without the corpus.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from attncli.checkpoints.gguf import products
 from attncli.checkpoints.gguf.quants import QUANT_TYPES, dequantize
-import synthetic_gguf
+from helpers import synthetic_gguf
 
 CASES = [("Q5_0", 4864, 896), ("Q8_0", 4864, 896), ("Q4_K", 896, 4864), ("Q6_K", 896, 4864)]
 ROWS = (1, 2, 6, 16, 32)

@@ -11,7 +11,7 @@ each line `<!-- generated: NAME -->` in a page is replaced by GENERATORS[NAME]()
 - `changelog`: CHANGELOG.md at the root of the repository.
 
 Each generator is a plain function returning Markdown, so tests can call it too
-(tests/test_docs.py). Run as a script it prints one: `python docs/hooks.py cli`.
+(tests/cli/test_docs.py). Run as a script it prints one: `python docs/hooks.py cli`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 A block whose first line is a `$ ` command holds commands and, after each, its output. This
 script runs every command (through bash, from a scratch folder, at 100 columns, without color)
 and rewrites the outputs in place; with --check it only says which blocks differ (the test in
-tests/test_readme.py runs it so). A block preceded by the line `<!-- excerpt -->` shows only part
+tests/cli/test_readme.py runs it so). A block preceded by the line `<!-- excerpt -->` shows only part
 of its output and is left as written. A command whose program or model is missing is skipped,
 saying why.
 

@@ -2,7 +2,7 @@
 spinach" --html` on the bundled model, opened in headless Chromium, the query "like" selected, saved whole.
 
 Needs selenium (pip install -r requirements-reference.txt) and Debian's chromium and
-chromium-driver. tests/test_html.py drives the page with the same `chromium()`.
+chromium-driver. tests/cli/test_html.py drives the page with the same `chromium()`.
 
 Usage: python docs/screenshots.py [--out docs/html_view.png]
 """

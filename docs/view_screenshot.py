@@ -1,7 +1,7 @@
 """Render the picture of `attn view "I do not like spinach" --token like` on the bundled model that
 README and docs/guides/pictures.md show: the app that command opens, run headless by Textual at 100 x 30,
 saved as Textual's SVG screenshot. Deterministic (no clock, no randomness in it), so rerunning it on an unchanged
-checkout rewrites the same bytes; tests/test_view_snapshots.py checks docs/view.svg is current.
+checkout rewrites the same bytes; tests/unit/tui/test_view_snapshots.py checks docs/view.svg is current.
 
 Usage: python docs/view_screenshot.py [--out docs/view.svg] [--check]
 (from a clean clone: pip install -e . first, or run it as is: it puts the checkout's src/ first)

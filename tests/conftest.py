@@ -17,7 +17,7 @@ import pytest
 from attncli.checkpoints import native
 from attncli.config import ModelConfig
 from attncli.train.bpe import train_bpe
-from known_models import PROVISIONAL_NOTE, TINY_GPT2, Known, make_known_model, random_params
+from helpers.known_models import PROVISIONAL_NOTE, TINY_GPT2, Known, make_known_model, random_params
 
 # A few lines of text to learn merges from; words repeat so " like", " do", " not" become tokens.
 CORPUS = [
@@ -121,7 +121,7 @@ def smollm2_model():
 def smollm2_transformers(smollm2_model):
     """(torch, transformers' model, its tokenizer) loaded from the same GGUF, once per session."""
     from attncli import registry
-    from references import need, transformers_from_gguf
+    from helpers.references import need, transformers_from_gguf
 
     torch = need("torch")
     need("transformers")

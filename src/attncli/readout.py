@@ -15,7 +15,7 @@ apart (direct logit attribution, activation patching, the logit lens, --qk) rath
 Each works on every way a weight is kept (weights.py): a float32 array, or a matrix kept quantized in
 place in a GGUF file (its float16 or quantized rows). A token's direction dequantizes that one row of
 the vocabulary, never the [V, d] table. Nothing outside the core (model.py, weights.py, checkpoints/,
-train/ and this module) reads `model.params` itself; tests/test_architecture.py checks it.
+train/ and this module) reads `model.params` itself; tests/unit/test_architecture.py checks it.
 """
 
 from __future__ import annotations

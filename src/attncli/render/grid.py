@@ -4,7 +4,7 @@ per-cell layout machinery.
 rich.Table measures and renders every cell through several generic layers (Padding,
 render_lines, cropping), which made drawing `attn explain`'s four tables its largest cost
 after Python's own imports. A Grid computes the same widths and writes the same lines with
-the same styles, character for character (tests/test_grid.py checks it against rich.Table);
+the same styles, character for character (tests/unit/render/test_grid.py checks it against rich.Table);
 whatever it does not cover (a table wider than the terminal, a title that would wrap, tabs,
 multi-line body cells) it hands to a real rich.Table built from the same arguments.
 """

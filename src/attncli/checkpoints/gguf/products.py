@@ -12,7 +12,7 @@ time (a few hundred KB, in cache, reused), on threads of our own when the matrix
 
 Each is within float32 rounding of dequantize-then-multiply: at most n + 3 roundings stand between a
 term and the result, so |ours - exact| <= g(n + 3) sum_k |x_k| (|a_k u_k| + |c_k|), g(m) = m u / (1 - m u),
-u = 2**-24 (tests/test_quantized_products.py states the bound it checks against gguf-py). Types
+u = 2**-24 (tests/reference/test_quantized_products.py states the bound it checks against gguf-py). Types
 without kernels here (plain floats, the IQ and ternary types) dequantize a tile of rows with quants.py.
 """
 

@@ -178,7 +178,7 @@ _register("exaone-moe", PreType((EXAONE_MOE,)))
 
 # Codepoints the regex engine of `tokenizers` (Unicode 16) puts in a category while
 # llama.cpp's tables (unicode-data.cpp, Unicode 15) leave them unassigned: taken out of
-# every \p{..} so both agree. tests/test_gguf_vocab.py checks every codepoint against
+# every \p{..} so both agree. tests/reference/test_gguf_vocab.py checks every codepoint against
 # llama.cpp's own table.
 LLAMA_UNASSIGNED = (
     r"\x{897}\x{1B4E}-\x{1B4F}\x{1B7F}\x{1C89}-\x{1C8A}\x{2427}-\x{2429}\x{31E4}-\x{31E5}\x{A7CB}-\x{A7CD}"
