@@ -11,7 +11,7 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["LoadedModel", "Run", "__version__", "compare", "generate", "load", "patch"]
+__all__ = ["LoadedModel", "Run", "__version__", "compare", "generate", "heads", "load", "patch"]
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: `import attncli` stays light; the API loads on first use

@@ -21,8 +21,11 @@ import numpy as np
 from .errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .analysis.attribution import Attribution
     from .analysis.dla import DLA
+    from .analysis.heads import HeadsResult
     from .analysis.lens import Lens
     from .analysis.qk import QKAttribution
     from .analysis.steps import Walkthrough
@@ -271,6 +274,22 @@ def generate(model: Model | LoadedModel, text: str, n: int = 12, layer: int = 0,
     model.task.require(model, "generate", "next_token")
     tokens, _ = model.encode(text)
     return generate_steps(model, [t.id for t in tokens], n, layer=layer, temperature=temperature, seed=seed)
+
+
+def heads(model: Model | LoadedModel, texts: Iterable[str] | None = None, *, induction_length: int = 40,
+          induction_samples: int = 20, seed: int = 0, max_tokens: int | None = None) -> HeadsResult:
+    """What every head does over a corpus, as `attn heads` measures it in one process: scores
+    (previous, first, self, entropy, induction, duplicate) [layers, heads], their 95% intervals and
+    the roles they give. `texts` None: the built-in corpus."""
+    from .analysis.heads import Options, census
+
+    if texts is None:
+        from .corpus import open_corpus
+
+        texts = [text for _, text in open_corpus(None).texts()]
+    options = Options(induction_length=induction_length, induction_samples=induction_samples, seed=seed,
+                      max_tokens=max_tokens)
+    return census(_core(model), texts, options)
 
 
 def token_list(run: Run) -> list[Token]:

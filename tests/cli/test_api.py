@@ -128,3 +128,13 @@ def test_in_a_notebook_the_run_is_the_offline_page_and_in_a_terminal_the_tables(
     text = console.export_text()
     shown = ok(attn("process", ["explain", TEXT], env={"COLUMNS": "120", "NO_COLOR": "1"})).stdout
     assert [line.rstrip() for line in text.split("\n")[:6]] == shown.split("\n")[:6]  # the CLI drops padding
+
+
+def test_heads_is_attn_heads_json(model):
+    doc = ok(attn("process", ["heads", "--json", "--induction-samples", "3", "--workers", "1"])).json()
+    result = attncli.heads(model, induction_samples=3)
+    for h in doc["heads"]:
+        for score, value in h["scores"].items():
+            assert abs(float(result.scores[score][h["layer"], h["head"]]) - value) <= 1e-6
+        assert result.roles[h["layer"]][h["head"]] == h["roles"]
+    assert result.texts == doc["corpus"]["texts"]
