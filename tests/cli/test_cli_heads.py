@@ -181,3 +181,33 @@ def test_a_census_of_another_model_or_no_census_is_one_line(corpus, tmp_path, ar
 def test_census_goes_with_summary_only(corpus):
     r = attn("process", ["explain", "the cat sat.", "--census", "x.json"])
     assert r.code == 2 and "--census has no effect on the default tables" in r.stderr and "--summary" in r.stderr
+
+
+def test_attn_view_shows_each_head_s_roles_from_a_census(corpus, tmp_path):
+    from helpers.view_helpers import TEXT, drive
+
+    from attncli.analysis.heads import census_roles
+    from attncli.checkpoints import load
+    from attncli.tui.app import ViewApp
+    from attncli.tui.explorer import Explorer
+
+    census = tmp_path / "census.json"
+    doc = attn("process", ["heads", str(corpus), "--json", "--induction-samples", "3", "--workers", "1"]).json()
+    census.write_text(json.dumps(doc), encoding="utf-8")
+    model = load(None)
+    roles = census_roles(doc, model, str(census))
+    tokens, _ = model.encode(TEXT)
+    ex = Explorer(model, TEXT, tokens, model.forward([t.id for t in tokens]), roles=roles)
+    want = {(h["layer"], h["head"]): h["roles"] for h in doc["heads"]}
+    for layer, head in [(0, 0), (1, 3)]:
+        title = drive(ViewApp(ex, ex.start(layer, head, ex.T - 1), color=False), [],
+                      then=lambda app, pilot: _title(app))["then"]
+        assert title.endswith("roles: " + (", ".join(want[layer, head]) or "none")), title
+    r = attn("process", ["view", TEXT, "--census", str(tmp_path / "missing.json")])
+    assert r.code == 2 and r.stdout == "" and "--census" in r.stderr and "no such file" in r.stderr
+
+
+async def _title(app) -> str:
+    from attncli.tui import panels
+
+    return panels.heatmap_title(app.ex, app.sel)

@@ -111,6 +111,9 @@ def view(
                                        help="With -g: the seed for sampling, for a repeatable continuation."),
     top_k: int = TopKOpt,
     truncate: bool = TruncateOpt,
+    census: Optional[str] = typer.Option(None, "--census", metavar="FILE",
+                                         help="Show each head's roles from this census of the same model "
+                                              "(what attn heads writes with its JSON option) beside the heatmap."),
     ablate: Optional[str] = AblateOpt,
     ablate_mode: str = AblateModeOpt,
     color: str = ColorOpt,
@@ -132,6 +135,12 @@ def view(
         text = read_stdin_text("text", 'echo "I do not like spinach" | attn view')
     ui = _import_in_background() if os.isatty(1) and os.isatty(2) else None  # Textual loads while the model does
     model = load_model(model_spec, ablate, ablate_mode, max_memory=max_memory)
+    roles = None
+    if census is not None:
+        from ..analysis.heads import census_roles
+        from ..modes.summary import read_census
+
+        roles = census_roles(read_census(census), model, census)
     c = model.config
     d_layer, d_head = default_view(model)
     L = resolve_layer(layer, c.n_layer, d_layer)
@@ -148,7 +157,7 @@ def view(
 
     from ..tui.explorer import Explorer
 
-    explorer = Explorer(model, text, tokens, trace, truncated, top_k, generation)
+    explorer = Explorer(model, text, tokens, trace, truncated, top_k, generation, roles=roles)
     _terminal_for_keys()  # last: a wrong option is reported as it is by every command
     if ui is not None:
         ui.join()

@@ -28,7 +28,7 @@ class Summary:
     census: Any  # analysis.heads.CensusRoles of --census, or None
 
 
-def _read(path: str) -> Any:
+def read_census(path: str) -> Any:
     """--census FILE's JSON document, or one usage line saying what is wrong with it."""
     import json as json_
     from pathlib import Path
@@ -48,7 +48,7 @@ def run(c: Context) -> Summary:
     from ..analysis.heads import census_roles
     from ..analysis.summary import head_summary
 
-    roles = None if c.census is None else census_roles(_read(c.census), c.model, c.census)
+    roles = None if c.census is None else census_roles(read_census(c.census), c.model, c.census)
     return Summary(head_summary(c.trace, query(c)), roles)
 
 

@@ -96,8 +96,9 @@ class Explorer:
     """The model, the input and its trace, and every number the screen draws from them."""
 
     def __init__(self, model: Model, text: str, tokens: list[Token], trace: Trace, truncated: bool = False,
-                 top_k: int = 5, generation: Generation | None = None) -> None:
+                 top_k: int = 5, generation: Generation | None = None, roles: Any = None) -> None:
         self.model, self.text, self.tokens, self.trace = model, text, tokens, trace
+        self.roles = roles  # analysis.heads.CensusRoles of --census: each head's roles, or None
         self.truncated, self.top_k, self.generation = truncated, top_k, generation
         self.config = model.config
         self.layers = trace.layers  # the layers kept: every one, unless the text is too long

@@ -313,7 +313,11 @@ def _key_header(c0: int, n: int, cw: int, q: int, prefix: int) -> str:
 
 
 def heatmap_title(ex: Explorer, sel: Selection) -> str:
-    return f"layer {sel.layer} · {head_label(sel.head)} · {'scores' if sel.scores else 'weights'}"
+    title = f"layer {sel.layer} · {head_label(sel.head)} · {'scores' if sel.scores else 'weights'}"
+    if ex.roles is not None and sel.head != MEAN:  # --census: what this head does over a corpus
+        roles = ex.roles.roles.get((sel.layer, int(sel.head)), [])
+        title += f" · roles: {', '.join(roles) if roles else 'none'}"
+    return title
 
 
 def heatmap_height(ex: Explorer) -> int:
