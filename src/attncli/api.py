@@ -264,16 +264,20 @@ def patch(model: Model | LoadedModel, clean: str, corrupt: str, target: str | No
                      target=rc._word(target))
 
 
-def generate(model: Model | LoadedModel, text: str, n: int = 12, layer: int = 0, temperature: float | None = None,
-             seed: int | None = None) -> Any:
-    """Continue `text` by `n` tokens (greedy, or sampled at `temperature`), each step with its
-    probability and its attention row at `layer` (predict -g N --explain)."""
+def generate(model: Model | LoadedModel, text: str, n: int = 12, explain: bool = False, layer: int | None = None,
+             temperature: float | None = None, seed: int | None = None) -> Any:
+    """Continue `text` by up to `n` tokens (greedy, or sampled at `temperature` with `seed`); each step
+    has its token, probability and alternatives. With `explain` (predict -g N --explain), each step
+    also has its attention row at `layer` (default: the model's suggested layer, else 0)."""
     from .generate import generate_steps
 
     model = _core(model)
     model.task.require(model, "generate", "next_token")
     tokens, _ = model.encode(text)
-    return generate_steps(model, [t.id for t in tokens], n, layer=layer, temperature=temperature, seed=seed)
+    if explain and layer is None:
+        layer = int((model.card.get("default_view") or {}).get("layer", 0))
+    return generate_steps(model, [t.id for t in tokens], n, layer=layer if explain or layer is not None else None,
+                          temperature=temperature, seed=seed)
 
 
 def heads(model: Model | LoadedModel, texts: Iterable[str] | None = None, *, induction_length: int = 40,

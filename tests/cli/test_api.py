@@ -93,6 +93,9 @@ def test_the_analyses_agree_with_the_cli(run):
 def test_generate_is_predict_generate_s(model):
     doc = ok(attn("process", ["predict", "Once upon a", "-g", "4", "--json"])).json()
     steps = model.generate("Once upon a", 4)
+    assert all(s.weights is None for s in steps.steps)  # no attention rows unless asked
+    explained = model.generate("Once upon a", 4, explain=True, layer=1)
+    assert [s.id for s in explained.steps] == doc["generated"]["ids"] and explained.steps[0].weights.shape[0] == 4
     assert [s.id for s in steps.steps] == doc["generated"]["ids"]
 
 
