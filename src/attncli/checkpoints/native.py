@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import atomic
 from ..config import READABLE_VERSIONS, ModelConfig, param_shapes
 from ..errors import ModelError
 from ..model import Model, Params
@@ -107,6 +106,8 @@ def save(path: Path, config: ModelConfig, params: Params, tokenizer_json: str, *
     Each file is replaced whole or not at all (atomic.py); an OSError (a full disk) leaves the
     file it was writing as it was.
     """
+    from .. import atomic  # tempfile and threading: loading never pays for them
+
     expected = param_shapes(config)
     if set(params) != set(expected):
         raise ModelError(f"cannot save: parameters differ from the config ({sorted(set(params) ^ set(expected))[:3]})")

@@ -300,6 +300,8 @@ SHOW_LOADING = 32 << 20  # weights this big take about a second or more to load:
 def weights_size(spec: Optional[str]) -> int:
     """Bytes of the weights a --model value names (a file, or the files at the top of a folder),
     if it is a path or a pulled model's name; else 0."""
+    if not spec:  # the bundled model: small, and not a pulled one
+        return 0
     from pathlib import Path
 
     from .. import registry
@@ -318,6 +320,8 @@ def weights_size(spec: Optional[str]) -> int:
 def warn_if_changed(spec: Optional[str]) -> None:
     """A pulled model about to be used that is not as its sha256 check left it (its size or
     modification time differ, or it has no record): one warning line, before it is loaded."""
+    if not spec:  # the bundled model is never a pulled one: the registry need not even be imported
+        return
     from .. import registry
 
     entry = registry.named(spec)

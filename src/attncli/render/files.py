@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import atomic
 from ..errors import UsageError, WriteError
 
 IMAGE_FORMATS = ("png", "svg")
@@ -33,6 +32,8 @@ def check_path(path: str, formats: tuple[str, ...], option: str) -> str:
 
 
 def write(path: str, data: bytes | str, option: str) -> None:
+    from .. import atomic  # tempfile and threading: paid only when a file is written
+
     try:
         atomic.write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
     except OSError as e:
