@@ -19,7 +19,7 @@ Model: TypeAlias = Any
 Trace: TypeAlias = Any
 Prediction: TypeAlias = Any
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per task and per fill: identity is equality
 class MaskFill:
     index: int  # the mask token's position
     predictions: list[Prediction]  # its top-k fillers, best first
@@ -47,7 +47,7 @@ class Refusal(UsageError):
 QUESTIONS = {"words": "a vocabulary head", "next_token": "a next-token model", "fills_masks": "a masked-language model"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per task and per fill: identity is equality
 class Task:
     name: str  # the JSON's "task": next-token, masked-lm or sentence-embedding
     words: bool  # a vocabulary head: logits over words at every position (the lens, the readout)

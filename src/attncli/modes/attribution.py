@@ -16,7 +16,7 @@ FLAG = Option("attribution", ("--attribution",), bool, False, "Rank the input to
 LEFT_OUT = "leaving out each token"
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class AttributionResult:
     attribution: Attribution  # each token's leave-one-out change, and the ranking
 

@@ -19,7 +19,7 @@ Renderable = Any  # a Rich renderable
 R = TypeVar("R")  # a mode's result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per option, page or mode: identity is equality
 class Option:
     """One option of `attn explain` that only some modes take, as data: the command's signature,
     its bookkeeping (which was typed) and the refusals are built from these."""
@@ -47,7 +47,7 @@ class Option:
         return typer.Option(self.default, *self.decls, help=self.help, **extra)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per option, page or mode: identity is equality
 class Page:
     """A mode's page in the side panel of `attn view`: draw(explorer, selection, width, color) -> Rich Text."""
 
@@ -58,7 +58,7 @@ class Page:
     what: str | None = None  # how a message names the page ("the next-token predictions"); default: its tab
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per run: equal only to itself
 class Context:
     """What every mode reads: the model, the input, its trace, the resolved layer and head, and the
     value of every mode option (Option.name -> value; the declared default when not typed)."""
@@ -90,7 +90,7 @@ class Context:
         return None if tick is None else (lambda done, total: tick(what, done, total))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per option, page or mode: identity is equality
 class Mode(Generic[R]):
     """One explain mode. run, rich and json are the mode's analysis and its two renderers:
     run(context) -> result (of type `result`, a dataclass), rich(result, context, width) -> a

@@ -18,7 +18,7 @@ CONTRAST = Option("contrast", ("--contrast",), Optional[str], None, "With --dla:
                   "target minus this word.", order=26)
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class DLAResult:
     dla: DLA
     notes: list[str]  # on --target/--contrast words that are several tokens

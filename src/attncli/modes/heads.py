@@ -10,7 +10,7 @@ from .base import Context, Mode, Renderable
 from .shared import HEAD, LAYER
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result: equal only to itself, as every mode's result is
 class Heads:
     layer: int  # the layer whose heads are drawn (from the trace)
 

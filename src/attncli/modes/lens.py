@@ -15,7 +15,7 @@ FLAG = Option("lens", ("--lens",), bool, False, "Logit lens: for one query token
               "through the final norm and the unembedding.", order=23)
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class LensResult:
     lens: Lens
     notes: list[str]  # on --target words that are several tokens

@@ -18,7 +18,7 @@ KEY = Option("key", ("--key",), Optional[str], None, "With --qk: the key token, 
              "Default: the key the head attends to most.", order=28)
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class QK:
     parts: QKAttribution
 

@@ -17,7 +17,7 @@ FLAG = Option("rollout", ("--rollout",), bool, False, "Attention rollout across 
               order=21)
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class Rollout:
     weights: np.ndarray  # [T, T]: how much of each query's last vector comes from each input token
     predictions: list[Prediction]  # the next tokens after the text; [] for an encoder

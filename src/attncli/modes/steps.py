@@ -26,7 +26,7 @@ TEMPERATURE = Option("temperature", ("--temperature", "-t"), float, 1.0, "With -
                      "scores by T before softmax (the model uses 1).", order=19, check=_check_temperature)
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class Steps:
     walkthrough: Walkthrough
     predictions: list[Prediction]  # what the query's last vector predicts (the next token, or the word at its place)

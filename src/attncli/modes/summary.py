@@ -22,7 +22,7 @@ CENSUS = Option("census", ("--census",), Optional[str], None, "With --summary: s
                 "census of the same model (what attn heads writes with its JSON option).", order=29, metavar="FILE")
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class Summary:
     summary: HeadSummary
     census: Any  # analysis.heads.CensusRoles of --census, or None

@@ -26,7 +26,7 @@ WINDOW = Option("window", ("--window",), Optional[str], None, "Show rows and key
 LONG = 24
 
 
-@dataclass
+@dataclass(eq=False)  # a mode's result (arrays inside, which == cannot compare): equal only to itself
 class Tables:
     view: HeadView  # the layer's head (or mean of heads): scores, weights, contextual vectors
     predictions: list[Prediction]  # the next tokens after the text; [] for an encoder
