@@ -2,8 +2,10 @@
 floor: `python -c "import numpy, rich.console, rich.table, typer, tokenizers, safetensors"`
 (what drawing a table from this weights format needs), in the same run on the same machine.
 
-Reports medians of interleaved runs and their ratio to that floor (the number docs/performance.md gives), and
-writes them to benchmarks/results/startup.json.
+Reports medians of interleaved runs and their ratio to that floor (the number docs/performance.md gives),
+in wall time and in CPU time (user + system of the whole process). On a quiet machine the two agree (one
+thread does the work); on a busy one the wall time also measures the other processes, so the CPU ratio is
+the one that says what attn costs. Writes benchmarks/results/startup.json.
 Usage: python benchmarks/startup.py [--runs N] [--baseline-attn PATH]
 """
 
@@ -18,10 +20,13 @@ import sys
 import time
 
 
-def time_once(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
+def time_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one run of `cmd`."""
+    import results
+
+    c0, t0 = results.cpu_seconds(children=True), time.perf_counter()
     subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, results.cpu_seconds(children=True) - c0
 
 
 def main() -> None:
@@ -50,20 +55,28 @@ def main() -> None:
     if args.baseline_attn:
         cases[f"baseline: attn explain {args.text!r}"] = [args.baseline_attn, "explain", args.text]
     times: dict[str, list[float]] = {k: [] for k in cases}
+    cpus: dict[str, list[float]] = {k: [] for k in cases}
     for cmd in cases.values():  # warm the file cache once
         time_once(cmd, env)
     for _ in range(args.runs):  # interleave so drifts in machine load hit every case alike
         for name, cmd in cases.items():
-            times[name].append(time_once(cmd, env))
+            wall, cpu = time_once(cmd, env)
+            times[name].append(wall)
+            cpus[name].append(cpu)
     base = statistics.median(next(iter(times.values())))
-    print(f"{'command':<80} {'median s':>9} {'÷ floor':>8}")
+    base_cpu = statistics.median(next(iter(cpus.values())))
+    print(f"{'command':<72} {'wall s':>7} {'÷ floor':>8} {'CPU s':>7} {'÷ floor':>8}")
     for name, ts in times.items():
-        m = statistics.median(ts)
-        print(f"{name:<80} {m:9.3f} {m / base:8.2f}")
+        m, c = statistics.median(ts), statistics.median(cpus[name])
+        print(f"{name:<72} {m:7.3f} {m / base:8.2f} {c:7.3f} {c / base_cpu:8.2f}")
     import results
 
-    figures = {name: {"median_s": statistics.median(ts), "over_floor": statistics.median(ts) / base, "all_s": ts}
+    figures = {name: {"median_s": statistics.median(ts), "over_floor": statistics.median(ts) / base, "all_s": ts,
+                      "median_cpu_s": statistics.median(cpus[name]),
+                      "cpu_over_floor": statistics.median(cpus[name]) / base_cpu, "all_cpu_s": cpus[name]}
                for name, ts in times.items()}
+    after = os.getloadavg()
+    print(f"(1-minute load average {before[0]:.1f} before, {after[0]:.1f} after, on {os.cpu_count()} cores)")
     print(f"written to {results.write('startup', figures, {**results.machine(), 'load_average': list(before)})}")
 
 

@@ -6,6 +6,7 @@ timings (seconds since ATTN_VIEW_T0, the time.time() just before the launch) to 
 by ATTN_VIEW_TIMINGS when its first frame is on the screen (Textual's Ready), then gets `q`.
 Runs are interleaved so drifts in machine load hit both alike; OPENBLAS_NUM_THREADS=1.
 
+Writes benchmarks/results/view_first_paint.json.
 Usage: python benchmarks/view_first_paint.py [--runs N]
 (from a checkout without installing: PYTHONPATH=src python benchmarks/view_first_paint.py)
 """
@@ -84,6 +85,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--text", default=TEXT)
     args = ap.parse_args()
+    import results
+
+    before = results.machine()
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")}
     env["OPENBLAS_NUM_THREADS"] = "1"
     # pip compiles an installed package's bytecode; from a checkout, compile it once so no run pays for it
@@ -120,6 +124,13 @@ def main() -> None:
           f"(first paint: min {min(v['first paint'] for v in views):.3f}, "
           f"max {max(v['first paint'] for v in views):.3f})")
     print(f"first paint within 0.5 s: {'yes' if paint <= 0.5 else 'NO'}")
+
+    figures = {"runs": args.runs, "textual": textual.__version__, "first_paint_s": paint, "explain_s": explain,
+               "first_paint_over_explain": paint / explain, "goal_over_explain": 1.3,
+               "phases_s": {key: med(key) for key in ("command", "trace", "textual imported", "mounted", "first paint",
+                                                       "cpu")},
+               "all_first_paint_s": [v["first paint"] for v in views], "all_explain_s": explains}
+    print(f"written to {results.write('view_first_paint', figures, before)}")
 
 
 if __name__ == "__main__":
