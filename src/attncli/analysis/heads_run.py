@@ -4,8 +4,9 @@ repeated sequences), each counted into a Partial by a process that loaded the mo
 partials are merged in the batches' order, so the numbers do not depend on how many processes ran
 them (heads.py: a text's bootstrap weights depend on its index only).
 
-At most 2 x workers batches are out at a time: the corpus is read as it is counted, and what is held
-is a few batches of texts and partials, however long the corpus.
+At most 2 x workers batches are out at a time (locally, a bounded few more, AHEAD_BYTES of partials):
+the corpus is read as it is counted, and what is held is a few batches of texts and partials, however
+long the corpus.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import AttnError, Interrupted
 from .heads import Census, Options, Partial
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ..model import Model
 
 BATCH = 8  # texts a batch
+AHEAD_BYTES = 32 << 20  # partials --workers N may hold beyond the oldest batch out, while this process counts
 REPEATS = 4  # repeated sequences a batch: each is two contexts' worth on a small model, so fewer
 Job = tuple[str, list[Any]]  # ("texts", [(index, text), ...]) or ("repeats", [sample, ...])
 Progress = Callable[[int], None]  # called with the texts counted so far
@@ -84,13 +86,110 @@ def count_remote(spec: str | None, max_memory: int | None, options: Options, job
     return count_job(worker_counter(spec, max_memory, options, pull), job)
 
 
-def _init_local_worker(spec: str | None, max_memory: int | None, options: Options) -> None:
-    """A local worker: one BLAS thread (the workers share the cores), the model loaded before the first batch."""
+def _serve(conn: Any, spec: str | None, max_memory: int | None, options: Options) -> None:
+    """A local worker process: one BLAS thread (the workers share the cores), the model loaded once
+    ("ready"), then each batch received counted and its partial sent back, until it is ended. A failure
+    is sent back as the exception, for the parent to report in one line."""
     os.environ["ATTN_THREADS"] = "1"
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
-    worker_counter(spec, max_memory, options)
+    try:
+        counter = worker_counter(spec, max_memory, options)
+    except Exception as e:  # the model cannot be loaded here: say why, and stop
+        conn.send(("error", _portable(e)))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the parent has gone
+            return
+        try:
+            reply: tuple[str, Any] = ("partial", count_job(counter, job))
+        except Exception as e:
+            reply = ("error", _portable(e))
+        conn.send(reply)
+
+
+def _portable(e: Exception) -> Exception:
+    """`e` itself if it survives pickling (most do), else an AttnError or RuntimeError with its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return AttnError(str(e)) if isinstance(e, AttnError) else RuntimeError(f"{type(e).__name__}: {e}")
+
+
+class _Workers:
+    """`n` spawned processes that each load the model once and then count the batches sent down their
+    own pipe, at most DEPTH at a time, in order. A worker is sent batches only once it says it is
+    ready: until then its start-up delays nothing. Nothing but the pipes is shared (no manager or
+    feeder thread that Ctrl-C or a killed process could leave blocked), so stopping is killing."""
+
+    DEPTH = 2  # batches a worker may have queued: the next is there when it finishes one
+
+    def __init__(self, n: int, spec: str | None, max_memory: int | None, options: Options) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.processes: list[Any] = []
+        self.pipes: list[Any] = []
+        self.tickets: list[deque[int]] = []  # each worker's batches out, oldest first
+        for _ in range(n):
+            ours, theirs = ctx.Pipe()
+            process = ctx.Process(target=_serve, args=(theirs, spec, max_memory, options), daemon=True,
+                                  name="attn-heads-worker")
+            process.start()
+            theirs.close()
+            self.processes.append(process)
+            self.pipes.append(ours)
+            self.tickets.append(deque())
+        self.ready = [False] * n
+
+    def send(self, ticket: int, job: Job) -> bool:
+        """Give the batch to the least busy ready worker with room; False if there is none."""
+        ready = [k for k in range(len(self.pipes)) if self.ready[k]]
+        i = min(ready, key=lambda k: len(self.tickets[k]), default=None)
+        if i is None or len(self.tickets[i]) >= self.DEPTH:
+            return False
+        self.pipes[i].send(job)
+        self.tickets[i].append(ticket)
+        return True
+
+    def receive(self, timeout: float) -> list[tuple[int, Partial]]:
+        """The batches finished within `timeout` seconds, as (ticket, partial)."""
+        from multiprocessing.connection import wait
+
+        waiting = [p for p, t, r in zip(self.pipes, self.tickets, self.ready, strict=True) if t or not r]
+        done = []
+        for ready in wait(waiting, timeout) if waiting else []:
+            i = self.pipes.index(ready)
+            try:
+                kind, value = self.pipes[i].recv()
+            except (EOFError, OSError):
+                code = self.processes[i].exitcode
+                raise AttnError(f"a worker process ended before its batch was counted (exit status {code}); "
+                                "rerun with --workers 1 to see why") from None
+            if kind == "error":
+                raise value if isinstance(value, BaseException) else AttnError(str(value))
+            if kind == "ready":
+                self.ready[i] = True
+                continue
+            done.append((self.tickets[i].popleft(), cast(Partial, value)))
+        return done
+
+    def close(self) -> None:
+        """End every worker and wait for it. They are killed: a worker writes nothing and holds nothing
+        once its partials have come back (or are no longer wanted, on Ctrl-C or an error), and one still
+        loading the model after a short corpus would otherwise be waited for."""
+        for process in self.processes:
+            process.kill()
+        for process, pipe in zip(self.processes, self.pipes, strict=True):
+            process.join()
+            pipe.close()
 
 
 # ---- the ways to run ---------------------------------------------------------------------------
@@ -157,47 +256,61 @@ def run(model: Model, spec: str | None, max_memory: int | None, options: Options
 
 def _run_local(model: Model, spec: str | None, max_memory: int | None, options: Options,
                work: Iterator[Job], workers: int, progress: Progress, counted: list[int]) -> Partial:
-    import multiprocessing
+    """`workers` processes count the batches: this one, which has the model loaded already, and
+    workers - 1 spawned ones (_Workers), each loading it once. A spawned worker takes about as long to
+    start as Python and the model take to load, so this process does not wait for them: whenever each
+    has DEPTH batches queued, it counts the next batch itself, holding at most AHEAD_BYTES of partials
+    beyond the oldest batch still out, and the partials are merged in the batches' order."""
     import signal
-    from concurrent.futures import ProcessPoolExecutor, wait
 
-    # The workers ignore Ctrl-C (a SIGINT ignored at exec stays ignored, and Python then leaves it so):
-    # this process alone stops, and ends them. Each submit starts a worker until there are `workers`.
-    # Here Ctrl-C only raises a flag, read between the pool's calls and every 0.2 s while waiting for a
-    # batch: a KeyboardInterrupt inside the pool's own bookkeeping could leave it unable to shut down.
+    from ..threads import one_blas_thread
+
+    counter = Census(model, options)
+    total = counter.new_partial()
+    held_bytes = sum(a.nbytes for a in (total.sums, total.boot_sums, total.boot_n, total.best_value,
+                                         total.best_index))
+    window = 2 * workers + max(1, AHEAD_BYTES // held_bytes)
+    # The workers start with Ctrl-C ignored (a SIGINT ignored at exec stays ignored, and Python then
+    # leaves it so): a terminal's Ctrl-C reaches the whole process group, and this process alone stops,
+    # killing them. Here it only raises a flag, read between batches and every 0.2 s while waiting.
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_local_worker, initargs=(spec, max_memory, options))
     stop = threading.Event()
-    submitted = [0]
-
-    def submit(job: Job) -> Any:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        future = pool.submit(count_remote, spec, max_memory, options, job)
-        submitted[0] += 1
-        if submitted[0] == workers:
-            signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-        return future
-
-    def result(future: Any) -> Partial:
-        while not wait([future], timeout=0.2).done:
-            if stop.is_set():
-                raise KeyboardInterrupt
-        if stop.is_set():
-            raise KeyboardInterrupt
-        return future.result()
-
     try:
-        return _merged(_in_order(submit, result, work, 2 * workers, progress, counted), model, options)
-    except BaseException:
-        for p in list((getattr(pool, "_processes", None) or {}).values()):
-            p.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
+        pool = _Workers(workers - 1, spec, max_memory, options)
+        try:
+            signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+            order: deque[tuple[int, int]] = deque()  # (ticket, texts in it) of every batch not yet merged
+            done: dict[int, Partial] = {}  # partials that came back before the batches ahead of them
+
+            def merge(timeout: float) -> None:
+                """Take what the workers finished within `timeout` s, then merge the oldest batches that are here."""
+                for ticket, part in pool.receive(timeout):
+                    done[ticket] = part
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                while order and order[0][0] in done:
+                    ticket, n = order.popleft()
+                    total.merge(done.pop(ticket))
+                    counted[0] += n
+                    progress(counted[0])
+
+            for ticket, job in enumerate(work):
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                order.append((ticket, texts_in(job)))
+                if not pool.send(ticket, job):  # every worker has DEPTH batches: count this one here
+                    with one_blas_thread():
+                        done[ticket] = count_job(counter, job)
+                merge(0)
+                while len(order) >= window:  # as much held as is allowed: wait for the oldest batch
+                    merge(0.2)
+            while order:
+                merge(0.2)
+            return total
+        finally:
+            pool.close()
     finally:
         signal.signal(signal.SIGINT, before)
-        pool.shutdown(wait=True)
 
 
 def scheduler_address(given: str | None) -> str | None:
