@@ -13,7 +13,7 @@ from the last n_ctx tokens only (the window slides). Continuation says which hap
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class Continuation(NamedTuple):
     steps: list[Step]  # the tokens chosen, without the end-of-text token that stopped them
     end: int | None  # the end-of-text token the model chose, which stopped it early; None: all n were generated
     slid_at: int | None  # the first step chosen from a slid window (the last n_ctx tokens only); None: none was
+    prompt: Any = None  # the prompt's forward (its trace), which the first token was chosen from
 
 
 def end_ids(model: Model) -> set[int]:
@@ -72,13 +73,13 @@ def generate_steps(model: Model, ids: list[int], n: int, temperature: float | No
     kept = [layer] if layer is not None else []  # the layer whose attention rows are shown, or none
     ctx = list(ids)[-n_ctx:]  # the model sees at most its context
     cache = model.new_cache()
-    out = model.forward(ctx, kept, cache=cache)
+    out = first = model.forward(ctx, kept, cache=cache)
     steps: list[Step] = []
     slid_at = None
     for _ in range(n):
         chosen, p = _choose(out.row("logits", -1), temperature, rng)
         if chosen in ends:
-            return Continuation(steps, chosen, slid_at)
+            return Continuation(steps, chosen, slid_at, first)
         order = np.lexsort((np.arange(p.shape[0]), -p))[:k]
         row = out[f"blocks.{layer}.attn.weights"][:, -1] if layer is not None else None  # [H, keys]
         steps.append(Step(chosen, float(p[chosen]), [(int(i), float(p[i])) for i in order], row))
@@ -94,7 +95,7 @@ def generate_steps(model: Model, ids: list[int], n: int, temperature: float | No
             out = model.forward(ctx, kept, cache=cache)
         else:
             out = model.forward([chosen], kept, cache=cache)  # at position len(ctx) - 1, after the cached ones
-    return Continuation(steps, None, slid_at)
+    return Continuation(steps, None, slid_at, first)
 
 
 def generate(model: Model, ids: list[int], n: int, temperature: float | None = None,

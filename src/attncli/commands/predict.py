@@ -55,15 +55,16 @@ def _predict_one(model, text: str, top_k: int, truncate: bool, generate_n: int, 
 
         show(rt.mask_tables(fills, tokens, text))
         return
-    trace = model.forward(ids, layers=[])
-    preds = model.predict(trace, top_k)
     generated = steps = None
-    if generate_n:
+    if not generate_n:
+        preds = model.predict(model.forward(ids, layers=[]), top_k)
+    else:
         from ..generate import generate_steps
 
         with progress() as tick:
             made = generate_steps(model, ids, generate_n, temperature, seed, watch.layer if watch else None, k=top_k,
                                   progress=lambda done, total: tick("generating", done, total))
+        preds = model.predict(made.prompt, top_k)  # the forward generation started from: the prompt's, once
         steps = made.steps
         new_ids = [s.id for s in steps]
         generated = {
