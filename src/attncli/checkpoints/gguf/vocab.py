@@ -370,20 +370,34 @@ def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None
 
 
 def _merges(meta: Mapping[str, Any], vocab: dict[str, int], source: str) -> list[tuple[str, str]]:
+    """The merges as pairs, each cut where llama.cpp cuts it (at the first space after the first
+    character), each join checked to be a token: `tokenizers` panics on one that is not (it checks
+    the parts themselves, and _bpe then names the merge). New strings' hashing is most of the time
+    here: 151k merges."""
     merges = meta.get("tokenizer.ggml.merges")
     if not isinstance(merges, list):
         raise ModelError(f"{source}: tokenizer.ggml.merges is missing; the file has no usable BPE tokenizer")
-    pairs = []
+    pairs: list[tuple[str, str]] = []
+    append = pairs.append
     for m in merges:
-        cut = m.find(" ", 1)  # llama.cpp splits at the first space after the first character
+        cut = m.find(" ", 1)
+        a, b = m[:cut], m[cut + 1:]
+        if cut < 0 or a + b not in vocab:
+            _check_merges(merges, vocab, source)
+        append((a, b))
+    return pairs
+
+
+def _check_merges(merges: list[str], vocab: dict[str, int], source: str) -> None:
+    """Raise a ModelError that names the first merge that is not two tokens making a third."""
+    for m in merges:
+        cut = m.find(" ", 1)
         if cut < 0:
             raise ModelError(f"{source}: merge {m!r} is not two tokens separated by a space; the tokenizer is corrupt")
         a, b = m[:cut], m[cut + 1:]
         if a not in vocab or b not in vocab or a + b not in vocab:
             raise ModelError(f"{source}: merge {m!r} joins or makes a string that is not a token; "
                              "the tokenizer is corrupt")
-        pairs.append((a, b))
-    return pairs
 
 
 def _added(backend: Any, tokens: list[str], attrs: list[int]) -> None:
@@ -413,8 +427,12 @@ def _bpe(meta: Mapping[str, Any], vocab: dict[str, int], pre: PreType, source: s
     merges = _merges(meta, vocab, source)
     if pre.spm_spaces:
         _needs_bytes(vocab, source)
-    model = BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre.ignore_merges,
-                byte_fallback=pre.spm_spaces)
+    try:
+        model = BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre.ignore_merges,
+                    byte_fallback=pre.spm_spaces)
+    except Exception:  # a part of a merge is not a token (`tokenizers` says which): name the merge
+        _check_merges(meta["tokenizer.ggml.merges"], vocab, source)
+        raise
     backend = HFTokenizer(model)
     splits = [pre_tokenizers.Split(Regex(_onig(r)), behavior="isolated") for r in pre.regexes]
     if not pre.spm_spaces:
