@@ -14,7 +14,9 @@ is within float32 rounding of dequantize-then-multiply (products.py states the b
 copy holds exactly the values the blocks give (the same kernels as gguf-py's).
 
 The scales (or, for plain floats, the values) of a tensor are checked when it is first used, not at
-load: loading then reads none of the tensors' pages.
+load: loading then reads none of the tensors' pages. A product of a few tokens computes every
+block's float scales anyway, and checks them there (products.checks_scales) instead of in a pass
+of its own over the tensor.
 """
 
 from __future__ import annotations
@@ -88,9 +90,11 @@ class Quantized:
         n = raw.shape[0]
         return dequantize(np.ascontiguousarray(raw).reshape(-1), self.type, (n, self.n_cols))  # [n, n_cols]
 
-    def _use(self) -> None:
-        """Count a whole use; past copy_after, make the float32 copy."""
-        self._check()
+    def _use(self, rows: int = 0) -> None:
+        """Count a whole use; past copy_after, make the float32 copy. A product of `rows` rows that
+        computes every block's scales (products.checks_scales) checks them there, not here."""
+        if not (self.copy is None and products.checks_scales(rows, self.type)):
+            self._check()
         self.uses += 1
         if self.copy is None and self.copy_after is not None and self.uses > self.copy_after:
             self.copy = self.as_array()
@@ -126,19 +130,29 @@ class Quantized:
 
     # ---- what the forward pass asks of a weight (see weights.py) ------------------------------------
 
+    def _product(self, x: np.ndarray) -> np.ndarray:
+        """x [T, n_cols] @ the stored rows' transpose, from the blocks: [T, stored rows]."""
+        check = not self.checked and products.checks_scales(x.shape[0], self.type)
+        try:
+            y = products.matmul(x, self.raw, self.type, self.n_cols, products.pool(), self._compiled(), check)
+        except products.NonFiniteScales:
+            raise self._corrupt("scales") from None
+        self.checked = True  # every row's scales were used (and, if not checked before, checked)
+        return y  # [T, stored rows]
+
     def matmul(self, x: np.ndarray) -> np.ndarray:
         """x [T, in] @ the linear matrix [in, out]: from the blocks, or the float32 copy once there is one."""
-        self._use()
+        self._use(x.shape[0])
         if self.copy is not None:
             return x @ self.copy  # [T, in] @ [in, out]
-        return products.matmul(x, self.raw, self.type, self.n_cols, products.pool(), self._compiled())  # [T, out]
+        return self._product(x)  # [T, out]
 
     def unembed(self, h: np.ndarray) -> np.ndarray:
         """h [T, d] @ the vocabulary's [d, V] (this is W_E [V, d], or W_U [d, V]): [T, V]."""
-        self._use()
+        self._use(h.shape[0])
         if self.copy is not None:
             return unembed_chunked(h, self.copy, self.transposed)  # [T, V]
-        return products.matmul(h, self.raw, self.type, self.n_cols, products.pool(), self._compiled())  # [T, V]
+        return self._product(h)  # [T, V]
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` of an embedding ([vocab, d] as stored): only those are checked and dequantized."""
