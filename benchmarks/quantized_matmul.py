@@ -1,9 +1,10 @@
 """x [T, in] @ W from quantized blocks (checkpoints/gguf/products.py) against the way before it:
 dequantize the whole matrix to float32 (quants.py), transpose it to [in, out], multiply. CPU time per
 weight on one thread, the best of repeats, for Qwen2.5-0.5B's matrices (a 4,864 x 896 Q5_0 / Q8_0
-ffn_up, an 896 x 4,864 Q4_K / Q6_K ffn_down) and 1 to 32 tokens; numpy's kernels, and numba's
-(single tokens, with the `fast` extra). The ratio products / before is the figure (under 1: faster);
-the factored kind (FACTORED_ROWS) against the tiles of float32 values shows where that cut-over sits.
+ffn_up, an 896 x 4,864 Q4_K / Q6_K ffn_down) and 1 to 64 tokens; numpy's kernels, and numba's (the
+`fast` extra) at every row count, to show where COMPILED_ROWS cuts over. The ratio products / before
+is the figure (under 1: faster); the factored kind (FACTORED_ROWS) against the tiles of float32
+values shows where that cut-over sits.
 Writes benchmarks/results/quantized_matmul.json.
 
 Run: python benchmarks/quantized_matmul.py [--repeats 5]
@@ -33,7 +34,7 @@ from attncli.checkpoints.gguf.quants import QUANT_TYPES, dequantize
 from helpers import synthetic_gguf
 
 CASES = [("Q5_0", 4864, 896), ("Q8_0", 4864, 896), ("Q4_K", 896, 4864), ("Q6_K", 896, 4864)]
-ROWS = (1, 2, 6, 16, 32)
+ROWS = (1, 2, 6, 16, 24, 32, 64)
 
 
 def dequantize_then_multiply(x: np.ndarray, rows: np.ndarray, type_id: int, n_out: int, n_in: int) -> np.ndarray:
@@ -82,7 +83,9 @@ def main() -> None:
                 products.FACTORED_ROWS = saved
             os.environ.pop("ATTN_KERNELS")
             products._fast_module = None
-            compiled = best(product, args.repeats) if has_numba and T == 1 else None
+            saved, products.COMPILED_ROWS = products.COMPILED_ROWS, 1 << 30  # numba's at every T, for the cut-over
+            compiled = best(product, args.repeats) if has_numba else None
+            products.COMPILED_ROWS = saved
             row = {"type": name, "out": n_out, "in": n_in, "T": T,
                    "before_ns": 1e9 * old / n, "numpy_ns": 1e9 * now / n,
                    "factored_ns": 1e9 * kinds["factored"] / n, "tiles_ns": 1e9 * kinds["tiles"] / n,

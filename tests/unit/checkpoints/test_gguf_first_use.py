@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from attncli.checkpoints import gguf
+from attncli.checkpoints.gguf import products
 from attncli.checkpoints.gguf.reader import read_header
 from attncli.errors import ModelError
 from helpers import synthetic_gguf
@@ -39,11 +40,19 @@ def good(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("max_memory", [None, 1])
-def test_loading_reads_no_tensor_a_forward_refuses_the_corrupt_one(good: Path, max_memory: int | None) -> None:
+@pytest.mark.parametrize("n_tokens", [3, 40])  # the scales checked by the product itself; by a pass of their own
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_loading_reads_no_tensor_a_forward_refuses_the_corrupt_one(good: Path, max_memory: int | None, n_tokens: int,
+                                                                   kernels: str, monkeypatch) -> None:
+    if kernels == "numba":
+        pytest.importorskip("numba", reason="the `fast` extra is not installed")
+        monkeypatch.setattr(gguf, "COMPILED_MODEL_VALUES", 1)  # numba's kernels from the first forward
+    monkeypatch.setenv("ATTN_KERNELS", kernels)
+    monkeypatch.setattr(products, "_fast_module", None)
     path = broken(good, "blk.1.ffn_up.weight")
     model = gguf.load(path, max_memory=max_memory)  # nothing of the matrices is read yet
     with pytest.raises(ModelError) as e:
-        model.forward([1, 2, 3])
+        model.forward(list(range(1, n_tokens + 1)))
     msg = str(e.value)
     assert "blk.1.ffn_up.weight" in msg and "NaN or infinite scales" in msg and str(path) in msg and "\n" not in msg
 

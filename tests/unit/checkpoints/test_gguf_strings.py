@@ -40,6 +40,17 @@ def test_a_character_split_between_two_strings_is_refused() -> None:
         read(packed([b"a", b"\xc3", b"\xa9"]), 3)
 
 
+@pytest.mark.parametrize("texts", [["a\0b", "", "\0", "é\0€"], ["\0"], ["x", "y\0"]])
+def test_strings_that_hold_nuls(texts: list[str]) -> None:
+    """A NUL inside a string: the text is cut by character counts instead of at NULs."""
+    assert read(packed([t.encode() for t in texts], tail=b"\x07"), len(texts)) == texts
+
+
+def test_a_character_split_between_strings_that_hold_nuls_is_refused() -> None:
+    with pytest.raises(ModelError, match="not UTF-8"):
+        read(packed([b"\0a", b"\xc3", b"\xa9"]), 3)
+
+
 def test_invalid_bytes_and_a_cut_off_character_are_refused() -> None:
     with pytest.raises(ModelError, match="not UTF-8"):
         read(packed([b"ok", b"\xff"]), 2)

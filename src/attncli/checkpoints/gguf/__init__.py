@@ -18,7 +18,7 @@ from ...model import Model, Params
 from ..common import regular
 from . import memory
 from .archs import Arch, GGUFFile, arch_of, check_sizes, tensor_names, unpermute_rows
-from .inplace import Quantized
+from .inplace import COMPILED_MODEL_VALUES, Quantized
 from .quants import QUANT_TYPES, dequantize, scales_finite
 from .reader import MAGIC, TensorInfo, read_header
 from .vocab import read_tokenizer
@@ -124,7 +124,11 @@ def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozen
     Every name and shape is checked first (plan); nothing here reads a matrix's pages.
     """
     params: Params = {}
-    for job in plan(gf, config, arch):
+    jobs = plan(gf, config, arch)
+    vocab = ("embed.W_E", "unembed.W_U")  # one product a forward, of one row: it alone does not repay numba's import
+    values = sum(int(np.prod(job.info.shape)) for job in jobs if len(job.info.shape) == 2 and job.parts[0] not in vocab)
+    compiled_after = 0 if values >= COMPILED_MODEL_VALUES else 1  # see inplace.py
+    for job in jobs:
         info = job.info
         raw = gf.data[info.offset:info.offset + info.nbytes]  # [nbytes], no copy
         if len(info.shape) == 1:  # vectors: always float32 (they are small)
@@ -147,7 +151,7 @@ def read_tensors(gf: GGUFFile, config: ModelConfig, arch: Arch, in_place: frozen
         for part, r0, r1 in zip(job.parts, bounds[:-1], bounds[1:], strict=True):
             after = vocab_copy_after if part == "embed.W_E" else None if part in in_place else copy_after
             params[part] = Quantized(info.name, rows[int(r0):int(r1)], info.type, n_in, part != "embed.W_E", after,
-                                     gf.path)
+                                     gf.path, 1 if part in vocab else compiled_after)
     return params
 
 

@@ -2,8 +2,10 @@
 computed from the blocks, a tile at a time (products.py): no float32 copy of the matrix is made.
 The memory of a model kept this way scales with the file, not with 4 bytes a parameter.
 
-A matrix's first use takes numpy's kernels; from its second (generation), a single token's product
-takes numba's compiled ones where the `fast` extra is installed (products.py).
+Where the `fast` extra is installed, a product of a few tokens takes numba's compiled kernels
+(products.py): from a matrix's first use in a model big enough that they repay importing numba
+(COMPILED_MODEL_VALUES), from its second (generation) in a smaller one, and from then on
+everywhere in the process.
 
 When the memory budget allows (the float32 path), a matrix used more than `copy_after` times (one
 use a forward) is dequantized once and kept, and its products are then float32 ones: a prediction
@@ -12,7 +14,9 @@ is within float32 rounding of dequantize-then-multiply (products.py states the b
 copy holds exactly the values the blocks give (the same kernels as gguf-py's).
 
 The scales (or, for plain floats, the values) of a tensor are checked when it is first used, not at
-load: loading then reads none of the tensors' pages.
+load: loading then reads none of the tensors' pages. A product of a few tokens computes every
+block's float scales anyway, and checks them there (products.checks_scales) instead of in a pass
+of its own over the tensor.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from . import products
 from .quants import QUANT_TYPES, dequantize, scales_finite
 
 ROWS_PER_CHUNK = 256  # stored rows dequantized at a time into a matrix's [in, out] copy, or value-checked
+# a model whose matrices (but the vocabulary's) hold this many values takes numba's kernels from its
+# first forward: importing numba and loading its first kernel cost ~0.4 s of CPU, and a prompt of a few
+# tokens costs ~1.5 ns a weight more through numpy's kernels than through numba's (measured on
+# Qwen2.5-0.5B's 494M: 1.27 s against 0.40 s a forward), so the import pays back from ~280M
+COMPILED_MODEL_VALUES = 300_000_000
 
 
 class Quantized:
@@ -35,7 +44,7 @@ class Quantized:
     ([vocab, d], as stored)."""
 
     def __init__(self, name: str, raw_rows: np.ndarray, type_id: int, n_cols: int, transposed: bool,
-                 copy_after: int | None = None, file: Path | str = "") -> None:
+                 copy_after: int | None = None, file: Path | str = "", compiled_after: int = 1) -> None:
         self.name = name  # the GGUF tensor's, for messages
         self.file = str(file)
         self.raw = raw_rows  # uint8 [stored rows, row bytes]: a view of the memory map (or, un-permuted, a copy)
@@ -49,6 +58,7 @@ class Quantized:
         # keeps a float32 copy from then on, when the budget allowed it (None: never)
         self.copy_after = copy_after
         self.uses = 0
+        self.compiled_after = compiled_after  # products take numba's kernels once used more than this often
         self.copy: np.ndarray | None = None  # the parameter in float32, of self.shape
         self.checked = False
 
@@ -80,9 +90,11 @@ class Quantized:
         n = raw.shape[0]
         return dequantize(np.ascontiguousarray(raw).reshape(-1), self.type, (n, self.n_cols))  # [n, n_cols]
 
-    def _use(self) -> None:
-        """Count a whole use; past copy_after, make the float32 copy."""
-        self._check()
+    def _use(self, rows: int = 0) -> None:
+        """Count a whole use; past copy_after, make the float32 copy. A product of `rows` rows that
+        computes every block's scales (products.checks_scales) checks them there, not here."""
+        if not (self.copy is None and products.checks_scales(rows, self.type)):
+            self._check()
         self.uses += 1
         if self.copy is None and self.copy_after is not None and self.uses > self.copy_after:
             self.copy = self.as_array()
@@ -112,21 +124,35 @@ class Quantized:
             self.copy = dest
         return dest
 
+    def _compiled(self) -> bool:
+        """Whether products may take numba's kernels: see the module's docstring."""
+        return self.uses > self.compiled_after or products.compiled_loaded()
+
     # ---- what the forward pass asks of a weight (see weights.py) ------------------------------------
+
+    def _product(self, x: np.ndarray) -> np.ndarray:
+        """x [T, n_cols] @ the stored rows' transpose, from the blocks: [T, stored rows]."""
+        check = not self.checked and products.checks_scales(x.shape[0], self.type)
+        try:
+            y = products.matmul(x, self.raw, self.type, self.n_cols, products.pool(), self._compiled(), check)
+        except products.NonFiniteScales:
+            raise self._corrupt("scales") from None
+        self.checked = True  # every row's scales were used (and, if not checked before, checked)
+        return y  # [T, stored rows]
 
     def matmul(self, x: np.ndarray) -> np.ndarray:
         """x [T, in] @ the linear matrix [in, out]: from the blocks, or the float32 copy once there is one."""
-        self._use()
+        self._use(x.shape[0])
         if self.copy is not None:
             return x @ self.copy  # [T, in] @ [in, out]
-        return products.matmul(x, self.raw, self.type, self.n_cols, products.pool(), self.uses > 1)  # [T, out]
+        return self._product(x)  # [T, out]
 
     def unembed(self, h: np.ndarray) -> np.ndarray:
         """h [T, d] @ the vocabulary's [d, V] (this is W_E [V, d], or W_U [d, V]): [T, V]."""
-        self._use()
+        self._use(h.shape[0])
         if self.copy is not None:
             return unembed_chunked(h, self.copy, self.transposed)  # [T, V]
-        return products.matmul(h, self.raw, self.type, self.n_cols, products.pool(), self.uses > 1)  # [T, V]
+        return self._product(h)  # [T, V]
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Rows `ids` of an embedding ([vocab, d] as stored): only those are checked and dequantized."""

@@ -8,7 +8,8 @@ time (a few hundred KB, in cache, reused), on threads of our own when the matrix
 - factored (up to FACTORED_ROWS tokens): with w = a * u + c on each sub-block (u the integers, a
   and c float scales), x @ w = sum_g a_g (x_g . u_g) + c_g sum(x_g); the integers are converted and
   multiplied as stored, and the scales touch only the sub-blocks' sums.
-- compiled (one token, numba installed: fast.py): the same sums, decoded and multiplied in one pass.
+- compiled (up to COMPILED_ROWS tokens, numba installed: fast.py): each row of W decoded once into
+  float32 values in L1 and multiplied by every row of x.
 
 Each is within float32 rounding of dequantize-then-multiply: at most n + 3 roundings stand between a
 term and the result, so |ours - exact| <= g(n + 3) sum_k |x_k| (|a_k u_k| + |c_k|), g(m) = m u / (1 - m u),
@@ -36,6 +37,8 @@ BY_NAME = {qt.name: qt for qt in QUANT_TYPES.values()}
 TILE_VALUES = 1 << 18  # weights a tile holds: 1 MB as float32, about L2 here (measured best of 2**16..2**19)
 MIN_TILE_ROWS = 32  # fewer output rows per tile makes numpy's loops too short to pay for themselves
 COMPILED_TILE_VALUES = 1 << 20  # weights a compiled kernel's call takes: a call costs ~10 us in Python
+COMPILED_ROWS = 16  # inputs of at most this many rows take fast.py's kernels where numba is installed (measured:
+# benchmarks/quantized_matmul.py: numba's are 2-5x numpy's up to 16 rows, even at 24-32, behind at 64)
 PARALLEL_VALUES = 1 << 20  # below this many weights a matrix is one thread's work: a hand-off costs more
 
 U8, I8, F32 = np.uint8, np.int8, np.float32
@@ -354,15 +357,34 @@ FILLS: dict[str, tuple[Fill, int]] = {  # the fill, and the values a scale cover
 FACTORED_ROWS = 16  # inputs of at most this many rows take the factored path (measured: benchmarks/quantized_matmul.py)
 
 
-def _factored(xg: np.ndarray, xsum: np.ndarray, rows: np.ndarray, type_id: int, n_in: int) -> np.ndarray:
+class NonFiniteScales(ValueError):
+    """A block's float scale is NaN or infinite (raised by a product asked to check them)."""
+
+
+def checks_scales(n_rows: int, type_id: int) -> bool:
+    """Whether a product of x with this many rows computes every block's float scales of this
+    type (the factored and compiled kinds), and so can check them as it goes (matmul's `check`)."""
+    return 0 < n_rows <= FACTORED_ROWS and QUANT_TYPES[type_id].name in FILLS  # FAST_TYPES are FILLS' types
+
+
+def _finite(check: bool, *scales: np.ndarray | None) -> None:
+    """A block's scale that is not finite makes every one of its terms NaN or infinite: refuse it."""
+    if check and not all(s is None or np.isfinite(s).all() for s in scales):
+        raise NonFiniteScales("NaN or infinite scales")
+
+
+def _factored(xg: np.ndarray, xsum: np.ndarray, rows: np.ndarray, type_id: int, n_in: int,
+              check: bool = False) -> np.ndarray:
     """x @ W for stored rows [R, row bytes] of a type in FILLS, x given as its sub-blocks
-    xg [G, L, T] and their sums xsum [T, G]: [T, R]."""
+    xg [G, L, T] and their sums xsum [T, G]: [T, R]. `check`: the scales are finite, or NonFiniteScales."""
     qt = QUANT_TYPES[type_id]
     fill, sub = FILLS[qt.name]
     n_rows, n_sub = rows.shape[0], n_in // sub
     blocks = np.ascontiguousarray(rows).reshape(-1, qt.type_size)  # [R * nb, type_size]
     uf = _scratch("uf", (n_rows, n_in), F32)  # [R, in]: the integers
-    a, c = fill(blocks, uf.reshape(-1, qt.block_size))
+    with np.errstate(invalid="ignore"):  # an infinite scale times a zero one: NaN, refused just below
+        a, c = fill(blocks, uf.reshape(-1, qt.block_size))
+    _finite(check, a, c)
     z = np.matmul(uf.reshape(n_rows, n_sub, sub).transpose(1, 0, 2), xg)  # [G, R, L] @ [G, L, T] -> [G, R, T]
     np.multiply(z, a.reshape(n_rows, n_sub).T[:, :, None], out=z)
     y = z.sum(axis=0).T  # [T, R]
@@ -371,7 +393,7 @@ def _factored(xg: np.ndarray, xsum: np.ndarray, rows: np.ndarray, type_id: int, 
     return y
 
 
-# ---- the same with numba's compiled kernels (fast.py), when the `fast` extra is installed ---------
+# ---- numba's compiled kernels (fast.py), when the `fast` extra is installed --------------------
 
 FAST_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
 _fast_module: object | None = None  # fast.py once imported; False when numba is not there (or ATTN_KERNELS=numpy)
@@ -392,23 +414,36 @@ def compiled_kernels() -> object | None:
     return _fast_module or None
 
 
-def _compiled_tile(fast, x: np.ndarray, xsum: np.ndarray, rows: np.ndarray, name: str) -> np.ndarray:
-    """x [1, in] @ W for stored rows [R, row bytes] through fast.py: [1, R]. The float scales come from numpy."""
+def compiled_loaded() -> bool:
+    """Whether fast.py is imported already (its kernels then cost nothing more to use)."""
+    return bool(_fast_module)
+
+
+def _compiled_tile(fast, x: np.ndarray, rows: np.ndarray, name: str, check: bool = False) -> np.ndarray:
+    """x [T, in] @ W for stored rows [R, row bytes] through fast.py: [T, R]. The float scales come from
+    numpy (`check`: they are finite, or NonFiniteScales)."""
     qt = BY_NAME[name]
     rows = np.ascontiguousarray(rows)  # [R, row bytes]
     n_rows = rows.shape[0]
     b = rows.reshape(-1, qt.type_size)  # [R * nb, type_size]
-    y = np.empty((1, n_rows), dtype=F32)  # [1, R]
+    y = np.empty((x.shape[0], n_rows), dtype=F32)  # [T, R]
     kernel = getattr(fast, name.lower())
-    if name in ("Q8_0", "Q4_0", "Q5_0"):
-        kernel(rows, _d(b, 0).reshape(n_rows, -1), x[0], y[0])
-    elif name in ("Q4_1", "Q5_1"):
-        kernel(rows, _d(b, 0).reshape(n_rows, -1), _d(b, 2).reshape(n_rows, -1), xsum[0], x[0], y[0])
-    elif name in ("Q4_K", "Q5_K"):
-        d, m = _k_scales_natural(b)  # [R * nb, 8] each
-        kernel(rows, d.reshape(n_rows, -1), np.negative(m).reshape(n_rows, -1), xsum[0], x[0], y[0])
-    else:  # Q6_K
-        kernel(rows, (_d(b, 208) * b[:, 192:208].view(I8).astype(F32)).reshape(n_rows, -1), x[0], y[0])
+    c = None
+    with np.errstate(invalid="ignore"):  # an infinite scale times a zero one: NaN, refused just below
+        if name in ("Q8_0", "Q4_0", "Q5_0"):
+            a = _d(b, 0).reshape(n_rows, -1)
+        elif name in ("Q4_1", "Q5_1"):
+            a, c = _d(b, 0).reshape(n_rows, -1), _d(b, 2).reshape(n_rows, -1)
+        elif name in ("Q4_K", "Q5_K"):
+            d, m = _k_scales_natural(b)  # [R * nb, 8] each
+            a, c = d.reshape(n_rows, -1), np.negative(m).reshape(n_rows, -1)
+        else:  # Q6_K
+            a = (_d(b, 208) * b[:, 192:208].view(I8).astype(F32)).reshape(n_rows, -1)
+    _finite(check, a, c)
+    if c is not None:
+        kernel(rows, a, c, x, y)
+    else:
+        kernel(rows.view(I8) if name == "Q8_0" else rows, a, x, y)
     return y
 
 
@@ -459,13 +494,15 @@ def pool() -> ThreadPoolExecutor | None:
 
 
 def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: ThreadPoolExecutor | None = None,
-           compiled: bool = True) -> np.ndarray:
+           compiled: bool = True, check: bool = False) -> np.ndarray:
     """x [T, n_in] @ W [n_in, out], where W's out columns are the stored rows uint8 [out, row bytes]
     (a GGUF matrix as stored, or vocabulary rows): a tile of rows at a time, never the whole float32 W.
 
     `pool` (an executor) runs the tiles over its threads when the matrix is big enough to pay for it.
-    `compiled`: a single row may take fast.py's kernels (False: numpy's, which spares a process that
-    multiplies by a matrix once the ~0.3 s of importing numba).
+    `compiled`: up to COMPILED_ROWS rows may take fast.py's kernels (False: numpy's, which spares a
+    process that multiplies by a small model once the ~0.4 s of importing numba; see inplace.py).
+    `check` (where checks_scales says the product can): raise NonFiniteScales on a block whose float
+    scales are not all finite, before any of their values is used.
     """
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ModelError(f"cannot multiply a {list(x.shape)} input by a matrix of {n_in} inputs")
@@ -475,8 +512,8 @@ def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: Threa
 
     name = QUANT_TYPES[type_id].name
     factored = x.shape[0] <= FACTORED_ROWS and name in FILLS
-    fast = compiled_kernels() if compiled and x.shape[0] == 1 and name in FAST_TYPES else None  # 4x numpy's
-    if factored or fast is not None:
+    fast = compiled_kernels() if compiled and x.shape[0] <= COMPILED_ROWS and name in FAST_TYPES else None
+    if factored and fast is None:
         sub = FILLS[name][1]
         xg = np.ascontiguousarray(x.reshape(x.shape[0], -1, sub).transpose(1, 2, 0))  # [G, L, T]
         xsum = x.reshape(x.shape[0], -1, sub).sum(-1)  # [T, G]: each sub-block's sum of x
@@ -487,9 +524,9 @@ def matmul(x: np.ndarray, rows: np.ndarray, type_id: int, n_in: int, pool: Threa
         for t0 in range(r0, r1, step):
             t1 = min(r1, t0 + step)
             if fast is not None:
-                y[:, t0:t1] = _compiled_tile(fast, x, xsum, rows[t0:t1], name)  # [T, R]
+                y[:, t0:t1] = _compiled_tile(fast, x, rows[t0:t1], name, check)  # [T, R]
             elif factored:
-                y[:, t0:t1] = _factored(xg, xsum, rows[t0:t1], type_id, n_in)  # [T, R]
+                y[:, t0:t1] = _factored(xg, xsum, rows[t0:t1], type_id, n_in, check)  # [T, R]
             else:
                 tile = dequantize_tile(rows[t0:t1], type_id, n_in, reuse=True)  # [in, R]
                 y[:, t0:t1] = x @ tile  # [T, in] @ [in, R] -> [T, R]

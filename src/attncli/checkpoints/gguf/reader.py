@@ -74,8 +74,9 @@ class _Cursor:
 
     def strings(self, count: int, what: str) -> list[str]:
         """`count` length-prefixed strings (a vocabulary's 262k tokens): one loop finds where each
-        starts, then numpy drops the 8-byte lengths and the text decodes in one call, cut at each
-        string's first character (a string that is not UTF-8 on its own makes the whole invalid)."""
+        starts, then numpy turns each 8-byte length into one NUL and the text decodes and splits in
+        two calls. A NUL between them makes a string that is not UTF-8 on its own fail the decode,
+        as it would alone; strings that hold NULs themselves are cut at each one's first character."""
         buf, pos, size = self.buf, self.pos, self.size
         unpack = U64.unpack_from
         ends_at: list[int] = []  # where each string's bytes end
@@ -92,24 +93,31 @@ class _Cursor:
             return []
         stops = np.array(ends_at, dtype=np.int64)  # [count]
         lengths = np.diff(stops, prepend=self.pos) - 8  # [count]
-        starts = stops - lengths  # [count]
-        first = int(starts[0]) - 8
-        region = np.frombuffer(buf, dtype=np.uint8, count=pos - first, offset=first)  # [bytes], no copy
-        keep = np.ones(region.size, dtype=bool)  # [bytes]: False on the length prefixes
-        keep[(starts - 8 - first)[:, None] + np.arange(8)] = False
-        text = region[keep]  # [sum of lengths]: the strings back to back
-        lead = (text & 0xC0) != 0x80  # [bytes]: where characters start
-        ends = np.cumsum(lengths)  # [count]
-        if (~lead[(ends - lengths)[lengths > 0]]).any():  # a string starting inside a character is not UTF-8
-            raise self.fail(f"{what} holds a string that is not UTF-8")
+        prefixes = stops - lengths - 8 - self.pos  # [count]: where each length starts in the region
+        region = np.frombuffer(buf, dtype=np.uint8, count=pos - self.pos, offset=self.pos)  # [bytes], no copy
+        keep = np.ones(region.size, dtype=bool)  # [bytes]: False on all but the first byte of each length
+        keep[prefixes[:, None] + np.arange(1, 8)] = False
+        text = region[keep]  # [count + sum of lengths]: each string after one byte of its length
+        text[prefixes - 7 * np.arange(count)] = 0  # that byte a NUL
+        self.pos = pos
+        if np.count_nonzero(text) == text.size - count:  # no string holds a NUL: split at them
+            try:
+                return text.tobytes().decode("utf-8").split("\0")[1:]
+            except UnicodeDecodeError:
+                raise self.fail(f"{what} holds a string that is not UTF-8") from None
+        return self._cut(text, lengths + 1, what)
+
+    def _cut(self, text: np.ndarray, spans: np.ndarray, what: str) -> list[str]:
+        """Strings that hold NULs: the text [bytes] decoded whole (the NUL before each string still
+        fails a string that is not UTF-8 alone) and cut after each span [count] (a NUL and a string)."""
         try:
             joined = text.tobytes().decode("utf-8")
         except UnicodeDecodeError:
             raise self.fail(f"{what} holds a string that is not UTF-8") from None
-        inside = np.flatnonzero(~lead)  # [continuation bytes]: fewer than the bytes, even in CJK text
-        chars = np.concatenate([[0], ends - np.searchsorted(inside, ends)]).tolist()  # [count + 1]: where each ends
-        self.pos = pos
-        return [joined[a:b] for a, b in zip(chars[:-1], chars[1:], strict=True)]
+        ends = np.cumsum(spans)  # [count]: where each span ends, in bytes
+        inside = np.flatnonzero((text & 0xC0) == 0x80)  # [continuation bytes]: not characters of their own
+        chars = (ends - np.searchsorted(inside, ends)).tolist()  # [count]: where each span ends, in characters
+        return [joined[a + 1:b] for a, b in zip([0] + chars[:-1], chars, strict=True)]
 
     def value(self, vtype: int, what: str) -> Any:
         if vtype in SCALARS:

@@ -370,20 +370,43 @@ def _attrs(meta: Mapping[str, Any], tokens: list[str], ids: dict[str, int | None
 
 
 def _merges(meta: Mapping[str, Any], vocab: dict[str, int], source: str) -> list[tuple[str, str]]:
+    """The merges as pairs, each cut where llama.cpp cuts it (at the first space after the first
+    character), each join checked to be a token: `tokenizers` panics on one that is not (it checks
+    the parts themselves, and _bpe then names the merge). New strings' hashing is most of the time
+    here: 151k merges."""
     merges = meta.get("tokenizer.ggml.merges")
     if not isinstance(merges, list):
         raise ModelError(f"{source}: tokenizer.ggml.merges is missing; the file has no usable BPE tokenizer")
-    pairs = []
+    pairs: list[tuple[str, str]] = []
+    append = pairs.append
     for m in merges:
-        cut = m.find(" ", 1)  # llama.cpp splits at the first space after the first character
+        cut = m.find(" ", 1)
+        a, b = m[:cut], m[cut + 1:]
+        if cut < 0 or a + b not in vocab:
+            _check_merges(merges, vocab, source)
+        append((a, b))
+    return pairs
+
+
+def _check_merges(merges: list[str], vocab: dict[str, int], source: str) -> None:
+    """Raise a ModelError that names the first merge that is not two tokens making a third."""
+    for m in merges:
+        cut = m.find(" ", 1)
         if cut < 0:
             raise ModelError(f"{source}: merge {m!r} is not two tokens separated by a space; the tokenizer is corrupt")
         a, b = m[:cut], m[cut + 1:]
         if a not in vocab or b not in vocab or a + b not in vocab:
             raise ModelError(f"{source}: merge {m!r} joins or makes a string that is not a token; "
                              "the tokenizer is corrupt")
-        pairs.append((a, b))
-    return pairs
+
+
+def _specials(tokens: list[str], attrs: list[int]) -> tuple[list[str], list[int]]:
+    """The special tokens (control, user-defined, unknown) and their attributes, found by numpy:
+    a handful of a vocabulary's 151k entries, which the steps below then loop over alone."""
+    import numpy as np
+
+    at = np.flatnonzero(np.bitwise_and(np.array(attrs, dtype=np.int64), SPECIAL)).tolist()  # [specials]
+    return [tokens[i] for i in at], [attrs[i] for i in at]
 
 
 def _added(backend: Any, tokens: list[str], attrs: list[int]) -> None:
@@ -393,7 +416,7 @@ def _added(backend: Any, tokens: list[str], attrs: list[int]) -> None:
 
     special: list[AddedToken] = []
     user: list[AddedToken] = []
-    for t, a in zip(tokens, attrs, strict=True):
+    for t, a in zip(tokens, attrs, strict=True):  # the special tokens alone (build_vocab's _specials)
         if a & SPECIAL:
             tok = AddedToken(t, special=not a & USER_DEFINED, normalized=False,
                              lstrip=bool(a & LSTRIP), rstrip=bool(a & RSTRIP), single_word=False)
@@ -413,8 +436,12 @@ def _bpe(meta: Mapping[str, Any], vocab: dict[str, int], pre: PreType, source: s
     merges = _merges(meta, vocab, source)
     if pre.spm_spaces:
         _needs_bytes(vocab, source)
-    model = BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre.ignore_merges,
-                byte_fallback=pre.spm_spaces)
+    try:
+        model = BPE(vocab=vocab, merges=merges, fuse_unk=False, ignore_merges=pre.ignore_merges,
+                    byte_fallback=pre.spm_spaces)
+    except Exception:  # a part of a merge is not a token (`tokenizers` says which): name the merge
+        _check_merges(meta["tokenizer.ggml.merges"], vocab, source)
+        raise
     backend = HFTokenizer(model)
     splits = [pre_tokenizers.Split(Regex(_onig(r)), behavior="isolated") for r in pre.regexes]
     if not pre.spm_spaces:
@@ -549,9 +576,10 @@ def build_vocab(meta: Mapping[str, Any], source: str) -> GGUFVocab:
             backend = _spm(meta, tokens, vocab, source)
         else:
             backend = _bpe(meta, vocab, pre, source)
-        _added(backend, tokens, attrs)
+        special_tokens, special_attrs = _specials(tokens, attrs)
+        _added(backend, special_tokens, special_attrs)
         if pre is not None and not pre.spm_spaces:
-            backend.decoder = _byte_level_decoder(tokens, attrs)
+            backend.decoder = _byte_level_decoder(special_tokens, special_attrs)
     except ModelError:
         raise
     except Exception as e:  # the Rust side raises bare Exceptions
