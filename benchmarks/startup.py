@@ -19,11 +19,11 @@ import subprocess
 import sys
 import time
 
+import results
+
 
 def time_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system) of one run of `cmd`."""
-    import results
-
     c0, t0 = results.cpu_seconds(children=True), time.perf_counter()
     subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.perf_counter() - t0, results.cpu_seconds(children=True) - c0
@@ -69,8 +69,6 @@ def main() -> None:
     for name, ts in times.items():
         m, c = statistics.median(ts), statistics.median(cpus[name])
         print(f"{name:<72} {m:7.3f} {m / base:8.2f} {c:7.3f} {c / base_cpu:8.2f}")
-    import results
-
     figures = {name: {"median_s": statistics.median(ts), "over_floor": statistics.median(ts) / base, "all_s": ts,
                       "median_cpu_s": statistics.median(cpus[name]),
                       "cpu_over_floor": statistics.median(cpus[name]) / base_cpu, "all_cpu_s": cpus[name]}

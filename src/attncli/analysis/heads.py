@@ -122,6 +122,11 @@ class Partial:
         pool = {**self.best_text, **texts}
         self.best_text = {int(i): pool[int(i)] for i in np.unique(self.best_index) if i >= 0}
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes its arrays hold (the texts an example keeps aside)."""
+        return sum(a.nbytes for a in (self.sums, self.boot_sums, self.boot_n, self.best_value, self.best_index))
+
     def merge(self, other: Partial) -> Partial:
         self.texts += other.texts
         self.skipped += other.skipped

@@ -267,9 +267,7 @@ def _run_local(model: Model, spec: str | None, max_memory: int | None, options: 
 
     counter = Census(model, options)
     total = counter.new_partial()
-    held_bytes = sum(a.nbytes for a in (total.sums, total.boot_sums, total.boot_n, total.best_value,
-                                         total.best_index))
-    window = 2 * workers + max(1, AHEAD_BYTES // held_bytes)
+    window = 2 * workers + max(1, AHEAD_BYTES // total.nbytes)
     # The workers start with Ctrl-C ignored (a SIGINT ignored at exec stays ignored, and Python then
     # leaves it so): a terminal's Ctrl-C reaches the whole process group, and this process alone stops,
     # killing them. Here it only raises a flag, read between batches and every 0.2 s while waiting.
